@@ -1,0 +1,146 @@
+#include "cgroup.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <time.h>
+
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+#include "fileio.hpp"
+
+namespace berth {
+
+namespace {
+
+bool is_fs(const char* path, long magic) {
+    struct statfs s {};
+    return ::statfs(path, &s) == 0 && s.f_type == magic;
+}
+
+long now_ms() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+// Remove a cgroup directory and its children, deepest first.
+Status rmdir_tree(const std::string& path) {
+    DIR* d = ::opendir(path.c_str());
+    if (!d) return errno == ENOENT ? Status{} : errno_error(fmt::format("Failed to open cgroup {}", path));
+    std::vector<std::string> children;
+    while (auto* e = ::readdir(d)) {
+        if (e->d_type == DT_DIR && std::string_view(e->d_name) != "." && std::string_view(e->d_name) != "..")
+            children.push_back(path + "/" + e->d_name);
+    }
+    ::closedir(d);
+    for (auto& c : children) BERTH_TRY(rmdir_tree(c));
+    // rmdir can race with the kernel still tearing down exiting tasks: retry briefly on EBUSY.
+    for (int i = 0; i < 200; i++) {
+        if (::rmdir(path.c_str()) == 0 || errno == ENOENT) return {};
+        if (errno != EBUSY) break;
+        ::usleep(5000);
+    }
+    return errno_error(fmt::format("Failed to remove cgroup {}", path));
+}
+
+}  // namespace
+
+Result<CgroupLayout> detect_cgroup_layout() {
+    if (is_fs("/sys/fs/cgroup", CGROUP2_SUPER_MAGIC)) return CgroupLayout{CgroupMode::Unified, "/sys/fs/cgroup"};
+    if (is_fs("/sys/fs/cgroup/unified", CGROUP2_SUPER_MAGIC))
+        return CgroupLayout{CgroupMode::Hybrid, "/sys/fs/cgroup/unified"};
+    return plain_error("No cgroup v2 hierarchy is mounted (neither /sys/fs/cgroup nor /sys/fs/cgroup/unified): "
+                       "berth needs the unified hierarchy",
+                       EOPNOTSUPP);
+}
+
+Result<std::string> own_unified_cgroup(pid_t pid) {
+    std::string path = pid ? fmt::format("/proc/{}/cgroup", pid) : "/proc/self/cgroup";
+    BERTH_ASSIGN(std::string text, read_file(path));
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);)
+        if (line.rfind("0::", 0) == 0) return line.substr(3);
+    return plain_error(fmt::format("No unified cgroup entry in {}", path), ENOENT);
+}
+
+Result<Cgroup> Cgroup::create(const CgroupLayout& layout, const std::string& rel) {
+    Cgroup cg(layout.unified_root, rel);
+    std::string partial = layout.unified_root;
+    size_t pos = 1;
+    while (pos <= rel.size()) {
+        size_t next = rel.find('/', pos);
+        if (next == std::string::npos) next = rel.size();
+        partial += "/" + rel.substr(pos, next - pos);
+        if (::mkdir(partial.c_str(), 0755) < 0 && errno != EEXIST)
+            return errno_error(fmt::format("Failed to create cgroup {}", partial));
+        pos = next + 1;
+    }
+    BERTH_ASSIGN(bool busy, cg.populated());
+    if (busy) return plain_error(fmt::format("Cgroup {} already has processes in it", cg.path()), EBUSY);
+    return cg;
+}
+
+Result<UniqueFd> Cgroup::open_dir() const {
+    int fd = ::open(path().c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return errno_error(fmt::format("Failed to open cgroup {}", path()));
+    return UniqueFd(fd);
+}
+
+Result<bool> Cgroup::populated() const {
+    BERTH_ASSIGN(std::string events, read("cgroup.events"));
+    return events.find("populated 1") != std::string::npos;
+}
+
+Status Cgroup::write(const std::string& file, const std::string& value) const {
+    return write_file(path() + "/" + file, value);
+}
+
+Result<std::string> Cgroup::read(const std::string& file) const { return read_file(path() + "/" + file); }
+
+Status Cgroup::kill_all(int timeout_ms) const {
+    auto pop = populated();
+    if (!pop.ok()) return pop.error().code == ENOENT ? Status{} : Status{pop.error()};
+    if (!*pop) return {};
+    if (!write("cgroup.kill", "1").ok()) {
+        // Kernels before 5.14: kill what cgroup.procs lists, repeatedly, until empty.
+        auto procs = read("cgroup.procs");
+        if (procs.ok()) {
+            std::istringstream in(*procs);
+            for (pid_t p; in >> p;) ::kill(p, SIGKILL);
+        }
+    }
+    // cgroup.events signals changes with POLLPRI.
+    int fd = ::open((path() + "/cgroup.events").c_str(), O_RDONLY | O_CLOEXEC);
+    long deadline = now_ms() + timeout_ms;
+    while (true) {
+        auto still = populated();
+        if (!still.ok() || !*still) break;
+        if (now_ms() > deadline) {
+            if (fd >= 0) ::close(fd);
+            return plain_error(fmt::format("Processes in cgroup {} did not die", path()), EBUSY);
+        }
+        if (fd >= 0) {
+            pollfd p{fd, POLLPRI, 0};
+            ::poll(&p, 1, 20);
+        } else {
+            ::usleep(2000);
+        }
+    }
+    if (fd >= 0) ::close(fd);
+    return {};
+}
+
+Status Cgroup::remove() const {
+    if (rel_.empty() || rel_ == "/") return {};
+    BERTH_TRY(kill_all());
+    return rmdir_tree(path());
+}
+
+}  // namespace berth

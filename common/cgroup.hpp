@@ -1,0 +1,52 @@
+// Access to the cgroup v2 (unified) hierarchy, on pure v2 and on hybrid hosts.
+#pragma once
+
+#include <string>
+
+#include "fd.hpp"
+#include "result.hpp"
+
+namespace berth {
+
+enum class CgroupMode { Unified, Hybrid, Legacy };
+
+struct CgroupLayout {
+    CgroupMode mode = CgroupMode::Legacy;
+    std::string unified_root;  // where cgroup2 is mounted: /sys/fs/cgroup or /sys/fs/cgroup/unified
+};
+
+// Detect, don't assume: statfs on /sys/fs/cgroup and /sys/fs/cgroup/unified.
+Result<CgroupLayout> detect_cgroup_layout();
+
+// The calling process's cgroup in the unified hierarchy ("0::/x/y" -> "/x/y").
+Result<std::string> own_unified_cgroup(pid_t pid = 0);
+
+// One cgroup directory in the unified hierarchy.
+class Cgroup {
+public:
+    Cgroup() = default;
+    Cgroup(std::string root, std::string rel) : root_(std::move(root)), rel_(std::move(rel)) {}
+
+    // mkdir -p; an existing empty cgroup is reused, a populated one is an error.
+    static Result<Cgroup> create(const CgroupLayout& layout, const std::string& rel);
+
+    const std::string& rel() const { return rel_; }
+    std::string path() const { return root_ + rel_; }
+    bool empty() const { return rel_.empty(); }
+
+    Result<UniqueFd> open_dir() const;
+    Result<bool> populated() const;
+    Status write(const std::string& file, const std::string& value) const;
+    Result<std::string> read(const std::string& file) const;
+
+    // SIGKILL every process in the subtree (cgroup.kill, or per-pid as a fallback) and wait until empty.
+    Status kill_all(int timeout_ms = 5000) const;
+    // Remove the subtree bottom-up; processes left inside are killed first.
+    Status remove() const;
+
+private:
+    std::string root_;
+    std::string rel_;
+};
+
+}  // namespace berth

@@ -1,0 +1,88 @@
+#include "chase.hpp"
+
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <vector>
+
+namespace berth {
+
+namespace {
+std::vector<std::string> components(const std::string& path) {
+    std::vector<std::string> out;
+    size_t i = 0;
+    while (i < path.size()) {
+        size_t j = path.find('/', i);
+        if (j == std::string::npos) j = path.size();
+        std::string c = path.substr(i, j - i);
+        if (!c.empty() && c != ".") out.push_back(c);
+        i = j + 1;
+    }
+    return out;
+}
+
+int openat2_in_root(int rootfd, const char* path, int flags, mode_t mode) {
+    open_how how{};
+    how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
+    how.mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0;
+    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+    return static_cast<int>(::syscall(SYS_openat2, rootfd, path, &how, sizeof how));
+}
+}  // namespace
+
+Result<UniqueFd> open_in_root(int rootfd, const std::string& path, int flags, mode_t mode) {
+    std::string rel = path;
+    while (!rel.empty() && rel.front() == '/') rel.erase(0, 1);
+    if (rel.empty()) rel = ".";
+    int fd = openat2_in_root(rootfd, rel.c_str(), flags, mode);
+    if (fd < 0) return errno_error(fmt::format("Failed to open {}", path));
+    return UniqueFd(fd);
+}
+
+Result<UniqueFd> mkdir_p_in_root(int rootfd, const std::string& path, mode_t mode) {
+    // Walk one component at a time, each step resolved inside the root, so a symlinked
+    // component can only ever point somewhere else inside the image.
+    UniqueFd cur(::fcntl(rootfd, F_DUPFD_CLOEXEC, 3));
+    if (!cur) return errno_error("Failed to duplicate root fd");
+    std::string done;
+    for (auto& c : components(path)) {
+        done += "/" + c;
+        if (::mkdirat(cur.get(), c.c_str(), mode) < 0 && errno != EEXIST) {
+            // Creating through a dangling symlink: resolve it within the root instead.
+            if (errno != ENOENT) return errno_error(fmt::format("Failed to create directory {}", done));
+        }
+        BERTH_ASSIGN(UniqueFd next, open_in_root(rootfd, done, O_PATH | O_DIRECTORY));
+        cur = std::move(next);
+    }
+    return cur;
+}
+
+Result<UniqueFd> touch_in_root(int rootfd, const std::string& path, mode_t mode) {
+    auto slash = path.rfind('/');
+    std::string parent = slash == std::string::npos ? "" : path.substr(0, slash);
+    BERTH_ASSIGN(UniqueFd dir, mkdir_p_in_root(rootfd, parent.empty() ? "/" : parent));
+    (void)dir;
+    auto r = open_in_root(rootfd, path, O_PATH);
+    if (r.ok()) return r;
+    BERTH_ASSIGN(UniqueFd created, open_in_root(rootfd, path, O_WRONLY | O_CREAT | O_NOCTTY, mode));
+    (void)created;
+    return open_in_root(rootfd, path, O_PATH);
+}
+
+bool exists_in_root(int rootfd, const std::string& path) { return open_in_root(rootfd, path, O_PATH).ok(); }
+
+Result<std::string> normalize_absolute_path(const std::string& path, const std::string& what) {
+    if (path.empty() || path.front() != '/')
+        return plain_error(fmt::format("{} \"{}\" is not an absolute path", what, path));
+    std::string out;
+    for (auto& c : components(path)) {
+        if (c == "..") return plain_error(fmt::format("{} \"{}\" contains \"..\"", what, path));
+        out += "/" + c;
+    }
+    return out.empty() ? std::string("/") : out;
+}
+
+}  // namespace berth

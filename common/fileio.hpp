@@ -1,0 +1,17 @@
+// Small file helpers returning Result.
+#pragma once
+
+#include <string>
+
+#include "result.hpp"
+
+namespace berth {
+
+Result<std::string> read_file(const std::string& path);
+Result<std::string> read_file_at(int dirfd, const std::string& path);
+// Plain write(2) of the whole value (for procfs/cgroupfs/sysfs attributes).
+Status write_file(const std::string& path, const std::string& value);
+// Write to a temporary in the same directory, fsync, rename: readers see old or new, never half.
+Status write_file_atomic(const std::string& path, const std::string& value, mode_t mode = 0644);
+
+}  // namespace berth

@@ -1,0 +1,31 @@
+// Raw options: what the command line and the settings files said, before validation.
+// An unset optional means "nobody said"; the command line wins over settings.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "result.hpp"
+
+namespace berth::nspawn {
+
+struct Options {
+    std::optional<std::string> directory, machine;
+    std::optional<bool> boot, as_pid2;
+    std::optional<std::vector<std::string>> command;  // COMMAND [ARGS] or init arguments with --boot
+    std::optional<std::string> chdir, user, hostname, uuid, kill_signal, console;
+    std::optional<std::vector<std::string>> setenv, bind, bind_ro, tmpfs, overlay, overlay_ro;
+    std::optional<bool> quiet, read_only, ephemeral, private_network, keep_unit, notify_ready;
+    std::optional<std::string> register_mode, settings;
+    bool help = false;
+    bool version = false;
+};
+
+Result<Options> parse_command_line(int argc, char** argv);
+std::string help_text();
+
+// "yes"/"no"/"true"/"false"/"1"/"0"/"on"/"off".
+Result<bool> parse_boolean(const std::string& text, const std::string& what);
+
+}  // namespace berth::nspawn

@@ -1,0 +1,324 @@
+#include "plan.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdlib>
+
+#include "chase.hpp"
+#include "fileio.hpp"
+#include "machine_name.hpp"
+#include "settings.hpp"
+#include "signals.hpp"
+
+namespace berth::nspawn {
+
+namespace {
+
+constexpr const char* kDefaultPool = "/var/lib/machines";
+constexpr const char* kInits[] = {"/usr/lib/systemd/systemd", "/lib/systemd/systemd", "/sbin/init"};
+
+// Split on ':' honouring "\:" escapes.
+std::vector<std::string> split_colons(const std::string& spec) {
+    std::vector<std::string> out(1);
+    for (size_t i = 0; i < spec.size(); i++) {
+        if (spec[i] == '\\' && i + 1 < spec.size() && spec[i + 1] == ':') {
+            out.back() += ':';
+            i++;
+        } else if (spec[i] == ':') {
+            out.emplace_back();
+        } else {
+            out.back() += spec[i];
+        }
+    }
+    return out;
+}
+
+Result<std::string> host_path(const std::string& p, const std::string& what) {
+    BERTH_ASSIGN(std::string norm, normalize_absolute_path(p, what));
+    struct stat st {};
+    if (::stat(norm.c_str(), &st) < 0) return errno_error(fmt::format("{} {}", what, norm));
+    return norm;
+}
+
+std::string pool_path() {
+    auto text = read_file("/etc/berth/machined.toml");
+    if (text.ok()) {
+        // Only the one key matters here; a full parse is machined's business.
+        auto pos = text->find("pool");
+        if (pos != std::string::npos) {
+            auto q1 = text->find('"', pos), q2 = q1 == std::string::npos ? q1 : text->find('"', q1 + 1);
+            if (q2 != std::string::npos) return text->substr(q1 + 1, q2 - q1 - 1);
+        }
+    }
+    return kDefaultPool;
+}
+
+bool is_executable_in_root(int rootfd, const std::string& path) {
+    auto fd = open_in_root(rootfd, path, O_PATH);
+    if (!fd.ok()) return false;
+    struct stat st {};
+    return ::fstat(fd->get(), &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111);
+}
+
+Result<std::string> find_init(int rootfd, const std::string& dir) {
+    for (auto* p : kInits)
+        if (is_executable_in_root(rootfd, p)) return std::string(p);
+    return plain_error(fmt::format("No init found in image {} (tried /usr/lib/systemd/systemd, "
+                                   "/lib/systemd/systemd, /sbin/init)",
+                                   dir),
+                       ENOENT);
+}
+
+bool command_exists(int rootfd, const std::string& cmd) {
+    if (cmd.find('/') != std::string::npos) return is_executable_in_root(rootfd, cmd);
+    for (auto* d : {"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"})
+        if (is_executable_in_root(rootfd, std::string(d) + "/" + cmd)) return true;
+    return false;
+}
+
+Status check_env(const std::string& kv) {
+    auto eq = kv.find('=');
+    if (eq == 0 || eq == std::string::npos)
+        return plain_error(fmt::format("Invalid environment assignment \"{}\": expected VAR=VALUE", kv));
+    for (size_t i = 0; i < eq; i++) {
+        char c = kv[i];
+        if (!(isalnum(static_cast<unsigned char>(c)) || c == '_') || (i == 0 && isdigit(static_cast<unsigned char>(c))))
+            return plain_error(fmt::format("Invalid environment variable name in \"{}\"", kv));
+    }
+    return {};
+}
+
+Status check_hostname(const std::string& h) {
+    if (h.empty() || h.size() > 64 || !machine_name_is_valid(h))
+        return plain_error(fmt::format("Invalid hostname \"{}\"", h));
+    return {};
+}
+
+}  // namespace
+
+Result<BindMount> parse_bind(const std::string& spec, bool read_only) {
+    auto parts = split_colons(spec);
+    if (parts.size() > 3) return plain_error(fmt::format("Invalid bind mount \"{}\": too many ':'", spec));
+    BindMount b;
+    b.read_only = read_only;
+    BERTH_ASSIGN(b.source, host_path(parts[0], "Bind source"));
+    BERTH_ASSIGN(b.destination, normalize_absolute_path(parts.size() > 1 && !parts[1].empty() ? parts[1] : parts[0],
+                                                        "Bind destination"));
+    if (b.destination == "/") return plain_error(fmt::format("Invalid bind mount \"{}\": cannot bind over /", spec));
+    if (parts.size() > 2) {
+        std::string opts = parts[2];
+        size_t i = 0;
+        while (i <= opts.size()) {
+            size_t j = opts.find(',', i);
+            if (j == std::string::npos) j = opts.size();
+            std::string o = opts.substr(i, j - i);
+            if (o == "rbind") b.recursive = true;
+            else if (o == "norbind") b.recursive = false;
+            else if (!o.empty())
+                return plain_error(fmt::format("Invalid bind mount \"{}\": unknown option \"{}\"", spec, o));
+            i = j + 1;
+        }
+    }
+    return b;
+}
+
+Result<TmpfsMount> parse_tmpfs(const std::string& spec) {
+    auto colon = spec.find(':');
+    TmpfsMount t;
+    BERTH_ASSIGN(t.destination, normalize_absolute_path(spec.substr(0, colon), "Tmpfs path"));
+    if (t.destination == "/") return plain_error("Invalid --tmpfs: cannot mount a tmpfs over /");
+    t.options = colon == std::string::npos ? "mode=0755" : spec.substr(colon + 1);
+    return t;
+}
+
+Result<OverlayMount> parse_overlay(const std::string& spec, bool read_only) {
+    auto parts = split_colons(spec);
+    if (parts.size() < 2)
+        return plain_error(fmt::format("Invalid overlay \"{}\": need at least a layer and a destination", spec));
+    OverlayMount o;
+    o.read_only = read_only;
+    BERTH_ASSIGN(o.destination, normalize_absolute_path(parts.back(), "Overlay destination"));
+    if (o.destination == "/") return plain_error(fmt::format("Invalid overlay \"{}\": cannot overlay /", spec));
+    parts.pop_back();
+    for (auto& p : parts) {
+        BERTH_ASSIGN(std::string layer, host_path(p, "Overlay layer"));
+        o.lowers.push_back(layer);
+    }
+    if (!read_only) {
+        o.upper = o.lowers.back();
+        o.lowers.pop_back();
+    }
+    return o;
+}
+
+Result<ConsoleMode> parse_console(const std::string& text) {
+    if (text == "interactive") return ConsoleMode::Interactive;
+    if (text == "read-only") return ConsoleMode::ReadOnly;
+    if (text == "passive") return ConsoleMode::Passive;
+    if (text == "pipe") return ConsoleMode::Pipe;
+    return plain_error(fmt::format("Invalid console mode \"{}\": expected interactive, read-only, passive or pipe", text));
+}
+
+Result<Plan> make_plan(Options o, std::vector<std::string>& warnings) {
+    Plan plan;
+    if (::geteuid() != 0) return plain_error("nspawn must be run as root", EPERM);
+
+    // Where and who.
+    std::string dir;
+    if (o.directory) {
+        dir = *o.directory;
+    } else if (o.machine) {
+        BERTH_TRY(check_machine_name(*o.machine));
+        dir = pool_path() + "/" + *o.machine;
+    } else {
+        char cwd[PATH_MAX];
+        if (!::getcwd(cwd, sizeof cwd)) return errno_error("Failed to get the current directory");
+        dir = cwd;
+    }
+    char real[PATH_MAX];
+    if (!::realpath(dir.c_str(), real)) return errno_error(fmt::format("Directory {}", dir));
+    struct stat st {};
+    if (::stat(real, &st) < 0 || !S_ISDIR(st.st_mode))
+        return plain_error(fmt::format("Directory {} is not a directory", dir), ENOTDIR);
+    plan.directory = real;
+    if (plan.directory == "/") return plain_error("Refusing to use the host's root directory as a machine image");
+
+    if (o.machine) {
+        plan.machine = *o.machine;
+    } else {
+        plan.machine = machine_name_from_path(plan.directory);
+        if (plan.machine.empty())
+            return plain_error(fmt::format("Cannot derive a machine name from {}: use --machine=NAME", plan.directory));
+    }
+    BERTH_TRY(check_machine_name(plan.machine));
+
+    // Settings fill what the command line left open.
+    SettingsMode smode = SettingsMode::Yes;
+    if (o.settings) {
+        if (*o.settings == "trusted") smode = SettingsMode::Trusted;
+        else {
+            BERTH_ASSIGN(bool yes, parse_boolean(*o.settings, "--settings"));
+            smode = yes ? SettingsMode::Yes : SettingsMode::No;
+        }
+    }
+    if (smode != SettingsMode::No) {
+        for (auto& f : find_settings(plan.machine, plan.directory, smode == SettingsMode::Trusted)) {
+            BERTH_ASSIGN(std::string text, read_file(f.path));
+            BERTH_TRY(apply_settings(text, f, o, warnings));
+            plan.settings_files.push_back(f.path);
+        }
+    }
+
+    plan.boot = o.boot.value_or(false);
+    plan.as_pid2 = o.as_pid2.value_or(false);
+    if (plan.boot && plan.as_pid2) return plain_error("--boot and --as-pid2 cannot be combined");
+    plan.quiet = o.quiet.value_or(false);
+    plan.read_only = o.read_only.value_or(false);
+    plan.ephemeral = o.ephemeral.value_or(false);
+    plan.private_network = o.private_network.value_or(false);
+    plan.keep_unit = o.keep_unit.value_or(false);
+    plan.notify_ready = o.notify_ready.value_or(false);
+
+    if (o.register_mode) {
+        if (*o.register_mode == "auto") plan.register_mode = RegisterMode::Auto;
+        else {
+            BERTH_ASSIGN(bool yes, parse_boolean(*o.register_mode, "--register"));
+            plan.register_mode = yes ? RegisterMode::Yes : RegisterMode::No;
+        }
+    }
+
+    bool tty = ::isatty(STDIN_FILENO) && ::isatty(STDOUT_FILENO);
+    if (o.console) {
+        BERTH_ASSIGN(plan.console, parse_console(*o.console));
+        if (plan.console == ConsoleMode::Interactive && !::isatty(STDIN_FILENO))
+            return plain_error("--console=interactive needs a terminal on standard input");
+    } else {
+        plan.console = tty ? ConsoleMode::Interactive : ConsoleMode::Pipe;
+    }
+
+    if (o.kill_signal) {
+        BERTH_ASSIGN(plan.kill_signal, parse_signal(*o.kill_signal));
+    } else {
+        plan.kill_signal = plan.boot ? SIGRTMIN + 3 : SIGKILL;
+    }
+
+    plan.hostname = o.hostname.value_or(plan.machine);
+    BERTH_TRY(check_hostname(plan.hostname));
+
+    for (auto& kv : o.setenv.value_or(std::vector<std::string>{})) {
+        BERTH_TRY(check_env(kv));
+        plan.environment.push_back(kv);
+    }
+    if (o.chdir) {
+        BERTH_ASSIGN(plan.chdir, normalize_absolute_path(*o.chdir, "Working directory"));
+    }
+
+    for (auto& s : o.bind.value_or(std::vector<std::string>{})) {
+        BERTH_ASSIGN(auto b, parse_bind(s, false));
+        plan.binds.push_back(b);
+    }
+    for (auto& s : o.bind_ro.value_or(std::vector<std::string>{})) {
+        BERTH_ASSIGN(auto b, parse_bind(s, true));
+        plan.binds.push_back(b);
+    }
+    for (auto& s : o.tmpfs.value_or(std::vector<std::string>{})) {
+        BERTH_ASSIGN(auto t, parse_tmpfs(s));
+        plan.tmpfs.push_back(t);
+    }
+    for (auto& s : o.overlay.value_or(std::vector<std::string>{})) {
+        BERTH_ASSIGN(auto ov, parse_overlay(s, false));
+        plan.overlays.push_back(ov);
+    }
+    for (auto& s : o.overlay_ro.value_or(std::vector<std::string>{})) {
+        BERTH_ASSIGN(auto ov, parse_overlay(s, true));
+        plan.overlays.push_back(ov);
+    }
+
+    // What must exist inside the image.
+    UniqueFd rootfd(::open(plan.directory.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!rootfd) return errno_error(fmt::format("Failed to open {}", plan.directory));
+
+    BERTH_ASSIGN(plan.user, lookup_user(rootfd.get(), o.user.value_or("root"), plan.machine));
+
+    std::vector<std::string> args = o.command.value_or(std::vector<std::string>{});
+    if (plan.boot) {
+        BERTH_ASSIGN(std::string init, find_init(rootfd.get(), plan.directory));
+        plan.argv.push_back(init);
+        plan.argv.insert(plan.argv.end(), args.begin(), args.end());
+    } else {
+        plan.argv = args.empty() ? std::vector<std::string>{plan.user.shell} : args;
+        bool mounts_may_add = !plan.binds.empty() || !plan.overlays.empty() || !plan.tmpfs.empty();
+        if (!mounts_may_add && !command_exists(rootfd.get(), plan.argv[0]))
+            return plain_error(fmt::format("Command \"{}\" not found in machine \"{}\"", plan.argv[0], plan.machine),
+                               ENOENT);
+    }
+
+    // Machine ID: the image's own, else --uuid, else random (transient).
+    std::optional<Id128> given;
+    if (o.uuid) {
+        BERTH_ASSIGN(Id128 id, parse_id128(*o.uuid));
+        if (id128_is_null(id)) return plain_error("--uuid must not be all zeros");
+        given = id;
+    }
+    auto mid = open_in_root(rootfd.get(), "/etc/machine-id", O_RDONLY);
+    if (mid.ok()) {
+        auto text = read_file_at(mid->get(), "");
+        if (text.ok() && text->size() >= 32) {
+            auto id = parse_id128(text->substr(0, 32));
+            if (id.ok() && !id128_is_null(*id)) {
+                plan.uuid = *id;
+                plan.uuid_from_image = true;
+            }
+        }
+    }
+    if (!plan.uuid_from_image) plan.uuid = given ? *given : random_id128();
+    else if (given && *given != plan.uuid)
+        warnings.push_back("--uuid ignored: the image has a machine ID of its own in /etc/machine-id");
+
+    return plan;
+}
+
+}  // namespace berth::nspawn

@@ -1,0 +1,75 @@
+// The plan: command line + settings turned into one validated, immutable description of the machine.
+// Everything that can be wrong with the input is found while building it; the child only executes it.
+#pragma once
+
+#include <csignal>
+#include <string>
+#include <vector>
+
+#include "id128.hpp"
+#include "options.hpp"
+#include "user.hpp"
+
+namespace berth::nspawn {
+
+enum class ConsoleMode { Interactive, ReadOnly, Passive, Pipe };
+enum class RegisterMode { No, Yes, Auto };
+enum class SettingsMode { No, Yes, Trusted };
+
+struct BindMount {
+    std::string source;       // absolute host path
+    std::string destination;  // absolute path inside the machine
+    bool read_only = false;
+    bool recursive = true;    // "rbind" (default) or "norbind"
+};
+
+struct TmpfsMount {
+    std::string destination;
+    std::string options;  // passed to tmpfs; default "mode=0755"
+};
+
+struct OverlayMount {
+    std::vector<std::string> lowers;  // host paths, lowest first
+    std::string upper;                // host path; empty for --overlay-ro
+    std::string destination;
+    bool read_only = false;
+};
+
+struct Plan {
+    std::string directory;  // canonical absolute path of the image
+    std::string machine;    // valid machine name
+    bool boot = false;
+    bool as_pid2 = false;
+    std::vector<std::string> argv;  // init + arguments with --boot, else the command (argv[0] absolute or in PATH)
+    std::string chdir;              // working directory inside the machine, "" = "/" or the user's home
+    std::vector<std::string> environment;  // "VAR=VALUE" from --setenv and settings, applied last
+    UserInfo user;                         // resolved in the image
+    std::string hostname;                  // defaults to the machine name
+    Id128 uuid{};                          // machine id: image's, else --uuid, else random
+    bool uuid_from_image = false;
+    int kill_signal = SIGKILL;
+    ConsoleMode console = ConsoleMode::Pipe;
+    bool quiet = false;
+    bool read_only = false;
+    bool ephemeral = false;
+    bool private_network = false;
+    RegisterMode register_mode = RegisterMode::Auto;
+    bool keep_unit = false;
+    bool notify_ready = false;
+    std::vector<BindMount> binds;
+    std::vector<TmpfsMount> tmpfs;
+    std::vector<OverlayMount> overlays;
+    std::vector<std::string> settings_files;  // which settings files were applied, for messages
+};
+
+// Read settings, validate everything, look up what must exist in the image. Creates nothing.
+// `warnings` collects non-fatal remarks (ignored untrusted keys, ...).
+Result<Plan> make_plan(Options options, std::vector<std::string>& warnings);
+
+// Pieces of make_plan, exposed for tests.
+Result<BindMount> parse_bind(const std::string& spec, bool read_only);
+Result<TmpfsMount> parse_tmpfs(const std::string& spec);
+Result<OverlayMount> parse_overlay(const std::string& spec, bool read_only);
+Result<ConsoleMode> parse_console(const std::string& text);
+
+}  // namespace berth::nspawn

@@ -1,0 +1,51 @@
+// Named sync stages between the parent (supervisor) and the child (future PID 1), over one SOCK_SEQPACKET
+// socketpair. Each message is a stage, optionally with an fd, or an error (errno + text). A child that dies
+// without a word shows up as end-of-file.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "fd.hpp"
+#include "result.hpp"
+
+namespace berth::nspawn {
+
+enum class Stage : uint32_t {
+    ParentConfigured = 1,  // parent -> child: cgroup, maps, network are in place; go on with mounts
+    ConsoleMaster,         // child -> parent: the console pty master (fd)
+    NotifySocket,          // child -> parent: the bound notify socket (fd)
+    ChildReady,            // child -> parent: the machine is built, only exec is left
+    Go,                    // parent -> child: registered; exec init
+    Failed,                // either way: errno + text follow
+};
+
+const char* stage_name(Stage s);
+
+struct Message {
+    Stage stage{};
+    UniqueFd fd;  // with ConsoleMaster / NotifySocket
+    Error error;  // with Failed
+};
+
+class Channel {
+public:
+    static Result<std::pair<Channel, Channel>> make_pair();
+    Channel() = default;
+    explicit Channel(UniqueFd fd) : fd_(std::move(fd)) {}
+
+    Status send(Stage stage, int fd = -1) const;
+    Status send_error(const Error& e) const;
+    // Blocks for the next message; EOF (peer gone) is an error with EPIPE.
+    Result<Message> recv() const;
+    // Wait for `want`: a Failed message becomes its error, another stage is a protocol error.
+    Result<Message> expect(Stage want) const;
+
+    int fd() const { return fd_.get(); }
+    void close() { fd_.reset(); }
+
+private:
+    UniqueFd fd_;
+};
+
+}  // namespace berth::nspawn

@@ -1,0 +1,87 @@
+#include "user.hpp"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <sstream>
+
+#include "chase.hpp"
+#include "fileio.hpp"
+
+namespace berth::nspawn {
+
+namespace {
+
+std::vector<std::string> split(const std::string& line, char sep) {
+    std::vector<std::string> out;
+    std::string cur;
+    for (char c : line) {
+        if (c == sep) {
+            out.push_back(cur);
+            cur.clear();
+        } else {
+            cur += c;
+        }
+    }
+    out.push_back(cur);
+    return out;
+}
+
+bool parse_id(const std::string& s, unsigned& out) {
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+    return ec == std::errc() && p == s.data() + s.size() && !s.empty();
+}
+
+std::string read_in_root(int rootfd, const char* path) {
+    auto fd = open_in_root(rootfd, path, O_RDONLY);
+    if (!fd.ok()) return {};
+    auto text = read_file_at(fd->get(), "");
+    return text.ok() ? *text : std::string{};
+}
+
+}  // namespace
+
+Result<UserInfo> lookup_user(int rootfd, const std::string& user, const std::string& machine) {
+    unsigned numeric = 0;
+    bool by_id = parse_id(user, numeric);
+    std::string passwd = read_in_root(rootfd, "/etc/passwd");
+    std::istringstream in(passwd);
+    UserInfo u;
+    bool found = false;
+    for (std::string line; std::getline(in, line);) {
+        auto f = split(line, ':');
+        if (f.size() < 7) continue;
+        unsigned uid = 0, gid = 0;
+        if (!parse_id(f[2], uid) || !parse_id(f[3], gid)) continue;
+        if (by_id ? uid != numeric : f[0] != user) continue;
+        u = UserInfo{f[0], uid, gid, {}, f[5].empty() ? "/" : f[5], f[6].empty() ? "/bin/sh" : f[6]};
+        found = true;
+        break;
+    }
+    if (!found) {
+        if (user == "root" || (by_id && numeric == 0)) return UserInfo{};
+        return plain_error(fmt::format("User \"{}\" not found in machine \"{}\" (its /etc/passwd)", user, machine),
+                           ESRCH);
+    }
+    std::istringstream gin(read_in_root(rootfd, "/etc/group"));
+    for (std::string line; std::getline(gin, line);) {
+        auto f = split(line, ':');
+        if (f.size() < 4) continue;
+        unsigned gid = 0;
+        if (!parse_id(f[2], gid) || gid == u.gid) continue;
+        for (auto& member : split(f[3], ','))
+            if (member == u.name) u.groups.push_back(gid);
+    }
+    return u;
+}
+
+Status become_user(const UserInfo& u) {
+    if (::setgroups(u.groups.size(), u.groups.data()) < 0) return errno_error("Failed to set supplementary groups");
+    if (::setresgid(u.gid, u.gid, u.gid) < 0) return errno_error(fmt::format("Failed to change to group {}", u.gid));
+    if (::setresuid(u.uid, u.uid, u.uid) < 0) return errno_error(fmt::format("Failed to change to user {}", u.name));
+    return {};
+}
+
+}  // namespace berth::nspawn
