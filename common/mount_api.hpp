@@ -1,0 +1,30 @@
+// The new mount API (fsopen/fsmount/open_tree/move_mount/mount_setattr): mounts are built detached and
+// attached by file descriptor, so a target is always resolved inside the machine's root.
+#pragma once
+
+#include <linux/mount.h>
+
+#include <string>
+
+#include "fd.hpp"
+#include "result.hpp"
+
+namespace berth {
+
+// A detached filesystem mount. `options`: "key=value,flag,..." as for mount(8); `attrs`: MOUNT_ATTR_*.
+Result<UniqueFd> make_fs_mount(const std::string& fstype, const std::string& options, unsigned attrs,
+                               const std::string& source = "");
+
+// A detached copy of the tree at `path` (host path, or "" with `dirfd` to use dirfd itself).
+Result<UniqueFd> make_bind_mount(int dirfd, const std::string& path, bool recursive);
+
+// Set/clear MOUNT_ATTR_* on the mount `fd` refers to (recursively if asked).
+Status set_mount_attrs(int fd, unsigned set, unsigned clear, bool recursive);
+
+// Attach detached mount `mfd` on `target` (an fd on the mount point).
+Status attach_mount(int mfd, int target_fd);
+
+// Attach `mfd` at `dest` inside `rootfd`, creating the mount point (a directory, or a file if `file`).
+Status attach_in_root(int mfd, int rootfd, const std::string& dest, bool file = false);
+
+}  // namespace berth

@@ -1,0 +1,168 @@
+#include "child.hpp"
+
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "dev.hpp"
+#include "id128.hpp"
+#include "notify.hpp"
+#include "stub_init.hpp"
+#include "user.hpp"
+
+namespace berth::nspawn {
+
+namespace {
+
+constexpr const char* kPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+std::vector<std::string> make_environment(const Plan& plan) {
+    const char* term = std::getenv("TERM");
+    std::vector<std::string> env = {
+        fmt::format("PATH={}", kPath),
+        "container=berth",
+        fmt::format("container_uuid={}", id128_to_uuid(plan.uuid)),
+        "NOTIFY_SOCKET=/run/host/notify",
+        fmt::format("HOME={}", plan.user.home),
+        fmt::format("USER={}", plan.user.name),
+        fmt::format("LOGNAME={}", plan.user.name),
+        fmt::format("SHELL={}", plan.user.shell),
+        fmt::format("TERM={}", plan.console == ConsoleMode::Pipe ? "dumb" : (term && *term ? term : "vt220")),
+    };
+    // --setenv last, overriding the defaults of the same name.
+    for (auto& kv : plan.environment) {
+        std::string name = kv.substr(0, kv.find('=') + 1);
+        std::erase_if(env, [&](const std::string& e) { return e.rfind(name, 0) == 0; });
+        env.push_back(kv);
+    }
+    return env;
+}
+
+std::string find_executable(const std::string& cmd) {
+    if (cmd.find('/') != std::string::npos) return cmd;
+    std::string path = kPath;
+    size_t i = 0;
+    while (i <= path.size()) {
+        size_t j = path.find(':', i);
+        if (j == std::string::npos) j = path.size();
+        std::string cand = path.substr(i, j - i) + "/" + cmd;
+        if (::access(cand.c_str(), X_OK) == 0) return cand;
+        i = j + 1;
+    }
+    return cmd;
+}
+
+// The console pty (or, with --console=pipe, our inherited stdio) becomes the payload's stdio. The
+// process that runs the payload leads a session of its own with the console as controlling terminal.
+Status attach_console(const Plan& plan, bool session_leader) {
+    if (session_leader && ::setsid() < 0) return errno_error("Failed to start a new session");
+    if (plan.console == ConsoleMode::Pipe) return {};
+    int fd = ::open("/dev/console", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) return errno_error("Failed to open /dev/console");
+    if (session_leader && ::ioctl(fd, TIOCSCTTY, 0) < 0)
+        return errno_error("Failed to make /dev/console the controlling terminal");
+    for (int i = 0; i < 3; i++)
+        if (::dup2(fd, i) < 0) return errno_error("Failed to attach the console");
+    ::close(fd);
+    return {};
+}
+
+[[noreturn]] void exec_payload(const Plan& plan, const Channel& ch) {
+    auto env = make_environment(plan);
+    std::vector<char*> envp, argv;
+    for (auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
+    envp.push_back(nullptr);
+    for (auto& a : plan.argv) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    std::string exe = find_executable(plan.argv[0]);
+
+    std::string dir = plan.chdir.empty() ? (plan.boot ? "/" : plan.user.home) : plan.chdir;
+    if (::chdir(dir.c_str()) < 0) {
+        if (!plan.chdir.empty()) {
+            (void)ch.send_error(errno_error(fmt::format("Failed to change to directory {} in machine \"{}\"",
+                                                        plan.chdir, plan.machine)));
+            ::_exit(1);
+        }
+        (void)::chdir("/");
+    }
+    if (!plan.boot) {
+        auto s = become_user(plan.user);
+        if (!s.ok()) {
+            (void)ch.send_error(s.error());
+            ::_exit(1);
+        }
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::execve(exe.c_str(), argv.data(), envp.data());
+    (void)ch.send_error(errno_error(fmt::format("Failed to execute {} in machine \"{}\"", plan.argv[0], plan.machine)));
+    ::_exit(127);
+}
+
+Status build_machine(const ChildContext& ctx) {
+    const Plan& plan = ctx.plan;
+    const Channel& ch = ctx.channel;
+    BERTH_TRY(ch.expect(Stage::ParentConfigured));
+    if (ctx.unshare_cgroupns && ::unshare(CLONE_NEWCGROUP) < 0)
+        return errno_error("Failed to create the cgroup namespace");
+    if (::sethostname(plan.hostname.data(), plan.hostname.size()) < 0)
+        return errno_error(fmt::format("Failed to set hostname \"{}\"", plan.hostname));
+
+    UniqueFd rootfd(::open(ctx.root.path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!rootfd) return errno_error(fmt::format("Failed to open {}", ctx.root.path));
+    BERTH_TRY(mount_api_filesystems(plan, rootfd.get()));
+    BERTH_TRY(protect_proc(plan, rootfd.get()));
+    BERTH_ASSIGN(UniqueFd master, setup_dev(plan, rootfd.get()));
+    if (master) BERTH_TRY(ch.send(Stage::ConsoleMaster, master.get()));
+    BERTH_ASSIGN(UniqueFd notify, bind_notify_socket(plan, rootfd.get()));
+    BERTH_TRY(ch.send(Stage::NotifySocket, notify.get()));
+    BERTH_TRY(mount_custom(plan, ctx.root, rootfd.get()));
+    BERTH_TRY(finish_mounts(plan, rootfd.get()));
+    BERTH_TRY(enter_root(ctx.root.path));
+    BERTH_TRY(ch.send(Stage::ChildReady));
+    BERTH_TRY(ch.expect(Stage::Go));
+    return attach_console(plan, !plan.as_pid2);
+}
+
+}  // namespace
+
+void run_child(const ChildContext& ctx) {
+    // Nothing but stdio may reach the payload: everything we inherited closes at exec.
+    ::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
+    auto s = build_machine(ctx);
+    if (!s.ok()) {
+        (void)ctx.channel.send_error(s.error());
+        ::_exit(1);
+    }
+    if (ctx.plan.as_pid2) {
+        prepare_stub_signals();
+        pid_t pid = ::fork();
+        if (pid < 0) {
+            (void)ctx.channel.send_error(errno_error("Failed to fork PID 2"));
+            ::_exit(1);
+        }
+        if (pid == 0) {
+            // PID 2 gets the terminal: a session of its own, the console as controlling tty.
+            struct sigaction dfl {};
+            dfl.sa_handler = SIG_DFL;
+            for (int s = 1; s <= SIGRTMAX; s++) ::sigaction(s, &dfl, nullptr);
+            ::setsid();
+            if (ctx.plan.console != ConsoleMode::Pipe) ::ioctl(0, TIOCSCTTY, 0);
+            exec_payload(ctx.plan, ctx.channel);
+        }
+        // PID 1 keeps only stdio.
+        ::syscall(SYS_close_range, 3U, ~0U, 0U);
+        run_stub_init(pid);
+    }
+    exec_payload(ctx.plan, ctx.channel);
+}
+
+}  // namespace berth::nspawn

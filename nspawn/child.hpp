@@ -1,0 +1,20 @@
+// The child: future PID 1 of the machine. It executes the plan as a fixed list of steps and never
+// parses anything; every failure goes back to the supervisor as a Failed message.
+#pragma once
+
+#include "mount.hpp"
+#include "plan.hpp"
+#include "sync.hpp"
+
+namespace berth::nspawn {
+
+struct ChildContext {
+    const Plan& plan;
+    const PreparedRoot& root;
+    const Channel& channel;
+    bool unshare_cgroupns;  // the kernel could not clone into the cgroup: enter a new cgroup ns ourselves
+};
+
+[[noreturn]] void run_child(const ChildContext& ctx);
+
+}  // namespace berth::nspawn

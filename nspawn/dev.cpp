@@ -1,0 +1,74 @@
+#include "dev.hpp"
+
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "chase.hpp"
+#include "mount_api.hpp"
+
+namespace berth::nspawn {
+
+namespace {
+
+constexpr const char* kDevices[] = {"null", "zero", "full", "random", "urandom", "tty"};
+
+Error fail(const Plan& plan, const Error& e, const std::string& what) {
+    return Error{e.code, fmt::format("{} in machine \"{}\": {}", what, plan.machine, e.message)};
+}
+
+}  // namespace
+
+bool console_uses_pty(ConsoleMode mode) { return mode != ConsoleMode::Pipe; }
+
+Result<UniqueFd> setup_dev(const Plan& plan, int rootfd) {
+    {
+        auto m = make_fs_mount("tmpfs", "mode=0755,size=4m,nr_inodes=64k", MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, "tmpfs");
+        if (!m.ok()) return fail(plan, m.error(), "Failed to mount /dev");
+        auto s = attach_in_root(m->get(), rootfd, "/dev");
+        if (!s.ok()) return fail(plan, s.error(), "Failed to mount /dev");
+    }
+    BERTH_ASSIGN(UniqueFd dev, open_in_root(rootfd, "/dev", O_PATH | O_DIRECTORY));
+    for (auto* name : kDevices) {
+        std::string host = fmt::format("/dev/{}", name);
+        struct stat st {};
+        if (::stat(host.c_str(), &st) < 0 || !S_ISCHR(st.st_mode))
+            return plain_error(fmt::format("Host device {} is missing", host), ENODEV);
+        auto m = make_bind_mount(AT_FDCWD, host, false);
+        if (!m.ok()) return fail(plan, m.error(), fmt::format("Failed to bind {}", host));
+        auto s = attach_in_root(m->get(), rootfd, host, true);
+        if (!s.ok()) return fail(plan, s.error(), fmt::format("Failed to bind {}", host));
+    }
+    struct Link { const char* name; const char* target; };
+    for (auto l : {Link{"fd", "/proc/self/fd"}, Link{"stdin", "/proc/self/fd/0"}, Link{"stdout", "/proc/self/fd/1"},
+                   Link{"stderr", "/proc/self/fd/2"}, Link{"ptmx", "pts/ptmx"}}) {
+        if (::symlinkat(l.target, dev.get(), l.name) < 0)
+            return fail(plan, errno_error(fmt::format("/dev/{}", l.name)), "Failed to create symlink");
+    }
+    struct Fs { const char* dest; const char* type; const char* opts; unsigned attrs; };
+    for (auto f : {Fs{"/dev/pts", "devpts", "newinstance,ptmxmode=0666,mode=0620,gid=5", MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC},
+                   Fs{"/dev/shm", "tmpfs", "mode=01777,size=20%", MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV},
+                   Fs{"/dev/mqueue", "mqueue", "", MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC}}) {
+        auto m = make_fs_mount(f.type, f.opts, f.attrs, f.type);
+        if (!m.ok()) return fail(plan, m.error(), fmt::format("Failed to mount {}", f.dest));
+        auto s = attach_in_root(m->get(), rootfd, f.dest);
+        if (!s.ok()) return fail(plan, s.error(), fmt::format("Failed to mount {}", f.dest));
+    }
+    if (!console_uses_pty(plan.console)) return UniqueFd();
+
+    // The console is a pty of the machine's own devpts instance: the guest sees a normal /dev/pts/0.
+    BERTH_ASSIGN(UniqueFd ptmx, open_in_root(rootfd, "/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_NONBLOCK));
+    int unlock = 0;
+    if (::ioctl(ptmx.get(), TIOCSPTLCK, &unlock) < 0) return errno_error("Failed to unlock the console pty");
+    int n = -1;
+    if (::ioctl(ptmx.get(), TIOCGPTN, &n) < 0) return errno_error("Failed to get the console pty number");
+    BERTH_ASSIGN(UniqueFd slave, open_in_root(rootfd, fmt::format("/dev/pts/{}", n), O_PATH));
+    auto m = make_bind_mount(slave.get(), "", false);
+    if (!m.ok()) return fail(plan, m.error(), "Failed to bind the console");
+    auto s = attach_in_root(m->get(), rootfd, "/dev/console", true);
+    if (!s.ok()) return fail(plan, s.error(), "Failed to bind /dev/console");
+    return ptmx;
+}
+
+}  // namespace berth::nspawn

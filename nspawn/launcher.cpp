@@ -1,0 +1,168 @@
+#include "launcher.hpp"
+
+#include <linux/sched.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "child.hpp"
+#include "log.hpp"
+#include "dev.hpp"
+#include "lock.hpp"
+#include "machine_cgroup.hpp"
+#include "mount.hpp"
+#include "notify.hpp"
+#include "supervisor.hpp"
+
+namespace berth::nspawn {
+
+namespace {
+
+constexpr int kExitRebootKeepUnit = 133;  // systemd-nspawn's code: "restart me" for the unit
+
+// Everything a start creates on the host, undone in reverse order whatever happens.
+struct HostState {
+    MachineLocks locks;
+    Cgroup cgroup;
+    PreparedRoot root;
+    ~HostState() {
+        cleanup_root(root);
+        remove_machine_cgroup(cgroup);
+    }
+};
+
+Result<UniqueFd> block_signals() {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int s : {SIGTERM, SIGINT, SIGHUP, SIGWINCH, SIGCHLD}) sigaddset(&set, s);
+    if (::sigprocmask(SIG_BLOCK, &set, nullptr) < 0) return errno_error("Failed to block signals");
+    int fd = ::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (fd < 0) return errno_error("Failed to create signalfd");
+    return UniqueFd(fd);
+}
+
+struct Cloned {
+    pid_t pid = -1;
+    UniqueFd pidfd;
+    bool into_cgroup = true;
+};
+
+Result<Cloned> clone_machine(const Plan& plan, int cgroup_fd, bool into_cgroup) {
+    clone_args args{};
+    int pidfd = -1;
+    args.flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_PIDFD |
+                 (plan.private_network ? CLONE_NEWNET : 0);
+    if (into_cgroup) {
+        args.flags |= CLONE_INTO_CGROUP | CLONE_NEWCGROUP;
+        args.cgroup = static_cast<uint64_t>(cgroup_fd);
+    }
+    args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
+    args.exit_signal = SIGCHLD;
+    long pid = ::syscall(SYS_clone3, &args, sizeof args);
+    if (pid < 0) return errno_error(fmt::format("Failed to create the namespaces of machine \"{}\"", plan.machine));
+    Cloned c;
+    c.pid = static_cast<pid_t>(pid);
+    if (pid > 0) c.pidfd.reset(pidfd);
+    c.into_cgroup = into_cgroup;
+    return c;
+}
+
+void reap(const Cloned& c) {
+    if (!c.pidfd) return;
+    ::syscall(SYS_pidfd_send_signal, c.pidfd.get(), SIGKILL, nullptr, 0);
+    siginfo_t si{};
+    ::waitid(static_cast<idtype_t>(P_PIDFD), c.pidfd.get(), &si, WEXITED);
+}
+
+// Clone the child, walk it through the named stages, and hand back a machine whose payload runs.
+Result<RunningMachine> start_machine(const Plan& plan, HostState& host) {
+    BERTH_ASSIGN(auto channels, Channel::make_pair());
+    auto& [parent_ch, child_ch] = channels;
+    BERTH_ASSIGN(UniqueFd cgfd, host.cgroup.open_dir());
+
+    auto cloned = clone_machine(plan, cgfd.get(), true);
+    if (!cloned.ok() && (cloned.error().code == EINVAL || cloned.error().code == EOPNOTSUPP ||
+                         cloned.error().code == E2BIG || cloned.error().code == EBUSY))
+        cloned = clone_machine(plan, cgfd.get(), false);  // kernels without CLONE_INTO_CGROUP
+    if (!cloned.ok()) return cloned.error();
+    if (cloned->pid == 0) {
+        parent_ch.close();
+        run_child(ChildContext{plan, host.root, child_ch, !cloned->into_cgroup});
+    }
+    child_ch.close();
+
+    auto fail = [&](const Error& e) -> Result<RunningMachine> {
+        reap(*cloned);
+        return e;
+    };
+    if (!cloned->into_cgroup) {
+        auto s = host.cgroup.write("cgroup.procs", std::to_string(cloned->pid));
+        if (!s.ok()) return fail(s.error());
+    }
+    if (auto s = parent_ch.send(Stage::ParentConfigured); !s.ok()) return fail(s.error());
+
+    RunningMachine m;
+    if (console_uses_pty(plan.console)) {
+        auto msg = parent_ch.expect(Stage::ConsoleMaster);
+        if (!msg.ok()) return fail(msg.error());
+        m.console = std::make_unique<Console>(plan.console, std::move(msg->fd));
+    }
+    auto notify = parent_ch.expect(Stage::NotifySocket);
+    if (!notify.ok()) return fail(notify.error());
+    m.notify = std::move(notify->fd);
+    if (auto r = parent_ch.expect(Stage::ChildReady); !r.ok()) return fail(r.error());
+    if (auto s = parent_ch.send(Stage::Go); !s.ok()) return fail(s.error());
+
+    m.pid = cloned->pid;
+    m.pidfd = std::move(cloned->pidfd);
+    m.channel = std::move(parent_ch);
+    return m;
+}
+
+}  // namespace
+
+int run_machine(const Plan& plan) {
+    HostState host;
+    auto fail = [&](const Error& e) {
+        spdlog::error("{}", e.message);
+        return 1;
+    };
+
+    auto locks = MachineLocks::acquire(plan);
+    if (!locks.ok()) return fail(locks.error());
+    host.locks = std::move(*locks);
+    auto sigfd = block_signals();
+    if (!sigfd.ok()) return fail(sigfd.error());
+    auto root = prepare_root(plan);
+    if (!root.ok()) return fail(root.error());
+    host.root = std::move(*root);
+
+    for (bool first = true;; first = false) {
+        auto cg = create_machine_cgroup(plan);
+        if (!cg.ok()) return fail(cg.error());
+        host.cgroup = std::move(*cg);
+
+        auto m = start_machine(plan, host);
+        if (!m.ok()) return fail(m.error());
+        if (first) {
+            if (!plan.notify_ready) notify_host("READY=1");
+            if (!plan.quiet && plan.console == ConsoleMode::Interactive)
+                spdlog::info("Spawning machine \"{}\" on {}.\nPress ^] three times within 1s to kill it.", plan.machine,
+                             plan.directory);
+        }
+        Outcome out = supervise(plan, *m, sigfd->get(), host.cgroup);
+        if (m->console) m->console->restore_terminal();
+        m = Error{};  // close the machine's fds before its cgroup goes
+        if (out.error) return fail(*out.error);
+        if (!out.reboot) return out.exit_status;
+        if (plan.keep_unit) return kExitRebootKeepUnit;
+        if (!plan.quiet) spdlog::info("Machine \"{}\" is rebooting.", plan.machine);
+        remove_machine_cgroup(host.cgroup);
+        host.cgroup = Cgroup();
+    }
+}
+
+}  // namespace berth::nspawn

@@ -1,0 +1,222 @@
+#include "mount.hpp"
+
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "chase.hpp"
+#include "fileio.hpp"
+#include "id128.hpp"
+#include "mount_api.hpp"
+
+namespace berth::nspawn {
+
+namespace {
+
+constexpr unsigned kNoSuidDev = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+constexpr unsigned kNoSuidDevExec = kNoSuidDev | MOUNT_ATTR_NOEXEC;
+
+Status in_machine(Status s, const Plan& plan, const std::string& what) {
+    if (s.ok()) return s;
+    return Error{s.error().code, fmt::format("{} in machine \"{}\": {}", what, plan.machine, s.error().message)};
+}
+
+Status mount_fs(int rootfd, const std::string& dest, const std::string& type, const std::string& opts,
+                unsigned attrs) {
+    BERTH_ASSIGN(UniqueFd m, make_fs_mount(type, opts, attrs, type));
+    return attach_in_root(m.get(), rootfd, dest);
+}
+
+// Bind a path of the machine onto itself, read-only (for /proc/sys and friends).
+Status bind_self_read_only(int rootfd, const std::string& path) {
+    auto fd = open_in_root(rootfd, path, O_PATH);
+    if (!fd.ok()) return fd.error().code == ENOENT ? Status{} : Status{fd.error()};
+    BERTH_ASSIGN(UniqueFd m, make_bind_mount(fd->get(), "", false));
+    BERTH_TRY(set_mount_attrs(m.get(), MOUNT_ATTR_RDONLY | kNoSuidDevExec, 0, false));
+    return attach_mount(m.get(), fd->get());
+}
+
+// Cover `path` with an inaccessible node of the same kind.
+Status mask(int rootfd, const std::string& path) {
+    auto fd = open_in_root(rootfd, path, O_PATH | O_NOFOLLOW);
+    if (!fd.ok()) return fd.error().code == ENOENT ? Status{} : Status{fd.error()};
+    struct stat st {};
+    if (::fstat(fd->get(), &st) < 0) return errno_error(fmt::format("Failed to stat {}", path));
+    const char* node = S_ISDIR(st.st_mode) ? "/run/host/inaccessible/dir" : "/run/host/inaccessible/reg";
+    BERTH_ASSIGN(UniqueFd src, open_in_root(rootfd, node, O_PATH));
+    BERTH_ASSIGN(UniqueFd m, make_bind_mount(src.get(), "", false));
+    BERTH_TRY(set_mount_attrs(m.get(), MOUNT_ATTR_RDONLY | kNoSuidDevExec, 0, false));
+    return attach_mount(m.get(), fd->get());
+}
+
+Status write_in_root(int rootfd, const std::string& path, const std::string& content, mode_t mode) {
+    BERTH_ASSIGN(UniqueFd fd, open_in_root(rootfd, path, O_WRONLY | O_CREAT | O_TRUNC | O_NOCTTY, mode));
+    if (::write(fd.get(), content.data(), content.size()) != static_cast<ssize_t>(content.size()))
+        return errno_error(fmt::format("Failed to write {}", path));
+    return {};
+}
+
+Status make_run_host(const Plan& plan, int rootfd) {
+    BERTH_ASSIGN(UniqueFd dir, mkdir_p_in_root(rootfd, "/run/host/inaccessible"));
+    (void)dir;
+    auto osr = read_file("/etc/os-release");
+    if (!osr.ok()) osr = read_file("/usr/lib/os-release");
+    BERTH_TRY(write_in_root(rootfd, "/run/host/os-release", osr.ok() ? *osr : std::string{}, 0444));
+    BERTH_TRY(write_in_root(rootfd, "/run/host/container-manager", "berth\n", 0444));
+    BERTH_TRY(write_in_root(rootfd, "/run/host/container-uuid", id128_to_uuid(plan.uuid) + "\n", 0444));
+    BERTH_ASSIGN(UniqueFd inacc, open_in_root(rootfd, "/run/host/inaccessible", O_PATH | O_DIRECTORY));
+    // Mode 0000 nodes to cover things with: empty, so even a capable reader finds nothing.
+    if (::mkdirat(inacc.get(), "dir", 0000) < 0) return errno_error("Failed to create /run/host/inaccessible/dir");
+    BERTH_TRY(write_in_root(rootfd, "/run/host/inaccessible/reg", "", 0000));
+    if (::mknodat(inacc.get(), "fifo", S_IFIFO | 0000, 0) < 0)
+        return errno_error("Failed to create /run/host/inaccessible/fifo");
+    if (::mknodat(inacc.get(), "sock", S_IFSOCK | 0000, 0) < 0)
+        return errno_error("Failed to create /run/host/inaccessible/sock");
+    // Device nodes only where we may create them (not in a user namespace).
+    (void)::mknodat(inacc.get(), "chr", S_IFCHR | 0000, makedev(0, 0));
+    (void)::mknodat(inacc.get(), "blk", S_IFBLK | 0000, makedev(0, 0));
+    return {};
+}
+
+Status mount_overlay(const Plan& plan, const OverlayMount& ov, const std::string& work, int rootfd) {
+    std::string lower;
+    std::vector<UniqueFd> keep;
+    // Layers listed lowest first; overlayfs wants the topmost lower first.
+    for (auto it = ov.lowers.rbegin(); it != ov.lowers.rend(); ++it) lower += (lower.empty() ? "" : ":") + *it;
+    if (lower.empty() || (!ov.read_only && ov.lowers.empty())) {
+        // Only an upper given: the destination's own content in the image is the lower layer.
+        BERTH_ASSIGN(UniqueFd d, mkdir_p_in_root(rootfd, ov.destination));
+        lower = fmt::format("/proc/self/fd/{}", d.get());
+        keep.push_back(std::move(d));
+    }
+    std::string opts = "lowerdir=" + lower;
+    if (!ov.read_only) opts += ",upperdir=" + ov.upper + ",workdir=" + work;
+    auto m = make_fs_mount("overlay", opts, ov.read_only ? MOUNT_ATTR_RDONLY : 0, "overlay");
+    if (!m.ok()) return in_machine(m.error(), plan, fmt::format("Failed to mount overlay on {}", ov.destination));
+    return in_machine(attach_in_root(m->get(), rootfd, ov.destination), plan,
+                      fmt::format("Failed to mount overlay on {}", ov.destination));
+}
+
+}  // namespace
+
+Result<PreparedRoot> prepare_root(const Plan& plan) {
+    if (::unshare(CLONE_NEWNS) < 0) return errno_error("Failed to create a private mount namespace");
+    if (::mount(nullptr, "/", nullptr, MS_SLAVE | MS_REC, nullptr) < 0)
+        return errno_error("Failed to make the mount namespace private");
+
+    PreparedRoot root;
+    UniqueFd image(::open(plan.directory.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!image) return errno_error(fmt::format("Failed to open {}", plan.directory));
+
+    if (plan.ephemeral) {
+        // A tmpfs over the image path (only in our namespace) holds the upper layer and the overlay's mount point.
+        BERTH_ASSIGN(UniqueFd t, make_fs_mount("tmpfs", "mode=0755", kNoSuidDev, "tmpfs"));
+        BERTH_TRY(attach_mount(t.get(), image.get()));
+        std::string base = plan.directory;
+        for (auto* d : {"/upper", "/work", "/root"})
+            if (::mkdir((base + d).c_str(), 0755) < 0) return errno_error(fmt::format("Failed to create {}{}", base, d));
+        // The upper's root must look like the image's root (owner, mode).
+        struct stat st {};
+        if (::fstat(image.get(), &st) == 0) {
+            (void)::chown((base + "/upper").c_str(), st.st_uid, st.st_gid);
+            (void)::chmod((base + "/upper").c_str(), st.st_mode & 07777);
+        }
+        std::string opts = fmt::format("lowerdir=/proc/self/fd/{},upperdir={}/upper,workdir={}/work", image.get(),
+                                       base, base);
+        auto ov = make_fs_mount("overlay", opts, 0, "overlay");
+        if (!ov.ok())
+            return Error{ov.error().code,
+                         fmt::format("Failed to create the ephemeral snapshot of {}: {}", base, ov.error().message)};
+        // `image` still refers to the original directory below the tmpfs: resolve the mount point by path.
+        UniqueFd mp(::open((base + "/root").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+        if (!mp) return errno_error(fmt::format("Failed to open {}/root", base));
+        BERTH_TRY(attach_mount(ov->get(), mp.get()));
+        root.path = base + "/root";
+    } else {
+        BERTH_ASSIGN(UniqueFd b, make_bind_mount(image.get(), "", true));
+        BERTH_TRY(attach_mount(b.get(), image.get()));
+        root.path = plan.directory;
+    }
+
+    // Overlay work directories live next to their upper directory (same filesystem, as overlayfs requires).
+    for (auto& ov : plan.overlays) {
+        if (ov.read_only) continue;
+        std::string parent = std::filesystem::path(ov.upper).parent_path();
+        std::string work = fmt::format("{}/.#berth-work.{}.{}", parent, std::filesystem::path(ov.upper).filename().string(),
+                                       id128_to_hex(random_id128()).substr(0, 8));
+        if (::mkdir(work.c_str(), 0700) < 0) return errno_error(fmt::format("Failed to create overlay work directory {}", work));
+        root.work_dirs.push_back(work);
+    }
+    return root;
+}
+
+void cleanup_root(const PreparedRoot& root) {
+    std::error_code ec;
+    for (auto& w : root.work_dirs) std::filesystem::remove_all(w, ec);
+}
+
+Status mount_api_filesystems(const Plan& plan, int rootfd) {
+    BERTH_TRY(in_machine(mount_fs(rootfd, "/run", "tmpfs", "mode=0755,size=20%,nr_inodes=800k", kNoSuidDev), plan,
+                         "Failed to mount /run"));
+    BERTH_TRY(in_machine(make_run_host(plan, rootfd), plan, "Failed to populate /run/host"));
+    BERTH_TRY(in_machine(mount_fs(rootfd, "/tmp", "tmpfs", "mode=01777,size=20%,nr_inodes=400k", kNoSuidDev), plan,
+                         "Failed to mount /tmp"));
+    BERTH_TRY(in_machine(mount_fs(rootfd, "/proc", "proc", "", kNoSuidDevExec), plan, "Failed to mount /proc"));
+    BERTH_TRY(in_machine(mount_fs(rootfd, "/sys", "sysfs", "", MOUNT_ATTR_RDONLY | kNoSuidDevExec), plan,
+                         "Failed to mount /sys"));
+    // The machine's own cgroup subtree (the cgroup namespace is rooted there), writable for its init.
+    BERTH_TRY(in_machine(mount_fs(rootfd, "/sys/fs/cgroup", "cgroup2", "", kNoSuidDevExec), plan,
+                         "Failed to mount /sys/fs/cgroup"));
+    return {};
+}
+
+Status protect_proc(const Plan& plan, int rootfd) {
+    for (auto* p : {"/proc/sys", "/proc/acpi", "/proc/bus", "/proc/fs", "/proc/irq"})
+        BERTH_TRY(in_machine(bind_self_read_only(rootfd, p), plan, fmt::format("Failed to make {} read-only", p)));
+    for (auto* p : {"/proc/kallsyms", "/proc/kcore", "/proc/keys", "/proc/sysrq-trigger", "/proc/timer_list"})
+        BERTH_TRY(in_machine(mask(rootfd, p), plan, fmt::format("Failed to hide {}", p)));
+    return {};
+}
+
+Status mount_custom(const Plan& plan, const PreparedRoot& root, int rootfd) {
+    for (auto& b : plan.binds) {
+        struct stat st {};
+        if (::stat(b.source.c_str(), &st) < 0) return errno_error(fmt::format("Bind source {}", b.source));
+        auto m = make_bind_mount(AT_FDCWD, b.source, b.recursive);
+        if (!m.ok()) return in_machine(m.error(), plan, fmt::format("Failed to bind {}", b.source));
+        if (b.read_only) BERTH_TRY(set_mount_attrs(m->get(), MOUNT_ATTR_RDONLY, 0, b.recursive));
+        BERTH_TRY(in_machine(attach_in_root(m->get(), rootfd, b.destination, !S_ISDIR(st.st_mode)), plan,
+                             fmt::format("Failed to bind {} to {}", b.source, b.destination)));
+    }
+    for (auto& t : plan.tmpfs)
+        BERTH_TRY(in_machine(mount_fs(rootfd, t.destination, "tmpfs", t.options, kNoSuidDev), plan,
+                             fmt::format("Failed to mount tmpfs on {}", t.destination)));
+    size_t w = 0;
+    for (auto& ov : plan.overlays) BERTH_TRY(mount_overlay(plan, ov, ov.read_only ? "" : root.work_dirs.at(w++), rootfd));
+    return {};
+}
+
+Status finish_mounts(const Plan& plan, int rootfd) {
+    BERTH_TRY(in_machine(bind_self_read_only(rootfd, "/run/host"), plan, "Failed to make /run/host read-only"));
+    if (plan.read_only) {
+        // rootfd is the root mount itself: only it turns read-only, the API filesystems stay writable.
+        BERTH_TRY(in_machine(set_mount_attrs(rootfd, MOUNT_ATTR_RDONLY, 0, false), plan,
+                             "Failed to make the root directory read-only"));
+    }
+    return {};
+}
+
+Status enter_root(const std::string& root) {
+    if (::chdir(root.c_str()) < 0) return errno_error(fmt::format("Failed to enter {}", root));
+    if (::syscall(SYS_pivot_root, ".", ".") < 0) return errno_error(fmt::format("Failed to pivot into {}", root));
+    if (::umount2(".", MNT_DETACH) < 0) return errno_error("Failed to detach the old root");
+    if (::chdir("/") < 0) return errno_error("Failed to change to /");
+    return {};
+}
+
+}  // namespace berth::nspawn

@@ -1,0 +1,31 @@
+// The supervision loop: one epoll over the machine's pidfd, our signals, the guest's notify socket, the
+// setup channel (exec errors), and the console. Single-threaded; returns when PID 1 is gone.
+#pragma once
+
+#include <memory>
+#include <optional>
+
+#include "cgroup.hpp"
+#include "console.hpp"
+#include "plan.hpp"
+#include "sync.hpp"
+
+namespace berth::nspawn {
+
+struct RunningMachine {
+    pid_t pid = 0;  // host PID of the machine's PID 1
+    UniqueFd pidfd;
+    Channel channel;  // closes (EOF) when the payload was executed; carries an exec error otherwise
+    UniqueFd notify;
+    std::unique_ptr<Console> console;
+};
+
+struct Outcome {
+    bool reboot = false;  // the guest asked for a reboot
+    int exit_status = 0;  // nspawn's exit status otherwise
+    std::optional<Error> error;  // the payload could not be started
+};
+
+Outcome supervise(const Plan& plan, RunningMachine& m, int signal_fd, const Cgroup& cgroup);
+
+}  // namespace berth::nspawn
