@@ -5,12 +5,14 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstdlib>
 
+#include "caps.hpp"
 #include "dev.hpp"
 #include "id128.hpp"
 #include "notify.hpp"
@@ -92,12 +94,11 @@ Status attach_console(const Plan& plan, bool session_leader) {
         }
         (void)::chdir("/");
     }
-    if (!plan.boot) {
-        auto s = become_user(plan.user);
-        if (!s.ok()) {
-            (void)ch.send_error(s.error());
-            ::_exit(1);
-        }
+    auto s = plan.boot ? Status{} : become_user(plan.user);
+    if (s.ok()) s = apply_capabilities(plan);
+    if (!s.ok()) {
+        (void)ch.send_error(s.error());
+        ::_exit(1);
     }
     sigset_t none;
     sigemptyset(&none);
@@ -135,6 +136,9 @@ Status build_machine(const ChildContext& ctx) {
 }  // namespace
 
 void run_child(const ChildContext& ctx) {
+    // Die with the supervisor: a killed nspawn must not leave a machine behind. (Had it died before
+    // this line, the first read from the channel below sees end-of-file and we exit.)
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     // Nothing but stdio may reach the payload: everything we inherited closes at exec.
     ::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
     auto s = build_machine(ctx);

@@ -15,6 +15,7 @@
 #include "machine_cgroup.hpp"
 #include "mount.hpp"
 #include "notify.hpp"
+#include "stale.hpp"
 #include "supervisor.hpp"
 
 namespace berth::nspawn {
@@ -134,6 +135,7 @@ int run_machine(const Plan& plan) {
     auto locks = MachineLocks::acquire(plan);
     if (!locks.ok()) return fail(locks.error());
     host.locks = std::move(*locks);
+    collect_stale_state();
     auto sigfd = block_signals();
     if (!sigfd.ok()) return fail(sigfd.error());
     auto root = prepare_root(plan);

@@ -1,0 +1,16 @@
+// Capabilities: the machine's PID 1 keeps systemd-nspawn's default retained set (NET_ADMIN only with a
+// private network); everything else leaves the bounding set before exec.
+#pragma once
+
+#include <cstdint>
+
+#include "plan.hpp"
+
+namespace berth::nspawn {
+
+uint64_t retained_capabilities(const Plan& plan);
+
+// Child, last step before exec (after changing user, so a non-root payload keeps nothing).
+Status apply_capabilities(const Plan& plan);
+
+}  // namespace berth::nspawn
