@@ -15,6 +15,7 @@
 #include "machine_cgroup.hpp"
 #include "mount.hpp"
 #include "notify.hpp"
+#include "register.hpp"
 #include "stale.hpp"
 #include "supervisor.hpp"
 
@@ -115,7 +116,14 @@ Result<RunningMachine> start_machine(const Plan& plan, HostState& host) {
     if (!notify.ok()) return fail(notify.error());
     m.notify = std::move(notify->fd);
     if (auto r = parent_ch.expect(Stage::ChildReady); !r.ok()) return fail(r.error());
-    if (auto s = parent_ch.send(Stage::Go); !s.ok()) return fail(s.error());
+    // Registered before the payload runs, so the guest is never visible unregistered.
+    auto reg = register_machine(plan, cloned->pid, {});
+    if (!reg.ok()) return fail(reg.error());
+    m.registered = *reg;
+    if (auto s = parent_ch.send(Stage::Go); !s.ok()) {
+        if (m.registered) unregister_machine(plan);
+        return fail(s.error());
+    }
 
     m.pid = cloned->pid;
     m.pidfd = std::move(cloned->pidfd);
@@ -157,6 +165,7 @@ int run_machine(const Plan& plan) {
         }
         Outcome out = supervise(plan, *m, sigfd->get(), host.cgroup);
         if (m->console) m->console->restore_terminal();
+        if (m->registered) unregister_machine(plan);
         m = Error{};  // close the machine's fds before its cgroup goes
         if (out.error) return fail(*out.error);
         if (!out.reboot) return out.exit_status;

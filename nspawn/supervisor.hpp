@@ -18,6 +18,7 @@ struct RunningMachine {
     Channel channel;  // closes (EOF) when the payload was executed; carries an exec error otherwise
     UniqueFd notify;
     std::unique_ptr<Console> console;
+    bool registered = false;  // with machined
 };
 
 struct Outcome {

@@ -1,0 +1,143 @@
+#include "register.hpp"
+
+#include <dlfcn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include <systemd/sd-bus.h>
+
+#include "log.hpp"
+
+namespace berth::nspawn {
+
+namespace {
+
+constexpr uint64_t kTimeoutUsec = 10'000'000;
+constexpr int kNotThere = 2;  // helper exit code: no bus, or nobody owns org.freedesktop.machine1
+
+// The few sd-bus entry points we need, resolved at run time in the helper.
+struct SdBus {
+    decltype(&sd_bus_open_system) open_system;
+    decltype(&sd_bus_message_new_method_call) new_method_call;
+    decltype(&sd_bus_message_append) append;
+    decltype(&sd_bus_message_append_array) append_array;
+    decltype(&sd_bus_call) call;
+    decltype(&sd_bus_error_free) error_free;
+
+    bool load() {
+        void* h = ::dlopen("libsystemd.so.0", RTLD_NOW | RTLD_LOCAL);
+        if (!h) return false;
+        open_system = reinterpret_cast<decltype(open_system)>(::dlsym(h, "sd_bus_open_system"));
+        new_method_call = reinterpret_cast<decltype(new_method_call)>(::dlsym(h, "sd_bus_message_new_method_call"));
+        append = reinterpret_cast<decltype(append)>(::dlsym(h, "sd_bus_message_append"));
+        append_array = reinterpret_cast<decltype(append_array)>(::dlsym(h, "sd_bus_message_append_array"));
+        call = reinterpret_cast<decltype(call)>(::dlsym(h, "sd_bus_call"));
+        error_free = reinterpret_cast<decltype(error_free)>(::dlsym(h, "sd_bus_error_free"));
+        return open_system && new_method_call && append && append_array && call && error_free;
+    }
+};
+
+bool bus_socket_exists() {
+    const char* addr = std::getenv("DBUS_SYSTEM_BUS_ADDRESS");
+    if (addr && *addr) return true;
+    struct stat st {};
+    return ::stat("/run/dbus/system_bus_socket", &st) == 0;
+}
+
+bool is_not_there(const sd_bus_error& e, int r) {
+    if (e.name && (std::strcmp(e.name, "org.freedesktop.DBus.Error.ServiceUnknown") == 0 ||
+                   std::strcmp(e.name, "org.freedesktop.DBus.Error.NameHasNoOwner") == 0))
+        return true;
+    return r == -ENOENT || r == -ECONNREFUSED;
+}
+
+// Runs in the helper: one method call on the manager; the error text goes to `out`.
+[[noreturn]] void helper(int out, const char* method, const Plan& plan, pid_t leader,
+                         const std::vector<int>& ifindices) {
+    auto fail = [&](int code, const std::string& text) {
+        (void)!::write(out, text.data(), text.size());
+        ::_exit(code);
+    };
+    SdBus b{};
+    if (!b.load()) fail(1, fmt::format("cannot load libsystemd: {}", ::dlerror()));
+    sd_bus* bus = nullptr;
+    int r = b.open_system(&bus);
+    if (r < 0) fail(r == -ENOENT || r == -ECONNREFUSED ? kNotThere : 1,
+                    fmt::format("cannot connect to the system bus: {}", std::strerror(-r)));
+    sd_bus_message* m = nullptr;
+    r = b.new_method_call(bus, &m, "org.freedesktop.machine1", "/org/freedesktop/machine1",
+                          "org.freedesktop.machine1.Manager", method);
+    if (r >= 0) r = b.append(m, "s", plan.machine.c_str());
+    if (r >= 0 && leader > 0) {
+        r = b.append_array(m, 'y', plan.uuid.data(), plan.uuid.size());
+        if (r >= 0)
+            r = b.append(m, "ssus", "nspawn", "container", static_cast<uint32_t>(leader), plan.directory.c_str());
+        if (r >= 0) r = b.append_array(m, 'i', ifindices.data(), ifindices.size() * sizeof(int));
+    }
+    if (r < 0) fail(1, fmt::format("cannot build the {} call: {}", method, std::strerror(-r)));
+    sd_bus_error err = SD_BUS_ERROR_NULL;
+    r = b.call(bus, m, kTimeoutUsec, &err, nullptr);
+    if (r < 0) fail(is_not_there(err, r) ? kNotThere : 1, err.message ? err.message : std::strerror(-r));
+    ::_exit(0);
+}
+
+// Fork the helper, wait for it; returns its exit code and message.
+std::pair<int, std::string> run_helper(const char* method, const Plan& plan, pid_t leader,
+                                       const std::vector<int>& ifindices) {
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC) < 0) return {1, std::strerror(errno)};
+    pid_t pid = ::fork();
+    if (pid < 0) {
+        ::close(p[0]);
+        ::close(p[1]);
+        return {1, std::strerror(errno)};
+    }
+    if (pid == 0) {
+        ::close(p[0]);
+        helper(p[1], method, plan, leader, ifindices);
+    }
+    ::close(p[1]);
+    std::string text;
+    char buf[512];
+    for (ssize_t n; (n = ::read(p[0], buf, sizeof buf)) != 0;) {
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) break;
+        text.append(buf, n);
+    }
+    ::close(p[0]);
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : 1, text};
+}
+
+}  // namespace
+
+Result<bool> register_machine(const Plan& plan, pid_t leader, const std::vector<int>& ifindices) {
+    if (plan.register_mode == RegisterMode::No) return false;
+    if (!bus_socket_exists()) {
+        if (plan.register_mode == RegisterMode::Auto) return false;
+        return plain_error(fmt::format("Failed to register machine \"{}\": no system bus to reach machined on",
+                                       plan.machine),
+                           ENOENT);
+    }
+    auto [code, text] = run_helper("RegisterMachineWithNetwork", plan, leader, ifindices);
+    if (code == 0) return true;
+    if (plan.register_mode == RegisterMode::Auto) {
+        if (code != kNotThere) spdlog::warn("Could not register machine \"{}\" with machined: {}", plan.machine, text);
+        return false;
+    }
+    return plain_error(fmt::format("Failed to register machine \"{}\" with machined: {}", plan.machine, text), EIO);
+}
+
+void unregister_machine(const Plan& plan) {
+    auto [code, text] = run_helper("UnregisterMachine", plan, 0, {});
+    if (code != 0 && code != kNotThere)
+        spdlog::warn("Could not unregister machine \"{}\" from machined: {}", plan.machine, text);
+}
+
+}  // namespace berth::nspawn
