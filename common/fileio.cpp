@@ -8,7 +8,6 @@
 
 namespace berth {
 
-namespace {
 Result<std::string> read_fd(int fd, const std::string& path) {
     std::string out;
     char buf[4096];
@@ -23,11 +22,11 @@ Result<std::string> read_fd(int fd, const std::string& path) {
     }
     return out;
 }
-}  // namespace
 
 Result<std::string> read_file(const std::string& path) { return read_file_at(AT_FDCWD, path); }
 
 Result<std::string> read_file_at(int dirfd, const std::string& path) {
+    if (path.empty()) return read_fd(dirfd, "(open file)");  // like AT_EMPTY_PATH: the fd itself
     UniqueFd fd(::openat(dirfd, path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
     if (!fd) return errno_error(fmt::format("Failed to open {}", path));
     return read_fd(fd.get(), path);

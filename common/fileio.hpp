@@ -8,7 +8,10 @@
 namespace berth {
 
 Result<std::string> read_file(const std::string& path);
+// An empty `path` reads `dirfd` itself.
 Result<std::string> read_file_at(int dirfd, const std::string& path);
+// Read an already open file to its end; `name` is for messages.
+Result<std::string> read_fd(int fd, const std::string& name);
 // Plain write(2) of the whole value (for procfs/cgroupfs/sysfs attributes).
 Status write_file(const std::string& path, const std::string& value);
 // Write to a temporary in the same directory, fsync, rename: readers see old or new, never half.

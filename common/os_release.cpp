@@ -55,7 +55,7 @@ Result<OsRelease> read_os_release_at(int rootfd) {
         int fd = static_cast<int>(::syscall(SYS_openat2, rootfd, p, &how, sizeof how));
         if (fd < 0) continue;
         UniqueFd guard(fd);
-        BERTH_ASSIGN(std::string text, read_file_at(fd, ""));
+        BERTH_ASSIGN(std::string text, read_fd(fd, p));
         return parse_os_release(text);
     }
     return plain_error("No os-release file found", ENOENT);

@@ -305,7 +305,7 @@ Result<Plan> make_plan(Options o, std::vector<std::string>& warnings) {
     }
     auto mid = open_in_root(rootfd.get(), "/etc/machine-id", O_RDONLY);
     if (mid.ok()) {
-        auto text = read_file_at(mid->get(), "");
+        auto text = read_fd(mid->get(), "/etc/machine-id");
         if (text.ok() && text->size() >= 32) {
             auto id = parse_id128(text->substr(0, 32));
             if (id.ok() && !id128_is_null(*id)) {

@@ -37,7 +37,7 @@ bool parse_id(const std::string& s, unsigned& out) {
 std::string read_in_root(int rootfd, const char* path) {
     auto fd = open_in_root(rootfd, path, O_RDONLY);
     if (!fd.ok()) return {};
-    auto text = read_file_at(fd->get(), "");
+    auto text = read_fd(fd->get(), path);
     return text.ok() ? *text : std::string{};
 }
 
