@@ -10,7 +10,7 @@ namespace berth::nspawn {
 
 uint64_t retained_capabilities(const Plan& plan);
 
-// Child, last step before exec (after changing user, so a non-root payload keeps nothing).
+// Child, just before changing user and exec (a non-root payload then keeps nothing).
 Status apply_capabilities(const Plan& plan);
 
 }  // namespace berth::nspawn

@@ -94,8 +94,9 @@ Status attach_console(const Plan& plan, bool session_leader) {
         }
         (void)::chdir("/");
     }
-    auto s = plan.boot ? Status{} : become_user(plan.user);
-    if (s.ok()) s = apply_capabilities(plan);
+    // Bounding set first: dropping needs CAP_SETPCAP, which a non-root user no longer has.
+    auto s = apply_capabilities(plan);
+    if (s.ok() && !plan.boot) s = become_user(plan.user);
     if (!s.ok()) {
         (void)ch.send_error(s.error());
         ::_exit(1);
