@@ -6,6 +6,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <climits>
 #include <vector>
 
 namespace berth {
@@ -42,22 +43,38 @@ Result<UniqueFd> open_in_root(int rootfd, const std::string& path, int flags, mo
     return UniqueFd(fd);
 }
 
-Result<UniqueFd> mkdir_p_in_root(int rootfd, const std::string& path, mode_t mode) {
+namespace {
+Result<UniqueFd> mkdir_p_in_root_depth(int rootfd, const std::string& path, mode_t mode, int depth) {
+    if (depth > 40) return plain_error(fmt::format("Too many levels of symbolic links in {}", path), ELOOP);
     // Walk one component at a time, each step resolved inside the root, so a symlinked
     // component can only ever point somewhere else inside the image.
     UniqueFd cur(::fcntl(rootfd, F_DUPFD_CLOEXEC, 3));
     if (!cur) return errno_error("Failed to duplicate root fd");
     std::string done;
     for (auto& c : components(path)) {
+        std::string parent = done.empty() ? "/" : done;
         done += "/" + c;
-        if (::mkdirat(cur.get(), c.c_str(), mode) < 0 && errno != EEXIST) {
-            // Creating through a dangling symlink: resolve it within the root instead.
-            if (errno != ENOENT) return errno_error(fmt::format("Failed to create directory {}", done));
+        if (::mkdirat(cur.get(), c.c_str(), mode) < 0 && errno != EEXIST)
+            return errno_error(fmt::format("Failed to create directory {}", done));
+        auto next = open_in_root(rootfd, done, O_PATH | O_DIRECTORY);
+        if (!next.ok() && next.error().code == ENOENT) {
+            // A dangling symlink: create its target (inside the root), then step through it.
+            char buf[PATH_MAX];
+            ssize_t n = ::readlinkat(cur.get(), c.c_str(), buf, sizeof buf - 1);
+            if (n < 0) return next.error();
+            std::string target(buf, n);
+            BERTH_TRY(mkdir_p_in_root_depth(rootfd, target[0] == '/' ? target : parent + "/" + target, mode, depth + 1));
+            next = open_in_root(rootfd, done, O_PATH | O_DIRECTORY);
         }
-        BERTH_ASSIGN(UniqueFd next, open_in_root(rootfd, done, O_PATH | O_DIRECTORY));
-        cur = std::move(next);
+        if (!next.ok()) return next.error();
+        cur = std::move(*next);
     }
     return cur;
+}
+}  // namespace
+
+Result<UniqueFd> mkdir_p_in_root(int rootfd, const std::string& path, mode_t mode) {
+    return mkdir_p_in_root_depth(rootfd, path, mode, 0);
 }
 
 Result<UniqueFd> touch_in_root(int rootfd, const std::string& path, mode_t mode) {

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "fd.hpp"
+#include "id128.hpp"
 
 namespace berth {
 
@@ -41,8 +42,9 @@ Status write_file(const std::string& path, const std::string& value) {
 }
 
 Status write_file_atomic(const std::string& path, const std::string& value, mode_t mode) {
-    std::string tmp = path + ".tmp." + std::to_string(::getpid());
-    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
+    // An unpredictable temporary, created exclusively: nothing planted at its name is written through.
+    std::string tmp = fmt::format("{}.tmp.{}", path, id128_to_hex(random_id128()).substr(0, 16));
+    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode));
     if (!fd) return errno_error(fmt::format("Failed to create {}", tmp));
     if (::write(fd.get(), value.data(), value.size()) != static_cast<ssize_t>(value.size()) ||
         ::fsync(fd.get()) < 0) {

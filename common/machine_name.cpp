@@ -5,9 +5,8 @@
 namespace berth {
 
 namespace {
-bool valid_char(char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
-}
+// Letters, digits, hyphens: RFC 1123 host name labels, as systemd's hostname_is_valid().
+bool ldh(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-'; }
 }  // namespace
 
 bool machine_name_is_valid(std::string_view name) {
@@ -15,27 +14,22 @@ bool machine_name_is_valid(std::string_view name) {
 }
 
 Status check_machine_name(std::string_view name) {
-    if (name.empty()) return plain_error("Machine name is empty");
-    if (name.size() > kMachineNameMax)
-        return plain_error(fmt::format("Machine name \"{}\" is longer than {} characters", name, kMachineNameMax));
-    if (name == "." || name == "..")
-        return plain_error(fmt::format("Machine name \"{}\" is not allowed", name));
-    bool label_start = true;
-    for (char c : name) {
-        if (c == '.') {
-            if (label_start) return plain_error(fmt::format("Machine name \"{}\" has an empty label", name));
-            label_start = true;
+    auto refuse = [&](const char* why) {
+        return plain_error(fmt::format("Invalid machine name \"{}\": {}", name, why));
+    };
+    if (name.empty()) return plain_error("Invalid machine name: it is empty");
+    if (name.size() > kMachineNameMax) return refuse("longer than 64 characters");
+    size_t label_start = 0;
+    for (size_t i = 0; i <= name.size(); i++) {
+        if (i < name.size() && name[i] != '.') {
+            if (!ldh(name[i])) return refuse("only letters, digits, '-' and '.' are allowed");
             continue;
         }
-        if (!valid_char(c))
-            return plain_error(fmt::format(
-                "Machine name \"{}\" contains an invalid character (allowed: letters, digits, '-', '_', '.')",
-                name));
-        if (label_start && c == '-')
-            return plain_error(fmt::format("Machine name \"{}\" has a label starting with '-'", name));
-        label_start = false;
+        std::string_view label = name.substr(label_start, i - label_start);
+        if (label.empty()) return refuse("empty label (leading, trailing or double '.')");
+        if (label.front() == '-' || label.back() == '-') return refuse("a label starts or ends with '-'");
+        label_start = i + 1;
     }
-    if (label_start) return plain_error(fmt::format("Machine name \"{}\" ends with '.'", name));
     return {};
 }
 
@@ -44,7 +38,7 @@ std::string machine_name_from_path(std::string_view path) {
     auto slash = path.rfind('/');
     std::string_view base = slash == std::string_view::npos ? path : path.substr(slash + 1);
     std::string out;
-    for (char c : base) out += (valid_char(c) || c == '.') ? c : '-';
+    for (char c : base) out += (ldh(c) || c == '.') ? c : '-';
     while (!out.empty() && (out.front() == '-' || out.front() == '.')) out.erase(0, 1);
     if (out.size() > kMachineNameMax) out.resize(kMachineNameMax);
     while (!out.empty() && (out.back() == '.' || out.back() == '-')) out.pop_back();

@@ -10,7 +10,8 @@ namespace berth {
 
 inline constexpr size_t kMachineNameMax = 64;
 
-// Letters, digits, '-', '_' and '.'-separated labels; no empty label, no leading '-' or '.', at most 64 bytes.
+// Letters, digits and '-' in '.'-separated labels; no empty label, no label starting or ending with '-';
+// at most 64 bytes.
 bool machine_name_is_valid(std::string_view name);
 
 // Error text explaining why a name is refused, for messages.

@@ -19,8 +19,9 @@ std::string unquote(std::string v) {
         v = v.substr(1, v.size() - 2);
         if (q == '"') {
             std::string out;
+            // As in the shell: inside double quotes a backslash escapes only the characters " \ $ `.
             for (size_t i = 0; i < v.size(); i++) {
-                if (v[i] == '\\' && i + 1 < v.size()) i++;
+                if (v[i] == '\\' && i + 1 < v.size() && std::string_view("\"\\$`").find(v[i + 1]) != std::string_view::npos) i++;
                 out += v[i];
             }
             return out;

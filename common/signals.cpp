@@ -39,6 +39,7 @@ Result<int> parse_signal(std::string_view text) {
         if (s.size() > 5) {
             if (s[5] != '+') return plain_error(fmt::format("Unknown signal \"{}\"", text));
             BERTH_ASSIGN(int off, parse_number(s.substr(6), text));
+            if (off < 0 || off > SIGRTMAX - SIGRTMIN) return plain_error(fmt::format("Unknown signal \"{}\"", text));
             sig += off;
         }
     } else if (s.substr(0, 5) == "RTMAX") {
@@ -46,6 +47,7 @@ Result<int> parse_signal(std::string_view text) {
         if (s.size() > 5) {
             if (s[5] != '-') return plain_error(fmt::format("Unknown signal \"{}\"", text));
             BERTH_ASSIGN(int off, parse_number(s.substr(6), text));
+            if (off < 0 || off > SIGRTMAX - SIGRTMIN) return plain_error(fmt::format("Unknown signal \"{}\"", text));
             sig -= off;
         }
     } else {

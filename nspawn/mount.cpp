@@ -83,23 +83,38 @@ Status make_run_host(const Plan& plan, int rootfd) {
     return {};
 }
 
-Status mount_overlay(const Plan& plan, const OverlayMount& ov, const std::string& work, int rootfd) {
+Status mount_overlay(const Plan& plan, const OverlayMount& ov, const OverlayDirs* dirs, int rootfd) {
     std::string lower;
-    std::vector<UniqueFd> keep;
-    // Layers listed lowest first; overlayfs wants the topmost lower first.
+    // Layers are listed lowest first; overlayfs wants the topmost lower first.
     for (auto it = ov.lowers.rbegin(); it != ov.lowers.rend(); ++it) lower += (lower.empty() ? "" : ":") + *it;
-    if (lower.empty() || (!ov.read_only && ov.lowers.empty())) {
-        // Only an upper given: the destination's own content in the image is the lower layer.
-        BERTH_ASSIGN(UniqueFd d, mkdir_p_in_root(rootfd, ov.destination));
-        lower = fmt::format("/proc/self/fd/{}", d.get());
-        keep.push_back(std::move(d));
-    }
     std::string opts = "lowerdir=" + lower;
-    if (!ov.read_only) opts += ",upperdir=" + ov.upper + ",workdir=" + work;
+    if (dirs) opts += ",upperdir=" + dirs->upper + ",workdir=" + dirs->work;
     auto m = make_fs_mount("overlay", opts, ov.read_only ? MOUNT_ATTR_RDONLY : 0, "overlay");
     if (!m.ok()) return in_machine(m.error(), plan, fmt::format("Failed to mount overlay on {}", ov.destination));
     return in_machine(attach_in_root(m->get(), rootfd, ov.destination), plan,
                       fmt::format("Failed to mount overlay on {}", ov.destination));
+}
+
+// overlayfs needs an empty work directory on the upper layer's filesystem: a hidden sibling of it.
+Result<OverlayDirs> make_overlay_dirs(const OverlayMount& ov) {
+    OverlayDirs d;
+    std::string tag = id128_to_hex(random_id128()).substr(0, 12);
+    if (ov.upper.empty()) {
+        d.remove = "/var/tmp/berth-overlay." + tag;
+        d.upper = d.remove + "/upper";
+        d.work = d.remove + "/work";
+        for (auto& p : {d.remove, d.upper})
+            if (::mkdir(p.c_str(), 0700) < 0) return errno_error(fmt::format("Failed to create {}", p));
+        if (::chmod(d.upper.c_str(), 0755) < 0) return errno_error(fmt::format("Failed to set mode of {}", d.upper));
+    } else {
+        std::filesystem::path up(ov.upper);
+        d.upper = ov.upper;
+        d.work = fmt::format("{}/.#berth-work.{}.{}", up.parent_path().string(), up.filename().string(), tag);
+        d.remove = d.work;
+    }
+    if (::mkdir(d.work.c_str(), 0700) < 0)
+        return errno_error(fmt::format("Failed to create overlay work directory {}", d.work));
+    return d;
 }
 
 }  // namespace
@@ -143,21 +158,21 @@ Result<PreparedRoot> prepare_root(const Plan& plan) {
         root.path = plan.directory;
     }
 
-    // Overlay work directories live next to their upper directory (same filesystem, as overlayfs requires).
     for (auto& ov : plan.overlays) {
         if (ov.read_only) continue;
-        std::string parent = std::filesystem::path(ov.upper).parent_path();
-        std::string work = fmt::format("{}/.#berth-work.{}.{}", parent, std::filesystem::path(ov.upper).filename().string(),
-                                       id128_to_hex(random_id128()).substr(0, 8));
-        if (::mkdir(work.c_str(), 0700) < 0) return errno_error(fmt::format("Failed to create overlay work directory {}", work));
-        root.work_dirs.push_back(work);
+        auto d = make_overlay_dirs(ov);
+        if (!d.ok()) {
+            cleanup_root(root);
+            return d.error();
+        }
+        root.overlay_dirs.push_back(*d);
     }
     return root;
 }
 
 void cleanup_root(const PreparedRoot& root) {
     std::error_code ec;
-    for (auto& w : root.work_dirs) std::filesystem::remove_all(w, ec);
+    for (auto& d : root.overlay_dirs) std::filesystem::remove_all(d.remove, ec);
 }
 
 Status mount_api_filesystems(const Plan& plan, int rootfd) {
@@ -197,7 +212,8 @@ Status mount_custom(const Plan& plan, const PreparedRoot& root, int rootfd) {
         BERTH_TRY(in_machine(mount_fs(rootfd, t.destination, "tmpfs", t.options, kNoSuidDev), plan,
                              fmt::format("Failed to mount tmpfs on {}", t.destination)));
     size_t w = 0;
-    for (auto& ov : plan.overlays) BERTH_TRY(mount_overlay(plan, ov, ov.read_only ? "" : root.work_dirs.at(w++), rootfd));
+    for (auto& ov : plan.overlays)
+        BERTH_TRY(mount_overlay(plan, ov, ov.read_only ? nullptr : &root.overlay_dirs.at(w++), rootfd));
     return {};
 }
 

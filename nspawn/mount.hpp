@@ -12,9 +12,14 @@
 
 namespace berth::nspawn {
 
+struct OverlayDirs {
+    std::string upper, work;  // for one writable --overlay
+    std::string remove;       // what we created on the host for it, removed at exit
+};
+
 struct PreparedRoot {
-    std::string path;                     // where the machine's root is mounted in the supervisor's namespace
-    std::vector<std::string> work_dirs;   // overlay work directories we created on the host, removed at exit
+    std::string path;                      // where the machine's root is mounted in the supervisor's namespace
+    std::vector<OverlayDirs> overlay_dirs;  // one per writable overlay, in plan order
 };
 
 // Supervisor, before the first clone: private mount namespace, root bind/overlay/ephemeral snapshot.

@@ -50,8 +50,10 @@ Result<Options> parse_command_line(int argc, char** argv) {
     app.set_help_flag();
     app.prefix_command();
 
+    // As with getopt, a repeated single-valued option takes the last value.
     auto str = [&](const char* names, std::optional<std::string>& field) {
-        app.add_option_function<std::string>(names, [&field](const std::string& v) { field = v; });
+        app.add_option_function<std::string>(names, [&field](const std::string& v) { field = v; })
+            ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
     };
     auto list = [&](const char* names, std::optional<std::vector<std::string>>& field) {
         app.add_option_function<std::string>(names, [&field](const std::string& v) {
@@ -62,12 +64,12 @@ Result<Options> parse_command_line(int argc, char** argv) {
             ->trigger_on_parse();
     };
     auto flag = [&](const char* names, std::optional<bool>& field) {
-        app.add_flag_callback(names, [&field] { field = true; });
+        app.add_flag_callback(names, [&field] { field = true; })->disable_flag_override();
     };
     std::optional<std::string> notify_ready;
 
-    app.add_flag("-h,--help", o.help);
-    app.add_flag("--version", o.version);
+    app.add_flag("-h,--help", o.help)->disable_flag_override();
+    app.add_flag("--version", o.version)->disable_flag_override();
     flag("-q,--quiet", o.quiet);
     str("-D,--directory", o.directory);
     str("-M,--machine", o.machine);
@@ -102,8 +104,14 @@ Result<Options> parse_command_line(int argc, char** argv) {
     if (notify_ready) {
         BERTH_ASSIGN(o.notify_ready, parse_boolean(*notify_ready, "--notify-ready"));
     }
+    // Parsing stops at the first argument that is not an option; one that still looks like an option
+    // was simply not recognised (only "--" lets a command start with '-').
     auto rest = app.remaining();
-    if (!rest.empty() && rest.front() == "--") rest.erase(rest.begin());
+    if (!rest.empty() && rest.front() == "--") {
+        rest.erase(rest.begin());
+    } else if (!rest.empty() && rest.front().size() > 1 && rest.front()[0] == '-') {
+        return plain_error(fmt::format("Unknown option \"{}\" (see --help)", rest.front()));
+    }
     if (!rest.empty()) o.command = rest;
     return o;
 }

@@ -6,6 +6,7 @@
 
 #include <climits>
 #include <cstdlib>
+#include <cstring>
 
 #include "chase.hpp"
 #include "fileio.hpp"
@@ -79,6 +80,17 @@ bool command_exists(int rootfd, const std::string& cmd) {
     return false;
 }
 
+// A path inside the image, as a host path: symlinks resolved without leaving the image.
+Result<std::string> resolve_in_image(int rootfd, const std::string& rel, const std::string& image) {
+    auto fd = open_in_root(rootfd, rel, O_PATH | O_DIRECTORY);
+    if (!fd.ok()) return Error{fd.error().code, fmt::format("Overlay layer +{} in image {}: {}", rel, image,
+                                                            std::strerror(fd.error().code))};
+    char buf[PATH_MAX];
+    ssize_t n = ::readlink(fmt::format("/proc/self/fd/{}", fd->get()).c_str(), buf, sizeof buf - 1);
+    if (n < 0) return errno_error(fmt::format("Failed to resolve overlay layer +{}", rel));
+    return std::string(buf, n);
+}
+
 Status check_env(const std::string& kv) {
     auto eq = kv.find('=');
     if (eq == 0 || eq == std::string::npos)
@@ -126,14 +138,19 @@ Result<BindMount> parse_bind(const std::string& spec, bool read_only) {
 }
 
 Result<TmpfsMount> parse_tmpfs(const std::string& spec) {
-    auto colon = spec.find(':');
+    auto parts = split_colons(spec);
     TmpfsMount t;
-    BERTH_ASSIGN(t.destination, normalize_absolute_path(spec.substr(0, colon), "Tmpfs path"));
+    BERTH_ASSIGN(t.destination, normalize_absolute_path(parts[0], "Tmpfs path"));
     if (t.destination == "/") return plain_error("Invalid --tmpfs: cannot mount a tmpfs over /");
-    t.options = colon == std::string::npos ? "mode=0755" : spec.substr(colon + 1);
+    std::string opts;
+    for (size_t i = 1; i < parts.size(); i++) opts += (i > 1 ? ":" : "") + parts[i];
+    t.options = parts.size() == 1 ? "mode=0755" : opts;
     return t;
 }
 
+// systemd-nspawn's rules: layers lowest first, the last path is the destination; with only two paths the
+// second is both the host's top layer and the mount point. "+PATH" is relative to the image (resolved by
+// make_plan); an empty top layer of a writable overlay is a temporary directory.
 Result<OverlayMount> parse_overlay(const std::string& spec, bool read_only) {
     auto parts = split_colons(spec);
     if (parts.size() < 2)
@@ -143,8 +160,22 @@ Result<OverlayMount> parse_overlay(const std::string& spec, bool read_only) {
     BERTH_ASSIGN(o.destination, normalize_absolute_path(parts.back(), "Overlay destination"));
     if (o.destination == "/") return plain_error(fmt::format("Invalid overlay \"{}\": cannot overlay /", spec));
     parts.pop_back();
-    for (auto& p : parts) {
-        BERTH_ASSIGN(std::string layer, host_path(p, "Overlay layer"));
+    if (parts.size() == 1) parts.push_back(o.destination);
+    for (size_t i = 0; i < parts.size(); i++) {
+        const std::string& p = parts[i];
+        bool top = i + 1 == parts.size();
+        std::string layer;
+        if (p.empty()) {
+            if (!top || read_only)
+                return plain_error(fmt::format("Invalid overlay \"{}\": only the top layer of a writable overlay may "
+                                               "be empty",
+                                               spec));
+        } else if (p[0] == '+') {
+            BERTH_ASSIGN(std::string rel, normalize_absolute_path(p.substr(1), "Overlay layer"));
+            layer = "+" + rel;
+        } else {
+            BERTH_ASSIGN(layer, host_path(p, "Overlay layer"));
+        }
         o.lowers.push_back(layer);
     }
     if (!read_only) {
@@ -282,6 +313,17 @@ Result<Plan> make_plan(Options o, std::vector<std::string>& warnings) {
     if (!rootfd) return errno_error(fmt::format("Failed to open {}", plan.directory));
 
     BERTH_ASSIGN(plan.user, lookup_user(rootfd.get(), o.user.value_or("root"), plan.machine));
+    for (auto& ov : plan.overlays) {
+        for (auto* layer : [&] {
+                 std::vector<std::string*> all;
+                 for (auto& l : ov.lowers) all.push_back(&l);
+                 all.push_back(&ov.upper);
+                 return all;
+             }()) {
+            if (layer->empty() || (*layer)[0] != '+') continue;
+            BERTH_ASSIGN(*layer, resolve_in_image(rootfd.get(), layer->substr(1), plan.directory));
+        }
+    }
 
     std::vector<std::string> args = o.command.value_or(std::vector<std::string>{});
     if (plan.boot) {

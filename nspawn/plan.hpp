@@ -30,7 +30,7 @@ struct TmpfsMount {
 
 struct OverlayMount {
     std::vector<std::string> lowers;  // host paths, lowest first
-    std::string upper;                // host path; empty for --overlay-ro
+    std::string upper;                // host path; empty: --overlay-ro, or a temporary directory if !read_only
     std::string destination;
     bool read_only = false;
 };

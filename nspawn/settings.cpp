@@ -134,6 +134,9 @@ Status apply_settings(const std::string& toml_text, const SettingsFile& file, Op
         std::string sname(section.str());
         if (!table)
             return plain_error(fmt::format("Settings file {}: \"{}\" is not a section", file.path, sname));
+        bool known = false;
+        for (auto& k : kKeys) known = known || sname == k.section;
+        if (!known) return plain_error(fmt::format("Settings file {}: unknown section [{}]", file.path, sname));
         for (auto& [key, value] : *table) {
             std::string kname(key.str());
             std::string where = fmt::format("Settings file {}: [{}] {}", file.path, sname, kname);

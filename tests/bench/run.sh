@@ -1,0 +1,525 @@
+#!/usr/bin/env bash
+# berth benchmarks: start latency, full boot cycle, supervisor memory.
+# Not a pass/fail test. Usage (as root): tests/bench/run.sh [startup|boot|memory|all]
+#
+# Environment:
+#   NSPAWN          berth's nspawn binary (default: <repo>/build/bin/nspawn)
+#   DEBIAN_ROOT     Debian 12 rootfs with systemd (default: /var/cache/berth/debian-12,
+#                   else /var/cache/berth/debian-12.tmp); never written to, every run gets an overlay
+#   STARTUP_RUNS=30 STARTUP_WARMUP=3 (per round) STARTUP_ROUNDS=3 BOOT_RUNS=7 BOOT_WARMUP=1 MEMORY_RUNS=3
+#   BOOT_TIMEOUT=60 (seconds per boot)  MEMORY_SETTLE=1 (seconds between "booted" and measuring)
+#   SYSTEMD_NSPAWN_UNIFIED_HIERARCHY is passed through to systemd-nspawn untouched.
+set -uo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+NSPAWN=${NSPAWN:-$REPO/build/bin/nspawn}
+STARTUP_RUNS=${STARTUP_RUNS:-30}
+STARTUP_WARMUP=${STARTUP_WARMUP:-3}
+STARTUP_ROUNDS=${STARTUP_ROUNDS:-3}
+BOOT_RUNS=${BOOT_RUNS:-7}
+BOOT_WARMUP=${BOOT_WARMUP:-1}
+MEMORY_RUNS=${MEMORY_RUNS:-3}
+BOOT_TIMEOUT=${BOOT_TIMEOUT:-60}
+MEMORY_SETTLE=${MEMORY_SETTLE:-1}
+PROBE_UNIT=/etc/systemd/system/berth-probe.service
+MARKER=var/lib/berth-probe-reached     # written by the probe unit, seen in the overlay's upper dir
+TAG=bench$$                            # machine/container names, unique per run of this script
+
+WHAT=${1:-all}
+case $WHAT in startup|boot|memory|all) ;; -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "usage: $0 [startup|boot|memory|all]" >&2; exit 2 ;; esac
+[[ $(id -u) == 0 ]] || { echo "$0: must run as root" >&2; exit 1; }
+
+die() { echo "$0: $*" >&2; exit 1; }
+note() { echo "  note: $*"; }
+
+# ---------------------------------------------------------------------------------------------
+# Everything the benchmark creates is registered here and removed by cleanup (EXIT, INT, TERM).
+WORK=""
+MOUNTS=()          # overlay mounts, unmounted in reverse order
+PIDS=()            # supervisors started in the background
+LXC_NAMES=()       # containers under $WORK/lxc
+lxc_pivots() { local p; for p in /sys/fs/cgroup/*/lxc.pivot /sys/fs/cgroup/lxc.pivot; do [[ -d $p ]] && echo "$p"; done; }
+PIVOTS_BEFORE=$(lxc_pivots)
+
+descendants() {     # PID -> PID and all its descendants (any pid namespace)
+    local p=$1 c
+    echo "$p"
+    for c in $(cat /proc/"$p"/task/*/children 2>/dev/null); do descendants "$c"; done
+}
+
+stop_tree() {       # PID [grace seconds]: SIGTERM, wait, then SIGKILL the whole tree
+    local pid=$1 grace=${2:-10} i tree
+    kill -0 "$pid" 2>/dev/null || return 0
+    kill -TERM "$pid" 2>/dev/null
+    for ((i = 0; i < grace * 10; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then
+        tree=$(descendants "$pid")
+        # shellcheck disable=SC2086
+        kill -KILL $tree 2>/dev/null
+    fi
+    wait "$pid" 2>/dev/null
+    return 0
+}
+
+sweep_cgroups() {   # cgroups named after our machines (left when a supervisor had to be killed)
+    local top d try
+    for ((try = 0; try < 20; try++)); do
+        top=$(find /sys/fs/cgroup -maxdepth 4 -type d -name "*$TAG*" -prune 2>/dev/null)
+        [[ -n $top ]] || return 0
+        # shellcheck disable=SC2086
+        for d in $(find $top -name cgroup.procs -exec cat {} + 2>/dev/null | sort -u); do
+            kill -KILL "$d" 2>/dev/null
+        done
+        # shellcheck disable=SC2086
+        find $top -depth -type d -exec rmdir {} \; 2>/dev/null
+        sleep 0.1
+    done
+    echo "warning: could not remove cgroups: $top" >&2
+}
+
+CLEANED=0
+cleanup() {
+    ((CLEANED)) && return
+    CLEANED=1
+    local pid name m i p
+    for name in "${LXC_NAMES[@]}"; do
+        timeout 15 lxc-stop -k -n "$name" -P "$WORK/lxc" >/dev/null 2>&1
+    done
+    for pid in "${PIDS[@]}"; do stop_tree "$pid" 10; done
+    for ((i = ${#MOUNTS[@]} - 1; i >= 0; i--)); do
+        m=${MOUNTS[i]}
+        mountpoint -q "$m" && { umount "$m" 2>/dev/null || umount -l "$m"; }
+    done
+    if [[ -n $WORK && -d $WORK ]]; then
+        # Anything still mounted below $WORK (innermost first), whoever mounted it.
+        for m in $(awk -v w="$WORK/" 'index($5, w) == 1 { print $5 }' /proc/self/mountinfo | sort -r); do
+            umount "$m" 2>/dev/null || umount -l "$m"
+        done
+        mountpoint -q "$WORK" && { umount "$WORK" 2>/dev/null || umount -l "$WORK"; }
+        rm -rf --one-file-system "$WORK"
+    fi
+    # LXC leaves an empty "lxc.pivot" cgroup in every hierarchy; remove the ones we caused.
+    for p in $(lxc_pivots); do
+        grep -qxF "$p" <<<"$PIVOTS_BEFORE" || rmdir "$p" 2>/dev/null
+    done
+    sweep_cgroups
+    rmdir /run/systemd/nspawn/propagate/"$TAG"* 2>/dev/null
+    return 0
+}
+trap cleanup EXIT
+trap 'echo; echo "interrupted, cleaning up" >&2; cleanup; exit 130' INT
+trap 'cleanup; exit 143' TERM
+
+WORK=$(mktemp -d /tmp/berth-bench.XXXXXX) || die "cannot create a temporary directory"
+mount -t tmpfs -o mode=0755 berth-bench "$WORK" || die "cannot mount a tmpfs on $WORK"
+mkdir -p "$WORK/lxc" "$WORK/logs"
+
+# ---------------------------------------------------------------------------------------------
+# Small helpers: statistics and formatting.
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) exit 1;
+    if (NR % 2) printf "%.6f\n", v[(NR + 1) / 2]; else printf "%.6f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+minmax() { sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.6f %.6f\n", lo, hi }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else printf "-" }'; }
+ms() { awk -v s="$1" 'BEGIN { printf "%.1f ms", s * 1000 }'; }
+secs() { awk -v s="$1" 'BEGIN { printf "%.3f s", s }'; }
+now() { echo "$EPOCHREALTIME"; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f\n", b - a }'; }
+first_error() {     # FILE -> one line saying why a tool failed
+    grep -v '^[[:space:]]*$' "$1" 2>/dev/null | grep -iE 'error|fail|denied|not |cannot|unknown|invalid' | head -n1 |
+        cut -c1-150 || true
+}
+why() {             # FILE RC -> "exit RC: first error line (or last line)"
+    local line
+    line=$(first_error "$1")
+    [[ -n $line ]] || line=$(grep -v '^[[:space:]]*$' "$1" 2>/dev/null | tail -n1 | cut -c1-150)
+    echo "exit $2${line:+: $line}"
+}
+
+have() { command -v "$1" >/dev/null 2>&1; }
+
+# berth's binary: usable only if it exists and is executable.
+BERTH_OK=1
+BERTH_WHY=""
+if [[ ! -e $NSPAWN ]]; then
+    BERTH_OK=0; BERTH_WHY="$NSPAWN not built (cmake --build build, or set NSPAWN=...)"
+elif [[ ! -x $NSPAWN ]]; then
+    BERTH_OK=0; BERTH_WHY="$NSPAWN is not executable"
+fi
+
+# ---------------------------------------------------------------------------------------------
+# Root filesystems.
+make_busybox_root() {   # DEST: busybox rootfs that every implementation accepts
+    local dest=$1 fixture=$REPO/tests/fixtures/busybox-rootfs.sh a bb
+    if [[ -f $fixture ]] && bash "$fixture" "$dest" >"$WORK/logs/busybox-fixture.log" 2>&1 &&
+        [[ -e $dest/bin/true || -L $dest/bin/true ]]; then
+        BUSYBOX_FROM="tests/fixtures/busybox-rootfs.sh"
+    else
+        [[ -f $fixture ]] && note "tests/fixtures/busybox-rootfs.sh failed ($(tail -n1 "$WORK/logs/busybox-fixture.log")); using a minimal rootfs"
+        rm -rf "$dest"
+        bb=$(command -v busybox) || die "busybox not found (apt-get install busybox-static)"
+        ldd "$bb" 2>&1 | grep -q 'not a dynamic' || die "$bb is not static (apt-get install busybox-static)"
+        mkdir -p "$dest"/{bin,sbin,etc,proc,sys,dev,run,tmp,var,root,usr/bin,usr/sbin}
+        cp "$bb" "$dest/bin/busybox"
+        for a in $("$dest/bin/busybox" --list); do
+            [[ $a == busybox ]] || ln -s busybox "$dest/bin/$a"
+        done
+        BUSYBOX_FROM="minimal rootfs from $bb"
+    fi
+    # systemd-nspawn refuses a tree without usr/; an os-release makes it look like an OS.
+    mkdir -p "$dest/usr" "$dest/proc" "$dest/sys" "$dest/dev" "$dest/etc"
+    [[ -e $dest/etc/os-release || -e $dest/usr/lib/os-release ]] ||
+        printf 'ID=busybox\nNAME=BusyBox\nPRETTY_NAME="BusyBox benchmark rootfs"\n' >"$dest/etc/os-release"
+}
+
+find_debian_root() {
+    local d
+    if [[ -n ${DEBIAN_ROOT:-} ]]; then d=$DEBIAN_ROOT
+    elif [[ -x /var/cache/berth/debian-12/usr/lib/systemd/systemd ]]; then d=/var/cache/berth/debian-12
+    else d=/var/cache/berth/debian-12.tmp; fi
+    [[ -x $d/usr/lib/systemd/systemd ]] || return 1
+    DEBIAN_ROOT=$d
+}
+
+OVERLAY_N=0
+OV=""
+new_overlay() {     # sets OV: a fresh writable overlay over $DEBIAN_ROOT (upper in our tmpfs)
+    OV=$WORK/ov.$((++OVERLAY_N))
+    mkdir -p "$OV/upper" "$OV/work" "$OV/root"
+    mount -t overlay overlay -o "lowerdir=$DEBIAN_ROOT,upperdir=$OV/upper,workdir=$OV/work" "$OV/root" ||
+        die "cannot mount an overlay over $DEBIAN_ROOT"
+    MOUNTS+=("$OV/root")
+}
+drop_overlay() {    # DIR from new_overlay
+    local d=$1 i
+    umount "$d/root" 2>/dev/null || umount -l "$d/root"
+    for i in "${!MOUNTS[@]}"; do [[ ${MOUNTS[i]} == "$d/root" ]] && unset 'MOUNTS[i]'; done
+    MOUNTS=("${MOUNTS[@]}")
+    rm -rf "$d"
+}
+
+write_probe() {     # FILE poweroff|stay: unit started by systemd.wants= once multi-user.target is up
+    {
+        echo "[Unit]"
+        echo "Description=berth benchmark probe"
+        echo "After=multi-user.target"
+        echo
+        echo "[Service]"
+        echo "Type=oneshot"
+        echo "ExecStart=/usr/bin/touch /$MARKER"
+        [[ $2 == poweroff ]] && echo "ExecStart=/bin/systemctl --no-block poweroff"
+    } >"$1"
+}
+
+lxc_debian_config() {   # NAME ROOT PROBE: a Debian guest as the Debian lxc template would set it up
+    mkdir -p "$WORK/lxc/$1"
+    cat >"$WORK/lxc/$1/config" <<EOF
+lxc.include = /usr/share/lxc/config/common.conf
+lxc.rootfs.path = dir:$2
+lxc.uts.name = $1
+lxc.net.0.type = empty
+lxc.apparmor.profile = unconfined
+lxc.init.cmd = /sbin/init systemd.wants=berth-probe.service
+lxc.mount.entry = $3 ${PROBE_UNIT#/} none bind,ro,create=file 0 0
+EOF
+    LXC_NAMES+=("$1")
+}
+
+# Command lines of a Debian boot, one per implementation: IMPL ROOT PROBE NAME
+boot_cmd() {
+    local impl=$1 root=$2 probe=$3 name=$4
+    case $impl in
+        berth) echo "$NSPAWN -q --register=no -M $name -D $root --console=pipe --bind-ro=$probe:$PROBE_UNIT -b systemd.wants=berth-probe.service" ;;
+        systemd-nspawn) echo "systemd-nspawn -q --register=no --keep-unit -M $name -D $root --console=pipe --bind-ro=$probe:$PROBE_UNIT -b systemd.wants=berth-probe.service" ;;
+        lxc) lxc_debian_config "$name" "$root" "$probe"; echo "lxc-start -F -n $name -P $WORK/lxc" ;;
+    esac
+}
+label() { case $1 in berth) echo "berth nspawn" ;; lxc) echo "lxc-start" ;; *) echo "$1" ;; esac; }
+
+# ---------------------------------------------------------------------------------------------
+header() {
+    echo "berth benchmarks  $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "  host: $(uname -r), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), cgroups: $(
+        if [[ -e /sys/fs/cgroup/cgroup.controllers ]]; then echo v2
+        elif [[ -d /sys/fs/cgroup/unified ]]; then echo hybrid; else echo v1; fi)"
+    echo "  berth: $NSPAWN$( ((BERTH_OK)) || echo " (not available: $BERTH_WHY)")"
+    echo "  systemd-nspawn: $(systemd-nspawn --version 2>/dev/null | head -n1 || echo missing)${SYSTEMD_NSPAWN_UNIFIED_HIERARCHY:+ (SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=$SYSTEMD_NSPAWN_UNIFIED_HIERARCHY)}"
+    echo "  lxc: $(lxc-start --version 2>/dev/null || echo missing)"
+    awk -v n="$(nproc)" '$1 > n / 2 { exit 1 }' /proc/loadavg ||
+        echo "  warning: the machine is busy (load $(cut -d' ' -f1 /proc/loadavg)); expect noisy numbers"
+}
+
+row() { printf '  %-18s %-10s %-24s %-18s %s\n' "$@"; }
+
+# ---------------------------------------------------------------------------------------------
+# 1. Start latency: /bin/true in a busybox machine.
+bench_startup() {
+    local root=$WORK/busybox lxcname=$TAG-bb impl cmd rc log i s
+    local -a impls=() cmds=()
+    local -A why=() cmdof=()
+    echo
+    echo "1. Start latency: /bin/true in a busybox machine (median of $STARTUP_RUNS runs in $STARTUP_ROUNDS rounds, $STARTUP_WARMUP warm-up runs per round)"
+    make_busybox_root "$root"
+    note "rootfs: $BUSYBOX_FROM"
+    mkdir -p "$WORK/lxc/$lxcname"
+    cat >"$WORK/lxc/$lxcname/config" <<EOF
+lxc.rootfs.path = dir:$root
+lxc.uts.name = $lxcname
+lxc.net.0.type = empty
+lxc.apparmor.profile = unconfined
+lxc.init.cmd = /bin/true
+EOF
+    LXC_NAMES+=("$lxcname")
+    cmdof[floor]="unshare --fork --pid --mount --uts --ipc --net --mount-proc chroot $root /bin/true"
+    cmdof[berth]="$NSPAWN -q --register=no -M $TAG-bb -D $root /bin/true"
+    cmdof[systemd-nspawn]="systemd-nspawn -q --register=no --keep-unit -M $TAG-bb -D $root /bin/true"
+    cmdof[lxc]="lxc-start -F -n $lxcname -P $WORK/lxc"
+
+    for impl in floor berth systemd-nspawn lxc; do
+        if [[ $impl == berth ]] && ! ((BERTH_OK)); then why[$impl]=$BERTH_WHY; continue; fi
+        cmd=${cmdof[$impl]}
+        have "${cmd%% *}" || { why[$impl]="${cmd%% *} not installed"; continue; }
+        log=$WORK/logs/startup-$impl.log
+        # shellcheck disable=SC2086
+        timeout --foreground -k 5 30 $cmd </dev/null >"$log" 2>&1
+        rc=$?
+        if ((rc != 0)); then why[$impl]=$(why "$log" $rc); continue; fi
+        impls+=("$impl"); cmds+=("$cmd")
+    done
+    [[ " ${impls[*]} " == *" floor "* ]] || { echo "  floor (unshare) failed: ${why[floor]}; skipping"; return; }
+
+    local -A med=() lo=() hi=()
+    if have hyperfine; then
+        # Several rounds, each running every command, so a burst of load elsewhere hits all rows
+        # alike; the samples of all rounds are pooled before taking the median.
+        local round per=$(((STARTUP_RUNS + STARTUP_ROUNDS - 1) / STARTUP_ROUNDS))
+        for ((round = 0; round < STARTUP_ROUNDS; round++)); do
+            local -a hf=(hyperfine -N --style none --warmup "$STARTUP_WARMUP" --runs "$per"
+                         --export-json "$WORK/startup.$round.json")
+            for i in "${!impls[@]}"; do hf+=(-n "${impls[i]}" "${cmds[i]}"); done
+            "${hf[@]}" >"$WORK/logs/hyperfine.log" 2>&1 ||
+                { echo "  hyperfine failed: $(tail -n2 "$WORK/logs/hyperfine.log")"; return; }
+        done
+        for impl in "${impls[@]}"; do
+            jq -r --arg n "$impl" '.results[] | select(.command == $n) | .times[]' \
+                "$WORK"/startup.*.json >"$WORK/t.$impl"
+            med[$impl]=$(median <"$WORK/t.$impl")
+            read -r "lo[$impl]" "hi[$impl]" < <(minmax <"$WORK/t.$impl")
+        done
+        note "timed with $(hyperfine --version)"
+    else
+        note "hyperfine not installed (apt-get install hyperfine); timing with a shell loop"
+        for i in "${!impls[@]}"; do
+            impl=${impls[i]}; cmd=${cmds[i]}
+            : >"$WORK/t.$impl"
+            for ((s = 0; s < STARTUP_WARMUP + STARTUP_RUNS; s++)); do
+                local t0 t1
+                t0=$(now)
+                # shellcheck disable=SC2086
+                $cmd </dev/null >/dev/null 2>&1
+                t1=$(now)
+                ((s >= STARTUP_WARMUP)) && elapsed "$t0" "$t1" >>"$WORK/t.$impl"
+            done
+            med[$impl]=$(median <"$WORK/t.$impl")
+            read -r "lo[$impl]" "hi[$impl]" < <(minmax <"$WORK/t.$impl")
+        done
+    fi
+
+    row "implementation" "median" "range" "vs floor" ""
+    for impl in floor berth systemd-nspawn lxc; do
+        local name goal=""
+        case $impl in floor) name="floor (unshare)" ;; *) name=$(label "$impl") ;; esac
+        [[ $impl == berth ]] && goal="goal <= 1.50x"
+        if [[ -n ${med[$impl]:-} ]]; then
+            row "$name" "$(ms "${med[$impl]}")" "$(ms "${lo[$impl]}") .. $(ms "${hi[$impl]}")" \
+                "$(ratio "${med[$impl]}" "${med[floor]}")" "$goal"
+        else
+            row "$name" "-" "not available (${why[$impl]})" "" ""
+        fi
+    done
+}
+
+# ---------------------------------------------------------------------------------------------
+# 2. Full boot cycle: Debian boot -> multi-user.target -> poweroff.
+BOOT_T=""
+BOOT_WHY=""
+boot_once() {       # IMPL NAME -> seconds in $BOOT_T, or non-zero with the reason in $BOOT_WHY
+    local impl=$1 name=$2 ov cmd t0 t1 rc log=$WORK/logs/boot-$1.log
+    new_overlay
+    ov=$OV
+    cmd=$(boot_cmd "$impl" "$ov/root" "$WORK/probe-poweroff.service" "$name")
+    t0=$(now)
+    # shellcheck disable=SC2086
+    timeout --foreground -k 10 "$BOOT_TIMEOUT" $cmd </dev/null >"$log" 2>&1
+    rc=$?
+    t1=$(now)
+    BOOT_WHY=""
+    if ((rc == 124 || rc == 137)); then BOOT_WHY="no poweroff within ${BOOT_TIMEOUT}s"
+    elif ((rc != 0)); then BOOT_WHY=$(why "$log" $rc)
+    elif [[ ! -e $ov/upper/$MARKER ]]; then BOOT_WHY="exited 0 but the probe after multi-user.target never ran"
+    fi
+    drop_overlay "$ov"
+    [[ -z $BOOT_WHY ]] || return 1
+    BOOT_T=$(elapsed "$t0" "$t1")
+}
+
+bench_boot() {
+    local impl r i
+    local -a impls=() order=()
+    local -A why=() med=() lo=() hi=()
+    echo
+    echo "2. Full boot cycle: Debian boot -> multi-user.target -> poweroff (median of $BOOT_RUNS runs, interleaved, after $BOOT_WARMUP warm-up boot(s))"
+    find_debian_root || { echo "  no Debian rootfs with systemd (set DEBIAN_ROOT=...); skipping"; return; }
+    note "rootfs $DEBIAN_ROOT; every boot on a fresh overlay (tmpfs upper) made by this script"
+    write_probe "$WORK/probe-poweroff.service" poweroff
+
+    for impl in berth systemd-nspawn lxc; do
+        if [[ $impl == berth ]] && ! ((BERTH_OK)); then why[$impl]=$BERTH_WHY; continue; fi
+        if [[ $impl == lxc ]]; then have lxc-start || { why[$impl]="lxc-start not installed"; continue; }
+        elif [[ $impl == systemd-nspawn ]]; then have systemd-nspawn || { why[$impl]="not installed"; continue; }; fi
+        for ((i = 0; i < BOOT_WARMUP; i++)); do
+            boot_once "$impl" "$TAG-$impl" || { why[$impl]=$BOOT_WHY; break; }
+        done
+        [[ -n ${why[$impl]:-} ]] || { impls+=("$impl"); : >"$WORK/boot.$impl"; }
+    done
+
+    for ((r = 0; r < BOOT_RUNS; r++)); do
+        order=()      # rotate the order every round so no implementation always boots first
+        for i in "${!impls[@]}"; do order+=("${impls[(i + r) % ${#impls[@]}]}"); done
+        for impl in "${order[@]}"; do
+            [[ -n ${why[$impl]:-} ]] && continue
+            if boot_once "$impl" "$TAG-$impl"; then echo "$BOOT_T" >>"$WORK/boot.$impl"
+            else why[$impl]="run $((r + 1)): $BOOT_WHY"; fi
+        done
+    done
+
+    for impl in "${impls[@]}"; do
+        [[ -n ${why[$impl]:-} ]] && continue
+        med[$impl]=$(median <"$WORK/boot.$impl")
+        read -r "lo[$impl]" "hi[$impl]" < <(minmax <"$WORK/boot.$impl")
+    done
+    row "implementation" "median" "range" "vs systemd-nspawn" ""
+    for impl in berth systemd-nspawn lxc; do
+        local goal=""
+        [[ $impl == berth ]] && goal="goal <= 0.90x"
+        if [[ -n ${med[$impl]:-} ]]; then
+            row "$(label "$impl")" "$(secs "${med[$impl]}")" "$(secs "${lo[$impl]}") .. $(secs "${hi[$impl]}")" \
+                "$([[ -n ${med[systemd-nspawn]:-} ]] && ratio "${med[$impl]}" "${med[systemd-nspawn]}" || echo -)" "$goal"
+        else
+            row "$(label "$impl")" "-" "not available (${why[$impl]})" "" ""
+        fi
+    done
+}
+
+# ---------------------------------------------------------------------------------------------
+# 3. Supervisor memory while a Debian guest runs.
+HOST_PIDNS=$(readlink /proc/self/ns/pid)
+supervisor_pids() {     # PID -> PID and its descendants that live in the host's pid namespace
+    local p=$1 c
+    [[ $(readlink /proc/"$p"/ns/pid 2>/dev/null) == "$HOST_PIDNS" ]] || return 0
+    echo "$p"
+    for c in $(cat /proc/"$p"/task/*/children 2>/dev/null); do supervisor_pids "$c"; done
+}
+memory_of() {           # PIDS... -> "anon_kB pss_kB names"
+    local p anon=0 pss=0 a s names=""
+    for p in "$@"; do
+        read -r a s < <(awk '/^Anonymous:/ { a = $2 } /^Pss:/ { s = $2 } END { print a + 0, s + 0 }' \
+            /proc/"$p"/smaps_rollup 2>/dev/null) || continue
+        anon=$((anon + a)); pss=$((pss + s))
+        names+="${names:+,}$(cat /proc/"$p"/comm 2>/dev/null)"
+    done
+    echo "$anon $pss $names"
+}
+
+MEM_OUT=""
+MEM_WHY=""
+memory_once() {         # IMPL NAME -> "anon_kB pss_kB nprocs names" in $MEM_OUT, or the reason in $MEM_WHY
+    local impl=$1 name=$2 ov cmd pid i rc log=$WORK/logs/memory-$1.log pids m
+    MEM_WHY=""
+    new_overlay
+    ov=$OV
+    cmd=$(boot_cmd "$impl" "$ov/root" "$WORK/probe-stay.service" "$name")
+    # shellcheck disable=SC2086
+    $cmd </dev/null >"$log" 2>&1 &
+    pid=$!
+    PIDS+=("$pid")
+    for ((i = 0; i < BOOT_TIMEOUT * 10; i++)); do
+        [[ -e $ov/upper/$MARKER ]] && break
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if [[ -e $ov/upper/$MARKER ]] && kill -0 "$pid" 2>/dev/null; then
+        sleep "$MEMORY_SETTLE"
+        pids=$(supervisor_pids "$pid")
+        # shellcheck disable=SC2086
+        m=$(memory_of $pids)
+        [[ -n $pids ]] || MEM_WHY="supervisor exited"
+    elif kill -0 "$pid" 2>/dev/null; then
+        MEM_WHY="guest did not reach multi-user.target within ${BOOT_TIMEOUT}s"
+    else
+        wait "$pid"; rc=$?
+        MEM_WHY="supervisor exited before multi-user.target ($(why "$log" $rc))"
+    fi
+    # Stop the guest the way a user would: lxc-stop, or SIGTERM (halt) to the supervisor.
+    if [[ $impl == lxc ]]; then timeout 30 lxc-stop -n "$name" -P "$WORK/lxc" >/dev/null 2>&1; fi
+    stop_tree "$pid" 30
+    for i in "${!PIDS[@]}"; do [[ ${PIDS[i]} == "$pid" ]] && unset 'PIDS[i]'; done
+    PIDS=("${PIDS[@]}")
+    drop_overlay "$ov"
+    [[ -z $MEM_WHY ]] || return 1
+    # shellcheck disable=SC2086
+    set -- $m
+    MEM_OUT="$1 $2 $(wc -w <<<"$pids") $3"
+}
+
+bench_memory() {
+    local impl r
+    local -A why=() anon=() pss=() procs=()
+    echo
+    echo "3. Supervisor memory while a Debian guest runs (host-side processes of each implementation, median of $MEMORY_RUNS boots)"
+    find_debian_root || { echo "  no Debian rootfs with systemd (set DEBIAN_ROOT=...); skipping"; return; }
+    note "measured ${MEMORY_SETTLE}s after the guest reached multi-user.target; Anonymous and Pss from /proc/PID/smaps_rollup"
+    write_probe "$WORK/probe-stay.service" stay
+    for impl in berth systemd-nspawn lxc; do
+        if [[ $impl == berth ]] && ! ((BERTH_OK)); then why[$impl]=$BERTH_WHY; continue; fi
+        if [[ $impl == lxc ]]; then have lxc-start || { why[$impl]="lxc-start not installed"; continue; }
+        elif [[ $impl == systemd-nspawn ]]; then have systemd-nspawn || { why[$impl]="not installed"; continue; }; fi
+        : >"$WORK/mem.$impl"
+        for ((r = 0; r < MEMORY_RUNS; r++)); do
+            if memory_once "$impl" "$TAG-$impl"; then echo "$MEM_OUT" >>"$WORK/mem.$impl"
+            else why[$impl]="run $((r + 1)): $MEM_WHY"; break; fi
+        done
+        [[ -n ${why[$impl]:-} ]] && continue
+        anon[$impl]=$(cut -d' ' -f1 "$WORK/mem.$impl" | median)
+        pss[$impl]=$(cut -d' ' -f2 "$WORK/mem.$impl" | median)
+        procs[$impl]=$(cut -d' ' -f3- "$WORK/mem.$impl" | sort | uniq | head -n1)
+    done
+    printf '  %-18s %-12s %-12s %-22s %s\n' "implementation" "anonymous" "PSS" "processes" ""
+    for impl in berth systemd-nspawn lxc; do
+        local goal=""
+        [[ $impl == berth ]] && goal="goal <= 300 kB anonymous, <= 2.0 MiB PSS"
+        if [[ -n ${anon[$impl]:-} ]]; then
+            printf '  %-18s %-12s %-12s %-22s %s\n' "$(label "$impl")" \
+                "$(awk -v k="${anon[$impl]}" 'BEGIN { printf "%d kB", k }')" \
+                "$(awk -v k="${pss[$impl]}" 'BEGIN { printf "%.1f MiB", k / 1024 }')" \
+                "${procs[$impl]% *} (${procs[$impl]#* })" "$goal"
+        else
+            printf '  %-18s %-12s %s\n' "$(label "$impl")" "-" "not available (${why[$impl]})"
+        fi
+    done
+    if [[ -n ${anon[berth]:-} ]]; then
+        for impl in systemd-nspawn lxc; do
+            [[ -n ${anon[$impl]:-} ]] || continue
+            echo "  berth vs $(label "$impl"): anonymous $(ratio "${anon[berth]}" "${anon[$impl]}"), PSS $(ratio "${pss[berth]}" "${pss[$impl]}")"
+        done
+    fi
+}
+
+# ---------------------------------------------------------------------------------------------
+header
+case $WHAT in
+    startup) bench_startup ;;
+    boot) bench_boot ;;
+    memory) bench_memory ;;
+    all) bench_startup; bench_boot; bench_memory ;;
+esac

@@ -1,0 +1,138 @@
+// The command in a busybox machine: who it is, what it sees of itself, how its end is reported.
+#include "fixture.hpp"
+
+namespace berth::test {
+namespace {
+
+class Basics : public BusyboxTest {};
+
+TEST_F(Basics, CommandRunsAsPid1) {
+    auto r = sh("echo $$");
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_EQ(r.out, "1\n");
+}
+
+TEST_F(Basics, DefaultMachineNameIsDirectoryBasename) {
+    auto r = sh("hostname");
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_EQ(r.out, machine_ + "\n");
+}
+
+TEST_F(Basics, HostnameIsMachineName) {
+    auto r = sh("hostname", {"-M", "named-" + id_});
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_EQ(r.out, "named-" + id_ + "\n");
+}
+
+TEST_F(Basics, HostnameOptionOverridesMachineName) {
+    auto r = sh("hostname", {"-M", "named-" + id_, "--hostname=other-" + id_});
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_EQ(r.out, "other-" + id_ + "\n");
+}
+
+TEST_F(Basics, ExitStatusPropagates) {
+    auto r = sh("exit 7");
+    EXPECT_TRUE(r.exited(7)) << r.describe();
+}
+
+// PID 1 cannot be killed by its own signals, so the command runs as PID 2 under the stub init.
+TEST_F(Basics, DeathBySignalGives128PlusSignal) {
+    auto r = sh("kill -KILL $$", {"--as-pid2"});
+    EXPECT_TRUE(r.exited(128 + 9)) << r.describe();
+}
+
+TEST_F(Basics, AsPid2RunsCommandAsPid2) {
+    auto r = sh("echo $$", {"--as-pid2"});
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_EQ(r.out, "2\n");
+}
+
+TEST_F(Basics, AsPid2PropagatesExitStatus) {
+    auto r = sh("exit 5", {"--as-pid2"});
+    EXPECT_TRUE(r.exited(5)) << r.describe();
+}
+
+TEST_F(Basics, StandardInputReachesCommandInPipeMode) {
+    auto r = sh("cat", {"--console=pipe"}, {.input = "hello from the host\n"});
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_EQ(r.out, "hello from the host\n");
+}
+
+TEST_F(Basics, SetenvIsVisible) {
+    auto r = sh("echo \"$FOO\"", {"-E", "FOO=bar baz", "--setenv=OTHER=x"});
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_EQ(r.out, "bar baz\n");
+}
+
+TEST_F(Basics, HostEnvironmentDoesNotLeakIn) {
+    auto r = sh("echo \"[$BERTH_HOST_ONLY]\"", {}, {.env = {"BERTH_HOST_ONLY=secret"}});
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_EQ(r.out, "[]\n");
+}
+
+TEST_F(Basics, ContainerVariableIsSet) {
+    auto r = sh("echo \"$container\"");
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_NE(trim(r.out), "");
+}
+
+TEST_F(Basics, ContainerUuidIsSet) {
+    auto r = sh("echo \"$container_uuid\"");
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    std::string hex;
+    for (char c : trim(r.out))
+        if (c != '-') hex += c;
+    EXPECT_EQ(hex.size(), 32u) << r.out;
+    EXPECT_EQ(hex.find_first_not_of("0123456789abcdef"), std::string::npos) << r.out;
+}
+
+// The busybox image has no /etc/machine-id, so --uuid is the machine's ID.
+TEST_F(Basics, UuidOptionShowsInContainerUuid) {
+    auto r = sh("echo \"$container_uuid\"; cat /run/host/container-uuid",
+                {"--uuid=0123456789abcdef0123456789ABCDEF"});
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    std::string hex;
+    for (char c : r.out)
+        if (c != '-') hex += c;
+    EXPECT_EQ(hex, "0123456789abcdef0123456789abcdef\n0123456789abcdef0123456789abcdef\n") << r.out;
+}
+
+TEST_F(Basics, ChdirSetsWorkingDirectory) {
+    auto r = sh("pwd", {"--chdir=/etc"});
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_EQ(r.out, "/etc\n");
+}
+
+TEST_F(Basics, UserOptionRunsAsThatUser) {
+    auto r = sh("id -u; id -g", {"-u", "alice"});
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_EQ(r.out, "1000\n1000\n");
+}
+
+TEST_F(Basics, UserStartsInHomeDirectory) {
+    auto r = sh("pwd; echo \"$HOME\"", {"--user=alice"});
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_EQ(r.out, "/home/alice\n/home/alice\n");
+}
+
+TEST_F(Basics, DefaultCommandIsTheShell) {
+    auto r = nspawn(base(), {.input = "echo from the shell $$\n"});
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_EQ(r.out, "from the shell 1\n");
+}
+
+// Only the machine's own processes: the shell globbing /proc is the one process there is.
+TEST_F(Basics, NewPidNamespaceShowsOnlyMachineProcesses) {
+    auto r = sh("for p in /proc/[0-9]*; do echo ${p#/proc/}; done");
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_EQ(r.out, "1\n");
+}
+
+TEST_F(Basics, PsSeesOnlyMachineProcesses) {
+    auto r = sh("ps -o pid= | wc -l");  // sh, ps, wc
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_EQ(trim(r.out), "3");
+}
+
+}  // namespace
+}  // namespace berth::test

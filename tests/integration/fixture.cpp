@@ -1,0 +1,102 @@
+#include "fixture.hpp"
+
+#include <algorithm>
+#include <iterator>
+#include <sstream>
+
+namespace berth::test {
+
+namespace {
+
+// What `after` has that `before` had not (multisets: a mount stacked twice on one point counts twice).
+std::vector<std::string> added(std::vector<std::string> before, std::vector<std::string> after) {
+    std::sort(before.begin(), before.end());
+    std::sort(after.begin(), after.end());
+    std::vector<std::string> out;
+    std::set_difference(after.begin(), after.end(), before.begin(), before.end(), std::back_inserter(out));
+    return out;
+}
+
+std::string joined(const std::vector<std::string>& items) {
+    std::string s;
+    for (auto& i : items) s += "\n  " + i;
+    return s;
+}
+
+}  // namespace
+
+void NspawnTest::SetUp() {
+    mounts_before_ = mount_points();
+    cgroups_before_ = cgroup_dirs();
+    run_before_ = run_berth_entries();
+    tmp_ = make_temp_dir();
+    id_ = read_file("/proc/sys/kernel/random/uuid").substr(0, 8);
+}
+
+void NspawnTest::TearDown() {
+    auto mounts = mount_points();
+    auto leaked = added(mounts_before_, mounts), lost = added(mounts, mounts_before_);
+    // Both directions count for mounts: one that vanished from the host is as wrong as one that appeared.
+    EXPECT_TRUE(leaked.empty()) << "Mount points left behind:" << joined(leaked);
+    EXPECT_TRUE(lost.empty()) << "Mount points removed from the host:" << joined(lost);
+
+    // Other people may start and stop machines on this host meanwhile; what their live machines hold is
+    // not this test's leak (see held_by_live_machine). This test's own nspawns are all gone by now.
+    auto ours = [this](std::vector<std::string> entries, const std::string& root) {
+        std::erase_if(entries, [&](const std::string& e) { return held_by_live_machine(root + e, id_); });
+        return entries;
+    };
+    auto cgroups = ours(added(cgroups_before_, cgroup_dirs()), "");
+    EXPECT_TRUE(cgroups.empty()) << "Cgroups left behind:" << joined(cgroups);
+    auto run = ours(added(run_before_, run_berth_entries()), "/run/berth");
+    EXPECT_TRUE(run.empty()) << "/run/berth entries left behind:" << joined(run);
+
+    remove_tree(tmp_);
+}
+
+RunResult NspawnTest::nspawn(const std::vector<std::string>& args, const RunOptions& opts) const {
+    return run(nspawn_path(), args, opts);
+}
+
+Process NspawnTest::start_nspawn(const std::vector<std::string>& args, const RunOptions& opts) const {
+    return Process::start(nspawn_path(), args, opts);
+}
+
+void BusyboxTest::SetUp() {
+    NspawnTest::SetUp();
+    machine_ = "bb-" + id_;
+    root_ = tmp_ + "/" + machine_;
+    sync_ = tmp_ + "/sync";
+    auto r = run(fixtures_dir() + "/busybox-rootfs.sh", {root_});
+    ASSERT_TRUE(r.exited(0)) << "busybox rootfs: " << r.describe();
+    make_dirs(sync_);
+}
+
+RunResult BusyboxTest::sh(const std::string& script, const std::vector<std::string>& opts,
+                          const RunOptions& run_opts) const {
+    auto args = base();
+    args.insert(args.end(), opts.begin(), opts.end());
+    args.insert(args.end(), {"/bin/sh", "-c", script});
+    return nspawn(args, run_opts);
+}
+
+Process BusyboxTest::start_sh(const std::string& script, const std::vector<std::string>& opts) const {
+    auto args = base();
+    args.push_back("--bind=" + sync_ + ":/sync");
+    args.insert(args.end(), opts.begin(), opts.end());
+    args.insert(args.end(), {"/bin/sh", "-c", "touch /sync/up; " + script});
+    return start_nspawn(args, {.timeout = 60s});
+}
+
+::testing::AssertionResult refused_with(const RunResult& r, const std::string& needle) {
+    std::string err = trim(r.err);
+    if (!r.exited(1)) return ::testing::AssertionFailure() << "expected exit status 1, got " << r.describe();
+    if (err.empty() || err.find('\n') != std::string::npos)
+        return ::testing::AssertionFailure() << "expected exactly one line on stderr, got " << r.describe();
+    if (err.find(needle) == std::string::npos)
+        return ::testing::AssertionFailure() << "expected the error to name \"" << needle << "\", got "
+                                             << r.describe();
+    return ::testing::AssertionSuccess();
+}
+
+}  // namespace berth::test

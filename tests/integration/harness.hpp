@@ -1,0 +1,97 @@
+// Test harness for the integration tests: run programs without a shell in between, look at the host.
+// It treats nspawn as a black box on purpose and shares no code with it, so a bug in berth's own
+// helpers cannot hide the same bug in the tests.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace berth::test {
+
+using namespace std::chrono_literals;
+using Millis = std::chrono::milliseconds;
+
+// Where things are: compiled in by tests/integration/CMakeLists.txt.
+std::string nspawn_path();
+std::string fixtures_dir();
+// The cached Debian rootfs test.sh builds; BERTH_DEBIAN_ROOTFS overrides it.
+std::string debian_rootfs();
+
+struct RunOptions {
+    std::optional<std::string> input;          // standard input; /dev/null when unset
+    std::vector<std::string> env;              // "VAR=VALUE" added to the inherited environment
+    Millis timeout = 30s;                      // then SIGTERM, and SIGKILL if that does not help
+};
+
+struct RunResult {
+    int exit_code = -1;    // when it exited
+    int term_signal = 0;   // when a signal killed it
+    bool timed_out = false;
+    std::string out, err;
+
+    bool exited(int code) const { return !timed_out && term_signal == 0 && exit_code == code; }
+    // Everything a failing assertion should show.
+    std::string describe() const;
+};
+
+// A started program. Output goes to memory files, not pipes, so a quiet reader never blocks it and a
+// grandchild that keeps the descriptor open never makes us wait for EOF.
+class Process {
+public:
+    static Process start(const std::string& path, const std::vector<std::string>& args, const RunOptions& opts = {});
+    Process(Process&& other) noexcept;
+    Process& operator=(Process&&) = delete;
+    ~Process();  // stops it (SIGTERM, then SIGKILL) if it still runs, so a failed test leaves no orphan
+
+    pid_t pid() const { return pid_; }
+    bool running() const;
+    void signal(int sig) const;
+    // Waits for exit; on timeout SIGTERM, 5 s grace, SIGKILL, and the result says timed_out.
+    RunResult wait(Millis timeout);
+
+private:
+    Process() = default;
+    pid_t pid_ = -1;
+    int pidfd_ = -1, out_ = -1, err_ = -1;
+    bool reaped_ = false;
+    Millis timeout_{};
+};
+
+RunResult run(const std::string& path, const std::vector<std::string>& args, const RunOptions& opts = {});
+
+// Files.
+std::string read_file(const std::string& path);  // "" when missing
+void write_file(const std::string& path, const std::string& text);
+bool exists(const std::string& path);            // lstat, so dangling symlinks count
+void make_dirs(const std::string& path);
+std::vector<std::string> list_dir(const std::string& path);  // names, sorted; empty when missing
+// Recursive description of a tree (type, mode, size, mtime, link target per path), to prove it unchanged.
+std::map<std::string, std::string> tree_snapshot(const std::string& root);
+std::string make_temp_dir();          // 0755 directory under /tmp
+void remove_tree(const std::string&);  // never crosses into another filesystem
+bool wait_for_file(const std::string& path, const Process& owner, Millis timeout);
+std::string trim(std::string s);      // without trailing newlines
+
+// Host state a machine must not leave behind.
+std::vector<std::string> mount_points();  // from /proc/self/mountinfo, sorted, duplicates kept
+std::string cgroup2_root();               // /sys/fs/cgroup or /sys/fs/cgroup/unified (statfs magic)
+std::vector<std::string> cgroup_dirs();   // every directory in the cgroup v2 tree and name=systemd v1 tree
+std::vector<std::string> run_berth_entries();  // everything below /run/berth, relative to it
+// Whether a cgroup or /run/berth entry belongs to a machine that is still running (someone else's, when
+// the caller's own machines are all stopped): a cgroup with processes whose path does not carry
+// `own_id`, or a file that is locked (or a directory with a locked file below it).
+bool held_by_live_machine(const std::string& path, const std::string& own_id);
+
+// Processes.
+std::vector<pid_t> descendants(pid_t pid);
+// The host pid of the machine's PID 1 among nspawn's descendants (NSpid ends in 1), or -1.
+pid_t guest_pid1(pid_t nspawn_pid);
+// The process's cgroup in the unified hierarchy ("0::/a/b" -> "/a/b"), "" when unknown.
+std::string unified_cgroup_of(pid_t pid);
+
+}  // namespace berth::test

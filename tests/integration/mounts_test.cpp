@@ -1,0 +1,140 @@
+// What the user asks to have mounted: --read-only, --bind/--bind-ro, --tmpfs, --overlay/--overlay-ro, -x.
+#include <sys/mount.h>
+
+#include "fixture.hpp"
+
+namespace berth::test {
+namespace {
+
+class Mounts : public BusyboxTest {
+protected:
+    // A host directory with one file in it, for binds and overlays.
+    std::string host_dir(const std::string& name, const std::string& file = "", const std::string& text = "") {
+        std::string d = tmp_ + "/" + name;
+        make_dirs(d);
+        if (!file.empty()) write_file(d + "/" + file, text);
+        return d;
+    }
+};
+
+// A tmpfs mounted on the host for the length of one test (to have a submount below a bind source).
+struct HostTmpfs {
+    std::string where;
+    explicit HostTmpfs(std::string w) : where(std::move(w)) {
+        make_dirs(where);
+        if (::mount("tmpfs", where.c_str(), "tmpfs", 0, "size=1m") != 0) where.clear();
+    }
+    ~HostTmpfs() {
+        if (!where.empty()) ::umount2(where.c_str(), MNT_DETACH);
+    }
+};
+
+TEST_F(Mounts, ReadOnlyRootRejectsWrites) {
+    auto before = tree_snapshot(root_);
+    auto r = sh("touch /newfile", {"--read-only"});
+    EXPECT_TRUE(r.exited(1)) << "touch must run and fail: " << r.describe();
+    EXPECT_EQ(tree_snapshot(root_), before);
+}
+
+TEST_F(Mounts, ReadOnlyRootStillHasWritableTmp) {
+    auto r = sh("echo x > /tmp/ok && echo x > /run/ok", {"--read-only"});
+    EXPECT_TRUE(r.exited(0)) << r.describe();
+}
+
+TEST_F(Mounts, BindMakesWritesVisibleOnHost) {
+    auto src = host_dir("shared");
+    auto r = sh("echo hello > " + src + "/written", {"--bind=" + src});
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_EQ(read_file(src + "/written"), "hello\n");
+}
+
+TEST_F(Mounts, BindToOtherDestination) {
+    auto src = host_dir("shared", "from-host", "host\n");
+    auto r = sh("cat /data/from-host && echo guest > /data/from-guest", {"--bind=" + src + ":/data"});
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_EQ(r.out, "host\n");
+    EXPECT_EQ(read_file(src + "/from-guest"), "guest\n");
+}
+
+TEST_F(Mounts, BindRoRejectsWrites) {
+    auto src = host_dir("shared", "from-host", "host\n");
+    auto r = sh("cat /data/from-host; touch /data/from-guest", {"--bind-ro=" + src + ":/data"});
+    EXPECT_TRUE(r.exited(1)) << "touch must run and fail: " << r.describe();
+    EXPECT_EQ(r.out, "host\n");
+    EXPECT_FALSE(exists(src + "/from-guest"));
+}
+
+TEST_F(Mounts, BindIsRecursiveByDefault) {
+    auto src = host_dir("shared");
+    HostTmpfs sub(src + "/sub");
+    ASSERT_FALSE(sub.where.empty());
+    write_file(src + "/sub/marker", "sub\n");
+    auto r = sh("cat /data/sub/marker", {"--bind=" + src + ":/data"});
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_EQ(r.out, "sub\n");
+}
+
+TEST_F(Mounts, BindNorbindLeavesOutSubmounts) {
+    auto src = host_dir("shared");
+    HostTmpfs sub(src + "/sub");
+    ASSERT_FALSE(sub.where.empty());
+    write_file(src + "/sub/marker", "sub\n");
+    auto r = sh("test -d /data/sub && test ! -e /data/sub/marker", {"--bind=" + src + ":/data:norbind"});
+    EXPECT_TRUE(r.exited(0)) << r.describe();
+}
+
+TEST_F(Mounts, TmpfsIsATmpfs) {
+    auto r = sh("awk '$2 == \"/mnt\" { print $3 }' /proc/mounts", {"--tmpfs=/mnt"});
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_EQ(r.out, "tmpfs\n");
+}
+
+TEST_F(Mounts, TmpfsContentIsGoneAfterExit) {
+    auto r = sh("echo x > /mnt/written", {"--tmpfs=/mnt"});
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_FALSE(exists(root_ + "/mnt/written"));
+}
+
+TEST_F(Mounts, OverlayWritesLandInUpperLayer) {
+    auto lower = host_dir("lower", "old", "lower\n");
+    auto upper = host_dir("upper");
+    auto lower_before = tree_snapshot(lower);
+    auto r = sh("cat /data/old && echo changed > /data/old && echo new > /data/new",
+                {"--overlay=" + lower + ":" + upper + ":/data"});
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_EQ(r.out, "lower\n");
+    EXPECT_EQ(read_file(upper + "/old"), "changed\n");
+    EXPECT_EQ(read_file(upper + "/new"), "new\n");
+    EXPECT_EQ(tree_snapshot(lower), lower_before);
+}
+
+TEST_F(Mounts, OverlayRoStacksLayersReadOnly) {
+    auto bottom = host_dir("bottom", "both", "bottom\n");
+    write_file(bottom + "/only-bottom", "b\n");
+    auto top = host_dir("top", "both", "top\n");
+    auto r = sh("cat /data/both /data/only-bottom; touch /data/new", {"--overlay-ro=" + bottom + ":" + top + ":/data"});
+    EXPECT_TRUE(r.exited(1)) << "touch must run and fail: " << r.describe();
+    EXPECT_EQ(r.out, "top\nb\n");
+    EXPECT_FALSE(exists(top + "/new"));
+    EXPECT_FALSE(exists(bottom + "/new"));
+}
+
+TEST_F(Mounts, EphemeralDiscardsWritesAndLeavesImageUnchanged) {
+    auto before = tree_snapshot(root_);
+    auto r = sh("echo x > /newfile && rm /etc/os-release && mkdir /newdir && test -e /newfile", {"-x"});
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_EQ(tree_snapshot(root_), before);
+    auto again = sh("test ! -e /newfile && test -e /etc/os-release", {"--ephemeral"});
+    EXPECT_TRUE(again.exited(0)) << again.describe();
+}
+
+// No snapshot copy next to the image, nothing in /run/berth, no mount (the fixture checks the last two).
+TEST_F(Mounts, EphemeralLeavesNoTraceOnHost) {
+    auto beside = list_dir(tmp_);
+    auto r = sh("echo x > /newfile", {"-x"});
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_EQ(list_dir(tmp_), beside);
+}
+
+}  // namespace
+}  // namespace berth::test
