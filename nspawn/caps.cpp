@@ -17,15 +17,15 @@ constexpr int kDefault[] = {
 };
 }  // namespace
 
-uint64_t retained_capabilities(const Plan& plan) {
+uint64_t default_capabilities(bool private_network) {
     uint64_t mask = 0;
     for (int c : kDefault) mask |= uint64_t{1} << c;
-    if (plan.private_network) mask |= uint64_t{1} << CAP_NET_ADMIN;
+    if (private_network) mask |= uint64_t{1} << CAP_NET_ADMIN;
     return mask;
 }
 
 Status apply_capabilities(const Plan& plan) {
-    uint64_t keep = retained_capabilities(plan);
+    uint64_t keep = plan.privileges.capabilities;
     int last = static_cast<int>(cap_max_bits()) - 1;
     for (int c = 0; c <= last; c++) {
         if (keep & (uint64_t{1} << c)) continue;

@@ -8,7 +8,8 @@
 
 namespace berth::nspawn {
 
-uint64_t retained_capabilities(const Plan& plan);
+// systemd-nspawn's default retained set, plus NET_ADMIN with a private network.
+uint64_t default_capabilities(bool private_network);
 
 // Child, just before changing user and exec (a non-root payload then keeps nothing).
 Status apply_capabilities(const Plan& plan);

@@ -15,6 +15,8 @@
 #include "caps.hpp"
 #include "dev.hpp"
 #include "id128.hpp"
+#include "net.hpp"
+#include "resources.hpp"
 #include "notify.hpp"
 #include "stub_init.hpp"
 #include "user.hpp"
@@ -76,7 +78,7 @@ Status attach_console(const Plan& plan, bool session_leader) {
     return {};
 }
 
-[[noreturn]] void exec_payload(const Plan& plan, const Channel& ch) {
+[[noreturn]] void exec_payload(const Plan& plan, const Channel& ch, const SeccompProgram& seccomp) {
     auto env = make_environment(plan);
     std::vector<char*> envp, argv;
     for (auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
@@ -94,8 +96,11 @@ Status attach_console(const Plan& plan, bool session_leader) {
         }
         (void)::chdir("/");
     }
-    // Bounding set first: dropping needs CAP_SETPCAP, which a non-root user no longer has.
-    auto s = apply_capabilities(plan);
+    // Limits, then capabilities (dropping needs CAP_SETPCAP), then the filter (loading it needs
+    // CAP_SYS_ADMIN or no_new_privs), and only then the user: a non-root user keeps none of them.
+    auto s = apply_process_limits(plan.resources);
+    if (s.ok()) s = apply_capabilities(plan);
+    if (s.ok()) s = load_seccomp(seccomp, plan.privileges.no_new_privileges);
     if (s.ok() && !plan.boot) s = become_user(plan.user);
     if (!s.ok()) {
         (void)ch.send_error(s.error());
@@ -115,6 +120,7 @@ Status build_machine(const ChildContext& ctx) {
     BERTH_TRY(ch.expect(Stage::ParentConfigured));
     if (ctx.unshare_cgroupns && ::unshare(CLONE_NEWCGROUP) < 0)
         return errno_error("Failed to create the cgroup namespace");
+    BERTH_TRY(apply_network_in_child(plan.network));
     if (::sethostname(plan.hostname.data(), plan.hostname.size()) < 0)
         return errno_error(fmt::format("Failed to set hostname \"{}\"", plan.hostname));
 
@@ -161,13 +167,13 @@ void run_child(const ChildContext& ctx) {
             for (int s = 1; s <= SIGRTMAX; s++) ::sigaction(s, &dfl, nullptr);
             ::setsid();
             if (ctx.plan.console != ConsoleMode::Pipe) ::ioctl(0, TIOCSCTTY, 0);
-            exec_payload(ctx.plan, ctx.channel);
+            exec_payload(ctx.plan, ctx.channel, ctx.seccomp);
         }
         // PID 1 keeps only stdio.
         ::syscall(SYS_close_range, 3U, ~0U, 0U);
         run_stub_init(pid);
     }
-    exec_payload(ctx.plan, ctx.channel);
+    exec_payload(ctx.plan, ctx.channel, ctx.seccomp);
 }
 
 }  // namespace berth::nspawn

@@ -4,6 +4,7 @@
 
 #include "mount.hpp"
 #include "plan.hpp"
+#include "seccomp.hpp"
 #include "sync.hpp"
 
 namespace berth::nspawn {
@@ -12,6 +13,7 @@ struct ChildContext {
     const Plan& plan;
     const PreparedRoot& root;
     const Channel& channel;
+    const SeccompProgram& seccomp;
     bool unshare_cgroupns;  // the kernel could not clone into the cgroup: enter a new cgroup ns ourselves
 };
 

@@ -11,11 +11,15 @@
 #include "child.hpp"
 #include "log.hpp"
 #include "dev.hpp"
+#include "devices.hpp"
 #include "lock.hpp"
 #include "machine_cgroup.hpp"
 #include "mount.hpp"
+#include "net.hpp"
 #include "notify.hpp"
 #include "register.hpp"
+#include "resources.hpp"
+#include "seccomp.hpp"
 #include "stale.hpp"
 #include "supervisor.hpp"
 
@@ -25,16 +29,51 @@ namespace {
 
 constexpr int kExitRebootKeepUnit = 133;  // systemd-nspawn's code: "restart me" for the unit
 
+// What one boot creates on the host; a guest reboot ends it and begins a new one.
+struct BootState {
+    Cgroup cgroup;
+    ResourceCgroups limits;
+    DeviceGuard devices;
+    NetworkState network;
+};
+
 // Everything a start creates on the host, undone in reverse order whatever happens.
 struct HostState {
+    const Plan& plan;
     MachineLocks locks;
-    Cgroup cgroup;
     PreparedRoot root;
+    SeccompProgram seccomp;
+    BootState boot;
+
+    explicit HostState(const Plan& p) : plan(p) {}
+    void end_boot() {
+        cleanup_network(boot.network, plan.machine);
+        remove_v1_cgroups(boot.limits);
+        release_devices(boot.devices);
+        remove_machine_cgroup(boot.cgroup);
+        boot = BootState{};
+    }
     ~HostState() {
+        end_boot();
         cleanup_root(root);
-        remove_machine_cgroup(cgroup);
     }
 };
+
+// The machine's cgroup with its limits and device policy, before the clone.
+Status begin_boot(const Plan& plan, HostState& host) {
+    BERTH_ASSIGN(host.boot.cgroup, create_machine_cgroup(plan));
+    BERTH_ASSIGN(host.boot.limits, apply_cgroup_limits(plan.resources, host.boot.cgroup, plan.machine));
+    BERTH_ASSIGN(host.boot.devices, restrict_devices(host.boot.cgroup, plan.machine));
+    return {};
+}
+
+// The parent's part once the child exists and waits: cgroups it must join, its network.
+Status configure_child(const Plan& plan, HostState& host, pid_t pid) {
+    BERTH_TRY(attach_v1_cgroups(host.boot.limits, pid));
+    BERTH_TRY(attach_devices(host.boot.devices, pid));
+    BERTH_ASSIGN(host.boot.network, configure_network(plan.network, plan.machine, pid));
+    return {};
+}
 
 Result<UniqueFd> block_signals() {
     sigset_t set;
@@ -83,7 +122,7 @@ void reap(const Cloned& c) {
 Result<RunningMachine> start_machine(const Plan& plan, HostState& host) {
     BERTH_ASSIGN(auto channels, Channel::make_pair());
     auto& [parent_ch, child_ch] = channels;
-    BERTH_ASSIGN(UniqueFd cgfd, host.cgroup.open_dir());
+    BERTH_ASSIGN(UniqueFd cgfd, host.boot.cgroup.open_dir());
 
     auto cloned = clone_machine(plan, cgfd.get(), true);
     if (!cloned.ok() && (cloned.error().code == EINVAL || cloned.error().code == EOPNOTSUPP ||
@@ -92,7 +131,7 @@ Result<RunningMachine> start_machine(const Plan& plan, HostState& host) {
     if (!cloned.ok()) return cloned.error();
     if (cloned->pid == 0) {
         parent_ch.close();
-        run_child(ChildContext{plan, host.root, child_ch, !cloned->into_cgroup});
+        run_child(ChildContext{plan, host.root, child_ch, host.seccomp, !cloned->into_cgroup});
     }
     child_ch.close();
 
@@ -101,9 +140,10 @@ Result<RunningMachine> start_machine(const Plan& plan, HostState& host) {
         return e;
     };
     if (!cloned->into_cgroup) {
-        auto s = host.cgroup.write("cgroup.procs", std::to_string(cloned->pid));
+        auto s = host.boot.cgroup.write("cgroup.procs", std::to_string(cloned->pid));
         if (!s.ok()) return fail(s.error());
     }
+    if (auto s = configure_child(plan, host, cloned->pid); !s.ok()) return fail(s.error());
     if (auto s = parent_ch.send(Stage::ParentConfigured); !s.ok()) return fail(s.error());
 
     RunningMachine m;
@@ -117,7 +157,7 @@ Result<RunningMachine> start_machine(const Plan& plan, HostState& host) {
     m.notify = std::move(notify->fd);
     if (auto r = parent_ch.expect(Stage::ChildReady); !r.ok()) return fail(r.error());
     // Registered before the payload runs, so the guest is never visible unregistered.
-    auto reg = register_machine(plan, cloned->pid, {});
+    auto reg = register_machine(plan, cloned->pid, host.boot.network.host_ifindices);
     if (!reg.ok()) return fail(reg.error());
     m.registered = *reg;
     if (auto s = parent_ch.send(Stage::Go); !s.ok()) {
@@ -134,7 +174,7 @@ Result<RunningMachine> start_machine(const Plan& plan, HostState& host) {
 }  // namespace
 
 int run_machine(const Plan& plan) {
-    HostState host;
+    HostState host(plan);
     auto fail = [&](const Error& e) {
         spdlog::error("{}", e.message);
         return 1;
@@ -144,6 +184,10 @@ int run_machine(const Plan& plan) {
     if (!locks.ok()) return fail(locks.error());
     host.locks = std::move(*locks);
     collect_stale_state();
+    collect_stale_network();
+    auto seccomp = compile_seccomp(plan.privileges);
+    if (!seccomp.ok()) return fail(seccomp.error());
+    host.seccomp = std::move(*seccomp);
     auto sigfd = block_signals();
     if (!sigfd.ok()) return fail(sigfd.error());
     auto root = prepare_root(plan);
@@ -151,9 +195,7 @@ int run_machine(const Plan& plan) {
     host.root = std::move(*root);
 
     for (bool first = true;; first = false) {
-        auto cg = create_machine_cgroup(plan);
-        if (!cg.ok()) return fail(cg.error());
-        host.cgroup = std::move(*cg);
+        if (auto s = begin_boot(plan, host); !s.ok()) return fail(s.error());
 
         auto m = start_machine(plan, host);
         if (!m.ok()) return fail(m.error());
@@ -163,7 +205,7 @@ int run_machine(const Plan& plan) {
                 spdlog::info("Spawning machine \"{}\" on {}.\nPress ^] three times within 1s to kill it.", plan.machine,
                              plan.directory);
         }
-        Outcome out = supervise(plan, *m, sigfd->get(), host.cgroup);
+        Outcome out = supervise(plan, *m, sigfd->get(), host.boot.cgroup);
         if (m->console) m->console->restore_terminal();
         if (m->registered) unregister_machine(plan);
         m = Error{};  // close the machine's fds before its cgroup goes
@@ -171,8 +213,7 @@ int run_machine(const Plan& plan) {
         if (!out.reboot) return out.exit_status;
         if (plan.keep_unit) return kExitRebootKeepUnit;
         if (!plan.quiet) spdlog::info("Machine \"{}\" is rebooting.", plan.machine);
-        remove_machine_cgroup(host.cgroup);
-        host.cgroup = Cgroup();
+        host.end_boot();
     }
 }
 

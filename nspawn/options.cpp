@@ -41,6 +41,29 @@ Spawn a command or boot an OS in a light-weight container.
      --keep-unit            Stay in the calling unit; exit 133 on guest reboot
      --notify-ready=yes|no  Pass the guest's READY=1 on instead of sending it at start
      --settings=yes|no|trusted  Use per-machine settings files
+
+Isolation:
+     --private-users=no|yes|pick|identity|BASE[:RANGE]
+                            User namespace (default: pick a free 64K range)
+  -U                        Same as --private-users=pick
+     --private-users-ownership=auto|map|chown|off
+                            How image files get the machine's UIDs (default: idmapped mounts)
+     --capability=CAP[,CAP...]       Keep more capabilities (or "all")
+     --drop-capability=CAP[,CAP...]  Drop capabilities
+     --no-new-privileges=yes|no      Set PR_SET_NO_NEW_PRIVS for PID 1
+     --system-call-filter=NAME|~NAME Allow (or with ~ forbid) system calls
+
+Resources (live-adjustable with machinectl set-property):
+     --memory-max=BYTES  --memory-high=BYTES  --memory-swap-max=BYTES
+     --cpu-weight=1..10000  --cpu-quota=PERCENT  --pids-max=N  --io-weight=1..10000
+     --cpu-affinity=CPUS    --rlimit=NAME=SOFT[:HARD]  --oom-score-adjust=-1000..1000
+
+Network:
+  -n --network-veth         veth pair: ve-NAME on the host, host0 inside
+     --network-bridge=BR    veth with the host side (vb-NAME) on bridge BR
+     --network-zone=ZONE    veth on bridge vz-ZONE, created on demand
+     --network-interface=IF Move a host interface into the machine
+  -p --port=[tcp|udp:]HOSTPORT[:GUESTPORT]  Forward a host port to the machine
 )";
 }
 
@@ -94,6 +117,28 @@ Result<Options> parse_command_line(int argc, char** argv) {
     flag("--keep-unit", o.keep_unit);
     str("--notify-ready", notify_ready);
     str("--settings", o.settings);
+    str("--private-users", o.private_users);
+    app.add_flag_callback("-U", [&o] { o.private_users = "pick"; })->disable_flag_override();
+    str("--private-users-ownership", o.private_users_ownership);
+    list("--capability", o.capability);
+    list("--drop-capability", o.drop_capability);
+    str("--no-new-privileges", o.no_new_privileges);
+    list("--system-call-filter", o.system_call_filter);
+    str("--memory-max", o.memory_max);
+    str("--memory-high", o.memory_high);
+    str("--memory-swap-max", o.memory_swap_max);
+    str("--cpu-weight", o.cpu_weight);
+    str("--cpu-quota", o.cpu_quota);
+    str("--pids-max", o.pids_max);
+    str("--io-weight", o.io_weight);
+    str("--cpu-affinity", o.cpu_affinity);
+    str("--oom-score-adjust", o.oom_score_adjust);
+    list("--rlimit", o.rlimit);
+    flag("-n,--network-veth", o.network_veth);
+    str("--network-bridge", o.network_bridge);
+    str("--network-zone", o.network_zone);
+    list("--network-interface", o.network_interface);
+    list("-p,--port", o.port);
 
     try {
         app.parse(argc, argv);

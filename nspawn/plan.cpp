@@ -129,6 +129,8 @@ Result<BindMount> parse_bind(const std::string& spec, bool read_only) {
             std::string o = opts.substr(i, j - i);
             if (o == "rbind") b.recursive = true;
             else if (o == "norbind") b.recursive = false;
+            else if (o == "idmap") b.idmap = true;
+            else if (o == "noidmap") b.idmap = false;
             else if (!o.empty())
                 return plain_error(fmt::format("Invalid bind mount \"{}\": unknown option \"{}\"", spec, o));
             i = j + 1;
@@ -307,6 +309,16 @@ Result<Plan> make_plan(Options o, std::vector<std::string>& warnings) {
         BERTH_ASSIGN(auto ov, parse_overlay(s, true));
         plan.overlays.push_back(ov);
     }
+
+    BERTH_ASSIGN(plan.network, parse_network(o, plan.machine));
+    plan.private_network = plan.private_network || plan.network.veth || !plan.network.bridge.empty() ||
+                           !plan.network.zone.empty() || !plan.network.interfaces.empty();
+    plan.network.private_network = plan.private_network;
+    if (!plan.network.ports.empty() && !plan.network.veth && plan.network.bridge.empty() && plan.network.zone.empty())
+        return plain_error("--port needs a virtual network link: add --network-veth, --network-bridge or --network-zone");
+    BERTH_ASSIGN(plan.userns, parse_userns(o));
+    BERTH_ASSIGN(plan.privileges, parse_privileges(o, plan.private_network));
+    BERTH_ASSIGN(plan.resources, parse_resources(o));
 
     // What must exist inside the image.
     UniqueFd rootfd(::open(plan.directory.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));

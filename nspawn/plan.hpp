@@ -7,8 +7,12 @@
 #include <vector>
 
 #include "id128.hpp"
+#include "net.hpp"
 #include "options.hpp"
+#include "resources.hpp"
+#include "seccomp.hpp"
 #include "user.hpp"
+#include "userns.hpp"
 
 namespace berth::nspawn {
 
@@ -21,6 +25,7 @@ struct BindMount {
     std::string destination;  // absolute path inside the machine
     bool read_only = false;
     bool recursive = true;    // "rbind" (default) or "norbind"
+    bool idmap = false;       // "idmap": the machine's root owns what host root owns
 };
 
 struct TmpfsMount {
@@ -60,6 +65,10 @@ struct Plan {
     std::vector<TmpfsMount> tmpfs;
     std::vector<OverlayMount> overlays;
     std::vector<std::string> settings_files;  // which settings files were applied, for messages
+    UserNsPlan userns;
+    Privileges privileges;
+    Resources resources;
+    NetworkPlan network;
 };
 
 // Read settings, validate everything, look up what must exist in the image. Creates nothing.

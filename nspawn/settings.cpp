@@ -70,6 +70,35 @@ Status set_register(const toml::node& n, Options& o, const std::string& where) {
     return set_string<&Options::register_mode>(n, o, where);
 }
 
+// A string, or an integer written without quotes ("512M" or 536870912).
+template <std::optional<std::string> Options::*F>
+Status set_scalar(const toml::node& n, Options& o, const std::string& where) {
+    if (n.is_integer()) {
+        if (!(o.*F)) o.*F = std::to_string(*n.value<int64_t>());
+        return {};
+    }
+    if (n.is_floating_point()) {
+        if (!(o.*F)) o.*F = fmt::format("{}", *n.value<double>());
+        return {};
+    }
+    return set_string<F>(n, o, where);
+}
+
+template <std::optional<std::string> Options::*F>
+Status set_yes_no(const toml::node& n, Options& o, const std::string& where) {
+    if (!n.is_boolean()) return type_error(where, "true or false");
+    if (!(o.*F)) o.*F = *n.value<bool>() ? "yes" : "no";
+    return {};
+}
+
+Status set_private_users(const toml::node& n, Options& o, const std::string& where) {
+    if (n.is_boolean()) {
+        if (!o.private_users) o.private_users = *n.value<bool>() ? "pick" : "no";
+        return {};
+    }
+    return set_scalar<&Options::private_users>(n, o, where);
+}
+
 constexpr Key kKeys[] = {
     {"exec", "boot", false, set_bool<&Options::boot>},
     {"exec", "as_pid2", false, set_bool<&Options::as_pid2>},
@@ -92,7 +121,28 @@ constexpr Key kKeys[] = {
     {"files", "bind_ro", true, set_list<&Options::bind_ro>},
     {"files", "overlay", true, set_list<&Options::overlay>},
     {"files", "overlay_ro", true, set_list<&Options::overlay_ro>},
+    {"exec", "private_users", true, set_private_users},
+    {"exec", "private_users_ownership", false, set_string<&Options::private_users_ownership>},
+    {"exec", "capability", true, set_list<&Options::capability>},
+    {"exec", "drop_capability", false, set_list<&Options::drop_capability>},
+    {"exec", "no_new_privileges", false, set_yes_no<&Options::no_new_privileges>},
+    {"exec", "system_call_filter", true, set_list<&Options::system_call_filter>},
+    {"resources", "memory_max", false, set_scalar<&Options::memory_max>},
+    {"resources", "memory_high", false, set_scalar<&Options::memory_high>},
+    {"resources", "memory_swap_max", false, set_scalar<&Options::memory_swap_max>},
+    {"resources", "cpu_weight", false, set_scalar<&Options::cpu_weight>},
+    {"resources", "cpu_quota", false, set_scalar<&Options::cpu_quota>},
+    {"resources", "pids_max", false, set_scalar<&Options::pids_max>},
+    {"resources", "io_weight", false, set_scalar<&Options::io_weight>},
+    {"resources", "cpu_affinity", false, set_scalar<&Options::cpu_affinity>},
+    {"resources", "oom_score_adjust", false, set_scalar<&Options::oom_score_adjust>},
+    {"resources", "rlimit", false, set_list<&Options::rlimit>},
     {"network", "private", false, set_bool<&Options::private_network>},
+    {"network", "veth", false, set_bool<&Options::network_veth>},
+    {"network", "bridge", true, set_string<&Options::network_bridge>},
+    {"network", "zone", true, set_string<&Options::network_zone>},
+    {"network", "interface", true, set_list<&Options::network_interface>},
+    {"network", "port", true, set_list<&Options::port>},
 };
 
 const Key* find_key(std::string_view section, std::string_view name) {

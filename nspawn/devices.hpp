@@ -1,0 +1,27 @@
+// Device access of the machine: only the standard pseudo-devices (null zero full random urandom tty,
+// console, ptmx, pts/*) may be opened or created; no host block or character device becomes reachable.
+// cgroup v1 hosts (and hybrid ones): the devices controller; pure v2: a BPF_PROG_TYPE_CGROUP_DEVICE
+// program attached to the machine's cgroup (with BPF_F_ALLOW_MULTI so the guest's systemd can add its own).
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+
+#include "cgroup.hpp"
+
+namespace berth::nspawn {
+
+struct DeviceGuard {
+    std::string v1_path;  // devices cgroup created on a v1/hybrid host, removed at exit
+    int bpf_link_fd = -1; // v2: the attached program (closing the supervisor's fd keeps it attached)
+};
+
+// Supervisor, after the machine cgroup exists.
+Result<DeviceGuard> restrict_devices(const Cgroup& machine, const std::string& name);
+// Supervisor, once the child exists (v1: move it into the devices cgroup).
+Status attach_devices(const DeviceGuard& g, pid_t pid);
+// Supervisor, at exit.
+void release_devices(const DeviceGuard& g);
+
+}  // namespace berth::nspawn

@@ -1,0 +1,52 @@
+// Networking over netlink (libnl-route-3), never by running `ip`: private network namespace, veth
+// (ve-NAME <-> host0), bridge (vb-NAME on BR), zones (vz-ZONE created on demand, removed with its last
+// machine), moved host interfaces (given back at exit), and port forwards as nftables rules in a table
+// of our own.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "options.hpp"
+
+namespace berth::nspawn {
+
+struct PortForward {
+    int protocol = 6;  // IPPROTO_TCP or IPPROTO_UDP
+    uint16_t host_port = 0, guest_port = 0;
+};
+
+struct NetworkPlan {
+    bool private_network = false;  // any of the below implies it
+    bool veth = false;
+    std::string bridge;  // --network-bridge
+    std::string zone;    // --network-zone
+    std::vector<std::string> interfaces;
+    std::vector<PortForward> ports;
+};
+
+Result<NetworkPlan> parse_network(const Options& o, const std::string& machine);
+
+// What a start created on the host, for registration (ifindices) and for cleanup.
+struct NetworkState {
+    std::vector<int> host_ifindices;  // host side of veth pairs
+    // Implementation details (names, created bridge, nft handles) live here too.
+    std::vector<std::string> created_links;
+    std::vector<std::string> moved_interfaces;
+    std::string zone_bridge;
+    bool nft_table = false;
+};
+
+// Supervisor, after clone (the child's network namespace exists, child waits): create and move links.
+Result<NetworkState> configure_network(const NetworkPlan& net, const std::string& machine, pid_t child);
+// Child, in its network namespace before exec: lo up (host0 is configured by the guest itself).
+Status apply_network_in_child(const NetworkPlan& net);
+// Supervisor, when the machine is gone (also on failed starts): remove what configure_network created.
+void cleanup_network(const NetworkState& state, const std::string& machine);
+// What a supervisor killed with SIGKILL left (ve-/vb- links of machines no longer running, empty zones,
+// stale nft rules): called at every start.
+void collect_stale_network();
+
+}  // namespace berth::nspawn

@@ -1,0 +1,56 @@
+// Resource limits, first-class options: memory, CPU, pids, IO on the machine's cgroup (cgroup v2; on hybrid
+// hosts the v1 controllers), plus per-process limits (rlimits, OOM score, CPU affinity) of PID 1.
+#pragma once
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cgroup.hpp"
+#include "options.hpp"
+
+namespace berth::nspawn {
+
+struct Rlimit {
+    int resource = 0;  // RLIMIT_*
+    uint64_t soft = 0, hard = 0;  // RLIM_INFINITY for "infinity"
+};
+
+struct Resources {
+    std::optional<uint64_t> memory_max, memory_high, memory_swap_max;  // bytes; UINT64_MAX = "infinity"
+    std::optional<uint64_t> cpu_weight;                               // 1..10000
+    std::optional<double> cpu_quota_percent;                          // 100 = one CPU
+    std::optional<uint64_t> pids_max;                                 // UINT64_MAX = "max"
+    std::optional<uint64_t> io_weight;                                // 1..10000
+    std::vector<int> cpu_affinity;                                    // CPU numbers
+    std::vector<Rlimit> rlimits;
+    std::optional<int> oom_score_adjust;                              // -1000..1000
+
+    bool any_cgroup_limit() const;
+};
+
+// From options (command line + settings); every bad value is an error naming option and value.
+Result<Resources> parse_resources(const Options& o);
+
+// One "KEY=VALUE" as for `machinectl set-property` (keys as the option names without "--",
+// e.g. "memory-max=512M"); merged into `r`. Shared with machined's SetMachineLimits.
+Status parse_resource_assignment(const std::string& assignment, Resources& r);
+
+// Host-side state of the limits: the v1 cgroups created on hybrid hosts, removed at exit.
+struct ResourceCgroups {
+    std::vector<std::string> v1_paths;
+};
+
+// Supervisor, after the machine cgroup exists and before the clone: apply cgroup limits (v2 files; on
+// hybrid hosts create <v1 controller>/berth/NAME for memory, pids, cpu, blkio/io as needed).
+Result<ResourceCgroups> apply_cgroup_limits(const Resources& r, const Cgroup& machine, const std::string& name);
+// Supervisor, once the child exists (before it execs): move it into the v1 cgroups.
+Status attach_v1_cgroups(const ResourceCgroups& rc, pid_t pid);
+// Supervisor, at exit.
+void remove_v1_cgroups(const ResourceCgroups& rc);
+// Child, just before exec: rlimits, OOM score adjustment, CPU affinity.
+Status apply_process_limits(const Resources& r);
+
+}  // namespace berth::nspawn

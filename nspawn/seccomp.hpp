@@ -1,0 +1,36 @@
+// System call filter (libseccomp), compiled in the supervisor before clone and loaded by the child as its
+// last step: kernel modules, kexec, open_by_handle_at, bpf, perf_event_open, iopl/ioperm, swapon/swapoff,
+// clock setting, syslog, keyctl/add_key/request_key, quotactl and obsolete calls fail with EPERM unless the
+// matching capability was granted; --system-call-filter= adds (NAME) or removes (~NAME) entries.
+#pragma once
+
+#include <linux/filter.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "options.hpp"
+
+namespace berth::nspawn {
+
+struct Privileges {
+    uint64_t capabilities = 0;  // retained set (see caps.hpp: default set, +--capability, -drop)
+    bool no_new_privileges = false;
+    std::vector<std::string> syscall_allow;  // --system-call-filter=NAME
+    std::vector<std::string> syscall_deny;   // --system-call-filter=~NAME
+};
+
+// --capability/--drop-capability/--no-new-privileges/--system-call-filter; private_network adds NET_ADMIN.
+Result<Privileges> parse_privileges(const Options& o, bool private_network);
+
+struct SeccompProgram {
+    std::vector<sock_filter> code;
+};
+
+// Supervisor, before clone.
+Result<SeccompProgram> compile_seccomp(const Privileges& p);
+// Child, last step before exec (still holding CAP_SYS_ADMIN, or with no_new_privs set).
+Status load_seccomp(const SeccompProgram& prog, bool no_new_privileges);
+
+}  // namespace berth::nspawn
