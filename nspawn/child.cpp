@@ -20,6 +20,7 @@
 #include "notify.hpp"
 #include "stub_init.hpp"
 #include "user.hpp"
+#include "userns.hpp"
 
 namespace berth::nspawn {
 
@@ -117,13 +118,27 @@ Status attach_console(const Plan& plan, bool session_leader) {
 Status build_machine(const ChildContext& ctx) {
     const Plan& plan = ctx.plan;
     const Channel& ch = ctx.channel;
+    // With a user namespace the supervisor sends the mounts only it may create, then the go-ahead.
+    UniqueFd root_mount;
+    std::vector<UniqueFd> idmapped;
+    if (plan.userns.enabled()) {
+        BERTH_ASSIGN(Message m, ch.expect(Stage::RootMount));
+        root_mount = std::move(m.fd);
+        for (auto& b : plan.binds) {
+            if (!b.idmap) continue;
+            BERTH_ASSIGN(Message bm, ch.expect(Stage::IdmappedBind));
+            idmapped.push_back(std::move(bm.fd));
+        }
+    }
     BERTH_TRY(ch.expect(Stage::ParentConfigured));
+    if (plan.userns.enabled()) BERTH_TRY(become_userns_root());
     if (ctx.unshare_cgroupns && ::unshare(CLONE_NEWCGROUP) < 0)
         return errno_error("Failed to create the cgroup namespace");
     BERTH_TRY(apply_network_in_child(plan.network));
     if (::sethostname(plan.hostname.data(), plan.hostname.size()) < 0)
         return errno_error(fmt::format("Failed to set hostname \"{}\"", plan.hostname));
 
+    if (root_mount) BERTH_TRY(attach_root_mount(root_mount.get(), ctx.root));
     UniqueFd rootfd(::open(ctx.root.path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!rootfd) return errno_error(fmt::format("Failed to open {}", ctx.root.path));
     BERTH_TRY(mount_api_filesystems(plan, rootfd.get()));
@@ -132,7 +147,7 @@ Status build_machine(const ChildContext& ctx) {
     if (master) BERTH_TRY(ch.send(Stage::ConsoleMaster, master.get()));
     BERTH_ASSIGN(UniqueFd notify, bind_notify_socket(plan, rootfd.get()));
     BERTH_TRY(ch.send(Stage::NotifySocket, notify.get()));
-    BERTH_TRY(mount_custom(plan, ctx.root, rootfd.get()));
+    BERTH_TRY(mount_custom(plan, ctx.root, rootfd.get(), idmapped));
     BERTH_TRY(finish_mounts(plan, rootfd.get()));
     BERTH_TRY(enter_root(ctx.root.path));
     BERTH_TRY(ch.send(Stage::ChildReady));

@@ -6,6 +6,8 @@
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <fcntl.h>
+#include <linux/mount.h>
 #include <unistd.h>
 
 #include "child.hpp"
@@ -15,12 +17,14 @@
 #include "lock.hpp"
 #include "machine_cgroup.hpp"
 #include "mount.hpp"
+#include "mount_api.hpp"
 #include "net.hpp"
 #include "notify.hpp"
 #include "register.hpp"
 #include "resources.hpp"
 #include "seccomp.hpp"
 #include "stale.hpp"
+#include "userns.hpp"
 #include "supervisor.hpp"
 
 namespace berth::nspawn {
@@ -41,6 +45,7 @@ struct BootState {
 struct HostState {
     const Plan& plan;
     MachineLocks locks;
+    UserRange users;  // with a user namespace
     PreparedRoot root;
     SeccompProgram seccomp;
     BootState boot;
@@ -67,8 +72,38 @@ Status begin_boot(const Plan& plan, HostState& host) {
     return {};
 }
 
+// User namespace: maps, the cgroup handed to the machine's root, and the mounts only we may create
+// (idmapped ones), sent to the child before the go-ahead.
+Status configure_userns(const Plan& plan, HostState& host, pid_t pid, const Channel& ch) {
+    BERTH_TRY(write_id_maps(pid, host.users));
+    BERTH_TRY(delegate_cgroup(host.boot.cgroup, host.users.base));
+    UniqueFd userns(::open(fmt::format("/proc/{}/ns/user", pid).c_str(), O_RDONLY | O_CLOEXEC));
+    if (!userns) return errno_error("Failed to open the machine's user namespace");
+    Ownership own = plan.userns.ownership;
+    if (own == Ownership::Chown) BERTH_TRY(chown_image(plan.directory, host.users));
+    bool idmap = own == Ownership::Auto || own == Ownership::Map;
+    auto root = make_root_mount(plan, host.root, idmap ? userns.get() : -1);
+    if (!root.ok() && own == Ownership::Auto && (root.error().code == EINVAL || root.error().code == EOPNOTSUPP)) {
+        spdlog::warn("The filesystem of {} cannot do idmapped mounts: changing the owner of its files to the "
+                     "machine's range ({}..{}) once.",
+                     plan.directory, host.users.base, host.users.base + host.users.range - 1);
+        BERTH_TRY(chown_image(plan.directory, host.users));
+        root = make_root_mount(plan, host.root, -1);
+    }
+    if (!root.ok()) return root.error();
+    BERTH_TRY(ch.send(Stage::RootMount, root->get()));
+    for (auto& b : plan.binds) {
+        if (!b.idmap) continue;
+        BERTH_ASSIGN(UniqueFd m, idmapped_tree(b.source, userns.get(), b.recursive));
+        if (b.read_only) BERTH_TRY(set_mount_attrs(m.get(), MOUNT_ATTR_RDONLY, 0, b.recursive));
+        BERTH_TRY(ch.send(Stage::IdmappedBind, m.get()));
+    }
+    return {};
+}
+
 // The parent's part once the child exists and waits: cgroups it must join, its network.
-Status configure_child(const Plan& plan, HostState& host, pid_t pid) {
+Status configure_child(const Plan& plan, HostState& host, pid_t pid, const Channel& ch) {
+    if (plan.userns.enabled()) BERTH_TRY(configure_userns(plan, host, pid, ch));
     BERTH_TRY(attach_v1_cgroups(host.boot.limits, pid));
     BERTH_TRY(attach_devices(host.boot.devices, pid));
     BERTH_ASSIGN(host.boot.network, configure_network(plan.network, plan.machine, pid));
@@ -95,7 +130,7 @@ Result<Cloned> clone_machine(const Plan& plan, int cgroup_fd, bool into_cgroup) 
     clone_args args{};
     int pidfd = -1;
     args.flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_PIDFD |
-                 (plan.private_network ? CLONE_NEWNET : 0);
+                 (plan.private_network ? CLONE_NEWNET : 0) | (plan.userns.enabled() ? CLONE_NEWUSER : 0);
     if (into_cgroup) {
         args.flags |= CLONE_INTO_CGROUP | CLONE_NEWCGROUP;
         args.cgroup = static_cast<uint64_t>(cgroup_fd);
@@ -143,7 +178,7 @@ Result<RunningMachine> start_machine(const Plan& plan, HostState& host) {
         auto s = host.boot.cgroup.write("cgroup.procs", std::to_string(cloned->pid));
         if (!s.ok()) return fail(s.error());
     }
-    if (auto s = configure_child(plan, host, cloned->pid); !s.ok()) return fail(s.error());
+    if (auto s = configure_child(plan, host, cloned->pid, parent_ch); !s.ok()) return fail(s.error());
     if (auto s = parent_ch.send(Stage::ParentConfigured); !s.ok()) return fail(s.error());
 
     RunningMachine m;
@@ -190,7 +225,12 @@ int run_machine(const Plan& plan) {
     host.seccomp = std::move(*seccomp);
     auto sigfd = block_signals();
     if (!sigfd.ok()) return fail(sigfd.error());
-    auto root = prepare_root(plan);
+    if (plan.userns.enabled()) {
+        auto users = allocate_user_range(plan.userns, plan.directory, plan.machine);
+        if (!users.ok()) return fail(users.error());
+        host.users = std::move(*users);
+    }
+    auto root = prepare_root(plan, host.users.base);
     if (!root.ok()) return fail(root.error());
     host.root = std::move(*root);
 

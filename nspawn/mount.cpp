@@ -119,43 +119,46 @@ Result<OverlayDirs> make_overlay_dirs(const OverlayMount& ov) {
 
 }  // namespace
 
-Result<PreparedRoot> prepare_root(const Plan& plan) {
+Result<PreparedRoot> prepare_root(const Plan& plan, uid_t machine_root) {
     if (::unshare(CLONE_NEWNS) < 0) return errno_error("Failed to create a private mount namespace");
     if (::mount(nullptr, "/", nullptr, MS_SLAVE | MS_REC, nullptr) < 0)
         return errno_error("Failed to make the mount namespace private");
 
     PreparedRoot root;
-    UniqueFd image(::open(plan.directory.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-    if (!image) return errno_error(fmt::format("Failed to open {}", plan.directory));
+    root.image.reset(::open(plan.directory.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!root.image) return errno_error(fmt::format("Failed to open {}", plan.directory));
+    // With a user namespace the root mount is made per boot, once the namespace exists (make_root_mount).
+    root.per_boot = plan.userns.enabled();
 
     if (plan.ephemeral) {
-        // A tmpfs over the image path (only in our namespace) holds the upper layer and the overlay's mount point.
+        // A tmpfs over the image path (only in our namespace) holds the upper layer and the overlay's mount
+        // point; being ours, it survives guest reboots.
         BERTH_ASSIGN(UniqueFd t, make_fs_mount("tmpfs", "mode=0755", kNoSuidDev, "tmpfs"));
-        BERTH_TRY(attach_mount(t.get(), image.get()));
+        BERTH_TRY(attach_mount(t.get(), root.image.get()));
         std::string base = plan.directory;
         for (auto* d : {"/upper", "/work", "/root"})
             if (::mkdir((base + d).c_str(), 0755) < 0) return errno_error(fmt::format("Failed to create {}{}", base, d));
-        // The upper's root must look like the image's root (owner, mode).
-        struct stat st {};
-        if (::fstat(image.get(), &st) == 0) {
-            (void)::chown((base + "/upper").c_str(), st.st_uid, st.st_gid);
-            (void)::chmod((base + "/upper").c_str(), st.st_mode & 07777);
-        }
-        std::string opts = fmt::format("lowerdir=/proc/self/fd/{},upperdir={}/upper,workdir={}/work", image.get(),
-                                       base, base);
-        auto ov = make_fs_mount("overlay", opts, 0, "overlay");
-        if (!ov.ok())
-            return Error{ov.error().code,
-                         fmt::format("Failed to create the ephemeral snapshot of {}: {}", base, ov.error().message)};
-        // `image` still refers to the original directory below the tmpfs: resolve the mount point by path.
-        UniqueFd mp(::open((base + "/root").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-        if (!mp) return errno_error(fmt::format("Failed to open {}/root", base));
-        BERTH_TRY(attach_mount(ov->get(), mp.get()));
+        root.upper = base + "/upper";
+        root.work = base + "/work";
         root.path = base + "/root";
+        // The upper's root must look like the image's root (owner as the machine sees it, mode).
+        struct stat st {};
+        if (::fstat(root.image.get(), &st) == 0) {
+            (void)::chown(root.upper.c_str(), machine_root + st.st_uid, machine_root + st.st_gid);
+            (void)::chmod(root.upper.c_str(), st.st_mode & 07777);
+        }
+        if (!root.per_boot) {
+            BERTH_ASSIGN(UniqueFd ov, make_root_mount(plan, root, -1));
+            UniqueFd mp(::open(root.path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+            if (!mp) return errno_error(fmt::format("Failed to open {}", root.path));
+            BERTH_TRY(attach_mount(ov.get(), mp.get()));
+        }
     } else {
-        BERTH_ASSIGN(UniqueFd b, make_bind_mount(image.get(), "", true));
-        BERTH_TRY(attach_mount(b.get(), image.get()));
         root.path = plan.directory;
+        if (!root.per_boot) {
+            BERTH_ASSIGN(UniqueFd b, make_root_mount(plan, root, -1));
+            BERTH_TRY(attach_mount(b.get(), root.image.get()));
+        }
     }
 
     for (auto& ov : plan.overlays) {
@@ -170,6 +173,31 @@ Result<PreparedRoot> prepare_root(const Plan& plan) {
     return root;
 }
 
+Result<UniqueFd> make_root_mount(const Plan& plan, const PreparedRoot& root, int userns_fd) {
+    // The image itself, idmapped when a user namespace is given (the lower layer, with --ephemeral).
+    BERTH_ASSIGN(UniqueFd tree, make_bind_mount(root.image.get(), "", !plan.ephemeral));
+    if (userns_fd >= 0) {
+        mount_attr attr{};
+        attr.attr_set = MOUNT_ATTR_IDMAP;
+        attr.userns_fd = static_cast<uint64_t>(userns_fd);
+        if (::mount_setattr(tree.get(), "", AT_EMPTY_PATH | (plan.ephemeral ? 0 : AT_RECURSIVE), &attr, sizeof attr) < 0)
+            return errno_error(fmt::format("Failed to create an idmapped mount of {}", plan.directory));
+    }
+    if (!plan.ephemeral) return tree;
+    std::string opts = fmt::format("lowerdir=/proc/self/fd/{},upperdir={},workdir={}", tree.get(), root.upper, root.work);
+    auto ov = make_fs_mount("overlay", opts, 0, "overlay");
+    if (!ov.ok())
+        return Error{ov.error().code, fmt::format("Failed to create the ephemeral snapshot of {}: {}", plan.directory,
+                                                  ov.error().message)};
+    return ov;
+}
+
+Status attach_root_mount(int mfd, const PreparedRoot& root) {
+    if (::move_mount(mfd, "", AT_FDCWD, root.path.c_str(), MOVE_MOUNT_F_EMPTY_PATH) < 0)
+        return errno_error(fmt::format("Failed to mount the machine's root on {}", root.path));
+    return {};
+}
+
 void cleanup_root(const PreparedRoot& root) {
     std::error_code ec;
     for (auto& d : root.overlay_dirs) std::filesystem::remove_all(d.remove, ec);
@@ -182,8 +210,17 @@ Status mount_api_filesystems(const Plan& plan, int rootfd) {
     BERTH_TRY(in_machine(mount_fs(rootfd, "/tmp", "tmpfs", "mode=01777,size=20%,nr_inodes=400k", kNoSuidDev), plan,
                          "Failed to mount /tmp"));
     BERTH_TRY(in_machine(mount_fs(rootfd, "/proc", "proc", "", kNoSuidDevExec), plan, "Failed to mount /proc"));
-    BERTH_TRY(in_machine(mount_fs(rootfd, "/sys", "sysfs", "", MOUNT_ATTR_RDONLY | kNoSuidDevExec), plan,
-                         "Failed to mount /sys"));
+    if (plan.userns.enabled() && !plan.private_network) {
+        // sysfs may only be mounted by the owner of the network namespace: the host's /sys, read-only.
+        auto m = make_bind_mount(AT_FDCWD, "/sys", true);
+        if (!m.ok()) return in_machine(m.error(), plan, "Failed to bind /sys");
+        BERTH_TRY(in_machine(set_mount_attrs(m->get(), MOUNT_ATTR_RDONLY | kNoSuidDevExec, 0, true), plan,
+                             "Failed to make /sys read-only"));
+        BERTH_TRY(in_machine(attach_in_root(m->get(), rootfd, "/sys"), plan, "Failed to mount /sys"));
+    } else {
+        BERTH_TRY(in_machine(mount_fs(rootfd, "/sys", "sysfs", "", MOUNT_ATTR_RDONLY | kNoSuidDevExec), plan,
+                             "Failed to mount /sys"));
+    }
     // The machine's own cgroup subtree (the cgroup namespace is rooted there), writable for its init.
     BERTH_TRY(in_machine(mount_fs(rootfd, "/sys/fs/cgroup", "cgroup2", "", kNoSuidDevExec), plan,
                          "Failed to mount /sys/fs/cgroup"));
@@ -198,11 +235,14 @@ Status protect_proc(const Plan& plan, int rootfd) {
     return {};
 }
 
-Status mount_custom(const Plan& plan, const PreparedRoot& root, int rootfd) {
+Status mount_custom(const Plan& plan, const PreparedRoot& root, int rootfd, std::vector<UniqueFd>& idmapped) {
+    size_t next_idmapped = 0;
     for (auto& b : plan.binds) {
         struct stat st {};
         if (::stat(b.source.c_str(), &st) < 0) return errno_error(fmt::format("Bind source {}", b.source));
-        auto m = make_bind_mount(AT_FDCWD, b.source, b.recursive);
+        // Idmapped binds come ready from the supervisor, which alone may create them.
+        auto m = b.idmap ? Result<UniqueFd>(std::move(idmapped.at(next_idmapped++)))
+                         : make_bind_mount(AT_FDCWD, b.source, b.recursive);
         if (!m.ok()) return in_machine(m.error(), plan, fmt::format("Failed to bind {}", b.source));
         if (b.read_only) BERTH_TRY(set_mount_attrs(m->get(), MOUNT_ATTR_RDONLY, 0, b.recursive));
         BERTH_TRY(in_machine(attach_in_root(m->get(), rootfd, b.destination, !S_ISDIR(st.st_mode)), plan,

@@ -19,11 +19,20 @@ struct OverlayDirs {
 
 struct PreparedRoot {
     std::string path;                      // where the machine's root is mounted in the supervisor's namespace
+    UniqueFd image;                        // the image directory itself (also when covered by the tmpfs)
+    bool per_boot = false;                 // user namespace: make_root_mount() each boot, the child attaches it
+    std::string upper, work;               // --ephemeral: on the tmpfs covering the image path
     std::vector<OverlayDirs> overlay_dirs;  // one per writable overlay, in plan order
 };
 
-// Supervisor, before the first clone: private mount namespace, root bind/overlay/ephemeral snapshot.
-Result<PreparedRoot> prepare_root(const Plan& plan);
+// Supervisor, before the first clone: private mount namespace; without a user namespace also the root
+// (bind or ephemeral snapshot), with one the tmpfs for the snapshot's upper layer. `machine_root` is the
+// host UID of the machine's root (0 without a user namespace).
+Result<PreparedRoot> prepare_root(const Plan& plan, uid_t machine_root);
+// Supervisor: a detached mount of the machine's root, idmapped with `userns_fd` unless it is -1.
+Result<UniqueFd> make_root_mount(const Plan& plan, const PreparedRoot& root, int userns_fd);
+// Child: put the mount from make_root_mount() in place.
+Status attach_root_mount(int mfd, const PreparedRoot& root);
 // Supervisor, at exit: remove what prepare_root created on the host's filesystems.
 void cleanup_root(const PreparedRoot& root);
 
@@ -31,8 +40,9 @@ void cleanup_root(const PreparedRoot& root);
 Status mount_api_filesystems(const Plan& plan, int rootfd);
 // Child: hide kernel-internal /proc files and make /proc/sys read-only (needs /run/host/inaccessible).
 Status protect_proc(const Plan& plan, int rootfd);
-// Child: --bind, --tmpfs, --overlay in the order given.
-Status mount_custom(const Plan& plan, const PreparedRoot& root, int rootfd);
+// Child: --bind, --tmpfs, --overlay in the order given; `idmapped` holds the supervisor's mounts for the
+// binds with the idmap option, in order.
+Status mount_custom(const Plan& plan, const PreparedRoot& root, int rootfd, std::vector<UniqueFd>& idmapped);
 // Child: --read-only, /run/host read-only.
 Status finish_mounts(const Plan& plan, int rootfd);
 // Child: make `root` the root directory and drop the old one.

@@ -316,7 +316,12 @@ Result<Plan> make_plan(Options o, std::vector<std::string>& warnings) {
     plan.network.private_network = plan.private_network;
     if (!plan.network.ports.empty() && !plan.network.veth && plan.network.bridge.empty() && plan.network.zone.empty())
         return plain_error("--port needs a virtual network link: add --network-veth, --network-bridge or --network-zone");
-    BERTH_ASSIGN(plan.userns, parse_userns(o));
+    BERTH_ASSIGN(plan.userns, parse_userns(o, plan.directory));
+    for (auto& b : plan.binds)
+        if (b.idmap && !plan.userns.enabled())
+            return plain_error(fmt::format("Bind {} has the idmap option, which needs a user namespace "
+                                           "(not --private-users=no)",
+                                           b.source));
     BERTH_ASSIGN(plan.privileges, parse_privileges(o, plan.private_network));
     BERTH_ASSIGN(plan.resources, parse_resources(o));
 

@@ -17,6 +17,8 @@ constexpr size_t kMaxText = 4096;
 const char* stage_name(Stage s) {
     switch (s) {
         case Stage::ParentConfigured: return "parent-configured";
+        case Stage::RootMount: return "root-mount";
+        case Stage::IdmappedBind: return "idmapped-bind";
         case Stage::ConsoleMaster: return "console-master";
         case Stage::NotifySocket: return "notify-socket";
         case Stage::ChildReady: return "child-ready";

@@ -1,13 +1,204 @@
 #include "userns.hpp"
 
+#include <fcntl.h>
+#include <ftw.h>
+#include <grp.h>
+#include <linux/mount.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <sstream>
+
+#include "fileio.hpp"
+#include "log.hpp"
+#include "mount_api.hpp"
+
 namespace berth::nspawn {
 
-Result<UserNsPlan> parse_userns(const Options& o) {
+namespace {
+
+constexpr uid_t kPickFirst = 0x00080000;  // as systemd-nspawn: clear of ordinary users and groups
+constexpr uid_t kPickLast = 0x6FFF0000;
+constexpr uint32_t kRange = 0x10000;
+
+Result<uint64_t> parse_u32(const std::string& s, const std::string& what) {
+    uint64_t v = 0;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc() || p != s.data() + s.size() || s.empty() || v > 0xFFFFFFFFull)
+        return plain_error(fmt::format("Invalid --private-users \"{}\": {} is not a number", what, s));
+    return v;
+}
+
+uid_t root_owner(const std::string& directory) {
+    struct stat st {};
+    return ::stat(directory.c_str(), &st) == 0 ? st.st_uid : 0;
+}
+
+// Any ID of the range in use by a host user or group?
+bool range_has_host_ids(uid_t base, uint32_t range) {
+    for (const char* file : {"/etc/passwd", "/etc/group"}) {
+        auto text = read_file(file);
+        if (!text.ok()) continue;
+        std::istringstream in(*text);
+        for (std::string line; std::getline(in, line);) {
+            auto a = line.find(':'), b = a == std::string::npos ? a : line.find(':', a + 1);
+            if (b == std::string::npos) continue;
+            auto c = line.find(':', b + 1);
+            unsigned id = 0;
+            auto field = line.substr(b + 1, c - b - 1);
+            if (std::from_chars(field.data(), field.data() + field.size(), id).ec != std::errc()) continue;
+            if (id >= base && id - base < range) return true;
+        }
+    }
+    return false;
+}
+
+Result<UniqueFd> lock_range(uid_t base, bool wait_free) {
+    std::string path = fmt::format("/run/berth/locks/uidrange-{}", base);
+    ::mkdir("/run/berth", 0755);
+    ::mkdir("/run/berth/locks", 0700);
+    UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600));
+    if (!fd) return errno_error(fmt::format("Failed to open {}", path));
+    if (::flock(fd.get(), LOCK_EX | (wait_free ? 0 : LOCK_NB)) < 0) return Error{errno, ""};
+    return fd;
+}
+
+thread_local UserRange* g_chown_range = nullptr;
+
+int shift_one(const char* path, const struct stat* st, int, FTW*) {
+    const UserRange& r = *g_chown_range;
+    uid_t u = st->st_uid < r.range ? r.base + st->st_uid : st->st_uid;
+    gid_t g = st->st_gid < r.range ? r.base + st->st_gid : st->st_gid;
+    if ((u != st->st_uid || g != st->st_gid) && ::lchown(path, u, g) < 0) return errno;
+    // chown clears set-id bits of executables: put them back.
+    if (!S_ISLNK(st->st_mode) && (st->st_mode & (S_ISUID | S_ISGID))) (void)::chmod(path, st->st_mode & 07777);
+    return 0;
+}
+
+}  // namespace
+
+Result<UserNsPlan> parse_userns(const Options& o, const std::string& directory) {
     UserNsPlan p;
-    p.mode = UserNsMode::Off;  // TODO(lead): user namespaces in progress
-    if (o.private_users && *o.private_users != "no")
-        return plain_error("--private-users is not available yet", EOPNOTSUPP);
+    std::string v = o.private_users.value_or("pick");
+    if (v == "no" || v == "false" || v == "0" || v == "off") {
+        p.mode = UserNsMode::Off;
+    } else if (v == "pick") {
+        p.mode = UserNsMode::Pick;
+    } else if (v == "yes" || v == "true" || v == "1" || v == "on") {
+        p.mode = UserNsMode::Yes;
+        p.base = root_owner(directory);
+        if (p.base == 0)
+            return plain_error(fmt::format("--private-users=yes takes the range from the owner of {}, which is root: "
+                                           "use --private-users=pick",
+                                           directory));
+    } else if (v == "identity") {
+        p.mode = UserNsMode::Identity;
+    } else {
+        p.mode = UserNsMode::Fixed;
+        auto colon = v.find(':');
+        BERTH_ASSIGN(uint64_t base, parse_u32(v.substr(0, colon), v));
+        uint64_t range = kRange;
+        if (colon != std::string::npos) {
+            BERTH_ASSIGN(range, parse_u32(v.substr(colon + 1), v));
+        }
+        if (base == 0)
+            return plain_error(fmt::format("Invalid --private-users \"{}\": base 0 is the host's root, use identity", v));
+        if (range == 0 || base + range > 0xFFFFFFFFull)
+            return plain_error(fmt::format("Invalid --private-users \"{}\": the range is empty or too large", v));
+        p.base = static_cast<uid_t>(base);
+        p.range = static_cast<uint32_t>(range);
+    }
+    std::string own = o.private_users_ownership.value_or("auto");
+    if (own == "auto") p.ownership = Ownership::Auto;
+    else if (own == "map") p.ownership = Ownership::Map;
+    else if (own == "chown") p.ownership = Ownership::Chown;
+    else if (own == "off") p.ownership = Ownership::Off;
+    else
+        return plain_error(fmt::format("Invalid --private-users-ownership \"{}\": expected auto, map, chown or off", own));
     return p;
+}
+
+Result<UserRange> allocate_user_range(const UserNsPlan& p, const std::string& directory, const std::string& machine) {
+    UserRange r;
+    r.range = p.range;
+    if (p.mode != UserNsMode::Pick) {
+        r.base = p.mode == UserNsMode::Identity ? 0 : p.base;
+        auto l = lock_range(r.base, false);
+        if (!l.ok())
+            return plain_error(fmt::format("UID range {}-{} for machine \"{}\" is in use by another running machine",
+                                           r.base, r.base + r.range - 1, machine),
+                               EBUSY);
+        r.lock = std::move(*l);
+        return r;
+    }
+    // An image chowned earlier records its range as the owner of its root directory: reuse it.
+    uid_t owner = root_owner(directory);
+    if (owner != 0 && owner % kRange == 0) {
+        auto l = lock_range(owner, false);
+        if (l.ok()) {
+            r.base = owner;
+            r.lock = std::move(*l);
+            return r;
+        }
+    }
+    for (uid_t base = kPickFirst; base <= kPickLast; base += kRange) {
+        auto l = lock_range(base, false);
+        if (!l.ok()) continue;
+        if (range_has_host_ids(base, kRange)) continue;
+        r.base = base;
+        r.lock = std::move(*l);
+        return r;
+    }
+    return plain_error(fmt::format("No free UID range left for machine \"{}\"", machine), EBUSY);
+}
+
+Status write_id_maps(pid_t pid, const UserRange& r) {
+    std::string map = fmt::format("0 {} {}\n", r.base, r.range);
+    BERTH_TRY(write_file(fmt::format("/proc/{}/uid_map", pid), map));
+    BERTH_TRY(write_file(fmt::format("/proc/{}/gid_map", pid), map));
+    return {};
+}
+
+Status delegate_cgroup(const Cgroup& cg, uid_t root) {
+    for (const char* f : {"", "/cgroup.procs", "/cgroup.threads", "/cgroup.subtree_control"}) {
+        std::string p = cg.path() + f;
+        if (::chown(p.c_str(), root, root) < 0 && errno != ENOENT)
+            return errno_error(fmt::format("Failed to hand cgroup {} to the machine's root", p));
+    }
+    return {};
+}
+
+Result<UniqueFd> idmapped_tree(const std::string& path, int userns_fd, bool recursive) {
+    BERTH_ASSIGN(UniqueFd m, make_bind_mount(AT_FDCWD, path, recursive));
+    mount_attr attr{};
+    attr.attr_set = MOUNT_ATTR_IDMAP;
+    attr.userns_fd = static_cast<uint64_t>(userns_fd);
+    if (::mount_setattr(m.get(), "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &attr, sizeof attr) < 0)
+        return errno_error(fmt::format("Failed to create an idmapped mount of {}", path));
+    return m;
+}
+
+Status chown_image(const std::string& directory, const UserRange& r) {
+    if (root_owner(directory) == r.base) return {};  // done before, for this very range
+    UserRange view;
+    view.base = r.base;
+    view.range = r.range;
+    g_chown_range = &view;
+    // Depth first: the root directory, whose owner records the chown, changes last.
+    int rc = ::nftw(directory.c_str(), shift_one, 64, FTW_PHYS | FTW_MOUNT | FTW_DEPTH);
+    g_chown_range = nullptr;
+    if (rc != 0) return sys_error(rc > 0 ? rc : errno, fmt::format("Failed to chown image {}", directory));
+    return {};
+}
+
+Status become_userns_root() {
+    if (::setgroups(0, nullptr) < 0) return errno_error("Failed to drop supplementary groups in the user namespace");
+    if (::setresgid(0, 0, 0) < 0) return errno_error("Failed to become group 0 in the user namespace");
+    if (::setresuid(0, 0, 0) < 0) return errno_error("Failed to become root in the user namespace");
+    return {};
 }
 
 }  // namespace berth::nspawn

@@ -1,7 +1,8 @@
 // User namespaces, on by default: the machine's root is an unprivileged UID range on the host.
-// pick: a free 65536-id range aligned to 64K, locked under /run/berth/ for the machine's life.
-// Ownership of image files by idmapped mounts (nothing on disk changes, start cost independent of image
-// size); a one-time recorded chown only where the filesystem cannot idmap.
+// pick: a free 65536-id range aligned to 64K, locked under /run/berth/locks for the machine's life.
+// Image files get the machine's IDs through idmapped mounts (nothing on disk changes, start cost
+// independent of image size); a one-time chown, recorded as the owner of the image's root directory,
+// only where the filesystem cannot idmap.
 #pragma once
 
 #include <sys/types.h>
@@ -15,17 +16,43 @@
 
 namespace berth::nspawn {
 
-enum class UserNsMode { Off, Pick, Identity, Fixed };
+enum class UserNsMode { Off, Pick, Yes, Identity, Fixed };
 enum class Ownership { Auto, Map, Chown, Off };
 
 struct UserNsPlan {
     UserNsMode mode = UserNsMode::Pick;
-    uid_t base = 0;          // Fixed: given; Identity: 0
+    uid_t base = 0;  // Fixed: given; Identity: 0; Yes: the owner of the image's root directory
     uint32_t range = 0x10000;
     Ownership ownership = Ownership::Auto;
     bool enabled() const { return mode != UserNsMode::Off; }
 };
 
-Result<UserNsPlan> parse_userns(const Options& o);
+Result<UserNsPlan> parse_userns(const Options& o, const std::string& directory);
+
+// The range a running machine holds.
+struct UserRange {
+    uid_t base = 0;
+    uint32_t range = 0;
+    UniqueFd lock;
+};
+
+// Supervisor, before clone: choose and lock the range (pick prefers the range an earlier chown recorded).
+Result<UserRange> allocate_user_range(const UserNsPlan& p, const std::string& directory, const std::string& machine);
+
+// Supervisor, after clone: the child's uid_map and gid_map.
+Status write_id_maps(pid_t pid, const UserRange& r);
+
+// Supervisor: the machine's cgroup (directory and the files its init writes) to the machine's root.
+Status delegate_cgroup(const Cgroup& cg, uid_t root);
+
+// A detached copy of host path `path`, idmapped with `userns_fd` (EINVAL: the fs cannot idmap).
+Result<UniqueFd> idmapped_tree(const std::string& path, int userns_fd, bool recursive);
+
+// Shift every file's owner below `directory` into the range (uid -> base + uid), once; recorded by the
+// root directory's owner, so a second call with the same base does nothing.
+Status chown_image(const std::string& directory, const UserRange& r);
+
+// Child, first thing after the maps exist: become root (uid/gid 0, no groups) of the new namespace.
+Status become_userns_root();
 
 }  // namespace berth::nspawn
