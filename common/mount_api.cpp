@@ -62,6 +62,15 @@ Status set_mount_attrs(int fd, unsigned set, unsigned clear, bool recursive) {
     return {};
 }
 
+Status set_idmap(int fd, int userns_fd, bool recursive) {
+    mount_attr attr{};
+    attr.attr_set = MOUNT_ATTR_IDMAP;
+    attr.userns_fd = static_cast<uint64_t>(userns_fd);
+    if (::mount_setattr(fd, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &attr, sizeof attr) < 0)
+        return errno_error("Failed to create an idmapped mount");
+    return {};
+}
+
 Status attach_mount(int mfd, int target_fd) {
     if (::move_mount(mfd, "", target_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
         return errno_error("Failed to attach mount");

@@ -21,6 +21,9 @@ Result<UniqueFd> make_bind_mount(int dirfd, const std::string& path, bool recurs
 // Set/clear MOUNT_ATTR_* on the mount `fd` refers to (recursively if asked).
 Status set_mount_attrs(int fd, unsigned set, unsigned clear, bool recursive);
 
+// Idmap the detached mount `fd` with the user namespace `userns_fd` (EINVAL: the filesystem cannot).
+Status set_idmap(int fd, int userns_fd, bool recursive);
+
 // Attach detached mount `mfd` on `target` (an fd on the mount point).
 Status attach_mount(int mfd, int target_fd);
 

@@ -118,17 +118,17 @@ Status attach_console(const Plan& plan, bool session_leader) {
 Status build_machine(const ChildContext& ctx) {
     const Plan& plan = ctx.plan;
     const Channel& ch = ctx.channel;
-    // With a user namespace the supervisor sends the mounts only it may create, then the go-ahead.
+    // The supervisor sends the mounts it made for us (it alone may idmap, or bind without its submounts
+    // what a user namespace would lock), then the go-ahead.
     UniqueFd root_mount;
-    std::vector<UniqueFd> idmapped;
+    std::vector<UniqueFd> binds;
     if (plan.userns.enabled()) {
         BERTH_ASSIGN(Message m, ch.expect(Stage::RootMount));
         root_mount = std::move(m.fd);
-        for (auto& b : plan.binds) {
-            if (!b.idmap) continue;
-            BERTH_ASSIGN(Message bm, ch.expect(Stage::IdmappedBind));
-            idmapped.push_back(std::move(bm.fd));
-        }
+    }
+    for (size_t i = 0; i < plan.binds.size(); i++) {
+        BERTH_ASSIGN(Message bm, ch.expect(Stage::BindMount));
+        binds.push_back(std::move(bm.fd));
     }
     BERTH_TRY(ch.expect(Stage::ParentConfigured));
     if (plan.userns.enabled()) BERTH_TRY(become_userns_root());
@@ -147,7 +147,7 @@ Status build_machine(const ChildContext& ctx) {
     if (master) BERTH_TRY(ch.send(Stage::ConsoleMaster, master.get()));
     BERTH_ASSIGN(UniqueFd notify, bind_notify_socket(plan, rootfd.get()));
     BERTH_TRY(ch.send(Stage::NotifySocket, notify.get()));
-    BERTH_TRY(mount_custom(plan, ctx.root, rootfd.get(), idmapped));
+    BERTH_TRY(mount_custom(plan, ctx.root, rootfd.get(), binds));
     BERTH_TRY(finish_mounts(plan, rootfd.get()));
     BERTH_TRY(enter_root(ctx.root.path));
     BERTH_TRY(ch.send(Stage::ChildReady));

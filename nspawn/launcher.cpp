@@ -61,6 +61,7 @@ struct HostState {
     ~HostState() {
         end_boot();
         cleanup_root(root);
+        release_user_range(users);
     }
 };
 
@@ -92,11 +93,22 @@ Status configure_userns(const Plan& plan, HostState& host, pid_t pid, const Chan
     }
     if (!root.ok()) return root.error();
     BERTH_TRY(ch.send(Stage::RootMount, root->get()));
+    return {};
+}
+
+// Every --bind is made here and handed over: idmapping needs our privileges, and a bind without its
+// submounts could not be made inside a user namespace.
+Status send_binds(const Plan& plan, pid_t pid, const Channel& ch) {
+    UniqueFd userns;
+    if (plan.userns.enabled()) {
+        userns.reset(::open(fmt::format("/proc/{}/ns/user", pid).c_str(), O_RDONLY | O_CLOEXEC));
+        if (!userns) return errno_error("Failed to open the machine's user namespace");
+    }
     for (auto& b : plan.binds) {
-        if (!b.idmap) continue;
-        BERTH_ASSIGN(UniqueFd m, idmapped_tree(b.source, userns.get(), b.recursive));
-        if (b.read_only) BERTH_TRY(set_mount_attrs(m.get(), MOUNT_ATTR_RDONLY, 0, b.recursive));
-        BERTH_TRY(ch.send(Stage::IdmappedBind, m.get()));
+        auto m = make_bind(b, userns.get());
+        if (!m.ok()) return Error{m.error().code, fmt::format("Failed to bind {} in machine \"{}\": {}", b.source,
+                                                              plan.machine, m.error().message)};
+        BERTH_TRY(ch.send(Stage::BindMount, m->get()));
     }
     return {};
 }
@@ -104,6 +116,7 @@ Status configure_userns(const Plan& plan, HostState& host, pid_t pid, const Chan
 // The parent's part once the child exists and waits: cgroups it must join, its network.
 Status configure_child(const Plan& plan, HostState& host, pid_t pid, const Channel& ch) {
     if (plan.userns.enabled()) BERTH_TRY(configure_userns(plan, host, pid, ch));
+    BERTH_TRY(send_binds(plan, pid, ch));
     BERTH_TRY(attach_v1_cgroups(host.boot.limits, pid));
     BERTH_TRY(attach_devices(host.boot.devices, pid));
     BERTH_ASSIGN(host.boot.network, configure_network(plan.network, plan.machine, pid));

@@ -10,8 +10,8 @@ namespace berth::nspawn {
 namespace {
 constexpr const char* kLockDir = "/run/berth/locks";
 
-// flock() a file that may be unlinked by its previous holder at any time: retry until the
-// file we hold is still the one at `path`.
+}  // namespace
+
 Result<UniqueFd> lock_file(const std::string& path, bool exclusive) {
     for (;;) {
         UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600));
@@ -21,7 +21,6 @@ Result<UniqueFd> lock_file(const std::string& path, bool exclusive) {
         if (::fstat(fd.get(), &a) == 0 && ::stat(path.c_str(), &b) == 0 && a.st_ino == b.st_ino) return fd;
     }
 }
-}  // namespace
 
 Result<MachineLocks> MachineLocks::acquire(const Plan& plan) {
     ::mkdir("/run/berth", 0755);

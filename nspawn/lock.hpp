@@ -11,6 +11,10 @@
 
 namespace berth::nspawn {
 
+// flock() `path` (created if missing), robust against a concurrent unlink by its previous holder or by
+// stale-lock collection: the lock held is always on the file now at `path`. EWOULDBLOCK if taken.
+Result<UniqueFd> lock_file(const std::string& path, bool exclusive);
+
 class MachineLocks {
 public:
     static Result<MachineLocks> acquire(const Plan& plan);

@@ -177,11 +177,8 @@ Result<UniqueFd> make_root_mount(const Plan& plan, const PreparedRoot& root, int
     // The image itself, idmapped when a user namespace is given (the lower layer, with --ephemeral).
     BERTH_ASSIGN(UniqueFd tree, make_bind_mount(root.image.get(), "", !plan.ephemeral));
     if (userns_fd >= 0) {
-        mount_attr attr{};
-        attr.attr_set = MOUNT_ATTR_IDMAP;
-        attr.userns_fd = static_cast<uint64_t>(userns_fd);
-        if (::mount_setattr(tree.get(), "", AT_EMPTY_PATH | (plan.ephemeral ? 0 : AT_RECURSIVE), &attr, sizeof attr) < 0)
-            return errno_error(fmt::format("Failed to create an idmapped mount of {}", plan.directory));
+        auto s = set_idmap(tree.get(), userns_fd, !plan.ephemeral);
+        if (!s.ok()) return Error{s.error().code, fmt::format("{} of {}", s.error().message, plan.directory)};
     }
     if (!plan.ephemeral) return tree;
     std::string opts = fmt::format("lowerdir=/proc/self/fd/{},upperdir={},workdir={}", tree.get(), root.upper, root.work);
@@ -235,17 +232,19 @@ Status protect_proc(const Plan& plan, int rootfd) {
     return {};
 }
 
-Status mount_custom(const Plan& plan, const PreparedRoot& root, int rootfd, std::vector<UniqueFd>& idmapped) {
-    size_t next_idmapped = 0;
-    for (auto& b : plan.binds) {
+Result<UniqueFd> make_bind(const BindMount& b, int userns_fd) {
+    BERTH_ASSIGN(UniqueFd m, make_bind_mount(AT_FDCWD, b.source, b.recursive));
+    if (b.idmap) BERTH_TRY(set_idmap(m.get(), userns_fd, b.recursive));
+    if (b.read_only) BERTH_TRY(set_mount_attrs(m.get(), MOUNT_ATTR_RDONLY, 0, b.recursive));
+    return m;
+}
+
+Status mount_custom(const Plan& plan, const PreparedRoot& root, int rootfd, std::vector<UniqueFd>& binds) {
+    for (size_t i = 0; i < plan.binds.size(); i++) {
+        const BindMount& b = plan.binds[i];
         struct stat st {};
         if (::stat(b.source.c_str(), &st) < 0) return errno_error(fmt::format("Bind source {}", b.source));
-        // Idmapped binds come ready from the supervisor, which alone may create them.
-        auto m = b.idmap ? Result<UniqueFd>(std::move(idmapped.at(next_idmapped++)))
-                         : make_bind_mount(AT_FDCWD, b.source, b.recursive);
-        if (!m.ok()) return in_machine(m.error(), plan, fmt::format("Failed to bind {}", b.source));
-        if (b.read_only) BERTH_TRY(set_mount_attrs(m->get(), MOUNT_ATTR_RDONLY, 0, b.recursive));
-        BERTH_TRY(in_machine(attach_in_root(m->get(), rootfd, b.destination, !S_ISDIR(st.st_mode)), plan,
+        BERTH_TRY(in_machine(attach_in_root(binds.at(i).get(), rootfd, b.destination, !S_ISDIR(st.st_mode)), plan,
                              fmt::format("Failed to bind {} to {}", b.source, b.destination)));
     }
     for (auto& t : plan.tmpfs)

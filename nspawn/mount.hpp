@@ -40,9 +40,10 @@ void cleanup_root(const PreparedRoot& root);
 Status mount_api_filesystems(const Plan& plan, int rootfd);
 // Child: hide kernel-internal /proc files and make /proc/sys read-only (needs /run/host/inaccessible).
 Status protect_proc(const Plan& plan, int rootfd);
-// Child: --bind, --tmpfs, --overlay in the order given; `idmapped` holds the supervisor's mounts for the
-// binds with the idmap option, in order.
-Status mount_custom(const Plan& plan, const PreparedRoot& root, int rootfd, std::vector<UniqueFd>& idmapped);
+// Supervisor, after clone: the detached mount for one --bind (idmapped with `userns_fd` if asked).
+Result<UniqueFd> make_bind(const BindMount& b, int userns_fd);
+// Child: --bind (the supervisor's mounts, in plan order), --tmpfs, --overlay in the order given.
+Status mount_custom(const Plan& plan, const PreparedRoot& root, int rootfd, std::vector<UniqueFd>& binds);
 // Child: --read-only, /run/host read-only.
 Status finish_mounts(const Plan& plan, int rootfd);
 // Child: make `root` the root directory and drop the old one.

@@ -18,7 +18,7 @@ const char* stage_name(Stage s) {
     switch (s) {
         case Stage::ParentConfigured: return "parent-configured";
         case Stage::RootMount: return "root-mount";
-        case Stage::IdmappedBind: return "idmapped-bind";
+        case Stage::BindMount: return "bind-mount";
         case Stage::ConsoleMaster: return "console-master";
         case Stage::NotifySocket: return "notify-socket";
         case Stage::ChildReady: return "child-ready";

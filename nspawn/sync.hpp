@@ -14,7 +14,7 @@ namespace berth::nspawn {
 enum class Stage : uint32_t {
     ParentConfigured = 1,  // parent -> child: cgroup, maps, network are in place; go on with mounts
     RootMount,             // parent -> child (user namespace): the machine's root mount (fd)
-    IdmappedBind,          // parent -> child (user namespace): one idmapped --bind, in plan order (fd)
+    BindMount,             // parent -> child: one --bind/--bind-ro, in plan order (fd)
     ConsoleMaster,         // child -> parent: the console pty master (fd)
     NotifySocket,          // child -> parent: the bound notify socket (fd)
     ChildReady,            // child -> parent: the machine is built, only exec is left

@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "fileio.hpp"
+#include "lock.hpp"
 #include "log.hpp"
 #include "mount_api.hpp"
 
@@ -56,14 +57,10 @@ bool range_has_host_ids(uid_t base, uint32_t range) {
     return false;
 }
 
-Result<UniqueFd> lock_range(uid_t base, bool wait_free) {
-    std::string path = fmt::format("/run/berth/locks/uidrange-{}", base);
+Result<UniqueFd> lock_range(uid_t base) {
     ::mkdir("/run/berth", 0755);
     ::mkdir("/run/berth/locks", 0700);
-    UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600));
-    if (!fd) return errno_error(fmt::format("Failed to open {}", path));
-    if (::flock(fd.get(), LOCK_EX | (wait_free ? 0 : LOCK_NB)) < 0) return Error{errno, ""};
-    return fd;
+    return lock_file(fmt::format("/run/berth/locks/uidrange-{}", base), true);
 }
 
 thread_local UserRange* g_chown_range = nullptr;
@@ -126,7 +123,7 @@ Result<UserRange> allocate_user_range(const UserNsPlan& p, const std::string& di
     r.range = p.range;
     if (p.mode != UserNsMode::Pick) {
         r.base = p.mode == UserNsMode::Identity ? 0 : p.base;
-        auto l = lock_range(r.base, false);
+        auto l = lock_range(r.base);
         if (!l.ok())
             return plain_error(fmt::format("UID range {}-{} for machine \"{}\" is in use by another running machine",
                                            r.base, r.base + r.range - 1, machine),
@@ -137,7 +134,7 @@ Result<UserRange> allocate_user_range(const UserNsPlan& p, const std::string& di
     // An image chowned earlier records its range as the owner of its root directory: reuse it.
     uid_t owner = root_owner(directory);
     if (owner != 0 && owner % kRange == 0) {
-        auto l = lock_range(owner, false);
+        auto l = lock_range(owner);
         if (l.ok()) {
             r.base = owner;
             r.lock = std::move(*l);
@@ -145,7 +142,7 @@ Result<UserRange> allocate_user_range(const UserNsPlan& p, const std::string& di
         }
     }
     for (uid_t base = kPickFirst; base <= kPickLast; base += kRange) {
-        auto l = lock_range(base, false);
+        auto l = lock_range(base);
         if (!l.ok()) continue;
         if (range_has_host_ids(base, kRange)) continue;
         r.base = base;
@@ -153,6 +150,12 @@ Result<UserRange> allocate_user_range(const UserNsPlan& p, const std::string& di
         return r;
     }
     return plain_error(fmt::format("No free UID range left for machine \"{}\"", machine), EBUSY);
+}
+
+void release_user_range(UserRange& r) {
+    if (!r.lock) return;
+    ::unlink(fmt::format("/run/berth/locks/uidrange-{}", r.base).c_str());
+    r.lock.reset();
 }
 
 Status write_id_maps(pid_t pid, const UserRange& r) {
@@ -169,16 +172,6 @@ Status delegate_cgroup(const Cgroup& cg, uid_t root) {
             return errno_error(fmt::format("Failed to hand cgroup {} to the machine's root", p));
     }
     return {};
-}
-
-Result<UniqueFd> idmapped_tree(const std::string& path, int userns_fd, bool recursive) {
-    BERTH_ASSIGN(UniqueFd m, make_bind_mount(AT_FDCWD, path, recursive));
-    mount_attr attr{};
-    attr.attr_set = MOUNT_ATTR_IDMAP;
-    attr.userns_fd = static_cast<uint64_t>(userns_fd);
-    if (::mount_setattr(m.get(), "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &attr, sizeof attr) < 0)
-        return errno_error(fmt::format("Failed to create an idmapped mount of {}", path));
-    return m;
 }
 
 Status chown_image(const std::string& directory, const UserRange& r) {

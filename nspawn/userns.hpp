@@ -39,14 +39,14 @@ struct UserRange {
 // Supervisor, before clone: choose and lock the range (pick prefers the range an earlier chown recorded).
 Result<UserRange> allocate_user_range(const UserNsPlan& p, const std::string& directory, const std::string& machine);
 
+// Supervisor, at exit: give the range back (the lock file goes; we hold it exclusively).
+void release_user_range(UserRange& r);
+
 // Supervisor, after clone: the child's uid_map and gid_map.
 Status write_id_maps(pid_t pid, const UserRange& r);
 
 // Supervisor: the machine's cgroup (directory and the files its init writes) to the machine's root.
 Status delegate_cgroup(const Cgroup& cg, uid_t root);
-
-// A detached copy of host path `path`, idmapped with `userns_fd` (EINVAL: the fs cannot idmap).
-Result<UniqueFd> idmapped_tree(const std::string& path, int userns_fd, bool recursive);
 
 // Shift every file's owner below `directory` into the range (uid -> base + uid), once; recorded by the
 // root directory's owner, so a second call with the same base does nothing.

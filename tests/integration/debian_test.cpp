@@ -53,7 +53,7 @@ protected:
     std::vector<std::string> probe_args() const {
         auto args = machine_args();
         args.insert(args.end(), {"--bind-ro=" + fixtures_dir() + "/berth-probe.service:/etc/systemd/system/berth-probe.service",
-                                 "--bind=" + probe_ + ":/berth-probe", "-b", "systemd.wants=berth-probe.service"});
+                                 "--bind=" + probe_ + ":/berth-probe:idmap", "-b", "systemd.wants=berth-probe.service"});
         return args;
     }
     RunResult boot_with_probe() const { return nspawn(probe_args(), {.timeout = 100s}); }

@@ -41,16 +41,17 @@ TEST_F(Mounts, ReadOnlyRootStillHasWritableTmp) {
     EXPECT_TRUE(r.exited(0)) << r.describe();
 }
 
+// idmap: the machine's root writes as the owner of the host directory (root), not as its shifted UID.
 TEST_F(Mounts, BindMakesWritesVisibleOnHost) {
     auto src = host_dir("shared");
-    auto r = sh("echo hello > " + src + "/written", {"--bind=" + src});
+    auto r = sh("echo hello > " + src + "/written", {"--bind=" + src + ":" + src + ":idmap"});
     ASSERT_TRUE(r.exited(0)) << r.describe();
     EXPECT_EQ(read_file(src + "/written"), "hello\n");
 }
 
 TEST_F(Mounts, BindToOtherDestination) {
     auto src = host_dir("shared", "from-host", "host\n");
-    auto r = sh("cat /data/from-host && echo guest > /data/from-guest", {"--bind=" + src + ":/data"});
+    auto r = sh("cat /data/from-host && echo guest > /data/from-guest", {"--bind=" + src + ":/data:idmap"});
     ASSERT_TRUE(r.exited(0)) << r.describe();
     EXPECT_EQ(r.out, "host\n");
     EXPECT_EQ(read_file(src + "/from-guest"), "guest\n");
@@ -100,7 +101,7 @@ TEST_F(Mounts, OverlayWritesLandInUpperLayer) {
     auto upper = host_dir("upper");
     auto lower_before = tree_snapshot(lower);
     auto r = sh("cat /data/old && echo changed > /data/old && echo new > /data/new",
-                {"--overlay=" + lower + ":" + upper + ":/data"});
+                {"--private-users=no", "--overlay=" + lower + ":" + upper + ":/data"});
     ASSERT_TRUE(r.exited(0)) << r.describe();
     EXPECT_EQ(r.out, "lower\n");
     EXPECT_EQ(read_file(upper + "/old"), "changed\n");
