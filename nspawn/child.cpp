@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <poll.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -27,6 +28,15 @@ namespace berth::nspawn {
 namespace {
 
 constexpr const char* kPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+// Die with the supervisor: a killed nspawn must not leave a machine behind. The kernel clears the death
+// signal on every change of credentials, so it is armed again after each; a supervisor that died
+// meanwhile shows as a readable pidfd.
+void die_with_supervisor(int supervisor_pidfd) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    pollfd p{supervisor_pidfd, POLLIN, 0};
+    if (supervisor_pidfd >= 0 && ::poll(&p, 1, 0) > 0) ::_exit(1);
+}
 
 std::vector<std::string> make_environment(const Plan& plan) {
     const char* term = std::getenv("TERM");
@@ -79,7 +89,7 @@ Status attach_console(const Plan& plan, bool session_leader) {
     return {};
 }
 
-[[noreturn]] void exec_payload(const Plan& plan, const Channel& ch, const SeccompProgram& seccomp) {
+[[noreturn]] void exec_payload(const Plan& plan, const Channel& ch, const SeccompProgram& seccomp, int supervisor) {
     auto env = make_environment(plan);
     std::vector<char*> envp, argv;
     for (auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
@@ -107,6 +117,7 @@ Status attach_console(const Plan& plan, bool session_leader) {
         (void)ch.send_error(s.error());
         ::_exit(1);
     }
+    die_with_supervisor(supervisor);
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -131,7 +142,10 @@ Status build_machine(const ChildContext& ctx) {
         binds.push_back(std::move(bm.fd));
     }
     BERTH_TRY(ch.expect(Stage::ParentConfigured));
-    if (plan.userns.enabled()) BERTH_TRY(become_userns_root());
+    if (plan.userns.enabled()) {
+        BERTH_TRY(become_userns_root());
+        die_with_supervisor(ctx.supervisor_pidfd);
+    }
     if (ctx.unshare_cgroupns && ::unshare(CLONE_NEWCGROUP) < 0)
         return errno_error("Failed to create the cgroup namespace");
     BERTH_TRY(apply_network_in_child(plan.network));
@@ -158,9 +172,7 @@ Status build_machine(const ChildContext& ctx) {
 }  // namespace
 
 void run_child(const ChildContext& ctx) {
-    // Die with the supervisor: a killed nspawn must not leave a machine behind. (Had it died before
-    // this line, the first read from the channel below sees end-of-file and we exit.)
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    die_with_supervisor(ctx.supervisor_pidfd);
     // Nothing but stdio may reach the payload: everything we inherited closes at exec.
     ::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
     auto s = build_machine(ctx);
@@ -182,13 +194,13 @@ void run_child(const ChildContext& ctx) {
             for (int s = 1; s <= SIGRTMAX; s++) ::sigaction(s, &dfl, nullptr);
             ::setsid();
             if (ctx.plan.console != ConsoleMode::Pipe) ::ioctl(0, TIOCSCTTY, 0);
-            exec_payload(ctx.plan, ctx.channel, ctx.seccomp);
+            exec_payload(ctx.plan, ctx.channel, ctx.seccomp, ctx.supervisor_pidfd);
         }
         // PID 1 keeps only stdio.
         ::syscall(SYS_close_range, 3U, ~0U, 0U);
         run_stub_init(pid);
     }
-    exec_payload(ctx.plan, ctx.channel, ctx.seccomp);
+    exec_payload(ctx.plan, ctx.channel, ctx.seccomp, ctx.supervisor_pidfd);
 }
 
 }  // namespace berth::nspawn

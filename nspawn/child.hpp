@@ -15,6 +15,7 @@ struct ChildContext {
     const Channel& channel;
     const SeccompProgram& seccomp;
     bool unshare_cgroupns;  // the kernel could not clone into the cgroup: enter a new cgroup ns ourselves
+    int supervisor_pidfd;   // to notice a supervisor that died while the death signal was not armed
 };
 
 [[noreturn]] void run_child(const ChildContext& ctx);

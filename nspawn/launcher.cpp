@@ -171,6 +171,7 @@ Result<RunningMachine> start_machine(const Plan& plan, HostState& host) {
     BERTH_ASSIGN(auto channels, Channel::make_pair());
     auto& [parent_ch, child_ch] = channels;
     BERTH_ASSIGN(UniqueFd cgfd, host.boot.cgroup.open_dir());
+    UniqueFd self(static_cast<int>(::syscall(SYS_pidfd_open, ::getpid(), 0)));
 
     auto cloned = clone_machine(plan, cgfd.get(), true);
     if (!cloned.ok() && (cloned.error().code == EINVAL || cloned.error().code == EOPNOTSUPP ||
@@ -179,7 +180,7 @@ Result<RunningMachine> start_machine(const Plan& plan, HostState& host) {
     if (!cloned.ok()) return cloned.error();
     if (cloned->pid == 0) {
         parent_ch.close();
-        run_child(ChildContext{plan, host.root, child_ch, host.seccomp, !cloned->into_cgroup});
+        run_child(ChildContext{plan, host.root, child_ch, host.seccomp, !cloned->into_cgroup, self.get()});
     }
     child_ch.close();
 
