@@ -82,7 +82,8 @@ RunResult BusyboxTest::sh(const std::string& script, const std::vector<std::stri
 
 Process BusyboxTest::start_sh(const std::string& script, const std::vector<std::string>& opts) const {
     auto args = base();
-    args.push_back("--bind=" + sync_ + ":/sync");
+    // idmap: under the user-namespace default the machine's root writes here as the directory's owner.
+    args.push_back("--bind=" + sync_ + ":/sync:idmap");
     args.insert(args.end(), opts.begin(), opts.end());
     args.insert(args.end(), {"/bin/sh", "-c", "touch /sync/up; " + script});
     return start_nspawn(args, {.timeout = 60s});
