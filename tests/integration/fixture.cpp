@@ -1,6 +1,9 @@
 #include "fixture.hpp"
 
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <cstdlib>
 #include <iterator>
 #include <sstream>
 
@@ -80,13 +83,60 @@ RunResult BusyboxTest::sh(const std::string& script, const std::vector<std::stri
     return nspawn(args, run_opts);
 }
 
-Process BusyboxTest::start_sh(const std::string& script, const std::vector<std::string>& opts) const {
+Process BusyboxTest::start_sh(const std::string& script, const std::vector<std::string>& opts,
+                              const RunOptions& run_opts) const {
     auto args = base();
-    // idmap: under the user-namespace default the machine's root writes here as the directory's owner.
     args.push_back("--bind=" + sync_ + ":/sync:idmap");
     args.insert(args.end(), opts.begin(), opts.end());
     args.insert(args.end(), {"/bin/sh", "-c", "touch /sync/up; " + script});
-    return start_nspawn(args, {.timeout = 60s});
+    return start_nspawn(args, run_opts);
+}
+
+void DebianTest::SetUp() {
+    NspawnTest::SetUp();
+    machine_ = "deb-" + id_;
+    if (!exists(debian_rootfs() + "/usr/lib/systemd/systemd")) {
+        const char* allow = std::getenv("BERTH_ALLOW_SKIP");
+        if (allow && *allow) GTEST_SKIP() << "no Debian rootfs at " << debian_rootfs();
+        FAIL() << "no Debian rootfs at " << debian_rootfs()
+               << " (test.sh builds it; set BERTH_ALLOW_SKIP=1 to skip these tests instead)";
+    }
+    probe_ = tmp_ + "/probe";
+    make_dirs(probe_);
+    cache_before_ = cache_signature();
+}
+
+void DebianTest::TearDown() {
+    if (!cache_before_.empty()) {
+        EXPECT_EQ(cache_signature(), cache_before_) << "a machine wrote into the cached rootfs";
+    }
+    NspawnTest::TearDown();
+}
+
+std::vector<std::string> DebianTest::machine_args() const {
+    return {"-q", "--register=no", "-D", debian_rootfs(), "-M", machine_, "-x"};
+}
+
+std::vector<std::string> DebianTest::probe_args(const std::vector<std::string>& extra) const {
+    auto args = machine_args();
+    args.insert(args.end(), extra.begin(), extra.end());
+    args.insert(args.end(),
+                {"--bind-ro=" + fixtures_dir() + "/berth-probe.service:/etc/systemd/system/berth-probe.service",
+                 "--bind=" + probe_ + ":/berth-probe:idmap", "-b", "systemd.wants=berth-probe.service"});
+    return args;
+}
+
+// Top level and /etc of the cache: where a write that escaped the overlay would show first.
+std::vector<std::string> DebianTest::cache_signature() const {
+    std::vector<std::string> sig;
+    for (const char* dir : {"", "/etc"}) {
+        struct stat st {};
+        std::string d = debian_rootfs() + dir;
+        ::lstat(d.c_str(), &st);
+        sig.push_back(d + " " + std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec));
+        for (auto& n : list_dir(d)) sig.push_back(d + "/" + n);
+    }
+    return sig;
 }
 
 ::testing::AssertionResult refused_with(const RunResult& r, const std::string& needle) {

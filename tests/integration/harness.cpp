@@ -5,6 +5,7 @@
 #include <linux/magic.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -85,7 +86,11 @@ Process Process::start(const std::string& path, const std::vector<std::string>& 
     // Everything execv needs is built before fork: the child only calls async-signal-safe functions.
     std::vector<std::string> env_store;
     for (char** e = environ; *e; e++) env_store.emplace_back(*e);
-    for (auto& kv : opts.env) env_store.push_back(kv);
+    for (auto& kv : opts.env) {
+        std::string name = kv.substr(0, kv.find('=') + 1);
+        std::erase_if(env_store, [&](const std::string& e) { return e.rfind(name, 0) == 0; });
+        env_store.push_back(kv);
+    }
     std::vector<char*> argv{const_cast<char*>(path.c_str())}, envp;
     for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
@@ -95,9 +100,19 @@ Process Process::start(const std::string& path, const std::vector<std::string>& 
     pid_t pid = ::fork();
     if (pid < 0) fail("fork");
     if (pid == 0) {
-        ::dup2(in, 0);
-        ::dup2(p.out_, 1);
-        ::dup2(p.err_, 2);
+        if (opts.tty >= 0) {
+            ::setsid();
+            ::ioctl(opts.tty, TIOCSCTTY, 0);
+            for (int i = 0; i < 3; i++) ::dup2(opts.tty, i);
+        } else {
+            ::dup2(in, 0);
+            ::dup2(p.out_, 1);
+            ::dup2(p.err_, 2);
+        }
+        for (auto [child_fd, our_fd] : opts.inherit_fds) {
+            if (child_fd == our_fd) ::fcntl(child_fd, F_SETFD, 0);
+            else ::dup2(our_fd, child_fd);
+        }
         ::execve(path.c_str(), argv.data(), envp.data());
         const char msg[] = "harness: execve failed\n";
         (void)!::write(2, msg, sizeof msg - 1);
@@ -167,6 +182,78 @@ RunResult run(const std::string& path, const std::vector<std::string>& args, con
     return p.wait(opts.timeout);
 }
 
+Pty::Pty() {
+    master_ = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
+    if (master_ < 0) fail("posix_openpt");
+    if (::grantpt(master_) < 0 || ::unlockpt(master_) < 0) fail("unlockpt");
+    char name[64];
+    if (::ptsname_r(master_, name, sizeof name) != 0) fail("ptsname");
+    // Held open by us too, so the terminal's settings can be read whether or not the program runs.
+    slave_ = ::open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (slave_ < 0) fail(std::string("open ") + name);
+    set_size(24, 80);
+}
+
+Pty::~Pty() {
+    for (int fd : {master_, slave_})
+        if (fd >= 0) ::close(fd);
+}
+
+void Pty::type(const std::string& keys) const {
+    size_t done = 0;
+    while (done < keys.size()) {
+        ssize_t n = ::write(master_, keys.data() + done, keys.size() - done);
+        if (n < 0 && errno != EINTR && errno != EAGAIN) fail("write to pty");
+        if (n > 0) done += n;
+        else {
+            pollfd p{master_, POLLOUT, 0};
+            ::poll(&p, 1, 100);
+        }
+    }
+}
+
+void Pty::read_available(Millis wait) {
+    pollfd p{master_, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(wait.count())) <= 0) return;
+    char buf[4096];
+    for (ssize_t n; (n = ::read(master_, buf, sizeof buf)) > 0;) output_.append(buf, n);
+}
+
+bool Pty::wait_for(const std::string& needle, Millis timeout) {
+    auto until = std::chrono::steady_clock::now() + timeout;
+    while (output_.find(needle) == std::string::npos) {
+        auto left = std::chrono::duration_cast<Millis>(until - std::chrono::steady_clock::now());
+        if (left.count() <= 0) return false;
+        read_available(std::min(left, Millis(100)));
+    }
+    return true;
+}
+
+void Pty::drain(Millis duration) {
+    auto until = std::chrono::steady_clock::now() + duration;
+    for (auto now = std::chrono::steady_clock::now(); now < until; now = std::chrono::steady_clock::now())
+        read_available(std::min(std::chrono::duration_cast<Millis>(until - now), Millis(100)));
+}
+
+termios Pty::attrs() const {
+    termios t{};
+    if (::tcgetattr(slave_, &t) < 0) fail("tcgetattr");
+    return t;
+}
+
+void Pty::set_size(unsigned short rows, unsigned short cols) const {
+    winsize ws{};
+    ws.ws_row = rows;
+    ws.ws_col = cols;
+    if (::ioctl(master_, TIOCSWINSZ, &ws) < 0) fail("TIOCSWINSZ");
+}
+
+bool same_terminal_settings(const termios& a, const termios& b) {
+    return a.c_iflag == b.c_iflag && a.c_oflag == b.c_oflag && a.c_cflag == b.c_cflag && a.c_lflag == b.c_lflag &&
+           std::memcmp(a.c_cc, b.c_cc, sizeof a.c_cc) == 0 && ::cfgetispeed(&a) == ::cfgetispeed(&b) &&
+           ::cfgetospeed(&a) == ::cfgetospeed(&b);
+}
+
 std::string read_file(const std::string& path) {
     std::ifstream f(path, std::ios::binary);
     std::ostringstream s;
@@ -183,6 +270,12 @@ void write_file(const std::string& path, const std::string& text) {
 bool exists(const std::string& path) {
     struct stat st {};
     return ::lstat(path.c_str(), &st) == 0;
+}
+
+std::string read_link(const std::string& path) {
+    char buf[4096];
+    ssize_t n = ::readlink(path.c_str(), buf, sizeof buf);
+    return n > 0 ? std::string(buf, n) : std::string();
 }
 
 void make_dirs(const std::string& path) {
@@ -414,6 +507,14 @@ pid_t guest_pid1(pid_t nspawn_pid) {
         }
     }
     return -1;
+}
+
+bool process_dead(pid_t pid) {
+    std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+    auto close = stat.rfind(')');
+    if (close == std::string::npos || close + 2 >= stat.size()) return true;
+    char state = stat[close + 2];
+    return state == 'Z' || state == 'X';
 }
 
 std::string unified_cgroup_of(pid_t pid) {

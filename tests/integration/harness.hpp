@@ -4,6 +4,7 @@
 #pragma once
 
 #include <sys/types.h>
+#include <termios.h>
 
 #include <chrono>
 #include <map>
@@ -24,8 +25,13 @@ std::string debian_rootfs();
 
 struct RunOptions {
     std::optional<std::string> input;          // standard input; /dev/null when unset
-    std::vector<std::string> env;              // "VAR=VALUE" added to the inherited environment
+    std::vector<std::string> env;              // "VAR=VALUE" added to the inherited environment (replacing VAR)
     Millis timeout = 30s;                      // then SIGTERM, and SIGKILL if that does not help
+    // A terminal (a Pty's slave) for stdin, stdout and stderr, made the controlling terminal of a new
+    // session, as a shell would start the program; output then goes to the terminal, not to RunResult.
+    int tty = -1;
+    // Descriptors passed on without close-on-exec: {number in the program, our descriptor}.
+    std::vector<std::pair<int, int>> inherit_fds;
 };
 
 struct RunResult {
@@ -64,10 +70,38 @@ private:
 
 RunResult run(const std::string& path, const std::vector<std::string>& args, const RunOptions& opts = {});
 
+// A pseudo-terminal: the program gets the slave (RunOptions::tty), the test types into and reads from
+// the master. Opened 80x24 with the kernel's default (cooked, echoing) settings.
+class Pty {
+public:
+    Pty();
+    ~Pty();
+    Pty(const Pty&) = delete;
+    Pty& operator=(const Pty&) = delete;
+
+    int slave() const { return slave_; }
+    void type(const std::string& keys) const;
+    // Reads what the program wrote until `needle` shows up in it (true) or `timeout` passes (false).
+    bool wait_for(const std::string& needle, Millis timeout);
+    // Reads whatever arrives within `duration`.
+    void drain(Millis duration);
+    const std::string& output() const { return output_; }  // everything read so far
+    void clear_output() { output_.clear(); }
+    termios attrs() const;
+    void set_size(unsigned short rows, unsigned short cols) const;
+
+private:
+    void read_available(Millis wait);
+    int master_ = -1, slave_ = -1;
+    std::string output_;
+};
+bool same_terminal_settings(const termios& a, const termios& b);
+
 // Files.
 std::string read_file(const std::string& path);  // "" when missing
 void write_file(const std::string& path, const std::string& text);
 bool exists(const std::string& path);            // lstat, so dangling symlinks count
+std::string read_link(const std::string& path);  // "" when not a symlink
 void make_dirs(const std::string& path);
 std::vector<std::string> list_dir(const std::string& path);  // names, sorted; empty when missing
 // Recursive description of a tree (type, mode, size, mtime, link target per path), to prove it unchanged.
@@ -91,6 +125,8 @@ bool held_by_live_machine(const std::string& path, const std::string& own_id);
 std::vector<pid_t> descendants(pid_t pid);
 // The host pid of the machine's PID 1 among nspawn's descendants (NSpid ends in 1), or -1.
 pid_t guest_pid1(pid_t nspawn_pid);
+// Whether the process is gone or a zombie (dead, not yet reaped by whoever inherited it).
+bool process_dead(pid_t pid);
 // The process's cgroup in the unified hierarchy ("0::/a/b" -> "/a/b"), "" when unknown.
 std::string unified_cgroup_of(pid_t pid);
 

@@ -1,0 +1,397 @@
+// The escape suite: root in a busybox machine tries what would reach the host (kernel modules, kexec, raw
+// I/O, the clock, the kernel log and keyring, host devices, /proc/sys and /sys, the host's hostname,
+// processes and descriptors, symlinks in the image that point outside). Every attempt must be refused and
+// the host left as it was. Each test runs under the default (a user namespace) and with
+// --private-users=no, where root in the machine is root on the host and only capabilities, the system call
+// filter and the device policy stand in the way.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <set>
+#include <sstream>
+
+#include "fixture.hpp"
+
+namespace berth::test {
+namespace {
+
+std::string probe_path() { return BERTH_SYSCALL_PROBE; }
+
+std::string host_hostname() {
+    char buf[256] = {};
+    ::gethostname(buf, sizeof buf - 1);
+    return buf;
+}
+
+// "NAME RESULT" lines of syscall_probe -> {NAME: RESULT}.
+std::map<std::string, std::string> probe_results(const std::string& out) {
+    std::map<std::string, std::string> m;
+    std::istringstream in(out);
+    for (std::string line; std::getline(in, line);) {
+        auto sp = line.find(' ');
+        if (sp != std::string::npos) m[line.substr(0, sp)] = line.substr(sp + 1);
+    }
+    return m;
+}
+
+// The block device the host's / lives on ("MAJOR MINOR"), or "" when it has none (a virtual fs).
+std::string host_root_disk() {
+    struct stat st {};
+    if (::stat("/", &st) == 0 && major(st.st_dev) != 0)
+        return std::to_string(major(st.st_dev)) + " " + std::to_string(minor(st.st_dev));
+    for (auto& dev : list_dir("/sys/dev/block")) {  // "MAJ:MIN"; any disk but loop and ram will do
+        auto colon = dev.find(':');
+        auto maj = dev.substr(0, colon);
+        if (maj != "7" && maj != "1") return maj + " " + dev.substr(colon + 1);
+    }
+    return "";
+}
+
+// Every test once per privilege mode.
+class Escape : public BusyboxTest, public ::testing::WithParamInterface<std::string> {
+protected:
+    void SetUp() override {
+        BusyboxTest::SetUp();
+        if (IsSkipped() || HasFatalFailure()) return;
+        if (GetParam() == "host-root") {
+            auto r = sh("true", mode());
+            if (!r.exited(0)) GTEST_SKIP() << "nspawn refuses --private-users=no: " << r.describe();
+        }
+    }
+    std::vector<std::string> mode(std::vector<std::string> extra = {}) const {
+        if (GetParam() == "host-root") extra.insert(extra.begin(), "--private-users=no");
+        return extra;
+    }
+    RunResult in_machine(const std::string& script, const std::vector<std::string>& extra = {},
+                         const RunOptions& run = {}) const {
+        return sh(script, mode(extra), run);
+    }
+    bool host_root() const { return GetParam() == "host-root"; }
+    // Whether the machine's root is someone else outside (a user namespace is in effect).
+    bool in_userns() const {
+        auto r = in_machine("cat /proc/self/uid_map");
+        std::istringstream in(r.out);
+        std::string inside, outside, count;
+        in >> inside >> outside >> count;
+        return !(outside == "0" && count == "4294967295");
+    }
+    std::vector<std::string> with_probe(std::vector<std::string> extra = {}) const {
+        extra.push_back("--bind-ro=" + probe_path() + ":/probe");
+        return extra;
+    }
+    // The device policy both ways: as detected (v1 devices controller here), and the v2 BPF program.
+    std::vector<std::pair<std::string, RunOptions>> device_policies() const {
+        return {{"detected", RunOptions{}}, {"bpf", RunOptions{.env = {"BERTH_DEVICE_POLICY=bpf"}}}};
+    }
+};
+
+// --- system calls ---
+
+TEST_P(Escape, KernelInterfacesFailWithEperm) {
+    const std::vector<std::string> calls = {
+        "init_module", "finit_module", "delete_module", "kexec_load", "kexec_file_load", "open_by_handle_at",
+        "bpf", "perf_event_open", "iopl", "ioperm", "swapon", "swapoff", "clock_settime", "clock_adjtime",
+        "settimeofday", "adjtimex", "syslog", "keyctl", "add_key", "request_key", "quotactl", "uselib"};
+    std::string args;
+    for (auto& c : calls) args += " " + c;
+    auto r = in_machine("/probe" + args, with_probe());
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    auto got = probe_results(r.out);
+    for (auto& c : calls) EXPECT_EQ(got[c], "EPERM") << c << "\n" << r.out;
+}
+
+#if defined(__x86_64__)
+// The same calls through the 32-bit entry and with the x32 bit reach the same kernel code.
+TEST_P(Escape, CompatibilityEntriesFailWithEpermToo) {
+    const std::vector<std::string> calls = {"i386:keyctl", "i386:iopl", "i386:init_module", "x32:keyctl", "x32:iopl"};
+    std::vector<std::string> args = calls;
+    auto host = probe_results(run(probe_path(), args).out);
+    std::string list;
+    for (auto& c : calls) list += " " + c;
+    auto r = in_machine("/probe" + list, with_probe());
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    auto got = probe_results(r.out);
+    for (auto& c : calls) {
+        if (host[c].rfind("signal", 0) == 0) continue;  // no such entry on this kernel: nothing to filter
+        EXPECT_EQ(got[c], "EPERM") << c << " (on the host: " << host[c] << ")\n" << r.out;
+    }
+}
+#endif
+
+TEST_P(Escape, CapabilityOrFilterEntryOpensACallAndTildeClosesOne) {
+    auto r = in_machine("/probe clock_settime keyctl sethostname",
+                        with_probe({"--capability=CAP_SYS_TIME", "--system-call-filter=keyctl",
+                                    "--system-call-filter=~sethostname"}));
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    auto got = probe_results(r.out);
+    EXPECT_EQ(got["clock_settime"], "EFAULT") << r.out;  // allowed, and fails on its bad pointer
+    EXPECT_NE(got["keyctl"], "EPERM") << r.out;
+    EXPECT_EQ(got["sethostname"], "EPERM") << r.out;
+}
+
+TEST_P(Escape, PayloadRunsUnderTheFilterAndNoNewPrivilegesOnRequest) {
+    auto r = in_machine("grep -E '^(Seccomp|NoNewPrivs):' /proc/1/status");
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_NE(r.out.find("Seccomp:\t2"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("NoNewPrivs:\t0"), std::string::npos) << r.out;
+    r = in_machine("grep '^NoNewPrivs:' /proc/1/status", {"--no-new-privileges=yes"});
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_EQ(r.out, "NoNewPrivs:\t1\n");
+}
+
+TEST_P(Escape, CapabilityOptionsShapeTheBoundingSet) {
+    auto r = in_machine("grep '^CapBnd:' /proc/1/status",
+                        {"--capability=CAP_SYS_TIME", "--drop-capability=CAP_CHOWN,CAP_MKNOD"});
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    uint64_t bnd = std::stoull(r.out.substr(r.out.find('\t') + 1), nullptr, 16);
+    EXPECT_TRUE(bnd & (1ull << 25)) << "CAP_SYS_TIME: " << r.out;
+    EXPECT_FALSE(bnd & (1ull << 0)) << "CAP_CHOWN: " << r.out;
+    EXPECT_FALSE(bnd & (1ull << 27)) << "CAP_MKNOD: " << r.out;
+    EXPECT_FALSE(bnd & (1ull << 16)) << "CAP_SYS_MODULE: " << r.out;
+    EXPECT_FALSE(bnd & (1ull << 17)) << "CAP_SYS_RAWIO: " << r.out;
+}
+
+// --- devices ---
+
+TEST_P(Escape, HostRootDiskCannotBeCreatedOrRead) {
+    std::string disk = host_root_disk();
+    if (disk.empty()) GTEST_SKIP() << "the host has no block device";
+    for (auto& [policy, env] : device_policies()) {
+        auto r = in_machine("for d in /dev/hostdisk /tmp/hostdisk; do\n"
+                            "  mknod $d b " + disk + " 2>/dev/null && echo \"created $d\"\n"
+                            "  n=$(head -c 512 $d 2>/dev/null | wc -c); [ \"$n\" = 0 ] || echo \"read $n bytes from $d\"\n"
+                            "done; true",
+                            {}, env);
+        ASSERT_TRUE(r.exited(0)) << policy << ": " << r.describe();
+        EXPECT_EQ(r.out, "") << policy << " (disk " << disk << ")";
+    }
+}
+
+TEST_P(Escape, HostCharacterDevicesCannotBeCreatedOrOpened) {
+    // mem, port, kmsg, the host's first virtual console, fuse, kvm, loop-control.
+    const std::string script = R"sh(for d in "mem 1 1" "port 1 4" "kmsg 1 11" "tty1 4 1" "fuse 10 229" "kvm 10 232" "loopctl 10 237"; do
+          set -- $d
+          mknod /dev/$1 c $2 $3 2>/dev/null && echo "created $1"
+          [ -e /dev/$1 ] && (: < /dev/$1) 2>/dev/null && echo "opened $1"
+        done; true)sh";
+    for (auto& [policy, env] : device_policies()) {
+        auto r = in_machine(script, {}, env);
+        ASSERT_TRUE(r.exited(0)) << policy << ": " << r.describe();
+        EXPECT_EQ(r.out, "") << policy;
+    }
+}
+
+TEST_P(Escape, PseudoDevicesAndPtysStillWork) {
+    // Creating nodes needs the host's root (mknod is refused in a user namespace whatever the policy).
+    // (In /dev: the other writable file systems are nodev.)
+    std::string mknod = host_root() ? "mknod /dev/null2 c 1 3 && echo x > /dev/null2 || echo 'no null2'\n"
+                                      "mknod /dev/pts5 c 136 5 || echo 'no pts node'\n"
+                                    : "";
+    std::string script = mknod + R"sh(echo x > /dev/null || echo 'no null'
+        [ "$(head -c 4 /dev/zero | wc -c)" = 4 ] || echo 'no zero'
+        [ "$(head -c 4 /dev/urandom | wc -c)" = 4 ] || echo 'no urandom'
+        echo x > /dev/full 2>/dev/null && echo 'full accepted a write'
+        exec 3<>/dev/ptmx || echo 'no ptmx'
+        [ -c /dev/pts/0 ] || echo 'no pty allocated'
+        true)sh";
+    for (auto& [policy, env] : device_policies()) {
+        auto r = in_machine(script, {}, env);
+        ASSERT_TRUE(r.exited(0)) << policy << ": " << r.describe();
+        EXPECT_EQ(r.out, "") << policy;
+    }
+}
+
+// On a host with the v1 devices controller: the machine sits in devices:/berth/NAME with exactly the
+// allowed list while it runs, and the cgroup is gone afterwards.
+TEST_P(Escape, V1DevicesCgroupHoldsTheMachineAndGoesAway) {
+    const std::string root = "/sys/fs/cgroup/devices";
+    if (!exists(root + "/devices.list")) GTEST_SKIP() << "no v1 devices controller on this host";
+    ::chmod(sync_.c_str(), 0777);  // a plain bind: root of a user namespace is someone else on the host
+    auto p = start_sh("sleep 60", mode());
+    ASSERT_TRUE(wait_up(p));
+    std::string dir = root + "/berth/" + machine_;
+    std::set<std::string> rules;
+    std::istringstream in(read_file(dir + "/devices.list"));
+    for (std::string l; std::getline(in, l);) rules.insert(l);
+    EXPECT_EQ(rules, (std::set<std::string>{"c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm",
+                                            "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm"}));
+    pid_t pid1 = guest_pid1(p.pid());
+    EXPECT_NE(read_file(dir + "/cgroup.procs").find(std::to_string(pid1) + "\n"), std::string::npos);
+    p.signal(SIGTERM);
+    p.wait(30s);
+    EXPECT_FALSE(exists(dir)) << dir << " left behind";
+}
+
+// --- /proc and /sys ---
+
+TEST_P(Escape, ProcSysAndSysCannotBeWritten) {
+    std::string disk = host_root_disk();
+    std::string ra = disk.empty() ? "" : "/sys/dev/block/" + disk.replace(disk.find(' '), 1, ":") + "/queue/read_ahead_kb";
+    std::string core_before = read_file("/proc/sys/kernel/core_pattern");
+    std::string ra_before = ra.empty() ? "" : read_file(ra);
+    // Each file gets its own current value back: harmless should the write go through after all.
+    std::string script = "for f in /proc/sys/kernel/core_pattern /proc/sys/kernel/sysrq /proc/sys/vm/overcommit_memory "
+                         "/proc/sys/net/ipv4/ip_forward " + ra + "; do\n"
+                         "  v=$(cat $f) && (echo \"$v\" > $f) 2>/dev/null && echo \"wrote $f\"\n"
+                         "done\n"
+                         "touch /sys/berth-intruder 2>/dev/null && echo 'created a file in /sys'\n"
+                         "mkdir /proc/sys/berth 2>/dev/null && echo 'created a directory in /proc/sys'\n"
+                         "true";
+    auto r = in_machine(script);
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_EQ(r.out, "");
+    EXPECT_EQ(read_file("/proc/sys/kernel/core_pattern"), core_before);
+    if (!ra.empty()) EXPECT_EQ(read_file(ra), ra_before);
+}
+
+// The issue: "writable /proc/sys/net only with a private network" (the machine's own network namespace).
+// DISABLED: protect_proc (mount.cpp) keeps all of /proc/sys read-only so far; enable once it does not.
+TEST_P(Escape, DISABLED_ProcSysNetIsWritableWithAPrivateNetwork) {
+    auto r = in_machine("v=$(cat /proc/sys/net/ipv4/ip_forward); echo $v > /proc/sys/net/ipv4/ip_forward && echo ok; "
+                        "echo 1 > /proc/sys/kernel/sysrq 2>/dev/null && echo 'wrote sysrq'; true",
+                        {"--private-network"});
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_EQ(r.out, "ok\n");
+}
+
+// systemd-nspawn without -U fails this one (a fresh procfs is the host's, fully writable): the user
+// namespace of the default is what stops it.
+TEST_P(Escape, FreshProcOrSysfsMountExposesNothingWritable) {
+    if (host_root()) GTEST_SKIP() << "root in a machine without a user namespace is host root: not a boundary";
+    {
+        auto r = nspawn({"-q", "--register=no", "-D", root_, "--private-users=pick", "/bin/true"});
+        if (!r.exited(0)) GTEST_SKIP() << "--private-users is not supported yet: " << r.describe();
+    }
+    ASSERT_TRUE(in_userns()) << "the default runs the machine without a user namespace";
+    std::string disk = host_root_disk();
+    std::string ra = disk.empty() ? "sda" : disk.replace(disk.find(' '), 1, ":");
+    std::string core_before = read_file("/proc/sys/kernel/core_pattern");
+    auto r = in_machine("mkdir -p /tmp/p /tmp/s\n"
+                        "if mount -t proc proc /tmp/p 2>/dev/null; then\n"
+                        "  v=$(cat /tmp/p/sys/kernel/core_pattern)\n"
+                        "  (echo \"$v\" > /tmp/p/sys/kernel/core_pattern) 2>/dev/null && echo 'wrote core_pattern'\n"
+                        "fi\n"
+                        "if mount -t sysfs sysfs /tmp/s 2>/dev/null; then\n"
+                        "  f=/tmp/s/dev/block/" + ra + "/queue/read_ahead_kb\n"
+                        "  v=$(cat $f 2>/dev/null) && (echo \"$v\" > $f) 2>/dev/null && echo 'wrote sysfs'\n"
+                        "fi; true");
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_EQ(r.out, "");
+    EXPECT_EQ(read_file("/proc/sys/kernel/core_pattern"), core_before);
+}
+
+TEST_P(Escape, KernelInternalProcFilesGiveNothing) {
+    std::string files;
+    for (auto* f : {"kallsyms", "kcore", "kmsg", "timer_list", "sched_debug", "sysrq-trigger"})
+        if (exists(std::string("/proc/") + f)) files += std::string(" ") + f;
+    auto r = in_machine("for f in" + files + "; do\n"
+                        "  n=$(timeout 2 head -c 16 /proc/$f 2>/dev/null | wc -c)\n"
+                        "  [ \"$n\" = 0 ] || echo \"/proc/$f readable\"\n"
+                        "done; true");
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_EQ(r.out, "");
+}
+
+// The physical page map (root-only, no capability check on read): host root in a machine reads it.
+// DISABLED: protect_proc (mount.cpp) does not mask these yet; enable once it does.
+TEST_P(Escape, DISABLED_PhysicalPageInformationInProcGivesNothing) {
+    auto r = in_machine("for f in kpagecount kpageflags kpagecgroup; do\n"
+                        "  n=$(head -c 16 /proc/$f 2>/dev/null | wc -c)\n"
+                        "  [ \"$n\" = 0 ] || echo \"/proc/$f readable\"\n"
+                        "done; true");
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_EQ(r.out, "");
+}
+
+// --- the host's identity, processes and descriptors ---
+
+TEST_P(Escape, HostHostnameStaysWhenTheMachineChangesItsOwn) {
+    std::string before = host_hostname();
+    auto r = in_machine("hostname berth-intruder && hostname");
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_EQ(r.out, "berth-intruder\n");
+    EXPECT_EQ(host_hostname(), before);
+}
+
+TEST_P(Escape, HostProcessesAreInvisible) {
+    auto marker = Process::start("/bin/sleep", {"987654"});
+    auto r = in_machine("cat /proc/[0-9]*/cmdline | tr '\\0' ' '; echo; ls -d /proc/[0-9]* | wc -l");
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_EQ(r.out.find("987654"), std::string::npos) << r.out;
+    int count = std::stoi(r.out.substr(r.out.rfind('\n', r.out.size() - 2) + 1));
+    EXPECT_LE(count, 4) << r.out;  // sh, cat/ls and the subshells of this script
+}
+
+TEST_P(Escape, OnlyStdioReachesTheMachine) {
+    int extra = ::open("/etc/hostname", O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(extra, 0);
+    auto r = in_machine("ls /proc/1/fd; ls /proc/self/fd", {}, RunOptions{.inherit_fds = {{5, extra}, {9, extra}}});
+    ::close(extra);
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_EQ(r.out, "0\n1\n2\n0\n1\n2\n3\n");
+}
+
+// --- symlinks in the image ---
+
+// Symlinks that, followed on the host, lead out of the image: absolute ones mean the machine's own paths,
+// relative ones stop at its root. The bind lands inside the machine; nothing appears on the host.
+TEST_P(Escape, BindDestinationThroughSymlinksStaysInTheImage) {
+    std::string outside = tmp_ + "/outside";  // exists on the host only
+    make_dirs(outside);
+    std::string src = tmp_ + "/src";
+    make_dirs(src);
+    write_file(src + "/hello", "hi\n");
+    ASSERT_EQ(::symlink(outside.c_str(), (root_ + "/mnt/abs").c_str()), 0);
+    ASSERT_EQ(::symlink("../../../../../../../../../../etc", (root_ + "/mnt/rel").c_str()), 0);
+    auto etc_before = list_dir("/etc");
+    std::string name = "berth-" + id_;
+    for (auto* link : {"/mnt/abs/", "/mnt/rel/"}) {
+        std::string dest = link + name;
+        auto r = in_machine("cat " + dest + "/hello", {"--bind=" + src + ":" + dest});
+        ASSERT_TRUE(r.exited(0)) << dest << ": " << r.describe();
+        EXPECT_EQ(r.out, "hi\n") << dest;
+        EXPECT_TRUE(list_dir(outside).empty()) << dest << " reached the host's " << outside;
+        EXPECT_EQ(list_dir("/etc"), etc_before) << dest << " reached the host's /etc";
+    }
+    EXPECT_EQ(read_file(src + "/hello"), "hi\n");
+    EXPECT_TRUE(exists(root_ + "/etc/" + name)) << "the relative link's destination is the image's /etc";
+}
+
+TEST_P(Escape, DevSymlinkedOutOfTheImageStaysInTheImage) {
+    std::string outside = tmp_ + "/outside-dev";
+    make_dirs(outside);
+    auto etc_before = list_dir("/etc");
+    for (std::string target : {outside, std::string("../../../../../../../../../../etc")}) {
+        remove_tree(root_ + "/dev");
+        ::unlink((root_ + "/dev").c_str());
+        ASSERT_EQ(::symlink(target.c_str(), (root_ + "/dev").c_str()), 0);
+        auto r = in_machine("echo x > /dev/null && ls /dev/pts >/dev/null && echo ok");
+        if (r.exited(0)) EXPECT_EQ(r.out, "ok\n") << target;
+        EXPECT_TRUE(list_dir(outside).empty()) << "/dev -> " << target << " reached the host's " << outside;
+        EXPECT_EQ(list_dir("/etc"), etc_before) << "/dev -> " << target << " reached the host's /etc";
+    }
+}
+
+// Bad privilege options: one line naming option and value, before anything is created.
+class PrivilegeOptions : public BusyboxTest {};
+
+TEST_F(PrivilegeOptions, BadValuesAreRefusedNamingOptionAndValue) {
+    for (auto& [opt, needle] : std::vector<std::pair<std::string, std::string>>{
+             {"--capability=CAP_NET_ADMIN,CAP_FLY", "--capability=CAP_NET_ADMIN,CAP_FLY"},
+             {"--drop-capability=12", "--drop-capability=12"},
+             {"--system-call-filter=frobnicate", "\"frobnicate\""},
+             {"--system-call-filter=~@nothing", "\"@nothing\""},
+             {"--no-new-privileges=maybe", "--no-new-privileges"}}) {
+        auto args = base();
+        args.insert(args.end(), {opt, "/bin/true"});
+        EXPECT_TRUE(refused_with(nspawn(args), needle)) << opt;
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Privileges, Escape, ::testing::Values("default", "host-root"),
+                         [](const auto& info) { return info.param == "default" ? "Default" : "HostRoot"; });
+
+}  // namespace
+}  // namespace berth::test

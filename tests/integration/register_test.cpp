@@ -1,0 +1,112 @@
+// --register against a system bus where nobody owns org.freedesktop.machine1 (a private dbus-daemon of
+// the test's own), and against no bus at all: `yes` must fail cleanly (one line naming the machine and
+// machined, nothing left behind, the command never runs), `auto` must run the machine as if nothing
+// happened. DBUS_SYSTEM_BUS_ADDRESS is set for nspawn only, never for the test process.
+#include <poll.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <optional>
+#include <stdexcept>
+
+#include "fixture.hpp"
+
+namespace berth::test {
+namespace {
+
+// A system bus of our own: dbus-daemon with a socket in `dir`, no service activation, everything allowed.
+class PrivateBus {
+public:
+    explicit PrivateBus(const std::string& dir) : socket_(dir + "/system_bus_socket") {
+        std::string config = dir + "/bus.conf";
+        write_file(config,
+                   "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN\"\n"
+                   " \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n"
+                   "<busconfig>\n"
+                   "  <type>system</type>\n"
+                   "  <listen>unix:path=" + socket_ + "</listen>\n"
+                   "  <auth>EXTERNAL</auth>\n"
+                   "  <policy context=\"default\">\n"
+                   "    <allow user=\"*\"/>\n"
+                   "    <allow own=\"*\"/>\n"
+                   "    <allow send_destination=\"*\"/>\n"
+                   "    <allow receive_sender=\"*\"/>\n"
+                   "  </policy>\n"
+                   "</busconfig>\n");
+        auto r = run("/usr/bin/dbus-daemon", {"--config-file=" + config, "--fork", "--print-pid", "--nosyslog"});
+        if (!r.exited(0)) throw std::runtime_error("dbus-daemon: " + r.describe());
+        pid_t pid = std::stoi(r.out);
+        pidfd_ = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+        if (pidfd_ < 0) throw std::runtime_error("dbus-daemon exited right after starting");
+    }
+    ~PrivateBus() {
+        // By pidfd: the daemon is not our child (it forked), and its pid may be reused once it is gone.
+        ::syscall(SYS_pidfd_send_signal, pidfd_, SIGTERM, nullptr, 0);
+        pollfd p{pidfd_, POLLIN, 0};
+        if (::poll(&p, 1, 5000) <= 0) ::syscall(SYS_pidfd_send_signal, pidfd_, SIGKILL, nullptr, 0);
+        ::close(pidfd_);
+    }
+    std::string env() const { return "DBUS_SYSTEM_BUS_ADDRESS=unix:path=" + socket_; }
+
+private:
+    std::string socket_;
+    int pidfd_ = -1;
+};
+
+class Register : public BusyboxTest {
+protected:
+    // The machine runs `echo ran`, registering as `mode` says, with `env` for nspawn.
+    RunResult attempt(const std::string& mode, const std::string& env) const {
+        return nspawn({"-q", "--register=" + mode, "-D", root_, "/bin/sh", "-c", "echo ran"},
+                      {.env = {env}, .timeout = 30s});
+    }
+    std::string no_bus() const { return "DBUS_SYSTEM_BUS_ADDRESS=unix:path=" + tmp_ + "/no-such-socket"; }
+
+    ::testing::AssertionResult refused_naming_machine_and_machined(const RunResult& r) const {
+        auto a = refused_with(r, "\"" + machine_ + "\"");
+        if (!a) return a;
+        if (r.err.find("machined") == std::string::npos)
+            return ::testing::AssertionFailure() << "the error does not name machined: " << r.describe();
+        if (!r.out.empty()) return ::testing::AssertionFailure() << "the command ran: " << r.describe();
+        return ::testing::AssertionSuccess();
+    }
+};
+
+class RegisterWithBus : public Register {
+protected:
+    void SetUp() override {
+        Register::SetUp();
+        bus_.emplace(tmp_);
+    }
+    void TearDown() override {
+        bus_.reset();
+        Register::TearDown();
+    }
+    std::optional<PrivateBus> bus_;
+};
+
+TEST_F(RegisterWithBus, RegisterYesWithoutMachinedIsRefused) {
+    EXPECT_TRUE(refused_naming_machine_and_machined(attempt("yes", bus_->env())));
+}
+
+TEST_F(RegisterWithBus, RegisterAutoWithoutMachinedRunsMachine) {
+    auto r = attempt("auto", bus_->env());
+    EXPECT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_EQ(r.out, "ran\n");
+    EXPECT_EQ(r.err, "") << "nothing to say when machined is simply not there";
+}
+
+TEST_F(Register, RegisterYesWithoutBusIsRefused) {
+    EXPECT_TRUE(refused_naming_machine_and_machined(attempt("yes", no_bus())));
+}
+
+TEST_F(Register, RegisterAutoWithoutBusRunsMachine) {
+    auto r = attempt("auto", no_bus());
+    EXPECT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_EQ(r.out, "ran\n");
+    EXPECT_EQ(r.err, "") << "nothing to say when there is no bus";
+}
+
+}  // namespace
+}  // namespace berth::test
