@@ -287,6 +287,12 @@ Result<UniqueFd> make_bind(const BindMount& b, int userns_fd) {
 }
 
 Status mount_custom(const Plan& plan, const PreparedRoot& root, int rootfd, std::vector<UniqueFd>& binds) {
+    if (plan.read_only) {
+        // Before the user's mounts: a mount point missing from a read-only image is refused, never created
+        // in it. rootfd is the root mount itself: only it turns read-only, the API filesystems stay writable.
+        BERTH_TRY(in_machine(set_mount_attrs(rootfd, MOUNT_ATTR_RDONLY, 0, false), plan,
+                             "Failed to make the root directory read-only"));
+    }
     for (size_t i = 0; i < plan.binds.size(); i++) {
         const BindMount& b = plan.binds[i];
         struct stat st {};
@@ -305,11 +311,6 @@ Status mount_custom(const Plan& plan, const PreparedRoot& root, int rootfd, std:
 
 Status finish_mounts(const Plan& plan, int rootfd) {
     BERTH_TRY(in_machine(bind_self_read_only(rootfd, "/run/host"), plan, "Failed to make /run/host read-only"));
-    if (plan.read_only) {
-        // rootfd is the root mount itself: only it turns read-only, the API filesystems stay writable.
-        BERTH_TRY(in_machine(set_mount_attrs(rootfd, MOUNT_ATTR_RDONLY, 0, false), plan,
-                             "Failed to make the root directory read-only"));
-    }
     return {};
 }
 

@@ -51,9 +51,10 @@ Status mount_api_filesystems(const Plan& plan, int rootfd);
 Status protect_proc(const Plan& plan, int rootfd);
 // Supervisor, after clone: the detached mount for one --bind (idmapped with `userns_fd` if asked).
 Result<UniqueFd> make_bind(const BindMount& b, int userns_fd);
-// Child: --bind (the supervisor's mounts, in plan order), --tmpfs, --overlay in the order given.
+// Child: --read-only, then --bind (the supervisor's mounts, in plan order), --tmpfs, --overlay in the
+// order given.
 Status mount_custom(const Plan& plan, const PreparedRoot& root, int rootfd, std::vector<UniqueFd>& binds);
-// Child: --read-only, /run/host read-only.
+// Child: /run/host read-only.
 Status finish_mounts(const Plan& plan, int rootfd);
 // Child: make the directory `rootfd` the root directory and drop the old one.
 Status enter_root(int rootfd);

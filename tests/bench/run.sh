@@ -440,17 +440,21 @@ bench_imagesize() {
     local img size
     local -A med=()
     echo
-    echo "4. Start cost against image size: /bin/true under the default, Debian rootfs vs busybox rootfs (median of $((STARTUP_RUNS * STARTUP_ROUNDS)) runs)"
+    echo "4. Start cost against image size: true under the default, Debian rootfs vs busybox rootfs (median of $((STARTUP_RUNS * STARTUP_ROUNDS)) runs)"
     ((BERTH_OK)) || { echo "  berth: not available ($BERTH_WHY)"; return; }
     find_debian_root || { echo "  no Debian rootfs with systemd (set DEBIAN_ROOT=...); skipping"; return; }
     [[ -d $WORK/busybox ]] || make_busybox_root "$WORK/busybox"
+    local bb
+    bb=$(command -v busybox) || { echo "  needs busybox (busybox-static)"; return; }
     note "--read-only: the images are never written to; the Debian rootfs is $DEBIAN_ROOT"
+    note "both run the same static binary ($bb bound over /bin/true), so only the image differs"
     for img in busybox debian; do
         local root=$WORK/busybox
         [[ $img == debian ]] && root=$DEBIAN_ROOT
         hyperfine -N --style none --warmup "$STARTUP_WARMUP" --runs "$((STARTUP_RUNS * STARTUP_ROUNDS))" \
             --export-json "$WORK/size-$img.json" \
-            "$NSPAWN -q --register=no --read-only -M $TAG-size -D $root /bin/true" >/dev/null 2>"$WORK/logs/size-$img.log" ||
+            "$NSPAWN -q --register=no --read-only -M $TAG-size -D $root --bind-ro=$bb:/bin/true /bin/true" \
+            >/dev/null 2>"$WORK/logs/size-$img.log" ||
             { echo "  $img: failed ($(first_error "$WORK/logs/size-$img.log"))"; return; }
         med[$img]=$(jq -r '.results[0].times[]' "$WORK/size-$img.json" | median)
     done
