@@ -35,18 +35,9 @@ Error failed(const std::string& name, const Error& e) {
 
 // Where the v1 devices controller is mounted, "" on hosts without it (pure v2).
 std::string v1_devices_root() {
-    auto mounts = read_file("/proc/self/mounts");
-    if (!mounts.ok()) return "";
-    std::istringstream in(*mounts);
-    std::string source, point, type, options;
-    for (std::string line; std::getline(in, line);) {
-        std::istringstream fields(line);
-        if (!(fields >> source >> point >> type >> options) || type != "cgroup") continue;
-        std::istringstream opts(options);
-        for (std::string o; std::getline(opts, o, ',');)
-            if (o == "devices") return point;
-    }
-    return "";
+    auto mounts = cgroup_v1_mounts();
+    auto it = mounts.find("devices");
+    return it == mounts.end() ? "" : it->second;
 }
 
 Status write_rule(const std::string& dir, const char* file, const std::string& rule) {
