@@ -25,7 +25,9 @@ struct Allowed {
 };
 constexpr Allowed kAllowed[] = {
     {1, 3}, {1, 5}, {1, 7}, {1, 8}, {1, 9},  // null zero full random urandom
-    {5, 0}, {5, 1}, {5, 2},                  // tty console ptmx
+    // tty (the caller's own terminal) and ptmx. Not 5:1: the machine's /dev/console is a pty of its own
+    // (136:N), and 5:1 is the host's system console.
+    {5, 0}, {5, 2},
     {136, -1},                               // the machine's ptys (its own devpts instance)
 };
 
