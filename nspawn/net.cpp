@@ -107,7 +107,9 @@ Result<Link> create_veth(const Netlink& nl, const char* prefix, const std::strin
         });
         if (s.ok()) {
             if (!made.index) {
-                BERTH_ASSIGN(made, get_link(nl, name));
+                auto found = get_link(nl, name);
+                if (!found.ok()) return failed(found.error(), fmt::format("Failed to find the new link {}", name));
+                made = *found;
             }
             if (auto a = set_alias(nl, made.index, kMachineAlias + machine); !a.ok()) {
                 (void)remove_link(nl, made.index, kRemoveTimeoutMs);
@@ -152,7 +154,9 @@ Result<Link> ensure_zone(const Netlink& nl, const std::string& zone) {
     rtnl_link_put(link);
     if (r < 0) return plain_error(fmt::format("Failed to build a netlink request: {}", nl_geterror(r)), EIO);
     if (auto s = nl.talk(m); !s.ok()) return failed(s.error(), fmt::format("Failed to create bridge {}", name));
-    BERTH_ASSIGN(Link made, get_link(nl, name));
+    auto found = get_link(nl, name);
+    if (!found.ok()) return failed(found.error(), fmt::format("Failed to find the new bridge {}", name));
+    Link made = *found;
     if (auto s = set_alias(nl, made.index, kZoneAlias); !s.ok()) {
         (void)remove_link(nl, made.index, kRemoveTimeoutMs);
         return failed(s.error(), fmt::format("Failed to label bridge {}", name));
@@ -193,9 +197,10 @@ Status move_interface(const Netlink& nl, const std::string& name, const std::str
     nla_put_u32(m, IFLA_NET_NS_PID, static_cast<uint32_t>(child));
     if (auto s = nl.talk(m); !s.ok())
         return failed(s.error(), fmt::format("Failed to move network interface {} into machine \"{}\"", name, machine));
+    // Recorded at once, so that it is given back whatever fails next; the index usually survives the move.
+    g_moved.links.emplace_back(link->index, name);
     BERTH_ASSIGN(Netlink inside, Netlink::open(NETLINK_ROUTE, g_moved.netns.get()));
-    auto moved = get_link(inside, name);
-    g_moved.links.emplace_back(moved.ok() ? moved->index : link->index, name);
+    if (auto moved = get_link(inside, name); moved.ok()) g_moved.links.back().first = moved->index;
     return {};
 }
 

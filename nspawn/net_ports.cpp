@@ -40,6 +40,8 @@ namespace berth::nspawn::net {
 
 namespace {
 
+constexpr const char* kLoopbackGuard = "berth loopback-guard";
+
 struct NftApi {
     decltype(&nft_ctx_new) ctx_new;
     decltype(&nft_ctx_free) ctx_free;
@@ -163,14 +165,15 @@ struct Subnet {
 
 // A /30 of 169.254.1.0-169.254.254.255 that no host address is in, starting from a hash of the name.
 Result<Subnet> pick_subnet(const Netlink& nl, const std::string& machine) {
-    BERTH_ASSIGN(auto used, host_ipv4_addresses(nl));
+    auto used = host_ipv4_addresses(nl);
+    if (!used.ok()) return failed(used.error(), "Failed to list the host's IPv4 addresses");
     constexpr uint32_t kSlots = 254 * 64;
     uint32_t start = static_cast<uint32_t>(hash64(machine) % kSlots);
     for (uint32_t i = 0; i < kSlots; i++) {
         uint32_t slot = (start + i) % kSlots, third = 1 + slot / 64;
         if (third == 169) continue;  // 169.254.169.254 is where clouds keep their metadata service
         uint32_t base = (169u << 24) | (254u << 16) | (third << 8) | ((slot % 64) * 4);
-        if (std::none_of(used.begin(), used.end(), [&](uint32_t a) { return (a & ~3u) == base; }))
+        if (std::none_of(used->begin(), used->end(), [&](uint32_t a) { return (a & ~3u) == base; }))
             return Subnet{base + 1, base + 2};
     }
     return plain_error("No free link-local subnet left for port forwarding", EADDRNOTAVAIL);
@@ -236,9 +239,9 @@ Status forward_ports(const Netlink& nl, const NetworkPlan& net, const std::strin
     remove_forwards(&nl, [&](const std::string& m) { return m == machine; });
     auto rules = list_rules();
     for (auto& p : net.ports) {
-        std::string key = fmt::format("port={}/{}", p.protocol == IPPROTO_UDP ? "udp" : "tcp", p.host_port);
+        std::string key = fmt::format("{}/{}", p.protocol == IPPROTO_UDP ? "udp" : "tcp", p.host_port);
         for (auto& r : rules)
-            if (r.comment.find(key) != std::string::npos)
+            if (field(r.comment, "port") == key)  // whole field: tcp/8 is not tcp/80
                 return plain_error(fmt::format("Port {}:{} is already forwarded to machine \"{}\"",
                                                p.protocol == IPPROTO_UDP ? "udp" : "tcp", p.host_port,
                                                rule_machine(r)),
@@ -251,8 +254,17 @@ Status forward_ports(const Netlink& nl, const NetworkPlan& net, const std::strin
         "add table {0}\n"
         "add chain {0} prerouting {{ type nat hook prerouting priority dstnat; policy accept; }}\n"
         "add chain {0} output {{ type nat hook output priority -100; policy accept; }}\n"
-        "add chain {0} postrouting {{ type nat hook postrouting priority srcnat; policy accept; }}\n",
+        "add chain {0} postrouting {{ type nat hook postrouting priority srcnat; policy accept; }}\n"
+        "add chain {0} input {{ type filter hook input priority filter; policy accept; }}\n",
         kTable);
+    // route_localnet on our links (for 127.0.0.1 forwards) would also let a guest reach the host's loopback
+    // services by sending to 127.0.0.1 over its link: from outside lo only the replies of our forwards
+    // (DNATed connections) may reach 127.0.0.0/8. One guard for all machines, gone with the table.
+    bool guarded = std::any_of(rules.begin(), rules.end(), [](const NftRule& r) { return r.comment == kLoopbackGuard; });
+    if (!guarded)
+        batch += fmt::format("add rule {0} input iifname != \"lo\" ip daddr 127.0.0.0/8 ct status dnat accept comment \"{1}\"\n"
+                             "add rule {0} input iifname != \"lo\" ip daddr 127.0.0.0/8 drop comment \"{1}\"\n",
+                             kTable, kLoopbackGuard);
     for (auto& p : net.ports) {
         const char* proto = p.protocol == IPPROTO_UDP ? "udp" : "tcp";
         std::string match = fmt::format("fib daddr type local meta l4proto {} th dport {} dnat ip to {}:{} comment "

@@ -48,6 +48,9 @@ constexpr Denied kDenied[] = {
     {"stime", CAP_SYS_TIME},
     {"syslog", CAP_SYSLOG},
     {"acct", CAP_SYS_PACCT},
+    // With CAP_SYS_ADMIN (a default) a filesystem-wide mark watches, and hands out descriptors of, the host's
+    // files on the filesystem the image lives on.
+    {"fanotify_init", kAlways},
     // The kernel keyring is not namespaced either.
     {"keyctl", kAlways}, {"add_key", kAlways}, {"request_key", kAlways},
     // Obsolete calls: unused by anything current, some of them old attack surface.

@@ -1,7 +1,8 @@
 // System call filter (libseccomp), compiled in the supervisor before clone and loaded by the child as its
 // last step: kernel modules, kexec, open_by_handle_at, bpf, perf_event_open, iopl/ioperm, swapon/swapoff,
-// clock setting, syslog, keyctl/add_key/request_key, quotactl and obsolete calls fail with EPERM unless the
-// matching capability was granted; --system-call-filter= adds (NAME) or removes (~NAME) entries.
+// clock setting, syslog, keyctl/add_key/request_key, quotactl, fanotify_init and obsolete calls fail with
+// EPERM unless the matching capability was granted; --system-call-filter= adds (NAME) or removes (~NAME)
+// entries.
 #pragma once
 
 #include <linux/filter.h>

@@ -112,7 +112,8 @@ TEST_P(Escape, KernelInterfacesFailWithEperm) {
     const std::vector<std::string> calls = {
         "init_module", "finit_module", "delete_module", "kexec_load", "kexec_file_load", "open_by_handle_at",
         "bpf", "perf_event_open", "iopl", "ioperm", "swapon", "swapoff", "clock_settime", "clock_adjtime",
-        "settimeofday", "adjtimex", "syslog", "keyctl", "add_key", "request_key", "quotactl", "uselib"};
+        "settimeofday", "adjtimex", "syslog", "keyctl", "add_key", "request_key", "quotactl", "uselib",
+        "fanotify_init"};
     std::string args;
     for (auto& c : calls) args += " " + c;
     auto r = in_machine("/probe" + args, with_probe());

@@ -476,6 +476,20 @@ TEST_F(PortForward, ZoneMachineIsReachedThroughLoopback) {
     EXPECT_TRUE(p.wait(20s).exited(0));
 }
 
+// route_localnet on the machine's link (for the forwards of 127.0.0.1) must not open the host's loopback
+// services to the guest: only replies of forwarded connections may reach 127.0.0.0/8 from outside lo.
+TEST_F(PortForward, HostLoopbackIsGuardedWhilePortsAreForwarded) {
+    auto p = start_server();
+    ASSERT_TRUE(wait_sync("serving", p)) << p.wait(0ms).describe();
+    auto chain = run(exists("/usr/sbin/nft") ? "/usr/sbin/nft" : "/sbin/nft", {"list", "chain", "inet", "berth", "input"});
+    ASSERT_TRUE(chain.exited(0)) << chain.describe();
+    EXPECT_NE(chain.out.find("iifname != \"lo\" ip daddr 127.0.0.0/8 ct status dnat accept"), std::string::npos) << chain.out;
+    EXPECT_NE(chain.out.find("iifname != \"lo\" ip daddr 127.0.0.0/8 drop"), std::string::npos) << chain.out;
+    EXPECT_EQ(http_get("127.0.0.1", 18080), "hello from the guest\n") << "the guard stopped a forward";
+    release();
+    EXPECT_TRUE(p.wait(20s).exited(0));
+}
+
 TEST_F(PortForward, RulesAndForwardingAreGoneAfterExit) {
     auto p = start_server();
     ASSERT_TRUE(wait_sync("serving", p)) << p.wait(0ms).describe();

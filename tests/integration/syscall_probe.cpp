@@ -56,6 +56,7 @@ long call(const char* name) {
     if (is("perf_event_open")) return syscall(SYS_perf_event_open, bad, 0, -1, -1, 0);
     if (is("iopl")) return syscall(SYS_iopl, 0);        // level 0: no privilege needed, changes nothing
     if (is("ioperm")) return syscall(SYS_ioperm, 0x80, 1, 0);  // turning access off needs no privilege
+    if (is("fanotify_init")) return syscall(SYS_fanotify_init, 0 /* FAN_CLASS_NOTIF */, 0);
     if (is("swapon")) return syscall(SYS_swapon, bad, 0);
     if (is("swapoff")) return syscall(SYS_swapoff, bad);
     if (is("clock_settime")) return syscall(SYS_clock_settime, CLOCK_REALTIME, bad);
