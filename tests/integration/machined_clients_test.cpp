@@ -65,19 +65,36 @@ TEST_F(Clients, OurNspawnRegistersAndUnregisters) {
 
 TEST_F(Clients, SystemdNspawnRegistersWithKeepUnit) {
     start_machined();
-    auto p = Process::start("/usr/bin/unshare",
-                            {"-m", "--propagation", "private", "/bin/sh", "-c",
-                             "mount -t tmpfs tmpfs /run/systemd && mkdir /run/systemd/system && exec \"$@\"", "sh",
-                             "/usr/bin/systemd-nspawn", "-q", "--keep-unit", "--register=yes", "-D", root_, "-M",
-                             "sdn-" + id_, "--bind=" + sync_ + ":/sync", "/bin/sh", "-c", "touch /sync/up; sleep 1000"},
-                            {.env = {bus_->env()}, .timeout = 120s});
-    ASSERT_TRUE(wait_up(p)) << "systemd-nspawn did not start the machine";
-    EXPECT_TRUE(eventually([&] { return machine_names() == std::vector<std::string>{".host", "sdn-" + id_}; }));
-    EXPECT_EQ(machine_property("sdn-" + id_, "Service"), "s \"systemd-nspawn\"");
-    EXPECT_TRUE(manager("KillMachine", {"ssi", "sdn-" + id_, "leader", std::to_string(SIGKILL)}).exited(0));
-    auto r = p.wait(60s);
-    EXPECT_FALSE(r.timed_out) << r.describe();
-    EXPECT_TRUE(eventually([&] { return machine_names() == std::vector<std::string>{".host"}; }));
+    // With --keep-unit systemd-nspawn splits "its unit's" cgroup into payload/ and supervisor/: give it a
+    // cgroup of the test's own (in the unified and the name=systemd hierarchies), removed afterwards.
+    std::string unit = "/berth-test-" + id_;
+    std::vector<std::string> roots = {cgroup2_root()};
+    if (exists("/sys/fs/cgroup/systemd/cgroup.procs")) roots.push_back("/sys/fs/cgroup/systemd");
+    std::string enter;
+    for (auto& r : roots) {
+        make_dirs(r + unit);
+        enter += "echo $$ > " + r + unit + "/cgroup.procs && ";
+    }
+    {
+        auto p = Process::start("/usr/bin/unshare",
+                                {"-m", "--propagation", "private", "/bin/sh", "-c",
+                                 enter + "mount -t tmpfs tmpfs /run/systemd && mkdir /run/systemd/system && exec \"$@\"",
+                                 "sh", "/usr/bin/systemd-nspawn", "-q", "--keep-unit", "--register=yes", "-D", root_, "-M",
+                                 "sdn-" + id_, "--bind=" + sync_ + ":/sync", "/bin/sh", "-c", "touch /sync/up; sleep 1000"},
+                                {.env = {bus_->env()}, .timeout = 120s});
+        EXPECT_TRUE(wait_up(p)) << "systemd-nspawn did not start the machine";
+        EXPECT_TRUE(eventually([&] { return machine_names() == std::vector<std::string>{".host", "sdn-" + id_}; }));
+        EXPECT_EQ(machine_property("sdn-" + id_, "Service"), "s \"systemd-nspawn\"");
+        EXPECT_EQ(machine_property("sdn-" + id_, "Leader"), "u " + std::to_string(guest_pid1(p.pid())));
+        EXPECT_TRUE(manager("KillMachine", {"ssi", "sdn-" + id_, "leader", std::to_string(SIGKILL)}).exited(0));
+        auto r = p.wait(60s);
+        EXPECT_FALSE(r.timed_out) << r.describe();
+        EXPECT_TRUE(eventually([&] { return machine_names() == std::vector<std::string>{".host"}; }));
+    }
+    for (auto& r : roots) {
+        for (const char* sub : {"/payload", "/supervisor", ""}) ::rmdir((r + unit + sub).c_str());
+        EXPECT_FALSE(exists(r + unit)) << r + unit << " still in use";
+    }
 }
 
 }  // namespace
