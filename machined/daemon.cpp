@@ -21,6 +21,9 @@ namespace berth::machined {
 
 namespace {
 
+constexpr long kRmdirPatienceMs = 10000;
+constexpr int kRmdirRetryMs = 50;
+
 long now_ms() {
     timespec ts{};
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -32,21 +35,25 @@ bool readable_now(int fd) {
     return ::poll(&p, 1, 0) > 0 && (p.revents & POLLIN);
 }
 
-// Our cgroup (CreateMachine) goes with the machine, but only when nothing runs in it any more: a
-// machine unregistered while running keeps running.
-void remove_cgroups_if_empty(const Machine& m) {
+// The cgroups machined made for a machine (CreateMachine's unified one, SetMachineLimits' v1 ones), with
+// their "berth" parent when no other machine uses it. Only empty ones: a machine unregistered while
+// running keeps running, and a dead leader's last processes may take a moment to go.
+std::vector<std::string> cgroups_to_remove(const Machine& m) {
+    std::vector<std::string> out;
     if (m.cgroup_created) {
         auto layout = detect_cgroup_layout();
-        if (layout.ok()) {
-            Cgroup cg(layout->unified_root, m.cgroup);
-            auto busy = cg.populated();
-            if (busy.ok() && !*busy) {
-                (void)::rmdir(cg.path().c_str());
-                (void)::rmdir((layout->unified_root + "/berth").c_str());  // only when no other machine uses it
-            }
-        }
+        if (layout.ok()) out.push_back(layout->unified_root + m.cgroup);
     }
-    for (auto& dir : m.v1_cgroups) (void)::rmdir(dir.c_str());
+    out.insert(out.end(), m.v1_cgroups.begin(), m.v1_cgroups.end());
+    return out;
+}
+
+// true when gone (or not ours to wait for any more).
+bool try_rmdir_with_parent(const std::string& dir) {
+    if (::rmdir(dir.c_str()) < 0 && errno != ENOENT) return errno != EBUSY;
+    std::string parent = dir.substr(0, dir.rfind('/'));
+    if (parent.size() > 6 && parent.compare(parent.size() - 6, 6, "/berth") == 0) (void)::rmdir(parent.c_str());
+    return true;
 }
 
 }  // namespace
@@ -96,7 +103,7 @@ Machine& Daemon::register_machine(const RegistrationRequest& req, const Caller& 
         add_objects(m);
     } catch (const sdbus::Error& e) {
         auto gone = registry_.remove(m.name);
-        remove_cgroups_if_empty(*gone);
+        for (auto& dir : cgroups_to_remove(*gone)) (void)try_rmdir_with_parent(dir);
         throw;
     }
     if (auto s = state_.save(m); !s.ok())
@@ -115,7 +122,8 @@ void Daemon::remove_machine(const std::string& name, const char* why) {
     if (!m) return;
     state_.remove(name);
     terminate_deadlines_.erase(name);
-    remove_cgroups_if_empty(*m);
+    for (auto& dir : cgroups_to_remove(*m))
+        if (!try_rmdir_with_parent(dir)) pending_rmdirs_.push_back({dir, now_ms() + kRmdirPatienceMs});
     auto signal = manager_object_->createSignal(kManagerInterface, "MachineRemoved");
     signal << name << sdbus::ObjectPath(machine_object_path(name));
     manager_object_->emitSignal(signal);
@@ -213,7 +221,18 @@ Status Daemon::start() {
     return {};
 }
 
+void Daemon::retry_rmdirs() {
+    long now = now_ms();
+    std::erase_if(pending_rmdirs_, [&](const std::pair<std::string, long>& p) {
+        if (try_rmdir_with_parent(p.first)) return true;
+        if (now < p.second) return false;
+        spdlog::warn("Cgroup {} still has processes; leaving it", p.first);
+        return true;
+    });
+}
+
 int Daemon::next_timeout_ms() const {
+    if (!pending_rmdirs_.empty()) return kRmdirRetryMs;
     if (terminate_deadlines_.empty()) return -1;
     long next = std::min_element(terminate_deadlines_.begin(), terminate_deadlines_.end(),
                                  [](auto& a, auto& b) { return a.second < b.second; })
@@ -286,6 +305,7 @@ int Daemon::run() {
                 on_leader_exit(fds[i].fd);
         }
         check_terminations();
+        retry_rmdirs();
     }
 }
 

@@ -52,6 +52,7 @@ private:
     void remove_machine(const std::string& name, const char* why);
     void on_leader_exit(int pidfd);
     void check_terminations();
+    void retry_rmdirs();
     int next_timeout_ms() const;
 
     Config config_;
@@ -64,6 +65,7 @@ private:
     std::unique_ptr<sdbus::IObject> manager_object_, self_object_;
     std::map<std::string, std::unique_ptr<sdbus::IObject>> machine_objects_;
     std::map<std::string, long> terminate_deadlines_;  // name -> CLOCK_MONOTONIC ms
+    std::vector<std::pair<std::string, long>> pending_rmdirs_;  // cgroup, give up after (CLOCK_MONOTONIC ms)
     int signal_fd_ = -1;
 };
 
