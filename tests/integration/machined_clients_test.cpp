@@ -1,6 +1,8 @@
 // Clients other than ours against machined: systemd's machinectl and systemd-nspawn, and our nspawn.
 #include <signal.h>
 
+#include <sstream>
+
 #include "bus_fixture.hpp"
 
 namespace berth::test {
@@ -61,6 +63,36 @@ TEST_F(Clients, OurNspawnRegistersAndUnregisters) {
     auto r = p.wait(60s);
     EXPECT_FALSE(r.timed_out) << r.describe();
     EXPECT_TRUE(eventually([&] { return machine_names() == std::vector<std::string>{".host"}; }));
+}
+
+TEST_F(Clients, AddressesAndIdMappingsComeFromInsideTheMachine) {
+    start_machined();
+    // A veth link whose guest end gets an address; the guest's user namespace maps its ids.
+    auto p = start_nspawn({"-q", "--register=yes", "-n", "-D", root_, "--bind=" + sync_ + ":/sync:idmap", "/bin/sh",
+                           "-c", "ip link set host0 up && ip addr add 10.251.7.2/24 dev host0 && touch /sync/up; sleep 1000"},
+                          {.env = {bus_->env()}, .timeout = 120s});
+    ASSERT_TRUE(wait_up(p));
+    ASSERT_TRUE(eventually([&] { return machine_names() == std::vector<std::string>{".host", machine_}; }));
+    auto addresses = manager("GetMachineAddresses", {"s", machine_});
+    EXPECT_NE(addresses.out.find("2 4 10 251 7 2"), std::string::npos) << addresses.describe();
+    EXPECT_NE(machine_property(machine_, "NetworkInterfaces"), "ai 0");
+
+    pid_t leader = guest_pid1(p.pid());
+    std::istringstream map(read_file("/proc/" + std::to_string(leader) + "/uid_map"));
+    uint64_t inner = 0, outer = 0, count = 0;
+    map >> inner >> outer >> count;
+    ASSERT_EQ(inner, 0u);
+    EXPECT_EQ(manager("GetMachineUIDShift", {"s", machine_}).out, "u " + std::to_string(outer) + "\n");
+    EXPECT_EQ(manager("MapFromMachineUser", {"su", machine_, "1000"}).out, "u " + std::to_string(outer + 1000) + "\n");
+    EXPECT_EQ(manager("MapToMachineUser", {"u", std::to_string(outer + 1000)}).out,
+              "sou \"" + machine_ + "\" \"/org/freedesktop/machine1/machine/bb_2d" + id_ + "\" 1000\n");
+    EXPECT_EQ(bus_error_of([&](sdbus::IProxy& px) {
+                  px.callMethod("MapFromMachineUser").onInterface("org.freedesktop.machine1.Manager")
+                      .withArguments(machine_, uint32_t{4000000000u});
+              }),
+              "org.freedesktop.machine1.NoSuchUserMapping");
+    p.signal(SIGTERM);
+    EXPECT_FALSE(p.wait(60s).timed_out);
 }
 
 TEST_F(Clients, SystemdNspawnRegistersWithKeepUnit) {
