@@ -88,12 +88,20 @@ Machine& Daemon::require_by_pid(pid_t pid) {
     throw_bus_error(kNoMachineForPID, fmt::format("PID {} does not belong to any known machine", pid));
 }
 
+Machine& Daemon::machine_of_caller(const sdbus::Message& msg) {
+    Caller c = access_.caller_of(current_call(msg));
+    auto cg = own_unified_cgroup(c.pid);
+    if (auto* m = registry_.find_by_process(c.pid, cg.ok() ? *cg : std::string())) return *m;
+    return *registry_.find(".host");
+}
+
 void Daemon::add_objects(Machine& m) {
-    std::string name = m.name;
-    auto object = sdbus::createObject(*bus_, machine_object_path(name));
-    add_machine_interfaces(*object, *this, [this, name](const sdbus::Message&) -> Machine& { return require(name); });
-    object->finishRegistration();
-    machine_objects_[name] = std::move(object);
+    MachineObject mo;
+    mo.ref = std::make_unique<MachineRef>(MachineRef{this, m.name});
+    mo.object = sdbus::createObject(*bus_, machine_object_path(m.name));
+    add_machine_interfaces(*mo.object, mo.ref.get());
+    mo.object->finishRegistration();
+    machine_objects_[m.name] = std::move(mo);
 }
 
 Machine& Daemon::register_machine(const RegistrationRequest& req, const Caller& caller, bool create_cgroup) {
@@ -169,7 +177,7 @@ void Daemon::start_machine(const std::string& name) {
 
 void Daemon::emit_machine_changed(Machine& m, const std::string& interface, const std::vector<std::string>& props) {
     auto it = machine_objects_.find(m.name);
-    if (it != machine_objects_.end()) it->second->emitPropertiesChangedSignal(interface, props);
+    if (it != machine_objects_.end()) it->second.object->emitPropertiesChangedSignal(interface, props);
 }
 
 void Daemon::emit_manager_changed(const std::string& interface, const std::vector<std::string>& props) {
@@ -188,14 +196,10 @@ Status Daemon::start() {
         add_berth_manager_interface(*manager_object_, *this);
         manager_object_->finishRegistration();
 
-        self_object_ = sdbus::createObject(*bus_, std::string(kMachinePrefix) + "/self");
-        add_machine_interfaces(*self_object_, *this, [this](const sdbus::Message& msg) -> Machine& {
-            Caller c = access_.caller_of(current_call(msg));
-            auto cg = own_unified_cgroup(c.pid);
-            if (auto* m = registry_.find_by_process(c.pid, cg.ok() ? *cg : std::string())) return *m;
-            return *registry_.find(".host");
-        });
-        self_object_->finishRegistration();
+        self_.ref = std::make_unique<MachineRef>(MachineRef{this, ""});
+        self_.object = sdbus::createObject(*bus_, std::string(kMachinePrefix) + "/self");
+        add_machine_interfaces(*self_.object, self_.ref.get());
+        self_.object->finishRegistration();
 
         for (auto* m : registry_.all()) add_objects(*m);
         // Last: whoever sees the name can use every object.

@@ -12,6 +12,7 @@
 #include "access.hpp"
 #include "config.hpp"
 #include "enabled.hpp"
+#include "objects.hpp"
 #include "registration.hpp"
 #include "registry.hpp"
 #include "state.hpp"
@@ -38,6 +39,7 @@ public:
     void authorize(const sdbus::Message& m, const std::string& what);
     Machine& require(const std::string& name);        // NoSuchMachine
     Machine& require_by_pid(pid_t pid);               // NoMachineForPID
+    Machine& machine_of_caller(const sdbus::Message& m);  // for /machine/self: the caller's, else .host
     Machine& register_machine(const RegistrationRequest& req, const Caller& caller, bool create_cgroup);
     void unregister_machine(const std::string& name);
     void terminate_machine(Machine& m);
@@ -62,8 +64,13 @@ private:
     AccessControl access_;
     EnabledSet enabled_;
     std::unique_ptr<Supervisor> supervisor_;
-    std::unique_ptr<sdbus::IObject> manager_object_, self_object_;
-    std::map<std::string, std::unique_ptr<sdbus::IObject>> machine_objects_;
+    std::unique_ptr<sdbus::IObject> manager_object_;
+    struct MachineObject {
+        std::unique_ptr<MachineRef> ref;  // declared first: outlives the object whose handlers use it
+        std::unique_ptr<sdbus::IObject> object;
+    };
+    std::map<std::string, MachineObject> machine_objects_;
+    MachineObject self_;
     std::map<std::string, long> terminate_deadlines_;  // name -> CLOCK_MONOTONIC ms
     std::vector<std::pair<std::string, long>> pending_rmdirs_;  // cgroup, give up after (CLOCK_MONOTONIC ms)
     int signal_fd_ = -1;

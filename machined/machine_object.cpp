@@ -18,33 +18,31 @@ void reply_empty(sdbus::MethodCall& call) { call.createReply().send(); }
 
 }  // namespace
 
-void add_machine_interfaces(sdbus::IObject& o, Daemon& d, MachineResolver resolve) {
-    auto method = [&](const char* iface, const char* name, const char* in, const char* out,
-                      std::function<void(sdbus::MethodCall&)> fn) {
-        o.registerMethod(iface, name, in, out, guarded(std::move(fn)));
+void add_machine_interfaces(sdbus::IObject& o, const MachineRef* ref) {
+    // Handlers capture `ref` alone (see guarded()); they reach the daemon through it.
+    auto method = [&](const char* iface, const char* name, const char* in, const char* out, auto fn) {
+        o.registerMethod(iface, name, in, out, guarded([ref, fn](sdbus::MethodCall& call) { fn(call, *ref); }));
     };
-    auto property = [&](const char* iface, const char* name, const char* sig,
-                        std::function<void(sdbus::PropertyGetReply&, Machine&)> fn) {
-        o.registerProperty(iface, name, sig, guarded_get([resolve, fn = std::move(fn)](sdbus::PropertyGetReply& r) {
-                               fn(r, resolve(r));
-                           }));
+    auto property = [&](const char* iface, const char* name, const char* sig, auto fn) {
+        o.registerProperty(iface, name, sig,
+                           guarded_get([ref, fn](sdbus::PropertyGetReply& r) { fn(r, ref->resolve(r)); }));
     };
 
-    method(kMachineInterface, "Terminate", "", "", [&d, resolve](sdbus::MethodCall& call) {
-        d.authorize(call, "Terminate");
-        d.terminate_machine(resolve(call));
+    method(kMachineInterface, "Terminate", "", "", [](sdbus::MethodCall& call, const MachineRef& ref) {
+        ref.daemon->authorize(call, "Terminate");
+        ref.daemon->terminate_machine(ref.resolve(call));
         reply_empty(call);
     });
-    method(kMachineInterface, "Kill", "si", "", [&d, resolve](sdbus::MethodCall& call) {
-        d.authorize(call, "Kill");
+    method(kMachineInterface, "Kill", "si", "", [](sdbus::MethodCall& call, const MachineRef& ref) {
+        ref.daemon->authorize(call, "Kill");
         std::string who;
         int32_t sig;
         call >> who >> sig;
-        ok_or_throw(kill_machine(resolve(call), who, sig));
+        ok_or_throw(kill_machine(ref.resolve(call), who, sig));
         reply_empty(call);
     });
-    method(kMachineInterface, "GetAddresses", "", "a(iay)", [resolve](sdbus::MethodCall& call) {
-        auto r = machine_addresses(resolve(call));
+    method(kMachineInterface, "GetAddresses", "", "a(iay)", [](sdbus::MethodCall& call, const MachineRef& ref) {
+        auto r = machine_addresses(ref.resolve(call));
         if (!r.ok() && r.error().code == ENXIO) throw_bus_error(kNoPrivateNetworking, r.error().message);
         std::vector<Address> out;
         for (auto& [family, bytes] : value_or_throw(std::move(r))) out.emplace_back(family, bytes);
@@ -52,14 +50,14 @@ void add_machine_interfaces(sdbus::IObject& o, Daemon& d, MachineResolver resolv
         reply << out;
         reply.send();
     });
-    method(kMachineInterface, "GetOSRelease", "", "a{ss}", [resolve](sdbus::MethodCall& call) {
+    method(kMachineInterface, "GetOSRelease", "", "a{ss}", [](sdbus::MethodCall& call, const MachineRef& ref) {
         auto reply = call.createReply();
-        reply << value_or_throw(machine_os_release(resolve(call)));
+        reply << value_or_throw(machine_os_release(ref.resolve(call)));
         reply.send();
     });
-    method(kMachineInterface, "GetUIDShift", "", "u", [resolve](sdbus::MethodCall& call) {
+    method(kMachineInterface, "GetUIDShift", "", "u", [](sdbus::MethodCall& call, const MachineRef& ref) {
         auto reply = call.createReply();
-        reply << value_or_throw(machine_uid_shift(resolve(call)));
+        reply << value_or_throw(machine_uid_shift(ref.resolve(call)));
         reply.send();
     });
     struct Stub {
@@ -73,10 +71,10 @@ void add_machine_interfaces(sdbus::IObject& o, Daemon& d, MachineResolver resolv
         {"CopyFromWithFlags", "sst", ""}, {"CopyToWithFlags", "sst", ""}, {"OpenRootDirectory", "", "h"},
     };
     for (auto& s : kStubs) {
-        std::string name = s.name;
-        method(kMachineInterface, s.name, s.in, s.out, [name](sdbus::MethodCall&) {
-            throw_bus_error(kNotSupported, name + " is not supported by this machined yet");
-        });
+        const char* name = s.name;
+        o.registerMethod(kMachineInterface, name, s.in, s.out, guarded([name](sdbus::MethodCall&) {
+                             throw_bus_error(kNotSupported, std::string(name) + " is not supported by this machined yet");
+                         }));
     }
 
     property(kMachineInterface, "Name", "s", [](auto& r, Machine& m) { r << m.name; });
@@ -92,28 +90,31 @@ void add_machine_interfaces(sdbus::IObject& o, Daemon& d, MachineResolver resolv
     property(kMachineInterface, "NetworkInterfaces", "ai", [](auto& r, Machine& m) { r << m.ifindices; });
     property(kMachineInterface, "State", "s", [](auto& r, Machine& m) { r << m.state; });
 
-    method(kBerthMachineInterface, "Freeze", "", "", [&d, resolve](sdbus::MethodCall& call) {
-        d.authorize(call, "Freeze");
-        d.freeze_machine(resolve(call), true);
+    method(kBerthMachineInterface, "Freeze", "", "", [](sdbus::MethodCall& call, const MachineRef& ref) {
+        ref.daemon->authorize(call, "Freeze");
+        ref.daemon->freeze_machine(ref.resolve(call), true);
         reply_empty(call);
     });
-    method(kBerthMachineInterface, "Thaw", "", "", [&d, resolve](sdbus::MethodCall& call) {
-        d.authorize(call, "Thaw");
-        d.freeze_machine(resolve(call), false);
+    method(kBerthMachineInterface, "Thaw", "", "", [](sdbus::MethodCall& call, const MachineRef& ref) {
+        ref.daemon->authorize(call, "Thaw");
+        ref.daemon->freeze_machine(ref.resolve(call), false);
         reply_empty(call);
     });
-    method(kBerthMachineInterface, "SetLimits", "a(ss)", "", [&d, resolve](sdbus::MethodCall& call) {
-        d.authorize(call, "SetLimits");
+    method(kBerthMachineInterface, "SetLimits", "a(ss)", "", [](sdbus::MethodCall& call, const MachineRef& ref) {
+        ref.daemon->authorize(call, "SetLimits");
         std::vector<Limit> in;
         call >> in;
         std::vector<std::pair<std::string, std::string>> limits;
         for (auto& l : in) limits.emplace_back(l.get<0>(), l.get<1>());
-        d.set_machine_limits(resolve(call), limits);
+        ref.daemon->set_machine_limits(ref.resolve(call), limits);
         reply_empty(call);
     });
     property(kBerthMachineInterface, "Frozen", "b", [](auto& r, Machine& m) { r << is_frozen(m); });
-    property(kBerthMachineInterface, "Enabled", "b",
-             [&d](auto& r, Machine& m) { r << (!m.is_host() && d.enabled().contains(m.name)); });
+    auto* d = ref->daemon;
+    o.registerProperty(kBerthMachineInterface, "Enabled", "b", guarded_get([ref, d](sdbus::PropertyGetReply& r) {
+                           Machine& m = ref->resolve(r);
+                           r << (!m.is_host() && d->enabled().contains(m.name));
+                       }));
 }
 
 }  // namespace berth::machined
