@@ -144,6 +144,50 @@ TEST_F(Registry, SelfIsTheCallersMachine) {
     EXPECT_EQ(name.out, "s \".host\"\n") << name.describe();
 }
 
+TEST_F(Registry, SelfAndPidZeroFromInsideAMachine) {
+    start_machined();
+    auto leader = start_leader();
+    std::string name = "inside-" + id_;
+    ASSERT_TRUE(manager("CreateMachine", {"sayssusa(sv)", name, "0", "test", "container", std::to_string(leader.pid()),
+                                          "/", "0"})
+                    .exited(0));
+    // busctl joins the machine's cgroup first: machined knows it by that, not by its pid.
+    std::string join = "echo $$ > " + cgroup2_root() + "/berth/" + name + "/cgroup.procs && exec \"$@\"";
+    auto self = run("/bin/sh", {"-c", join, "sh", "/usr/bin/busctl", "--system", "get-property",
+                                "org.freedesktop.machine1", "/org/freedesktop/machine1/machine/self",
+                                "org.freedesktop.machine1.Machine", "Name"},
+                    {.env = {bus_->env()}});
+    EXPECT_EQ(self.out, "s \"" + name + "\"\n") << self.describe();
+    auto by_pid = run("/bin/sh", {"-c", join, "sh", "/usr/bin/busctl", "--system", "call", "org.freedesktop.machine1",
+                                  "/org/freedesktop/machine1", "org.freedesktop.machine1.Manager", "GetMachineByPID",
+                                  "u", "0"},
+                      {.env = {bus_->env()}});
+    EXPECT_EQ(by_pid.out, "o \"/org/freedesktop/machine1/machine/inside_2d" + id_ + "\"\n") << by_pid.describe();
+    EXPECT_TRUE(manager("TerminateMachine", {"s", name}).exited(0));
+    leader.wait(30s);
+}
+
+TEST_F(Registry, AllowedGroupMayChangeMachines) {
+    start_machined("allowed_groups = [\"nogroup\"]");
+    auto leader = start_leader();
+    std::string name = "grp-" + id_;
+    // User nobody, group nogroup: allowed by the configuration.
+    EXPECT_EQ(bus_error_of([&](sdbus::IProxy& p) {
+                  p.callMethod("RegisterMachine").onInterface("org.freedesktop.machine1.Manager")
+                      .withArguments(name, std::vector<uint8_t>{}, std::string("t"), std::string("container"),
+                                     static_cast<uint32_t>(leader.pid()), std::string("/"));
+              },
+                           true),
+              "");
+    EXPECT_EQ(machine_names(), (std::vector<std::string>{".host", name}));
+    EXPECT_EQ(bus_error_of([&](sdbus::IProxy& p) {
+                  p.callMethod("UnregisterMachine").onInterface("org.freedesktop.machine1.Manager").withArguments(name);
+              },
+                           true),
+              "");
+    EXPECT_EQ(machine_names(), std::vector<std::string>{".host"});
+}
+
 TEST_F(Registry, SigtermLeavesMachinesRunning) {
     start_machined();
     auto leader = start_leader();
