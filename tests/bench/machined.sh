@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# machined benchmark: N registered machines (one `sleep` leader each, one RegisterMachine call each)
+# machined benchmark: N registered machines (one `sleep` leader each, in a scope-like cgroup of its own;
+# one RegisterMachine call each)
 # on a private dbus-daemon; berth's machined side by side with Debian's systemd-machined.
 # Not a pass/fail test. Usage (as root): tests/bench/machined.sh [N]   (default 1000)
 #
@@ -25,6 +26,7 @@ cleanup() {
     [[ -n $DAEMON_PID ]] && kill "$DAEMON_PID" 2>/dev/null && wait "$DAEMON_PID" 2>/dev/null
     [[ -n $BUS_PID ]] && kill "$BUS_PID" 2>/dev/null
     rm -rf "$WORK"
+    cleanup_cgroups 2>/dev/null
 }
 trap cleanup EXIT INT TERM
 
@@ -77,7 +79,7 @@ bench() {
     pid=$(owner_pid)
     idle=$(rss_kib "$pid")
     rm -f "$WORK/go"; mkfifo "$WORK/go"
-    "$BENCH" "$N" "b$$-" <"$WORK/go" >"$out" 2>&1 &
+    "$BENCH" "$N" "b$$-" "${CGROUPS[@]}" <"$WORK/go" >"$out" 2>&1 &
     local client=$!
     exec 3>"$WORK/go"
     for ((i = 0; i < 1200; i++)); do grep -q '^ready=1' "$out" && break; kill -0 "$client" 2>/dev/null || break; sleep 0.1; done
@@ -96,6 +98,17 @@ bench() {
     ROWS+=("$label|$(v registered)/$N|$(v registrations_per_s)/s|$(v list_median_ms) ms|$(v list_p95_ms) ms|$((idle / 1024)).$(((idle % 1024) * 10 / 1024)) MiB|$((busy / 1024)).$(((busy % 1024) * 10 / 1024)) MiB|$notice${err:+|first error: $err}")
     kill "$DAEMON_PID" 2>/dev/null; wait "$DAEMON_PID" 2>/dev/null; DAEMON_PID=""
 }
+
+# Every leader in a scope-like cgroup of its own (systemd-machined refuses leaders outside a unit), in the
+# unified hierarchy and, on hybrid hosts, name=systemd as well.
+SLICE=berth-bench-$$.slice
+CGROUPS=()
+for root in /sys/fs/cgroup/unified /sys/fs/cgroup/systemd /sys/fs/cgroup; do
+    [[ -f $root/cgroup.procs ]] || continue
+    [[ $root == /sys/fs/cgroup && ${#CGROUPS[@]} -gt 0 ]] && continue
+    mkdir -p "$root/$SLICE" && CGROUPS+=("$root/$SLICE")
+done
+cleanup_cgroups() { local c; for c in "${CGROUPS[@]}"; do rmdir "$c" 2>/dev/null; done; }
 
 mkdir -p "$WORK/pool" "$WORK/state"
 echo 'enabled_dir = "'"$WORK"'/enabled"' >"$WORK/machined.toml"

@@ -1,7 +1,10 @@
 // The client side of tests/bench/machined.sh: starts N leader processes (sleep), registers one machine
 // per leader through RegisterMachine, then times ListMachines round trips. Prints key=value lines.
-//   berth-machined-bench N PREFIX
+//   berth-machined-bench N PREFIX [CGROUP...]
+// With CGROUP directories (the same path in each hierarchy: unified, name=systemd), leader i runs in
+// CGROUP/PREFIXi.scope: systemd-machined wants every leader in a unit of its own.
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,20 +24,34 @@ double ms_since(Clock::time_point t) { return std::chrono::duration<double, std:
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (argc != 3) {
-        std::fprintf(stderr, "usage: %s N PREFIX\n", argv[0]);
+    if (argc < 3) {
+        std::fprintf(stderr, "usage: %s N PREFIX [CGROUP...]\n", argv[0]);
         return 2;
     }
     int n = std::atoi(argv[1]);
     std::string prefix = argv[2];
     std::vector<pid_t> leaders;
     for (int i = 0; i < n; i++) {
+        std::vector<std::string> procs;
+        for (int c = 3; c < argc; c++) {
+            std::string dir = std::string(argv[c]) + "/" + prefix + std::to_string(i) + ".scope";
+            ::mkdir(dir.c_str(), 0755);
+            procs.push_back(dir + "/cgroup.procs");
+        }
         pid_t p = ::fork();
         if (p == 0) {
             ::execl("/bin/sleep", "sleep", "100000", nullptr);
             ::_exit(127);
         }
         leaders.push_back(p);
+        // Moved by us, before any timing starts (a migration is slow and serialised in the kernel).
+        for (auto& f : procs) {
+            FILE* out = std::fopen(f.c_str(), "w");
+            if (out) {
+                std::fprintf(out, "%d\n", p);
+                std::fclose(out);
+            }
+        }
     }
     int status = 0;
     try {
@@ -86,5 +103,7 @@ int main(int argc, char** argv) {
     }
     for (pid_t p : leaders) ::kill(p, SIGKILL);
     for (pid_t p : leaders) ::waitpid(p, nullptr, 0);
+    for (int c = 3; c < argc; c++)
+        for (int i = 0; i < n; i++) ::rmdir((std::string(argv[c]) + "/" + prefix + std::to_string(i) + ".scope").c_str());
     return status;
 }
