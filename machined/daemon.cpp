@@ -72,8 +72,10 @@ Daemon::~Daemon() {
 
 Caller Daemon::caller_of(const sdbus::Message& m) { return access_.caller_of(current_call(m)); }
 
-void Daemon::authorize(const sdbus::Message& m, const std::string& what) {
-    ok_or_throw(access_.authorize(caller_of(m), what));
+void Daemon::authorize(const sdbus::Message& m, const std::string& what) { authorize(current_call(m), what); }
+
+void Daemon::authorize(sd_bus_message* call, const std::string& what) {
+    ok_or_throw(access_.authorize(access_.caller_of(call), what));
 }
 
 Machine& Daemon::require(const std::string& name) {
@@ -88,32 +90,16 @@ Machine& Daemon::require_by_pid(pid_t pid) {
     throw_bus_error(kNoMachineForPID, fmt::format("PID {} does not belong to any known machine", pid));
 }
 
-Machine& Daemon::machine_of_caller(const sdbus::Message& msg) {
-    Caller c = access_.caller_of(current_call(msg));
+Machine& Daemon::machine_of_caller(sd_bus_message* call) {
+    Caller c = access_.caller_of(call);
     auto cg = own_unified_cgroup(c.pid);
     if (auto* m = registry_.find_by_process(c.pid, cg.ok() ? *cg : std::string())) return *m;
     return *registry_.find(".host");
 }
 
-void Daemon::add_objects(Machine& m) {
-    MachineObject mo;
-    mo.ref = std::make_unique<MachineRef>(MachineRef{this, m.name});
-    mo.object = sdbus::createObject(*bus_, machine_object_path(m.name));
-    add_machine_interfaces(*mo.object, mo.ref.get());
-    mo.object->finishRegistration();
-    machine_objects_[m.name] = std::move(mo);
-}
-
 Machine& Daemon::register_machine(const RegistrationRequest& req, const Caller& caller, bool create_cgroup) {
     auto prepared = value_or_throw(prepare_machine(req, caller, registry_, create_cgroup));
     Machine& m = registry_.add(std::move(prepared));
-    try {
-        add_objects(m);
-    } catch (const sdbus::Error& e) {
-        auto gone = registry_.remove(m.name);
-        for (auto& dir : cgroups_to_remove(*gone)) (void)try_rmdir_with_parent(dir);
-        throw;
-    }
     if (auto s = state_.save(m); !s.ok())
         spdlog::warn("Machine \"{}\" will be forgotten if machined restarts: {}", m.name, s.error().message);
     auto signal = manager_object_->createSignal(kManagerInterface, "MachineNew");
@@ -125,7 +111,6 @@ Machine& Daemon::register_machine(const RegistrationRequest& req, const Caller& 
 }
 
 void Daemon::remove_machine(const std::string& name, const char* why) {
-    machine_objects_.erase(name);
     auto m = registry_.remove(name);
     if (!m) return;
     state_.remove(name);
@@ -176,8 +161,7 @@ void Daemon::start_machine(const std::string& name) {
 }
 
 void Daemon::emit_machine_changed(Machine& m, const std::string& interface, const std::vector<std::string>& props) {
-    auto it = machine_objects_.find(m.name);
-    if (it != machine_objects_.end()) it->second.object->emitPropertiesChangedSignal(interface, props);
+    if (machine_objects_) machine_objects_->emit_changed(m, interface.c_str(), props);
 }
 
 void Daemon::emit_manager_changed(const std::string& interface, const std::vector<std::string>& props) {
@@ -196,12 +180,9 @@ Status Daemon::start() {
         add_berth_manager_interface(*manager_object_, *this);
         manager_object_->finishRegistration();
 
-        self_.ref = std::make_unique<MachineRef>(MachineRef{this, ""});
-        self_.object = sdbus::createObject(*bus_, std::string(kMachinePrefix) + "/self");
-        add_machine_interfaces(*self_.object, self_.ref.get());
-        self_.object->finishRegistration();
-
-        for (auto* m : registry_.all()) add_objects(*m);
+        // sdbus-c++ 1.2 does not hand out its sd_bus; any message it makes knows it.
+        auto probe = manager_object_->createSignal(kManagerInterface, "MachineNew");
+        machine_objects_ = std::make_unique<MachineObjects>(*this, sd_bus_message_get_bus(raw_message(probe)));
         // Last: whoever sees the name can use every object.
         bus_->requestName(kBusName);
     } catch (const sdbus::Error& e) {

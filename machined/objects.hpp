@@ -24,16 +24,7 @@ void add_manager_interface(sdbus::IObject& object, Daemon& daemon);
 // io.berth.Manager1 on /org/freedesktop/machine1.
 void add_berth_manager_interface(sdbus::IObject& object, Daemon& daemon);
 
-// Which machine a machine object stands for: a fixed name, or ("" for /machine/self) the caller's own.
-struct MachineRef {
-    Daemon* daemon = nullptr;
-    std::string name;
-    // From the message being processed (a call, or the reply a property getter fills in); throws
-    // NoSuchMachine when the machine is gone.
-    Machine& resolve(const sdbus::Message& m) const;
-};
-// org.freedesktop.machine1.Machine and io.berth.Machine1; `ref` must outlive the object.
-void add_machine_interfaces(sdbus::IObject& object, const MachineRef* ref);
+// The machine objects themselves: machine_objects.hpp.
 
 // Wraps a handler: other exceptions become org.freedesktop.DBus.Error.Failed. Templates rather than
 // std::function parameters: a handler capturing a pointer or two then lives inside the callback object
