@@ -127,6 +127,24 @@ TEST_F(Registry, KillMachineSignalsLeader) {
     EXPECT_EQ(leader.wait(30s).term_signal, SIGUSR1);
 }
 
+TEST_F(Registry, KillAllReachesEveryProcessOfTheMachine) {
+    start_machined();
+    std::string pidfile = tmp_ + "/child";
+    auto leader = Process::start("/bin/sh", {"-c", "sleep 1000 & echo $! > " + pidfile + "; wait"}, {.timeout = 600s});
+    ASSERT_TRUE(wait_for_file(pidfile, leader, 10s));
+    ASSERT_TRUE(eventually([&] { return !trim(read_file(pidfile)).empty(); }));
+    pid_t child = std::stoi(read_file(pidfile));
+    std::string name = "all-" + id_;
+    ASSERT_TRUE(manager("CreateMachine", {"sayssusa(sv)", name, "0", "test", "container", std::to_string(leader.pid()), "/", "0"})
+                    .exited(0));
+    // The child was forked before the leader moved: move it too, as a machine's processes would be.
+    write_file(cgroup2_root() + "/berth/" + name + "/cgroup.procs", std::to_string(child));
+    EXPECT_TRUE(manager("KillMachine", {"ssi", name, "all", std::to_string(SIGKILL)}).exited(0));
+    EXPECT_EQ(leader.wait(30s).term_signal, SIGKILL);
+    EXPECT_TRUE(eventually([&] { return process_dead(child); }));
+    EXPECT_TRUE(eventually([&] { return machine_names() == std::vector<std::string>{".host"}; }));
+}
+
 TEST_F(Registry, HostQueries) {
     start_machined();
     auto os = manager("GetMachineOSRelease", {"s", ".host"});
