@@ -65,6 +65,16 @@ TEST_F(Clients, OurNspawnRegistersAndUnregisters) {
     EXPECT_TRUE(eventually([&] { return machine_names() == std::vector<std::string>{".host"}; }));
 }
 
+TEST_F(Clients, OurNspawnExitsQuietlyAfterMachinedDroppedTheMachine) {
+    start_machined();
+    // The guest ends, machined drops the machine on its leader's death, nspawn's UnregisterMachine then
+    // finds nothing: that is the normal end, not worth a warning.
+    auto r = nspawn({"-q", "--register=yes", "-D", root_, "/bin/sh", "-c", "echo ran"}, {.env = {bus_->env()}});
+    EXPECT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_EQ(r.out, "ran\n");
+    EXPECT_EQ(r.err, "");
+}
+
 TEST_F(Clients, AddressesAndIdMappingsComeFromInsideTheMachine) {
     start_machined();
     // A veth link whose guest end gets an address; the guest's user namespace maps its ids.
