@@ -10,12 +10,12 @@
 #include "daemon.hpp"
 #include "objects.hpp"
 #include "operations.hpp"
+#include "sdbus_raw.hpp"
 
 namespace berth::machined {
 
 namespace {
 
-using ListEntry = sdbus::Struct<std::string, std::string, std::string, sdbus::ObjectPath>;
 using Address = sdbus::Struct<int32_t, std::vector<uint8_t>>;
 using ScopeProperty = sdbus::Struct<std::string, sdbus::Variant>;
 
@@ -97,11 +97,16 @@ void add_manager_interface(sdbus::IObject& o, Daemon& d) {
         reply_path(call, d.require_by_pid(p).name);
     });
     method("ListMachines", "", "a(ssso)", [&d](sdbus::MethodCall& call) {
-        std::vector<ListEntry> out;
-        for (auto* m : d.registry().all())
-            out.emplace_back(m->name, m->klass, m->service, sdbus::ObjectPath(machine_object_path(m->name)));
+        // Straight into the reply (no copy of the list first): this is the call clients poll.
         auto reply = call.createReply();
-        reply << out;
+        sd_bus_message* raw = raw_message(reply);
+        int r = sd_bus_message_open_container(raw, 'a', "(ssso)");
+        for (auto* m : d.registry().all())
+            if (r >= 0)
+                r = sd_bus_message_append(raw, "(ssso)", m->name.c_str(), m->klass.c_str(), m->service.c_str(),
+                                          machine_object_path(m->name).c_str());
+        if (r >= 0) r = sd_bus_message_close_container(raw);
+        if (r < 0) throw_bus_error(kFailed, fmt::format("Failed to build the machine list: {}", std::strerror(-r)));
         reply.send();
     });
 
