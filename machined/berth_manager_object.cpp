@@ -34,8 +34,7 @@ void add_berth_manager_interface(sdbus::IObject& o, Daemon& d) {
         });
     method("StartMachine", "s", [&d](sdbus::MethodCall& call) {
         d.authorize(call, "StartMachine");
-        d.start_machine(read_image_name(call));
-        call.createReply().send();
+        d.start_machine(read_image_name(call), call);
     });
     for (bool enable : {true, false})
         method(enable ? "EnableMachine" : "DisableMachine", "s", [&d, enable](sdbus::MethodCall& call) {

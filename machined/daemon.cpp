@@ -107,6 +107,7 @@ Machine& Daemon::register_machine(const RegistrationRequest& req, const Caller& 
     manager_object_->emitSignal(signal);
     spdlog::info("New machine \"{}\" (leader {}{}{})", m.name, m.leader, m.cgroup.empty() ? "" : ", cgroup ",
                  m.cgroup);
+    answer_starts(m.name, nullptr);
     return m;
 }
 
@@ -152,12 +153,35 @@ void Daemon::set_machine_limits(Machine& m, const std::vector<std::pair<std::str
     if (!created.empty()) (void)state_.save(m);
 }
 
-void Daemon::start_machine(const std::string& name) {
+void Daemon::start_machine(const std::string& name, const sdbus::MethodCall& call) {
     if (registry_.find(name) || supervisor_->running(name))
         throw_bus_error(kMachineExists, fmt::format("Machine \"{}\" is already running", name));
     auto s = supervisor_->start(name);
     if (!s.ok() && s.error().code == ENOENT) throw_bus_error(kNoSuchImage, s.error().message);
     ok_or_throw(s);
+    if (supervisor_->running(name))
+        pending_starts_[name].push_back(call);  // answered by register_machine() or on nspawn's exit
+    else
+        call.createReply().send();
+}
+
+void Daemon::answer_starts(const std::string& name, const std::string* failure) {
+    auto it = pending_starts_.find(name);
+    if (it == pending_starts_.end()) return;
+    auto calls = std::move(it->second);
+    pending_starts_.erase(it);
+    for (auto& call : calls) {
+        // A caller that went away meanwhile is no reason to fail whatever we are doing now.
+        try {
+            if (failure)
+                call.createErrorReply(sdbus::Error(kFailed, fmt::format("Machine \"{}\" did not start: {}", name, *failure)))
+                    .send();
+            else
+                call.createReply().send();
+        } catch (const sdbus::Error& e) {
+            spdlog::debug("Could not answer StartMachine(\"{}\"): {}", name, e.getMessage());
+        }
+    }
 }
 
 void Daemon::emit_machine_changed(Machine& m, const std::string& interface, const std::vector<std::string>& props) {
@@ -284,10 +308,12 @@ int Daemon::run() {
         }
         for (size_t i = 2; i < fds.size(); i++) {
             if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-            if (i >= first_child)
-                supervisor_->on_exit(fds[i].fd);
-            else
+            if (i >= first_child) {
+                auto ended = supervisor_->on_exit(fds[i].fd);
+                if (ended) answer_starts(ended->first, &ended->second);
+            } else {
                 on_leader_exit(fds[i].fd);
+            }
         }
         check_terminations();
         retry_rmdirs();

@@ -46,7 +46,8 @@ public:
     void terminate_machine(Machine& m);
     void freeze_machine(Machine& m, bool frozen);
     void set_machine_limits(Machine& m, const std::vector<std::pair<std::string, std::string>>& limits);
-    void start_machine(const std::string& name);
+    // Replies to `call` once the machine registered (or nspawn failed); under systemd once the job is queued.
+    void start_machine(const std::string& name, const sdbus::MethodCall& call);
     void emit_machine_changed(Machine& m, const std::string& interface, const std::vector<std::string>& props);
     void emit_manager_changed(const std::string& interface, const std::vector<std::string>& props);
 
@@ -54,6 +55,7 @@ private:
     void remove_machine(const std::string& name, const char* why);
     void on_leader_exit(int pidfd);
     void check_terminations();
+    void answer_starts(const std::string& name, const std::string* failure);  // nullptr: it registered
     void retry_rmdirs();
     int next_timeout_ms() const;
 
@@ -68,6 +70,7 @@ private:
     std::unique_ptr<MachineObjects> machine_objects_;
     std::map<std::string, long> terminate_deadlines_;  // name -> CLOCK_MONOTONIC ms
     std::vector<std::pair<std::string, long>> pending_rmdirs_;  // cgroup, give up after (CLOCK_MONOTONIC ms)
+    std::map<std::string, std::vector<sdbus::MethodCall>> pending_starts_;  // StartMachine calls to answer
     int signal_fd_ = -1;
 };
 

@@ -49,6 +49,7 @@ Status Supervisor::start(const std::string& name) {
         return plain_error(fmt::format("No image \"{}\" in {}", name, config_.pool), ENOENT);
     if (running(name)) return plain_error(fmt::format("Machine \"{}\" is already running", name), EEXIST);
     if (systemd_is_running()) {
+        // The unit's job is queued; systemd reports the rest.
         try {
             auto systemd = sdbus::createProxy(bus_, "org.freedesktop.systemd1", "/org/freedesktop/systemd1");
             sdbus::ObjectPath job;
@@ -103,24 +104,27 @@ bool Supervisor::owns(int fd) const {
     return false;
 }
 
-void Supervisor::on_exit(int fd) {
+std::optional<std::pair<std::string, std::string>> Supervisor::on_exit(int fd) {
     for (auto it = children_.begin(); it != children_.end(); ++it) {
         if (it->second.pidfd.get() != fd) continue;
         siginfo_t info{};
-        if (::waitid(static_cast<idtype_t>(P_PIDFD), fd, &info, WEXITED | WNOHANG) < 0 || info.si_pid == 0) return;
+        if (::waitid(static_cast<idtype_t>(P_PIDFD), fd, &info, WEXITED | WNOHANG) < 0 || info.si_pid == 0)
+            return std::nullopt;
         std::string name = it->first;
         children_.erase(it);
         if (info.si_code == CLD_EXITED && info.si_status == kExitReboot) {
             spdlog::info("Machine \"{}\" rebooted: starting it again", name);
             auto s = spawn(name);
-            if (!s.ok()) spdlog::error("Failed to restart machine \"{}\": {}", name, s.error().message);
-        } else if (info.si_code == CLD_EXITED) {
-            spdlog::info("Machine \"{}\" stopped (nspawn exited with status {})", name, info.si_status);
-        } else {
-            spdlog::warn("Machine \"{}\": nspawn was killed by signal {}", name, info.si_status);
+            if (s.ok()) return std::nullopt;
+            spdlog::error("Failed to restart machine \"{}\": {}", name, s.error().message);
+            return std::pair{name, s.error().message};
         }
-        return;
+        std::string how = info.si_code == CLD_EXITED ? fmt::format("nspawn exited with status {}", info.si_status)
+                                                     : fmt::format("nspawn was killed by signal {}", info.si_status);
+        spdlog::info("Machine \"{}\" stopped ({})", name, how);
+        return std::pair{name, how};
     }
+    return std::nullopt;
 }
 
 }  // namespace berth::machined

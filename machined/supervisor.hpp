@@ -12,6 +12,7 @@
 #include <sdbus-c++/IConnection.h>
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,7 +35,9 @@ public:
 
     std::vector<int> fds() const;  // pidfds of the nspawns machined runs
     bool owns(int fd) const;
-    void on_exit(int fd);          // reap; start again after exit status 133
+    // Reap; start again after exit status 133. Returns the machine's name and how nspawn ended when it
+    // is not restarted (nullopt otherwise, or when `fd` had nothing to report).
+    std::optional<std::pair<std::string, std::string>> on_exit(int fd);
 
 private:
     Status spawn(const std::string& name);

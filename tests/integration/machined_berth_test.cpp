@@ -110,6 +110,25 @@ TEST_F(Berth, StartMachineBootsPoolImageAndRebootComesBack) {
     EXPECT_TRUE(eventually([&] { return process_dead(nspawn); }, 60s));
 }
 
+TEST_F(Berth, StartMachineReportsAnImageThatDoesNotBoot) {
+    start_machined();
+    // The plain busybox image has no init: nspawn -b fails, and StartMachine says so.
+    std::string name = "noinit-" + id_;
+    auto r = run(fixtures_dir() + "/busybox-rootfs.sh", {pool_ + "/" + name});
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    std::string error;
+    try {
+        auto proxy = sdbus::createProxy(sdbus::createSystemBusConnection(), "org.freedesktop.machine1",
+                                        "/org/freedesktop/machine1");
+        proxy->callMethod("StartMachine").onInterface("io.berth.Manager1").withArguments(name);
+    } catch (const sdbus::Error& e) {
+        error = e.getName() + ": " + e.getMessage();
+    }
+    EXPECT_NE(error.find("org.freedesktop.DBus.Error.Failed"), std::string::npos) << error;
+    EXPECT_NE(error.find("did not start"), std::string::npos) << error;
+    EXPECT_EQ(machine_names(), std::vector<std::string>{".host"});
+}
+
 TEST_F(Berth, EnabledMachinesStartWithMachined) {
     std::string name = "auto-" + id_;
     std::string image = make_bootable_image(name);
