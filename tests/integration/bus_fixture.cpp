@@ -97,14 +97,23 @@ void MachinedTest::TearDown() {
     BusyboxTest::TearDown();
 }
 
-void MachinedTest::start_machined(const std::string& config) {
+void MachinedTest::start_machined(const std::string& config, bool as_if_under_systemd) {
     std::string text = config.empty() ? "" : config + "\n";
     if (text.find("enabled_dir") == std::string::npos) text += "enabled_dir = \"" + enabled_dir_ + "\"\n";
     if (text.find("terminate_timeout_sec") == std::string::npos) text += "terminate_timeout_sec = 2\n";
     write_file(config_, text);
-    machined_.emplace(Process::start(machined_path(),
-                                     {"--pool=" + pool_, "--state-dir=" + state_dir_, "--config=" + config_},
-                                     {.env = {bus_->env()}, .timeout = 600s}));
+    std::vector<std::string> args = {"--pool=" + pool_, "--state-dir=" + state_dir_, "--config=" + config_};
+    if (!as_if_under_systemd) {
+        machined_.emplace(Process::start(machined_path(), args, {.env = {bus_->env()}, .timeout = 600s}));
+    } else {
+        std::string setup =
+            "mount -t tmpfs tmpfs /run/systemd && mkdir /run/systemd/system && "
+            "mount -t tmpfs tmpfs /etc/systemd/system && cp " BERTH_UNITS "/nspawn@.service /etc/systemd/system/ && "
+            "exec \"$@\"";
+        std::vector<std::string> all = {"-m", "--propagation", "private", "/bin/sh", "-c", setup, "sh", machined_path()};
+        all.insert(all.end(), args.begin(), args.end());
+        machined_.emplace(Process::start("/usr/bin/unshare", all, {.env = {bus_->env()}, .timeout = 600s}));
+    }
     bool up = eventually([&] {
         auto r = busctl({"call", "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
                          "NameHasOwner", "s", "org.freedesktop.machine1"});

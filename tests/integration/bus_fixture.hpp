@@ -42,7 +42,9 @@ protected:
     void TearDown() override;
 
     // Starts machined (config_ written first when `config` is set) and waits until it owns its name.
-    void start_machined(const std::string& config = "");
+    // With `as_if_under_systemd` it runs in a private mount namespace where /run/systemd/system exists and
+    // /etc/systemd/system is a tmpfs holding units/nspawn@.service (seen at /proc/PID/root from outside).
+    void start_machined(const std::string& config = "", bool as_if_under_systemd = false);
     // SIGTERM (or `sig`), and wait for its exit; returns how it ended.
     RunResult stop_machined(int sig = SIGTERM);
     bool machined_running() const { return machined_ && machined_->running(); }

@@ -129,6 +129,33 @@ TEST_F(Berth, StartMachineReportsAnImageThatDoesNotBoot) {
     EXPECT_EQ(machine_names(), std::vector<std::string>{".host"});
 }
 
+TEST_F(Berth, UnderSystemdEnableLinksTheUnitAndStartAsksSystemd) {
+    std::string name = "sd-" + id_;
+    make_bootable_image(name);
+    start_machined("", true);
+    std::string wants = "/proc/" + std::to_string(machined_->pid()) +
+                        "/root/etc/systemd/system/machines.target.wants/nspawn@" + name + ".service";
+    auto r = berth_manager("EnableMachine", {"s", name});
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_EQ(read_link(wants), "/etc/systemd/system/nspawn@.service");
+    EXPECT_TRUE(exists(enabled_dir_ + "/" + name));
+    // Enabled machines are systemd's to start at boot, not machined's.
+    EXPECT_EQ(machine_names(), std::vector<std::string>{".host"});
+    // StartMachine goes to systemd's StartUnit; this bus has no systemd, and the error says which unit.
+    std::string error;
+    try {
+        auto proxy = sdbus::createProxy(sdbus::createSystemBusConnection(), "org.freedesktop.machine1",
+                                        "/org/freedesktop/machine1");
+        proxy->callMethod("StartMachine").onInterface("io.berth.Manager1").withArguments(name);
+    } catch (const sdbus::Error& e) {
+        error = e.getMessage();
+    }
+    EXPECT_NE(error.find("nspawn@" + name + ".service"), std::string::npos) << error;
+    EXPECT_TRUE(berth_manager("DisableMachine", {"s", name}).exited(0));
+    EXPECT_FALSE(exists(wants));
+    EXPECT_FALSE(exists(enabled_dir_ + "/" + name));
+}
+
 TEST_F(Berth, EnabledMachinesStartWithMachined) {
     std::string name = "auto-" + id_;
     std::string image = make_bootable_image(name);
