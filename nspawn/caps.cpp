@@ -24,8 +24,9 @@ uint64_t default_capabilities(bool private_network) {
     return mask;
 }
 
-Status apply_capabilities(const Plan& plan) {
-    uint64_t keep = plan.privileges.capabilities;
+Status apply_capabilities(const Plan& plan) { return limit_capabilities(plan.privileges.capabilities); }
+
+Status limit_capabilities(uint64_t keep) {
     int last = static_cast<int>(cap_max_bits()) - 1;
     for (int c = 0; c <= last; c++) {
         if (keep & (uint64_t{1} << c)) continue;

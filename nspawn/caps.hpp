@@ -13,5 +13,7 @@ uint64_t default_capabilities(bool private_network);
 
 // Child, just before changing user and exec (a non-root payload then keeps nothing).
 Status apply_capabilities(const Plan& plan);
+// Bounding, effective, permitted and inheritable sets down to `keep`.
+Status limit_capabilities(uint64_t keep);
 
 }  // namespace berth::nspawn

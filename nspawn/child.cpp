@@ -1,5 +1,7 @@
 #include "child.hpp"
 
+#include <linux/capability.h>
+
 #include <fcntl.h>
 #include <linux/close_range.h>
 #include <sched.h>
@@ -107,11 +109,12 @@ Status attach_console(const Plan& plan, bool session_leader) {
         }
         (void)::chdir("/");
     }
-    // Limits, then capabilities (dropping needs CAP_SETPCAP), then the filter (loading it needs
-    // CAP_SYS_ADMIN or no_new_privs), and only then the user: a non-root user keeps none of them.
+    // Limits, then the filter (loading it needs CAP_SYS_ADMIN or no_new_privs, so before the capabilities
+    // go: --drop-capability=CAP_SYS_ADMIN; it denies nothing the next steps call), then capabilities
+    // (dropping needs CAP_SETPCAP), and only then the user: a non-root user keeps none of them.
     auto s = apply_process_limits(plan.resources);
-    if (s.ok()) s = apply_capabilities(plan);
     if (s.ok()) s = load_seccomp(seccomp, plan.privileges.no_new_privileges);
+    if (s.ok()) s = apply_capabilities(plan);
     if (s.ok() && !plan.boot) s = become_user(plan.user);
     if (!s.ok()) {
         (void)ch.send_error(s.error());
@@ -201,7 +204,15 @@ void run_child(const ChildContext& ctx) {
             if (ctx.plan.console != ConsoleMode::Pipe) ::ioctl(0, TIOCSCTTY, 0);
             exec_payload(ctx.plan, ctx.channel, ctx.seccomp, ctx.supervisor_pidfd);
         }
-        // PID 1 keeps only stdio.
+        // PID 1 keeps of its privileges only CAP_KILL (to pass signals on to a PID 2 of another user),
+        // under the filter and no_new_privs: guest root may ptrace it, and must gain nothing. And only stdio.
+        auto confined = load_seccomp(ctx.seccomp, true);
+        if (confined.ok()) confined = limit_capabilities(uint64_t{1} << CAP_KILL);
+        if (!confined.ok()) {
+            ::kill(pid, SIGKILL);
+            (void)ctx.channel.send_error(confined.error());
+            ::_exit(1);
+        }
         ::syscall(SYS_close_range, 3U, ~0U, 0U);
         run_stub_init(pid);
     }

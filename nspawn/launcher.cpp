@@ -82,6 +82,9 @@ Status configure_userns(const Plan& plan, HostState& host, pid_t pid, const Chan
     UniqueFd userns(::open(fmt::format("/proc/{}/ns/user", pid).c_str(), O_RDONLY | O_CLOEXEC));
     if (!userns) return errno_error("Failed to open the machine's user namespace");
     Ownership own = plan.userns.ownership;
+    // An image chowned to this very range earlier already shows the machine's IDs: mapping it again
+    // would shift every file a second time (to nobody).
+    if (own == Ownership::Auto && image_chowned_to(plan.directory, host.users)) own = Ownership::Off;
     if (own == Ownership::Chown) BERTH_TRY(chown_image(plan.directory, host.users));
     bool idmap = own == Ownership::Auto || own == Ownership::Map;
     auto root = make_root_mount(plan, host.root, idmap ? userns.get() : -1);

@@ -174,8 +174,12 @@ Status delegate_cgroup(const Cgroup& cg, uid_t root) {
     return {};
 }
 
+bool image_chowned_to(const std::string& directory, const UserRange& r) {
+    return r.base != 0 && root_owner(directory) == r.base;
+}
+
 Status chown_image(const std::string& directory, const UserRange& r) {
-    if (root_owner(directory) == r.base) return {};  // done before, for this very range
+    if (image_chowned_to(directory, r)) return {};  // done before, for this very range
     UserRange view;
     view.base = r.base;
     view.range = r.range;

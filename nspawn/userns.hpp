@@ -51,6 +51,8 @@ Status delegate_cgroup(const Cgroup& cg, uid_t root);
 // Shift every file's owner below `directory` into the range (uid -> base + uid), once; recorded by the
 // root directory's owner, so a second call with the same base does nothing.
 Status chown_image(const std::string& directory, const UserRange& r);
+// Whether chown_image() shifted the image into this range already.
+bool image_chowned_to(const std::string& directory, const UserRange& r);
 
 // Child, first thing after the maps exist: become root (uid/gid 0, no groups) of the new namespace.
 Status become_userns_root();

@@ -463,6 +463,26 @@ TEST_P(Escape, UncoveredProcFilesStillGiveNothingUnderTheDefault) {
     EXPECT_EQ(read_file("/proc/sys/kernel/core_pattern"), core_before);
 }
 
+// --- PID 1 under --as-pid2 ---
+
+// The stub init only reaps and passes signals on: it keeps CAP_KILL alone, with no_new_privs and the
+// filter, so guest root gains nothing by ptracing it.
+TEST_P(Escape, AsPid2StubInitHoldsOnlyCapKillUnderTheFilter) {
+    auto r = in_machine("grep -E '^(CapEff|CapPrm|CapBnd|NoNewPrivs|Seccomp):' /proc/1/status", {"--as-pid2"});
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_EQ(r.out,
+              "CapPrm:\t0000000000000020\nCapEff:\t0000000000000020\nCapBnd:\t0000000000000020\n"
+              "NoNewPrivs:\t1\nSeccomp:\t2\n");
+}
+
+// The filter is loaded while CAP_SYS_ADMIN is still there, so dropping it keeps the filter.
+TEST_P(Escape, DroppingCapSysAdminKeepsTheFilter) {
+    auto r = in_machine("grep -E '^Seccomp:' /proc/self/status; /probe keyctl", with_probe({"--drop-capability=CAP_SYS_ADMIN"}));
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_EQ(r.out.substr(0, r.out.find('\n') + 1), "Seccomp:\t2\n");
+    EXPECT_EQ(probe_results(r.out)["keyctl"], "EPERM") << r.out;
+}
+
 // Bad privilege options: one line naming option and value, before anything is created.
 class PrivilegeOptions : public BusyboxTest {};
 

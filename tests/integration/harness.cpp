@@ -457,7 +457,20 @@ bool locked(const std::string& path, const std::vector<std::string>& locks) {
 bool held_by_live_machine(const std::string& path, const std::string& own_id) {
     if (path.rfind("/sys/fs/cgroup/", 0) == 0)
         return path.find(own_id) == std::string::npos && cgroup_populated(path);
-    return locked(path, locked_files());
+    auto locks = locked_files();
+    // A staging directory (/run/berth/root/NAME) holds no lock itself: it is a running machine's while
+    // that machine's lock is held.
+    const std::string staging = "/run/berth/root";
+    auto staged_by_live_machine = [&](const std::string& name) {
+        return name.find(own_id) == std::string::npos && locked("/run/berth/locks/machine-" + name, locks);
+    };
+    if (path == staging) {
+        auto names = list_dir(path);
+        return std::any_of(names.begin(), names.end(), staged_by_live_machine);
+    }
+    if (path.rfind(staging + "/", 0) == 0 && path.find('/', staging.size() + 1) == std::string::npos)
+        return staged_by_live_machine(path.substr(staging.size() + 1));
+    return locked(path, locks);
 }
 
 namespace {

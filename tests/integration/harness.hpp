@@ -118,7 +118,8 @@ std::vector<std::string> cgroup_dirs();   // every directory in the cgroup v2 tr
 std::vector<std::string> run_berth_entries();  // everything below /run/berth, relative to it
 // Whether a cgroup or /run/berth entry belongs to a machine that is still running (someone else's, when
 // the caller's own machines are all stopped): a cgroup with processes whose path does not carry
-// `own_id`, or a file that is locked (or a directory with a locked file below it).
+// `own_id`, or a file that is locked (or a directory with a locked file below it), or the staging
+// directory of a machine whose lock is held (and /run/berth/root while one is).
 bool held_by_live_machine(const std::string& path, const std::string& own_id);
 
 // Processes.
