@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 
 #include "machine_name.hpp"
+#include "set_property.hpp"
 #include "signals.hpp"
 #include "verbs.hpp"
 
@@ -173,6 +174,7 @@ Result<Options> parse_command_line(int argc, const char* const* argv) {
         size_t n = o.verb == "set-property" ? 1 : o.args.size();
         for (size_t i = 0; i < n; i++) BERTH_TRY(check_name(o.args[i]));
     }
+    if (o.verb == "set-property") BERTH_TRY(parse_assignments({o.args.begin() + 1, o.args.end()}));
     return o;
 }
 
