@@ -1,5 +1,6 @@
 #include "resources.hpp"
 
+#include <dirent.h>
 #include <linux/capability.h>
 #include <sched.h>
 #include <signal.h>
@@ -673,6 +674,58 @@ Result<ResourceCgroups> apply_cgroup_limits(const Resources& r, const Cgroup& ma
         if (auto s = write_settings(*made, settings, name); !s.ok()) return undo(s.error());
     }
     return rc;
+}
+
+Result<ResourceCgroups> apply_cgroup_limits_live(const Resources& r, const Cgroup& machine, const std::string& name) {
+    ResourceCgroups created;
+    if (machine.empty() || !r.any_cgroup_limit()) return created;
+    std::vector<std::pair<std::string, std::string>> wanted;
+    if (r.memory_max || r.memory_high || r.memory_swap_max) wanted.push_back({"memory", "memory"});
+    if (r.cpu_weight || r.cpu_quota_percent) wanted.push_back({"cpu", "cpu"});
+    if (r.pids_max) wanted.push_back({"pids", "pids"});
+    if (r.io_weight) wanted.push_back({"io", "blkio"});
+
+    const std::string dir = machine.path();
+    const std::string root = dir.substr(0, dir.size() - machine.rel().size());
+    auto available = read_file(root + "/cgroup.controllers");
+    std::set<std::string> v2 = available.ok() ? words(*available) : std::set<std::string>{};
+    auto mounts = v1_mounts();
+    for (auto& [ctrl, v1name] : wanted) {
+        if (v2.count(ctrl)) {
+            BERTH_TRY(enable_v2_controller(root, machine.rel(), ctrl));
+            BERTH_TRY(write_settings(dir, v2_settings(r, ctrl, dir), name));
+            continue;
+        }
+        auto mount = mounts.find(v1name);
+        if (mount == mounts.end())
+            return plain_error(fmt::format("Cannot limit {} of machine \"{}\": the {} controller is available neither "
+                                           "in cgroup v2 nor as a cgroup v1 hierarchy",
+                                           ctrl, name, ctrl),
+                               EOPNOTSUPP);
+        std::string base = mount->second + "/" + kV1Base, v1dir = base + "/" + name;
+        if (!exists(v1dir)) {
+            if (::mkdir(base.c_str(), 0755) < 0 && errno != EEXIST)
+                return errno_error(fmt::format("Failed to create cgroup {}", base));
+            if (::mkdir(v1dir.c_str(), 0755) < 0 && errno != EEXIST)
+                return errno_error(fmt::format("Failed to create cgroup {}", v1dir));
+            created.v1_paths.push_back(v1dir);
+        }
+        BERTH_TRY(write_settings(v1dir, v1_settings(r, v1name, v1dir), name));
+        // The machine's processes, wherever they are below its unified cgroup; v1 settings apply to the
+        // processes in the v1 cgroup only, and children stay where their parent is.
+        std::vector<std::string> dirs{dir};
+        for (size_t i = 0; i < dirs.size(); i++) {
+            auto procs = read_file(dirs[i] + "/cgroup.procs");
+            std::istringstream in(procs.ok() ? *procs : "");
+            for (pid_t p; in >> p;) (void)write_file(v1dir + "/cgroup.procs", std::to_string(p));
+            if (DIR* d = ::opendir(dirs[i].c_str())) {
+                while (auto* e = ::readdir(d))
+                    if (e->d_type == DT_DIR && e->d_name[0] != '.') dirs.push_back(dirs[i] + "/" + e->d_name);
+                ::closedir(d);
+            }
+        }
+    }
+    return created;
 }
 
 Status attach_v1_cgroups(const ResourceCgroups& rc, pid_t pid) {

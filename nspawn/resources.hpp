@@ -46,6 +46,11 @@ struct ResourceCgroups {
 // Supervisor, after the machine cgroup exists and before the clone: apply cgroup limits (v2 files; on
 // hybrid hosts create <v1 controller>/berth/NAME for memory, pids, cpu, blkio/io as needed).
 Result<ResourceCgroups> apply_cgroup_limits(const Resources& r, const Cgroup& machine, const std::string& name);
+// machined, on a running machine (SetMachineLimits): the same cgroup settings written live. On hybrid hosts
+// the v1 cgroups <controller>/berth/NAME are reused or created, and every process in `machine` (the
+// unified cgroup) is moved into them; the result lists the ones created here. Process limits (rlimits,
+// OOM score, CPU affinity) are not cgroup settings: `r` must not have any.
+Result<ResourceCgroups> apply_cgroup_limits_live(const Resources& r, const Cgroup& machine, const std::string& name);
 // Supervisor, once the child exists (before it execs): move it into the v1 cgroups.
 Status attach_v1_cgroups(const ResourceCgroups& rc, pid_t pid);
 // Supervisor, at exit.

@@ -1,0 +1,21 @@
+// Object path labels, as sd-bus's sd_bus_path_encode(): every byte that is not an ASCII letter (or a
+// digit past the first position) becomes '_' plus two lowercase hex digits; "" is "_".
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace berth::machined {
+
+inline constexpr const char* kBusName = "org.freedesktop.machine1";
+inline constexpr const char* kManagerPath = "/org/freedesktop/machine1";
+inline constexpr const char* kMachinePrefix = "/org/freedesktop/machine1/machine";
+
+std::string bus_label_escape(std::string_view s);
+// nullopt when `label` is not something bus_label_escape() produces.
+std::optional<std::string> bus_label_unescape(std::string_view label);
+
+std::string machine_object_path(std::string_view name);
+
+}  // namespace berth::machined

@@ -1,0 +1,57 @@
+#include "config.hpp"
+
+#include <sys/stat.h>
+
+#include <toml++/toml.h>
+
+namespace berth::machined {
+
+Result<Config> load_config(const std::string& path, bool required) {
+    Config c;
+    struct stat st {};
+    if (::stat(path.c_str(), &st) < 0) {
+        if (errno == ENOENT && !required) return c;
+        return errno_error(fmt::format("Failed to read {}", path));
+    }
+    toml::table t;
+    try {
+        t = toml::parse_file(path);
+    } catch (const toml::parse_error& e) {
+        return plain_error(fmt::format("Failed to parse {}: {} (line {})", path, e.description(),
+                                       e.source().begin.line));
+    }
+    for (auto& [key, node] : t) {
+        std::string k(key.str());
+        auto bad = [&](const char* what) {
+            return plain_error(fmt::format("Invalid \"{}\" in {}: expected {}", k, path, what));
+        };
+        if (k == "pool" || k == "enabled_dir" || k == "state_dir" || k == "nspawn") {
+            auto v = node.value<std::string>();
+            if (!v || v->empty() || (*v)[0] != '/') return bad("an absolute path");
+            (k == "pool" ? c.pool : k == "enabled_dir" ? c.enabled_dir : k == "state_dir" ? c.state_dir : c.nspawn) = *v;
+        } else if (k == "allowed_groups") {
+            auto* a = node.as_array();
+            if (!a) return bad("an array of group names");
+            for (auto& g : *a) {
+                auto v = g.value<std::string>();
+                if (!v || v->empty()) return bad("an array of group names");
+                c.allowed_groups.push_back(*v);
+            }
+        } else if (k == "log_level") {
+            auto v = node.value<std::string>();
+            auto level = v ? spdlog::level::from_str(*v) : spdlog::level::off;
+            if (!v || (level == spdlog::level::off && *v != "off"))
+                return bad("one of trace, debug, info, warning, error, critical, off");
+            c.log_level = level;
+        } else if (k == "terminate_timeout_sec") {
+            auto v = node.value<int64_t>();
+            if (!v || *v < 0 || *v > 3600) return bad("seconds between 0 and 3600");
+            c.terminate_timeout_sec = static_cast<int>(*v);
+        } else {
+            return plain_error(fmt::format("Unknown key \"{}\" in {}", k, path));
+        }
+    }
+    return c;
+}
+
+}  // namespace berth::machined

@@ -1,0 +1,292 @@
+#include "daemon.hpp"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "bus_error.hpp"
+#include "bus_path.hpp"
+#include "cgroup.hpp"
+#include "limits.hpp"
+#include "log.hpp"
+#include "objects.hpp"
+#include "operations.hpp"
+#include "sdbus_raw.hpp"
+
+namespace berth::machined {
+
+namespace {
+
+long now_ms() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+bool readable_now(int fd) {
+    pollfd p{fd, POLLIN, 0};
+    return ::poll(&p, 1, 0) > 0 && (p.revents & POLLIN);
+}
+
+// Our cgroup (CreateMachine) goes with the machine, but only when nothing runs in it any more: a
+// machine unregistered while running keeps running.
+void remove_cgroups_if_empty(const Machine& m) {
+    if (m.cgroup_created) {
+        auto layout = detect_cgroup_layout();
+        if (layout.ok()) {
+            Cgroup cg(layout->unified_root, m.cgroup);
+            auto busy = cg.populated();
+            if (busy.ok() && !*busy) {
+                (void)::rmdir(cg.path().c_str());
+                (void)::rmdir((layout->unified_root + "/berth").c_str());  // only when no other machine uses it
+            }
+        }
+    }
+    for (auto& dir : m.v1_cgroups) (void)::rmdir(dir.c_str());
+}
+
+}  // namespace
+
+Daemon::Daemon(Config config, std::unique_ptr<sdbus::IConnection> bus)
+    : config_(std::move(config)),
+      bus_(std::move(bus)),
+      state_(config_.state_dir),
+      access_(config_.allowed_groups),
+      enabled_(config_.enabled_dir),
+      supervisor_(std::make_unique<Supervisor>(config_, *bus_)) {}
+
+Daemon::~Daemon() {
+    if (signal_fd_ >= 0) ::close(signal_fd_);
+}
+
+Caller Daemon::caller_of(const sdbus::Message& m) { return access_.caller_of(current_call(m)); }
+
+void Daemon::authorize(const sdbus::Message& m, const std::string& what) {
+    ok_or_throw(access_.authorize(caller_of(m), what));
+}
+
+Machine& Daemon::require(const std::string& name) {
+    if (auto* m = registry_.find(name)) return *m;
+    throw_bus_error(kNoSuchMachine, fmt::format("No machine \"{}\" known", name));
+}
+
+Machine& Daemon::require_by_pid(pid_t pid) {
+    if (pid == 1) return *registry_.find(".host");
+    auto cg = own_unified_cgroup(pid);
+    if (auto* m = registry_.find_by_process(pid, cg.ok() ? *cg : std::string())) return *m;
+    throw_bus_error(kNoMachineForPID, fmt::format("PID {} does not belong to any known machine", pid));
+}
+
+void Daemon::add_objects(Machine& m) {
+    std::string name = m.name;
+    auto object = sdbus::createObject(*bus_, machine_object_path(name));
+    add_machine_interfaces(*object, *this, [this, name](const sdbus::Message&) -> Machine& { return require(name); });
+    object->finishRegistration();
+    machine_objects_[name] = std::move(object);
+}
+
+Machine& Daemon::register_machine(const RegistrationRequest& req, const Caller& caller, bool create_cgroup) {
+    auto prepared = value_or_throw(prepare_machine(req, caller, registry_, create_cgroup));
+    Machine& m = registry_.add(std::move(prepared));
+    try {
+        add_objects(m);
+    } catch (const sdbus::Error& e) {
+        auto gone = registry_.remove(m.name);
+        remove_cgroups_if_empty(*gone);
+        throw;
+    }
+    if (auto s = state_.save(m); !s.ok())
+        spdlog::warn("Machine \"{}\" will be forgotten if machined restarts: {}", m.name, s.error().message);
+    auto signal = manager_object_->createSignal(kManagerInterface, "MachineNew");
+    signal << m.name << sdbus::ObjectPath(machine_object_path(m.name));
+    manager_object_->emitSignal(signal);
+    spdlog::info("New machine \"{}\" (leader {}{}{})", m.name, m.leader, m.cgroup.empty() ? "" : ", cgroup ",
+                 m.cgroup);
+    return m;
+}
+
+void Daemon::remove_machine(const std::string& name, const char* why) {
+    machine_objects_.erase(name);
+    auto m = registry_.remove(name);
+    if (!m) return;
+    state_.remove(name);
+    terminate_deadlines_.erase(name);
+    remove_cgroups_if_empty(*m);
+    auto signal = manager_object_->createSignal(kManagerInterface, "MachineRemoved");
+    signal << name << sdbus::ObjectPath(machine_object_path(name));
+    manager_object_->emitSignal(signal);
+    spdlog::info("Machine \"{}\" removed ({})", name, why);
+}
+
+void Daemon::unregister_machine(const std::string& name) { remove_machine(name, "unregistered"); }
+
+void Daemon::terminate_machine(Machine& m) {
+    if (m.is_host()) throw_bus_error(kInvalidArgs, "The host cannot be terminated");
+    // A frozen leader would never see SIGTERM.
+    if (is_frozen(m)) (void)set_frozen(m, false);
+    if (config_.terminate_timeout_sec == 0) {
+        ok_or_throw(kill_machine_hard(m));
+    } else {
+        ok_or_throw(kill_machine(m, "leader", SIGTERM));
+        terminate_deadlines_[m.name] = now_ms() + config_.terminate_timeout_sec * 1000L;
+    }
+    if (m.state != "closing") {
+        m.state = "closing";
+        emit_machine_changed(m, kMachineInterface, {"State"});
+    }
+}
+
+void Daemon::freeze_machine(Machine& m, bool frozen) {
+    ok_or_throw(set_frozen(m, frozen));
+    emit_machine_changed(m, kBerthMachineInterface, {"Frozen"});
+}
+
+void Daemon::set_machine_limits(Machine& m, const std::vector<std::pair<std::string, std::string>>& limits) {
+    auto created = value_or_throw(berth::machined::set_machine_limits(m, limits));
+    m.v1_cgroups.insert(m.v1_cgroups.end(), created.begin(), created.end());
+    if (!created.empty()) (void)state_.save(m);
+}
+
+void Daemon::start_machine(const std::string& name) {
+    if (registry_.find(name) || supervisor_->running(name))
+        throw_bus_error(kMachineExists, fmt::format("Machine \"{}\" is already running", name));
+    auto s = supervisor_->start(name);
+    if (!s.ok() && s.error().code == ENOENT) throw_bus_error(kNoSuchImage, s.error().message);
+    ok_or_throw(s);
+}
+
+void Daemon::emit_machine_changed(Machine& m, const std::string& interface, const std::vector<std::string>& props) {
+    auto it = machine_objects_.find(m.name);
+    if (it != machine_objects_.end()) it->second->emitPropertiesChangedSignal(interface, props);
+}
+
+void Daemon::emit_manager_changed(const std::string& interface, const std::vector<std::string>& props) {
+    manager_object_->emitPropertiesChangedSignal(interface, props);
+}
+
+Status Daemon::start() {
+    BERTH_TRY(state_.prepare());
+    for (auto& m : state_.load_live()) {
+        spdlog::info("Machine \"{}\" still runs (leader {})", m->name, m->leader);
+        registry_.add(std::move(m));
+    }
+    try {
+        manager_object_ = sdbus::createObject(*bus_, kManagerPath);
+        add_manager_interface(*manager_object_, *this);
+        add_berth_manager_interface(*manager_object_, *this);
+        manager_object_->finishRegistration();
+
+        self_object_ = sdbus::createObject(*bus_, std::string(kMachinePrefix) + "/self");
+        add_machine_interfaces(*self_object_, *this, [this](const sdbus::Message& msg) -> Machine& {
+            Caller c = access_.caller_of(current_call(msg));
+            auto cg = own_unified_cgroup(c.pid);
+            if (auto* m = registry_.find_by_process(c.pid, cg.ok() ? *cg : std::string())) return *m;
+            return *registry_.find(".host");
+        });
+        self_object_->finishRegistration();
+
+        for (auto* m : registry_.all()) add_objects(*m);
+        // Last: whoever sees the name can use every object.
+        bus_->requestName(kBusName);
+    } catch (const sdbus::Error& e) {
+        return plain_error(fmt::format("Failed to set up {} on the system bus: {}", kBusName, e.getMessage()), EIO);
+    }
+
+    sigset_t mask;
+    sigemptyset(&mask);
+    for (int s : {SIGTERM, SIGINT, SIGCHLD}) sigaddset(&mask, s);
+    signal_fd_ = ::signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (signal_fd_ < 0) return errno_error("Failed to create a signalfd");
+
+    if (!systemd_is_running()) {
+        for (auto& name : enabled_.list()) {
+            if (registry_.find(name)) continue;
+            auto s = supervisor_->start(name);
+            if (!s.ok()) spdlog::warn("Enabled machine \"{}\" not started: {}", name, s.error().message);
+        }
+    }
+    spdlog::info("Ready: {} on the system bus, pool {}", kBusName, config_.pool);
+    return {};
+}
+
+int Daemon::next_timeout_ms() const {
+    if (terminate_deadlines_.empty()) return -1;
+    long next = std::min_element(terminate_deadlines_.begin(), terminate_deadlines_.end(),
+                                 [](auto& a, auto& b) { return a.second < b.second; })
+                    ->second;
+    return static_cast<int>(std::max(0L, next - now_ms()));
+}
+
+void Daemon::check_terminations() {
+    long now = now_ms();
+    for (auto it = terminate_deadlines_.begin(); it != terminate_deadlines_.end();) {
+        if (it->second > now) {
+            ++it;
+            continue;
+        }
+        if (auto* m = registry_.find(it->first)) {
+            spdlog::info("Machine \"{}\" did not stop after SIGTERM: killing it", m->name);
+            auto s = kill_machine_hard(*m);
+            if (!s.ok()) spdlog::warn("Failed to kill machine \"{}\": {}", m->name, s.error().message);
+        }
+        it = terminate_deadlines_.erase(it);
+    }
+}
+
+void Daemon::on_leader_exit(int pidfd) {
+    // A pidfd number freed and reused by an earlier handler in this round would be stale: ask again.
+    if (!readable_now(pidfd)) return;
+    if (auto* m = registry_.find_by_pidfd(pidfd)) remove_machine(m->name, "its leader exited");
+}
+
+int Daemon::run() {
+    std::vector<pollfd> fds;
+    while (true) {
+        try {
+            while (bus_->processPendingRequest()) {
+            }
+        } catch (const sdbus::Error& e) {
+            spdlog::error("Lost the system bus: {}", e.getMessage());
+            return 1;
+        }
+        auto pd = bus_->getEventLoopPollData();
+        fds.clear();
+        fds.push_back({pd.fd, pd.events, 0});
+        fds.push_back({signal_fd_, POLLIN, 0});
+        for (auto* m : registry_.all())
+            if (m->pidfd) fds.push_back({m->pidfd.get(), POLLIN, 0});
+        size_t first_child = fds.size();
+        for (int fd : supervisor_->fds()) fds.push_back({fd, POLLIN, 0});
+
+        int timeout = pd.getPollTimeout();
+        int term = next_timeout_ms();
+        if (term >= 0 && (timeout < 0 || term < timeout)) timeout = term;
+        if (::poll(fds.data(), fds.size(), timeout) < 0 && errno != EINTR) {
+            spdlog::error("poll: {}", std::strerror(errno));
+            return 1;
+        }
+        if (fds[1].revents & POLLIN) {
+            signalfd_siginfo si{};
+            while (::read(signal_fd_, &si, sizeof si) == sizeof si) {
+                if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+                    spdlog::info("Exiting on signal {}; machines keep running", si.ssi_signo);
+                    return 0;
+                }
+            }
+        }
+        for (size_t i = 2; i < fds.size(); i++) {
+            if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+            if (i >= first_child)
+                supervisor_->on_exit(fds[i].fd);
+            else
+                on_leader_exit(fds[i].fd);
+        }
+        check_terminations();
+    }
+}
+
+}  // namespace berth::machined

@@ -1,0 +1,75 @@
+#include "enabled.hpp"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "fileio.hpp"
+#include "machine_name.hpp"
+
+namespace berth::machined {
+
+namespace {
+
+constexpr const char* kWants = "/etc/systemd/system/machines.target.wants";
+
+Status mkdir_p(const std::string& path) {
+    for (size_t pos = 1; pos <= path.size(); pos++) {
+        if (pos != path.size() && path[pos] != '/') continue;
+        if (::mkdir(path.substr(0, pos).c_str(), 0755) < 0 && errno != EEXIST)
+            return errno_error(fmt::format("Failed to create {}", path.substr(0, pos)));
+    }
+    return {};
+}
+
+std::string unit_template() {
+    for (const char* dir : {"/etc/systemd/system", "/usr/local/lib/systemd/system", "/usr/lib/systemd/system",
+                            "/lib/systemd/system"}) {
+        std::string path = std::string(dir) + "/nspawn@.service";
+        struct stat st {};
+        if (::stat(path.c_str(), &st) == 0) return path;
+    }
+    return {};
+}
+
+}  // namespace
+
+std::vector<std::string> EnabledSet::list() const {
+    std::vector<std::string> out;
+    DIR* d = ::opendir(dir_.c_str());
+    if (!d) return out;
+    while (auto* e = ::readdir(d))
+        if (machine_name_is_valid(e->d_name)) out.push_back(e->d_name);
+    ::closedir(d);
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+bool EnabledSet::contains(const std::string& name) const {
+    struct stat st {};
+    return ::stat((dir_ + "/" + name).c_str(), &st) == 0;
+}
+
+Status EnabledSet::enable(const std::string& name, bool under_systemd) {
+    BERTH_TRY(mkdir_p(dir_));
+    if (under_systemd) {
+        std::string unit = unit_template();
+        if (unit.empty()) return plain_error("Cannot enable under systemd: no nspawn@.service unit installed", ENOENT);
+        BERTH_TRY(mkdir_p(kWants));
+        std::string link = fmt::format("{}/nspawn@{}.service", kWants, name);
+        if (::symlink(unit.c_str(), link.c_str()) < 0 && errno != EEXIST)
+            return errno_error(fmt::format("Failed to create {}", link));
+    }
+    return write_file_atomic(dir_ + "/" + name, "");
+}
+
+Status EnabledSet::disable(const std::string& name, bool under_systemd) {
+    if (under_systemd) (void)::unlink(fmt::format("{}/nspawn@{}.service", kWants, name).c_str());
+    if (::unlink((dir_ + "/" + name).c_str()) < 0 && errno != ENOENT)
+        return errno_error(fmt::format("Failed to disable machine \"{}\"", name));
+    return {};
+}
+
+}  // namespace berth::machined

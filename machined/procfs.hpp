@@ -1,0 +1,30 @@
+// What machined reads about processes from /proc, and pidfds.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "fd.hpp"
+#include "result.hpp"
+
+namespace berth::machined {
+
+// Field 22 of /proc/PID/stat (clock ticks after boot): with the pid it names one process for good,
+// which is how a restarted machined knows a recorded leader is still the same process.
+Result<uint64_t> process_start_time(pid_t pid);
+// Alive and not a zombie.
+bool process_running(pid_t pid);
+
+Result<UniqueFd> pidfd_open(pid_t pid);
+Status pidfd_send_signal(int pidfd, int sig);
+
+// One line of /proc/PID/uid_map or gid_map: `count` ids from `inner` map onto `outer`.
+struct IdRange {
+    uint32_t inner = 0, outer = 0, count = 0;
+};
+Result<std::vector<IdRange>> read_id_map(pid_t pid, const char* which);  // "uid_map" | "gid_map"
+
+}  // namespace berth::machined

@@ -1,0 +1,129 @@
+#include "state.hpp"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <toml++/toml.h>
+
+#include <sstream>
+
+#include "fileio.hpp"
+#include "log.hpp"
+#include "machine_name.hpp"
+#include "procfs.hpp"
+
+namespace berth::machined {
+
+namespace {
+
+Status mkdir_p(const std::string& path) {
+    for (size_t pos = 1; pos <= path.size(); pos++) {
+        if (pos != path.size() && path[pos] != '/') continue;
+        std::string part = path.substr(0, pos);
+        if (::mkdir(part.c_str(), 0755) < 0 && errno != EEXIST)
+            return errno_error(fmt::format("Failed to create {}", part));
+    }
+    return {};
+}
+
+std::string to_toml(const Machine& m) {
+    toml::array ifs;
+    for (int32_t i : m.ifindices) ifs.push_back(static_cast<int64_t>(i));
+    toml::array v1;
+    for (auto& d : m.v1_cgroups) v1.push_back(d);
+    toml::table t{
+        {"name", m.name},
+        {"id", id128_to_hex(m.id)},
+        {"service", m.service},
+        {"class", m.klass},
+        {"root_directory", m.root_directory},
+        {"unit", m.unit},
+        {"leader", static_cast<int64_t>(m.leader)},
+        // As strings: TOML integers are signed 64-bit, these are unsigned.
+        {"leader_start_time", std::to_string(m.leader_start_time)},
+        {"timestamp_realtime", std::to_string(m.timestamp_realtime)},
+        {"timestamp_monotonic", std::to_string(m.timestamp_monotonic)},
+        {"ifindices", ifs},
+        {"cgroup", m.cgroup},
+        {"cgroup_created", m.cgroup_created},
+        {"v1_cgroups", v1},
+    };
+    std::ostringstream out;
+    out << t << "\n";
+    return out.str();
+}
+
+Result<std::unique_ptr<Machine>> from_toml(const std::string& path) {
+    toml::table t;
+    try {
+        t = toml::parse_file(path);
+    } catch (const toml::parse_error& e) {
+        return plain_error(fmt::format("Malformed machine state {}: {}", path, e.description()));
+    }
+    auto m = std::make_unique<Machine>();
+    m->name = t["name"].value_or(std::string());
+    auto id = parse_id128(t["id"].value_or(std::string()));
+    if (id.ok()) m->id = *id;
+    m->service = t["service"].value_or(std::string());
+    m->klass = t["class"].value_or(std::string("container"));
+    m->root_directory = t["root_directory"].value_or(std::string());
+    m->unit = t["unit"].value_or(std::string());
+    m->leader = static_cast<pid_t>(t["leader"].value_or(int64_t{0}));
+    auto u64 = [&](const char* key) { return std::strtoull(t[key].value_or(std::string("0")).c_str(), nullptr, 10); };
+    m->leader_start_time = u64("leader_start_time");
+    m->timestamp_realtime = u64("timestamp_realtime");
+    m->timestamp_monotonic = u64("timestamp_monotonic");
+    if (auto* ifs = t["ifindices"].as_array())
+        for (auto& i : *ifs) m->ifindices.push_back(static_cast<int32_t>(i.value_or(int64_t{0})));
+    m->cgroup = t["cgroup"].value_or(std::string());
+    m->cgroup_created = t["cgroup_created"].value_or(false);
+    if (auto* v1 = t["v1_cgroups"].as_array())
+        for (auto& d : *v1) m->v1_cgroups.push_back(d.value_or(std::string()));
+    if (!machine_name_is_valid(m->name) || m->leader <= 1 || (m->klass != "container" && m->klass != "vm"))
+        return plain_error(fmt::format("Invalid machine state in {}", path));
+    return m;
+}
+
+}  // namespace
+
+Status StateStore::prepare() const { return mkdir_p(dir_); }
+
+Status StateStore::save(const Machine& m) const { return write_file_atomic(dir_ + "/" + m.name, to_toml(m)); }
+
+void StateStore::remove(const std::string& name) const {
+    if (::unlink((dir_ + "/" + name).c_str()) < 0 && errno != ENOENT)
+        spdlog::warn("Failed to remove the state of machine \"{}\": {}", name, std::strerror(errno));
+}
+
+std::vector<std::unique_ptr<Machine>> StateStore::load_live() const {
+    std::vector<std::unique_ptr<Machine>> out;
+    DIR* d = ::opendir(dir_.c_str());
+    if (!d) return out;
+    std::vector<std::string> names;
+    while (auto* e = ::readdir(d))
+        if (e->d_name[0] != '.') names.push_back(e->d_name);
+    ::closedir(d);
+    for (auto& file : names) {
+        auto m = from_toml(dir_ + "/" + file);
+        // A crash may leave write_file_atomic's NAME.tmp.XXXX behind: its name does not match its file.
+        if (!m.ok() || (*m)->name != file) {
+            spdlog::warn("Dropping unreadable machine state {}/{}", dir_, file);
+            (void)::unlink((dir_ + "/" + file).c_str());
+            continue;
+        }
+        auto& machine = *m;
+        auto fd = pidfd_open(machine->leader);
+        auto start = fd.ok() ? process_start_time(machine->leader) : Result<uint64_t>(fd.error());
+        if (!fd.ok() || !start.ok() || *start != machine->leader_start_time || !process_running(machine->leader)) {
+            spdlog::info("Machine \"{}\" is gone (leader {} no longer runs)", machine->name, machine->leader);
+            remove(machine->name);
+            continue;
+        }
+        machine->pidfd = std::move(*fd);
+        out.push_back(std::move(machine));
+    }
+    return out;
+}
+
+}  // namespace berth::machined

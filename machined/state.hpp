@@ -1,0 +1,32 @@
+// Persistence of the registry in STATE_DIR/machines/NAME (TOML, written atomically), so that a
+// restarted machined finds its machines again.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "machine.hpp"
+#include "result.hpp"
+
+namespace berth::machined {
+
+class StateStore {
+public:
+    explicit StateStore(std::string state_dir) : dir_(std::move(state_dir) + "/machines") {}
+
+    Status prepare() const;  // mkdir -p
+    Status save(const Machine& m) const;
+    void remove(const std::string& name) const;
+
+    // Every machine on record whose leader is still the same live process, with a pidfd on it.
+    // Records of dead leaders (or of a pid now used by another process) are deleted.
+    std::vector<std::unique_ptr<Machine>> load_live() const;
+
+    const std::string& dir() const { return dir_; }
+
+private:
+    std::string dir_;
+};
+
+}  // namespace berth::machined

@@ -1,0 +1,126 @@
+#include "supervisor.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <sdbus-c++/IProxy.h>
+
+#include "log.hpp"
+#include "procfs.hpp"
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+namespace berth::machined {
+
+namespace {
+
+constexpr int kExitReboot = 133;
+
+std::string default_nspawn() {
+    char buf[4096];
+    ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (n <= 0) return "nspawn";
+    std::string exe(buf, n);
+    return exe.substr(0, exe.rfind('/') + 1) + "nspawn";
+}
+
+}  // namespace
+
+bool systemd_is_running() {
+    struct stat st {};
+    return ::lstat("/run/systemd/system", &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+Supervisor::Supervisor(const Config& config, sdbus::IConnection& bus)
+    : config_(config), bus_(bus), nspawn_(config.nspawn.empty() ? default_nspawn() : config.nspawn) {}
+
+bool Supervisor::image_exists(const std::string& name) const {
+    struct stat st {};
+    return ::stat((config_.pool + "/" + name).c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+Status Supervisor::start(const std::string& name) {
+    if (!image_exists(name))
+        return plain_error(fmt::format("No image \"{}\" in {}", name, config_.pool), ENOENT);
+    if (running(name)) return plain_error(fmt::format("Machine \"{}\" is already running", name), EEXIST);
+    if (systemd_is_running()) {
+        try {
+            auto systemd = sdbus::createProxy(bus_, "org.freedesktop.systemd1", "/org/freedesktop/systemd1");
+            sdbus::ObjectPath job;
+            systemd->callMethod("StartUnit")
+                .onInterface("org.freedesktop.systemd1.Manager")
+                .withArguments(fmt::format("nspawn@{}.service", name), std::string("replace"))
+                .storeResultsTo(job);
+            return {};
+        } catch (const sdbus::Error& e) {
+            return plain_error(fmt::format("Failed to start nspawn@{}.service: {}", name, e.getMessage()), EIO);
+        }
+    }
+    return spawn(name);
+}
+
+Status Supervisor::spawn(const std::string& name) {
+    std::vector<std::string> args = {nspawn_, "-q", "-b", "--register=yes", "--console=passive",
+                                     "-D", config_.pool + "/" + name, "-M", name};
+    pid_t pid = ::fork();
+    if (pid < 0) return errno_error("Failed to fork");
+    if (pid == 0) {
+        // machined blocks these for its signalfd; nspawn must see them.
+        sigset_t all;
+        sigfillset(&all);
+        sigprocmask(SIG_UNBLOCK, &all, nullptr);
+        ::setsid();
+        int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (null >= 0) ::dup2(null, 0);
+        std::vector<char*> argv;
+        for (auto& a : args) argv.push_back(a.data());
+        argv.push_back(nullptr);
+        ::execv(argv[0], argv.data());
+        ::_exit(127);
+    }
+    // Our own unreaped child: its pid cannot be reused before we wait for it.
+    auto fd = pidfd_open(pid);
+    if (!fd.ok()) return fd.error();
+    spdlog::info("Started machine \"{}\" (nspawn {})", name, pid);
+    children_[name] = Child{pid, std::move(*fd)};
+    return {};
+}
+
+std::vector<int> Supervisor::fds() const {
+    std::vector<int> out;
+    for (auto& [_, c] : children_) out.push_back(c.pidfd.get());
+    return out;
+}
+
+bool Supervisor::owns(int fd) const {
+    for (auto& [_, c] : children_)
+        if (c.pidfd.get() == fd) return true;
+    return false;
+}
+
+void Supervisor::on_exit(int fd) {
+    for (auto it = children_.begin(); it != children_.end(); ++it) {
+        if (it->second.pidfd.get() != fd) continue;
+        siginfo_t info{};
+        if (::waitid(static_cast<idtype_t>(P_PIDFD), fd, &info, WEXITED | WNOHANG) < 0 || info.si_pid == 0) return;
+        std::string name = it->first;
+        children_.erase(it);
+        if (info.si_code == CLD_EXITED && info.si_status == kExitReboot) {
+            spdlog::info("Machine \"{}\" rebooted: starting it again", name);
+            auto s = spawn(name);
+            if (!s.ok()) spdlog::error("Failed to restart machine \"{}\": {}", name, s.error().message);
+        } else if (info.si_code == CLD_EXITED) {
+            spdlog::info("Machine \"{}\" stopped (nspawn exited with status {})", name, info.si_status);
+        } else {
+            spdlog::warn("Machine \"{}\": nspawn was killed by signal {}", name, info.si_status);
+        }
+        return;
+    }
+}
+
+}  // namespace berth::machined

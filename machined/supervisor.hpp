@@ -1,0 +1,52 @@
+// Booting pool images as machines (StartMachine, enabled machines). Under systemd: StartUnit
+// nspawn@NAME.service. Without it machined runs nspawn itself:
+//   nspawn -q -b --register=yes --console=passive -D POOL/NAME -M NAME
+// with its output going to machined's. nspawn reboots the guest in place on its own; should it exit
+// with 133 ("restart me", systemd-nspawn's code) machined starts it again. A machined that is restarted
+// no longer supervises the nspawns its predecessor started: they run on, registered, but are not
+// restarted on 133.
+#pragma once
+
+#include <sys/types.h>
+
+#include <sdbus-c++/IConnection.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "config.hpp"
+#include "fd.hpp"
+#include "result.hpp"
+
+namespace berth::machined {
+
+bool systemd_is_running();  // /run/systemd/system exists: PID 1 is systemd
+
+class Supervisor {
+public:
+    Supervisor(const Config& config, sdbus::IConnection& bus);
+
+    bool image_exists(const std::string& name) const;
+    bool running(const std::string& name) const { return children_.count(name) > 0; }
+    // ENOENT when the image is not in the pool.
+    Status start(const std::string& name);
+
+    std::vector<int> fds() const;  // pidfds of the nspawns machined runs
+    bool owns(int fd) const;
+    void on_exit(int fd);          // reap; start again after exit status 133
+
+private:
+    Status spawn(const std::string& name);
+
+    const Config& config_;
+    sdbus::IConnection& bus_;
+    std::string nspawn_;
+    struct Child {
+        pid_t pid = 0;
+        UniqueFd pidfd;
+    };
+    std::map<std::string, Child> children_;
+};
+
+}  // namespace berth::machined
