@@ -101,7 +101,11 @@ Status verb_status(Bus& bus, const Options& o) {
         if (s.leader > 0) {
             auto cg = unified_cgroup_of(s.leader);
             auto root = unified_root();
-            if (cg && root) {
+            if (cg && *cg == "/") {
+                // A leader in the root cgroup (registered by hand, not started by nspawn): the root is
+                // not the machine's, so only the leader itself is the machine's for sure.
+                s.processes = CgroupNode{"/", {{s.leader, process_cmdline(s.leader)}}, {}};
+            } else if (cg && root) {
                 s.cgroup = *cg;
                 auto tree = read_cgroup_tree(*root, *cg);
                 if (tree) s.processes = std::move(*tree);

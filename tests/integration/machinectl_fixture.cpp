@@ -52,7 +52,11 @@ void MachinectlTest::SetUp() {
     make_dirs(pool_);
     start_bus();
     if (HasFatalFailure()) return;
-    machined_.emplace(Process::start(machined_path(), {"--pool=" + pool_}, {.env = {bus_env()}, .timeout = 600s}));
+    // Everything machined keeps goes under tmp_: state, enabled machines, pool.
+    std::string config = tmp_ + "/machined.toml";
+    write_file(config, "pool = \"" + pool_ + "\"\nstate_dir = \"" + tmp_ + "/state\"\nenabled_dir = \"" + tmp_ +
+                           "/enabled\"\n");
+    machined_.emplace(Process::start(machined_path(), {"--config=" + config}, {.env = {bus_env()}, .timeout = 600s}));
     // Ready when it answers on the bus (it owns its name before it serves, so the first answer is real).
     for (int i = 0; i < 300; i++) {
         if (!machined_->running()) break;

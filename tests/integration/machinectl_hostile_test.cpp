@@ -10,7 +10,7 @@ protected:
     void expect_refused(const std::vector<std::string>& args, const std::string& needle) {
         auto before = machinectl({"list", "--no-legend", "--all"});
         auto r = machinectl(args);
-        EXPECT_TRUE(refused_with(r, needle));
+        EXPECT_TRUE(refused_with(r, needle)) << "machinectl " << ::testing::PrintToString(args);
         EXPECT_EQ(r.out, "") << r.describe();
         auto after = machinectl({"list", "--no-legend", "--all"});
         EXPECT_TRUE(after.exited(0)) << "machined still answers: " << after.describe();
@@ -21,9 +21,19 @@ protected:
 TEST_F(MachinectlHostile, UnknownMachineForEveryVerb) {
     std::string ghost = "ghost-" + id_;
     for (auto verb : {"status", "show", "start", "stop", "poweroff", "reboot", "terminate", "kill", "enable",
-                      "disable", "freeze", "thaw"})
+                      "freeze", "thaw"})
         expect_refused({verb, ghost}, ghost);
     expect_refused({"set-property", ghost, "TasksMax=10"}, ghost);
+}
+
+TEST_F(MachinectlHostile, DisablingWhatIsNotEnabledChangesNothing) {
+    // As systemd's `machinectl disable` (and systemctl disable): nothing to undo is no error.
+    std::string ghost = "ghost-" + id_;
+    auto r = machinectl({"disable", ghost});
+    EXPECT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_EQ(r.out + r.err, "");
+    auto v = machinectl({"show", "-p", "EnabledMachines", "--value"});
+    EXPECT_EQ(trim(v.out), "") << v.describe();
 }
 
 TEST_F(MachinectlHostile, BadNames) {
