@@ -152,9 +152,14 @@ Status build_machine(const ChildContext& ctx) {
     if (::sethostname(plan.hostname.data(), plan.hostname.size()) < 0)
         return errno_error(fmt::format("Failed to set hostname \"{}\"", plan.hostname));
 
-    if (root_mount) BERTH_TRY(attach_root_mount(root_mount.get(), ctx.root));
-    UniqueFd rootfd(::open(ctx.root.path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-    if (!rootfd) return errno_error(fmt::format("Failed to open {}", ctx.root.path));
+    UniqueFd rootfd;
+    if (root_mount) {
+        BERTH_TRY(attach_root_mount(root_mount.get(), ctx.root));
+        rootfd = std::move(root_mount);
+    } else {
+        rootfd.reset(::open(ctx.root.path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+        if (!rootfd) return errno_error(fmt::format("Failed to open {}", ctx.root.path));
+    }
     BERTH_TRY(mount_api_filesystems(plan, rootfd.get()));
     BERTH_TRY(protect_proc(plan, rootfd.get()));
     BERTH_ASSIGN(UniqueFd master, setup_dev(plan, rootfd.get()));
@@ -163,7 +168,7 @@ Status build_machine(const ChildContext& ctx) {
     BERTH_TRY(ch.send(Stage::NotifySocket, notify.get()));
     BERTH_TRY(mount_custom(plan, ctx.root, rootfd.get(), binds));
     BERTH_TRY(finish_mounts(plan, rootfd.get()));
-    BERTH_TRY(enter_root(ctx.root.path));
+    BERTH_TRY(enter_root(rootfd.get()));
     BERTH_TRY(ch.send(Stage::ChildReady));
     BERTH_TRY(ch.expect(Stage::Go));
     return attach_console(plan, !plan.as_pid2);

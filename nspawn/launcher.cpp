@@ -4,6 +4,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <fcntl.h>
@@ -220,6 +221,21 @@ Result<RunningMachine> start_machine(const Plan& plan, HostState& host) {
     return m;
 }
 
+// Host root owns the files of a pool image (idmapped mounts change nothing on disk), its set-user-ID
+// programs included: a pool other users can enter would let them run those as root.
+Status secure_pool(const std::string& pool) {
+    if (pool.empty()) return {};
+    struct stat st {};
+    if (::stat(pool.c_str(), &st) < 0) return errno_error(fmt::format("Pool {}", pool));
+    if ((st.st_mode & 07077) == 0 && st.st_uid == 0) return {};
+    spdlog::warn("Other users can enter the pool {} and run the set-user-ID programs of its images as root: "
+                 "making it root's alone (0700).",
+                 pool);
+    if (::chown(pool.c_str(), 0, 0) < 0 || ::chmod(pool.c_str(), 0700) < 0)
+        return errno_error(fmt::format("Failed to make the pool {} root's alone", pool));
+    return {};
+}
+
 }  // namespace
 
 int run_machine(const Plan& plan) {
@@ -229,6 +245,7 @@ int run_machine(const Plan& plan) {
         return 1;
     };
 
+    if (auto s = secure_pool(plan.pool); !s.ok()) return fail(s.error());
     auto locks = MachineLocks::acquire(plan);
     if (!locks.ok()) return fail(locks.error());
     host.locks = std::move(*locks);

@@ -23,11 +23,17 @@ Result<UniqueFd> lock_file(const std::string& path, bool exclusive) {
 }
 
 Result<MachineLocks> MachineLocks::acquire(const Plan& plan) {
-    ::mkdir("/run/berth", 0755);
-    if (::mkdir(kLockDir, 0700) < 0 && errno != EEXIST) return errno_error(fmt::format("Failed to create {}", kLockDir));
     MachineLocks locks;
     std::string name_lock = fmt::format("{}/machine-{}", kLockDir, plan.machine);
-    auto n = lock_file(name_lock, true);
+    // The last supervisor to exit removes the empty directories (see below): one may go between our
+    // mkdir and our lock file, so try again. Once our lock file is in, the directory stays.
+    Result<UniqueFd> n = Error{ENOENT, ""};
+    for (int attempt = 0; attempt < 10 && !n.ok() && n.error().code == ENOENT; attempt++) {
+        ::mkdir("/run/berth", 0755);
+        if (::mkdir(kLockDir, 0700) < 0 && errno != EEXIST && errno != ENOENT)
+            return errno_error(fmt::format("Failed to create {}", kLockDir));
+        n = lock_file(name_lock, true);
+    }
     if (!n.ok()) {
         if (n.error().code == EWOULDBLOCK)
             return plain_error(fmt::format("Machine \"{}\" is already running", plan.machine), EBUSY);
@@ -51,11 +57,16 @@ Result<MachineLocks> MachineLocks::acquire(const Plan& plan) {
 }
 
 MachineLocks::~MachineLocks() {
+    if (held_.empty()) return;
     for (auto& h : held_) {
         if (!h.fd) continue;
         // Unlink only if nobody else holds it (shared image locks): take it exclusively first.
         if (::flock(h.fd.get(), LOCK_EX | LOCK_NB) == 0) ::unlink(h.path.c_str());
     }
+    // The host is left as it was: the runtime directories go with the last machine (rmdir only
+    // succeeds when they are empty, i.e. no other machine runs and machined keeps no state).
+    (void)::rmdir(kLockDir);
+    (void)::rmdir("/run/berth");
 }
 
 }  // namespace berth::nspawn

@@ -117,58 +117,82 @@ Result<OverlayDirs> make_overlay_dirs(const OverlayMount& ov) {
     return d;
 }
 
+Result<std::string> make_staging_dir(const std::string& machine) {
+    ::mkdir("/run/berth", 0755);
+    std::string dir = fmt::format("{}/{}", kStagingDir, machine);
+    // Another supervisor may remove an empty kStagingDir between our mkdirs: retry. A leftover of a
+    // killed supervisor of this machine (whose lock we hold now) is reused.
+    for (int attempt = 0;; attempt++) {
+        if (::mkdir(kStagingDir, 0755) < 0 && errno != EEXIST)
+            return errno_error(fmt::format("Failed to create {}", kStagingDir));
+        if (::mkdir(dir.c_str(), 0755) == 0 || errno == EEXIST) return dir;
+        if (errno != ENOENT || attempt > 5) return errno_error(fmt::format("Failed to create {}", dir));
+    }
+}
+
 }  // namespace
 
-Result<PreparedRoot> prepare_root(const Plan& plan, uid_t machine_root) {
-    if (::unshare(CLONE_NEWNS) < 0) return errno_error("Failed to create a private mount namespace");
-    if (::mount(nullptr, "/", nullptr, MS_SLAVE | MS_REC, nullptr) < 0)
-        return errno_error("Failed to make the mount namespace private");
+void remove_staging_dir(const std::string& dir) {
+    (void)::rmdir(dir.c_str());
+    (void)::rmdir(kStagingDir);  // only succeeds when no other machine uses it
+}
 
-    PreparedRoot root;
+namespace {
+
+Status fill_root(const Plan& plan, uid_t machine_root, PreparedRoot& root) {
     root.image.reset(::open(plan.directory.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!root.image) return errno_error(fmt::format("Failed to open {}", plan.directory));
     // With a user namespace the root mount is made per boot, once the namespace exists (make_root_mount).
     root.per_boot = plan.userns.enabled();
 
+    // The staging tmpfs, ours alone: it holds the root's mount point and the ephemeral snapshot's upper
+    // layer, so the snapshot survives guest reboots.
+    BERTH_ASSIGN(root.staging, make_staging_dir(plan.machine));
+    BERTH_ASSIGN(UniqueFd t, make_fs_mount("tmpfs", "mode=0755", kNoSuidDev, "tmpfs"));
+    {
+        UniqueFd at(::open(root.staging.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+        if (!at) return errno_error(fmt::format("Failed to open {}", root.staging));
+        BERTH_TRY(attach_mount(t.get(), at.get()));
+    }
+    root.path = root.staging + "/root";
+    if (::mkdir(root.path.c_str(), 0755) < 0) return errno_error(fmt::format("Failed to create {}", root.path));
     if (plan.ephemeral) {
-        // A tmpfs over the image path (only in our namespace) holds the upper layer and the overlay's mount
-        // point; being ours, it survives guest reboots.
-        BERTH_ASSIGN(UniqueFd t, make_fs_mount("tmpfs", "mode=0755", kNoSuidDev, "tmpfs"));
-        BERTH_TRY(attach_mount(t.get(), root.image.get()));
-        std::string base = plan.directory;
-        for (auto* d : {"/upper", "/work", "/root"})
-            if (::mkdir((base + d).c_str(), 0755) < 0) return errno_error(fmt::format("Failed to create {}{}", base, d));
-        root.upper = base + "/upper";
-        root.work = base + "/work";
-        root.path = base + "/root";
+        root.upper = root.staging + "/upper";
+        root.work = root.staging + "/work";
+        for (auto& d : {root.upper, root.work})
+            if (::mkdir(d.c_str(), 0755) < 0) return errno_error(fmt::format("Failed to create {}", d));
         // The upper's root must look like the image's root (owner as the machine sees it, mode).
         struct stat st {};
         if (::fstat(root.image.get(), &st) == 0) {
             (void)::chown(root.upper.c_str(), machine_root + st.st_uid, machine_root + st.st_gid);
             (void)::chmod(root.upper.c_str(), st.st_mode & 07777);
         }
-        if (!root.per_boot) {
-            BERTH_ASSIGN(UniqueFd ov, make_root_mount(plan, root, -1));
-            UniqueFd mp(::open(root.path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-            if (!mp) return errno_error(fmt::format("Failed to open {}", root.path));
-            BERTH_TRY(attach_mount(ov.get(), mp.get()));
-        }
-    } else {
-        root.path = plan.directory;
-        if (!root.per_boot) {
-            BERTH_ASSIGN(UniqueFd b, make_root_mount(plan, root, -1));
-            BERTH_TRY(attach_mount(b.get(), root.image.get()));
-        }
+    }
+    if (!root.per_boot) {
+        BERTH_ASSIGN(UniqueFd m, make_root_mount(plan, root, -1));
+        UniqueFd mp(::open(root.path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+        if (!mp) return errno_error(fmt::format("Failed to open {}", root.path));
+        BERTH_TRY(attach_mount(m.get(), mp.get()));
     }
 
     for (auto& ov : plan.overlays) {
         if (ov.read_only) continue;
-        auto d = make_overlay_dirs(ov);
-        if (!d.ok()) {
-            cleanup_root(root);
-            return d.error();
-        }
-        root.overlay_dirs.push_back(*d);
+        BERTH_ASSIGN(auto d, make_overlay_dirs(ov));
+        root.overlay_dirs.push_back(d);
+    }
+    return {};
+}
+
+}  // namespace
+
+Result<PreparedRoot> prepare_root(const Plan& plan, uid_t machine_root) {
+    if (::unshare(CLONE_NEWNS) < 0) return errno_error("Failed to create a private mount namespace");
+    if (::mount(nullptr, "/", nullptr, MS_SLAVE | MS_REC, nullptr) < 0)
+        return errno_error("Failed to make the mount namespace private");
+    PreparedRoot root;
+    if (auto s = fill_root(plan, machine_root, root); !s.ok()) {
+        cleanup_root(root);  // a failed start leaves nothing behind
+        return s.error();
     }
     return root;
 }
@@ -198,6 +222,10 @@ Status attach_root_mount(int mfd, const PreparedRoot& root) {
 void cleanup_root(const PreparedRoot& root) {
     std::error_code ec;
     for (auto& d : root.overlay_dirs) std::filesystem::remove_all(d.remove, ec);
+    if (!root.staging.empty()) {
+        (void)::umount2(root.staging.c_str(), MNT_DETACH);  // with the root mounted below it
+        remove_staging_dir(root.staging);
+    }
 }
 
 Status mount_api_filesystems(const Plan& plan, int rootfd) {
@@ -224,10 +252,29 @@ Status mount_api_filesystems(const Plan& plan, int rootfd) {
     return {};
 }
 
+// A private network namespace is the machine's own: its /proc/sys/net stays writable (the guest's
+// networkd sets forwarding and the like there), while the rest of /proc/sys is the host kernel's.
+Result<UniqueFd> clone_proc_sys_net(int rootfd) {
+    auto fd = open_in_root(rootfd, "/proc/sys/net", O_PATH | O_DIRECTORY);
+    if (!fd.ok()) return fd.error();
+    BERTH_ASSIGN(UniqueFd m, make_bind_mount(fd->get(), "", false));
+    BERTH_TRY(set_mount_attrs(m.get(), kNoSuidDevExec, 0, false));
+    return m;
+}
+
 Status protect_proc(const Plan& plan, int rootfd) {
+    UniqueFd net;
+    if (plan.private_network) {
+        BERTH_ASSIGN(net, clone_proc_sys_net(rootfd));
+    }
     for (auto* p : {"/proc/sys", "/proc/acpi", "/proc/bus", "/proc/fs", "/proc/irq"})
         BERTH_TRY(in_machine(bind_self_read_only(rootfd, p), plan, fmt::format("Failed to make {} read-only", p)));
-    for (auto* p : {"/proc/kallsyms", "/proc/kcore", "/proc/keys", "/proc/sysrq-trigger", "/proc/timer_list"})
+    if (net) BERTH_TRY(in_machine(attach_in_root(net.get(), rootfd, "/proc/sys/net"), plan,
+                                  "Failed to make /proc/sys/net writable"));
+    // The kernel's symbols, memory, keys, timers and the physical page map (readable by host root
+    // without any capability check) are covered.
+    for (auto* p : {"/proc/kallsyms", "/proc/kcore", "/proc/keys", "/proc/sysrq-trigger", "/proc/timer_list",
+                    "/proc/kpagecount", "/proc/kpageflags", "/proc/kpagecgroup"})
         BERTH_TRY(in_machine(mask(rootfd, p), plan, fmt::format("Failed to hide {}", p)));
     return {};
 }
@@ -240,6 +287,12 @@ Result<UniqueFd> make_bind(const BindMount& b, int userns_fd) {
 }
 
 Status mount_custom(const Plan& plan, const PreparedRoot& root, int rootfd, std::vector<UniqueFd>& binds) {
+    if (plan.read_only) {
+        // Before the user's mounts: a mount point missing from a read-only image is refused, never created
+        // in it. rootfd is the root mount itself: only it turns read-only, the API filesystems stay writable.
+        BERTH_TRY(in_machine(set_mount_attrs(rootfd, MOUNT_ATTR_RDONLY, 0, false), plan,
+                             "Failed to make the root directory read-only"));
+    }
     for (size_t i = 0; i < plan.binds.size(); i++) {
         const BindMount& b = plan.binds[i];
         struct stat st {};
@@ -258,17 +311,12 @@ Status mount_custom(const Plan& plan, const PreparedRoot& root, int rootfd, std:
 
 Status finish_mounts(const Plan& plan, int rootfd) {
     BERTH_TRY(in_machine(bind_self_read_only(rootfd, "/run/host"), plan, "Failed to make /run/host read-only"));
-    if (plan.read_only) {
-        // rootfd is the root mount itself: only it turns read-only, the API filesystems stay writable.
-        BERTH_TRY(in_machine(set_mount_attrs(rootfd, MOUNT_ATTR_RDONLY, 0, false), plan,
-                             "Failed to make the root directory read-only"));
-    }
     return {};
 }
 
-Status enter_root(const std::string& root) {
-    if (::chdir(root.c_str()) < 0) return errno_error(fmt::format("Failed to enter {}", root));
-    if (::syscall(SYS_pivot_root, ".", ".") < 0) return errno_error(fmt::format("Failed to pivot into {}", root));
+Status enter_root(int rootfd) {
+    if (::fchdir(rootfd) < 0) return errno_error("Failed to enter the machine's root directory");
+    if (::syscall(SYS_pivot_root, ".", ".") < 0) return errno_error("Failed to pivot into the machine's root directory");
     if (::umount2(".", MNT_DETACH) < 0) return errno_error("Failed to detach the old root");
     if (::chdir("/") < 0) return errno_error("Failed to change to /");
     return {};

@@ -12,6 +12,8 @@
 
 namespace berth::nspawn {
 
+inline constexpr const char* kStagingDir = "/run/berth/root";
+
 struct OverlayDirs {
     std::string upper, work;  // for one writable --overlay
     std::string remove;       // what we created on the host for it, removed at exit
@@ -19,22 +21,29 @@ struct OverlayDirs {
 
 struct PreparedRoot {
     std::string path;                      // where the machine's root is mounted in the supervisor's namespace
-    UniqueFd image;                        // the image directory itself (also when covered by the tmpfs)
+    UniqueFd image;                        // the image directory itself
+    // A tmpfs of ours on kStagingDir/NAME (only in our namespace) holding `path`, and with --ephemeral
+    // `upper` and `work`: the machine's root may walk there, which it may not do into the image's pool
+    // (root's alone); named after the machine, so what a killed supervisor left is found again.
+    std::string staging;
     bool per_boot = false;                 // user namespace: make_root_mount() each boot, the child attaches it
-    std::string upper, work;               // --ephemeral: on the tmpfs covering the image path
+    std::string upper, work;               // --ephemeral: the snapshot's layers, on the staging tmpfs
     std::vector<OverlayDirs> overlay_dirs;  // one per writable overlay, in plan order
 };
 
-// Supervisor, before the first clone: private mount namespace; without a user namespace also the root
-// (bind or ephemeral snapshot), with one the tmpfs for the snapshot's upper layer. `machine_root` is the
-// host UID of the machine's root (0 without a user namespace).
+// Supervisor, before the first clone: private mount namespace, the staging tmpfs, and without a user
+// namespace also the root (bind or ephemeral snapshot). `machine_root` is the host UID of the machine's
+// root (0 without a user namespace).
 Result<PreparedRoot> prepare_root(const Plan& plan, uid_t machine_root);
 // Supervisor: a detached mount of the machine's root, idmapped with `userns_fd` unless it is -1.
 Result<UniqueFd> make_root_mount(const Plan& plan, const PreparedRoot& root, int userns_fd);
-// Child: put the mount from make_root_mount() in place.
+// Child: put the mount from make_root_mount() in place; `mfd` then refers to the machine's root.
 Status attach_root_mount(int mfd, const PreparedRoot& root);
 // Supervisor, at exit: remove what prepare_root created on the host's filesystems.
 void cleanup_root(const PreparedRoot& root);
+// The staging directory of a machine (and kStagingDir when it was the last), also one a killed
+// supervisor left: the machine's lock must be held.
+void remove_staging_dir(const std::string& dir);
 
 // Child: /proc, /sys, /sys/fs/cgroup, /run, /run/host, /tmp (the /dev tree is dev.hpp's).
 Status mount_api_filesystems(const Plan& plan, int rootfd);
@@ -42,11 +51,12 @@ Status mount_api_filesystems(const Plan& plan, int rootfd);
 Status protect_proc(const Plan& plan, int rootfd);
 // Supervisor, after clone: the detached mount for one --bind (idmapped with `userns_fd` if asked).
 Result<UniqueFd> make_bind(const BindMount& b, int userns_fd);
-// Child: --bind (the supervisor's mounts, in plan order), --tmpfs, --overlay in the order given.
+// Child: --read-only, then --bind (the supervisor's mounts, in plan order), --tmpfs, --overlay in the
+// order given.
 Status mount_custom(const Plan& plan, const PreparedRoot& root, int rootfd, std::vector<UniqueFd>& binds);
-// Child: --read-only, /run/host read-only.
+// Child: /run/host read-only.
 Status finish_mounts(const Plan& plan, int rootfd);
-// Child: make `root` the root directory and drop the old one.
-Status enter_root(const std::string& root);
+// Child: make the directory `rootfd` the root directory and drop the old one.
+Status enter_root(int rootfd);
 
 }  // namespace berth::nspawn

@@ -30,7 +30,7 @@ Spawn a command or boot an OS in a light-weight container.
      --kill-signal=SIGNAL   Signal that asks the machine to stop
      --console=MODE         interactive, read-only, passive or pipe
      --read-only            Mount the root directory read-only
-     --bind=SRC[:DST[:OPTS]]     Bind mount a host path (OPTS: rbind, norbind)
+     --bind=SRC[:DST[:OPTS]]     Bind mount a host path (OPTS: rbind, norbind, idmap)
      --bind-ro=SRC[:DST[:OPTS]]  Read-only bind mount
      --tmpfs=PATH[:OPTS]    Mount a tmpfs on PATH
      --overlay=PATH[:PATH...]:PATH     Overlay mount; the last path is the destination
@@ -140,8 +140,28 @@ Result<Options> parse_command_line(int argc, char** argv) {
     list("--network-interface", o.network_interface);
     list("-p,--port", o.port);
 
+    // CLI11 reads "--name=" (an empty value) as "--name" and takes the next argument as its value: the
+    // empty value is passed as an argument of its own instead. Options end at "--" or the command.
+    std::vector<std::string> args{argv, argv + argc};
+    auto takes_value = [&](const std::string& name) {
+        const CLI::Option* opt = app.get_option_no_throw(name);
+        return opt && opt->get_items_expected_max() > 0;
+    };
+    for (size_t i = 1; i < args.size(); i++) {
+        const std::string& a = args[i];
+        if (a == "--" || a.size() < 2 || a[0] != '-') break;  // the command starts here
+        if (a.size() > 3 && a.starts_with("--") && a.back() == '=') {
+            args[i].pop_back();
+            args.insert(args.begin() + static_cast<long>(i) + 1, "");
+            i++;
+        } else if (a.find('=') == std::string::npos && (a.starts_with("--") || a.size() == 2) && takes_value(a)) {
+            i++;  // "--name VALUE" or "-X VALUE": the value is not an option
+        }
+    }
+    std::vector<char*> ptrs;
+    for (auto& a : args) ptrs.push_back(a.data());
     try {
-        app.parse(argc, argv);
+        app.parse(static_cast<int>(ptrs.size()), ptrs.data());
     } catch (const CLI::ParseError& e) {
         std::string what = e.what();
         return plain_error(fmt::format("{} (see --help)", what));

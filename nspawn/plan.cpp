@@ -45,6 +45,7 @@ Result<std::string> host_path(const std::string& p, const std::string& what) {
 }
 
 std::string pool_path() {
+    if (const char* env = std::getenv("BERTH_POOL"); env && *env) return env;
     auto text = read_file("/etc/berth/machined.toml");
     if (text.ok()) {
         // Only the one key matters here; a full parse is machined's business.
@@ -205,7 +206,8 @@ Result<Plan> make_plan(Options o, std::vector<std::string>& warnings) {
         dir = *o.directory;
     } else if (o.machine) {
         BERTH_TRY(check_machine_name(*o.machine));
-        dir = pool_path() + "/" + *o.machine;
+        plan.pool = pool_path();
+        dir = plan.pool + "/" + *o.machine;
     } else {
         char cwd[PATH_MAX];
         if (!::getcwd(cwd, sizeof cwd)) return errno_error("Failed to get the current directory");
@@ -317,11 +319,10 @@ Result<Plan> make_plan(Options o, std::vector<std::string>& warnings) {
     if (!plan.network.ports.empty() && !plan.network.veth && plan.network.bridge.empty() && plan.network.zone.empty())
         return plain_error("--port needs a virtual network link: add --network-veth, --network-bridge or --network-zone");
     BERTH_ASSIGN(plan.userns, parse_userns(o, plan.directory));
-    for (auto& b : plan.binds)
-        if (b.idmap && !plan.userns.enabled())
-            return plain_error(fmt::format("Bind {} has the idmap option, which needs a user namespace "
-                                           "(not --private-users=no)",
-                                           b.source));
+    // Without a user namespace the machine's root is host root: "idmap" is the identity, nothing to do
+    // (as with systemd-nspawn), so one command line serves both modes.
+    if (!plan.userns.enabled())
+        for (auto& b : plan.binds) b.idmap = false;
     BERTH_ASSIGN(plan.privileges, parse_privileges(o, plan.private_network));
     BERTH_ASSIGN(plan.resources, parse_resources(o));
 

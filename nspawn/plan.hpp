@@ -43,6 +43,7 @@ struct OverlayMount {
 struct Plan {
     std::string directory;  // canonical absolute path of the image
     std::string machine;    // valid machine name
+    std::string pool;       // the pool the image was taken from (-M without -D), else ""
     bool boot = false;
     bool as_pid2 = false;
     std::vector<std::string> argv;  // init + arguments with --boot, else the command (argv[0] absolute or in PATH)

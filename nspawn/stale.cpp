@@ -10,6 +10,7 @@
 
 #include "cgroup.hpp"
 #include "fd.hpp"
+#include "mount.hpp"
 #include "result.hpp"
 
 namespace berth::nspawn {
@@ -54,6 +55,15 @@ void collect_stale_state() {
             if (busy.ok() && !*busy) (void)cg.remove();
             if (held) ::unlink(lock.c_str());
         }
+    }
+    // Staging directories of machines whose supervisor is gone (the mounts on them died with its
+    // namespace): removed under the machine's lock, so a start of that machine cannot race us.
+    for (auto& name : list_dir(kStagingDir, true)) {
+        std::string lock = fmt::format("{}/machine-{}", kLockDir, name);
+        UniqueFd held = try_lock(lock);
+        if (!held && ::access(lock.c_str(), F_OK) == 0) continue;
+        remove_staging_dir(fmt::format("{}/{}", kStagingDir, name));
+        if (held) ::unlink(lock.c_str());
     }
     for (auto& file : list_dir(kLockDir, false)) {
         std::string lock = fmt::format("{}/{}", kLockDir, file);

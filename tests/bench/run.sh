@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# berth benchmarks: start latency, full boot cycle, supervisor memory.
-# Not a pass/fail test. Usage (as root): tests/bench/run.sh [startup|boot|memory|all]
+# berth benchmarks: start latency, full boot cycle (also: the user-namespace default vs --private-users=no),
+# supervisor memory, start cost against image size.
+# Not a pass/fail test. Usage (as root): tests/bench/run.sh [startup|boot|memory|imagesize|all]
 #
 # Environment:
 #   NSPAWN          berth's nspawn binary (default: <repo>/build/bin/nspawn)
@@ -26,8 +27,8 @@ MARKER=var/lib/berth-probe-reached     # written by the probe unit, seen in the 
 TAG=bench$$                            # machine/container names, unique per run of this script
 
 WHAT=${1:-all}
-case $WHAT in startup|boot|memory|all) ;; -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "usage: $0 [startup|boot|memory|all]" >&2; exit 2 ;; esac
+case $WHAT in startup|boot|memory|imagesize|all) ;; -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "usage: $0 [startup|boot|memory|imagesize|all]" >&2; exit 2 ;; esac
 [[ $(id -u) == 0 ]] || { echo "$0: must run as root" >&2; exit 1; }
 
 die() { echo "$0: $*" >&2; exit 1; }
@@ -230,11 +231,29 @@ boot_cmd() {
     local impl=$1 root=$2 probe=$3 name=$4
     case $impl in
         berth) echo "$NSPAWN -q --register=no -M $name -D $root --console=pipe --bind-ro=$probe:$PROBE_UNIT -b systemd.wants=berth-probe.service" ;;
+        berth-nouserns) echo "$NSPAWN --private-users=no -q --register=no -M $name -D $root --console=pipe --bind-ro=$probe:$PROBE_UNIT -b systemd.wants=berth-probe.service" ;;
         systemd-nspawn) echo "systemd-nspawn -q --register=no --keep-unit -M $name -D $root --console=pipe --bind-ro=$probe:$PROBE_UNIT -b systemd.wants=berth-probe.service" ;;
+        systemd-nspawn-U) echo "systemd-nspawn -U -q --register=no --keep-unit -M $name -D $root --console=pipe --bind-ro=$probe:$PROBE_UNIT -b systemd.wants=berth-probe.service" ;;
         lxc) lxc_debian_config "$name" "$root" "$probe"; echo "lxc-start -F -n $name -P $WORK/lxc" ;;
     esac
 }
-label() { case $1 in berth) echo "berth nspawn" ;; lxc) echo "lxc-start" ;; *) echo "$1" ;; esac; }
+label() {
+    case $1 in
+        berth) echo "berth nspawn" ;; berth-nouserns) echo "berth -U no" ;; systemd-nspawn-U) echo "systemd-nspawn -U" ;;
+        lxc) echo "lxc-start" ;; *) echo "$1" ;;
+    esac
+}
+# Which implementations can run at all: "" or the reason in $UNAVAILABLE.
+UNAVAILABLE=""
+available() {
+    UNAVAILABLE=""
+    case $1 in
+        berth*) ((BERTH_OK)) || UNAVAILABLE=$BERTH_WHY ;;
+        systemd-nspawn*) have systemd-nspawn || UNAVAILABLE="not installed" ;;
+        lxc) have lxc-start || UNAVAILABLE="lxc-start not installed" ;;
+    esac
+    [[ -z $UNAVAILABLE ]]
+}
 
 # ---------------------------------------------------------------------------------------------
 header() {
@@ -368,15 +387,15 @@ bench_boot() {
     local -a impls=() order=()
     local -A why=() med=() lo=() hi=()
     echo
+    local -a all=(berth berth-nouserns systemd-nspawn systemd-nspawn-U lxc)
     echo "2. Full boot cycle: Debian boot -> multi-user.target -> poweroff (median of $BOOT_RUNS runs, interleaved, after $BOOT_WARMUP warm-up boot(s))"
     find_debian_root || { echo "  no Debian rootfs with systemd (set DEBIAN_ROOT=...); skipping"; return; }
     note "rootfs $DEBIAN_ROOT; every boot on a fresh overlay (tmpfs upper) made by this script"
+    note "berth nspawn: the default (user namespace, idmapped root); berth -U no: --private-users=no"
     write_probe "$WORK/probe-poweroff.service" poweroff
 
-    for impl in berth systemd-nspawn lxc; do
-        if [[ $impl == berth ]] && ! ((BERTH_OK)); then why[$impl]=$BERTH_WHY; continue; fi
-        if [[ $impl == lxc ]]; then have lxc-start || { why[$impl]="lxc-start not installed"; continue; }
-        elif [[ $impl == systemd-nspawn ]]; then have systemd-nspawn || { why[$impl]="not installed"; continue; }; fi
+    for impl in "${all[@]}"; do
+        available "$impl" || { why[$impl]=$UNAVAILABLE; continue; }
         for ((i = 0; i < BOOT_WARMUP; i++)); do
             boot_once "$impl" "$TAG-$impl" || { why[$impl]=$BOOT_WHY; break; }
         done
@@ -399,7 +418,7 @@ bench_boot() {
         read -r "lo[$impl]" "hi[$impl]" < <(minmax <"$WORK/boot.$impl")
     done
     row "implementation" "median" "range" "vs systemd-nspawn" ""
-    for impl in berth systemd-nspawn lxc; do
+    for impl in "${all[@]}"; do
         local goal=""
         [[ $impl == berth ]] && goal="goal <= 0.90x"
         if [[ -n ${med[$impl]:-} ]]; then
@@ -409,6 +428,40 @@ bench_boot() {
             row "$(label "$impl")" "-" "not available (${why[$impl]})" "" ""
         fi
     done
+    if [[ -n ${med[berth]:-} && -n ${med[berth-nouserns]:-} ]]; then
+        echo "  the secure default vs --private-users=no: $(ratio "${med[berth]}" "${med[berth-nouserns]}")  (goal <= 1.05x)"
+    fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# 4. Start cost against image size: /bin/true in the Debian rootfs vs the busybox rootfs, under the
+# default (user namespace: the root is an idmapped mount, nothing is chowned, so size must not matter).
+bench_imagesize() {
+    local img size
+    local -A med=()
+    echo
+    echo "4. Start cost against image size: true under the default, Debian rootfs vs busybox rootfs (median of $((STARTUP_RUNS * STARTUP_ROUNDS)) runs)"
+    ((BERTH_OK)) || { echo "  berth: not available ($BERTH_WHY)"; return; }
+    find_debian_root || { echo "  no Debian rootfs with systemd (set DEBIAN_ROOT=...); skipping"; return; }
+    [[ -d $WORK/busybox ]] || make_busybox_root "$WORK/busybox"
+    local bb
+    bb=$(command -v busybox) || { echo "  needs busybox (busybox-static)"; return; }
+    note "--read-only: the images are never written to; the Debian rootfs is $DEBIAN_ROOT"
+    note "both run the same static binary ($bb bound over /bin/true), so only the image differs"
+    for img in busybox debian; do
+        local root=$WORK/busybox
+        [[ $img == debian ]] && root=$DEBIAN_ROOT
+        hyperfine -N --style none --warmup "$STARTUP_WARMUP" --runs "$((STARTUP_RUNS * STARTUP_ROUNDS))" \
+            --export-json "$WORK/size-$img.json" \
+            "$NSPAWN -q --register=no --read-only -M $TAG-size -D $root --bind-ro=$bb:/bin/true /bin/true" \
+            >/dev/null 2>"$WORK/logs/size-$img.log" ||
+            { echo "  $img: failed ($(first_error "$WORK/logs/size-$img.log"))"; return; }
+        med[$img]=$(jq -r '.results[0].times[]' "$WORK/size-$img.json" | median)
+    done
+    size=$(du -sm --apparent-size "$DEBIAN_ROOT" 2>/dev/null | cut -f1)
+    row "image" "median" "" "" ""
+    row "busybox" "$(ms "${med[busybox]}")" "" "" ""
+    row "Debian (${size} MB)" "$(ms "${med[debian]}")" "" "$(ratio "${med[debian]}" "${med[busybox]}")" "goal <= 1.10x"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -521,5 +574,6 @@ case $WHAT in
     startup) bench_startup ;;
     boot) bench_boot ;;
     memory) bench_memory ;;
-    all) bench_startup; bench_boot; bench_memory ;;
+    imagesize) bench_imagesize ;;
+    all) bench_startup; bench_boot; bench_memory; bench_imagesize ;;
 esac

@@ -247,8 +247,7 @@ TEST_P(Escape, ProcSysAndSysCannotBeWritten) {
 }
 
 // The issue: "writable /proc/sys/net only with a private network" (the machine's own network namespace).
-// DISABLED: protect_proc (mount.cpp) keeps all of /proc/sys read-only so far; enable once it does not.
-TEST_P(Escape, DISABLED_ProcSysNetIsWritableWithAPrivateNetwork) {
+TEST_P(Escape, ProcSysNetIsWritableWithAPrivateNetwork) {
     auto r = in_machine("v=$(cat /proc/sys/net/ipv4/ip_forward); echo $v > /proc/sys/net/ipv4/ip_forward && echo ok; "
                         "echo 1 > /proc/sys/kernel/sysrq 2>/dev/null && echo 'wrote sysrq'; true",
                         {"--private-network"});
@@ -295,8 +294,7 @@ TEST_P(Escape, KernelInternalProcFilesGiveNothing) {
 }
 
 // The physical page map (root-only, no capability check on read): host root in a machine reads it.
-// DISABLED: protect_proc (mount.cpp) does not mask these yet; enable once it does.
-TEST_P(Escape, DISABLED_PhysicalPageInformationInProcGivesNothing) {
+TEST_P(Escape, PhysicalPageInformationInProcGivesNothing) {
     auto r = in_machine("for f in kpagecount kpageflags kpagecgroup; do\n"
                         "  n=$(head -c 16 /proc/$f 2>/dev/null | wc -c)\n"
                         "  [ \"$n\" = 0 ] || echo \"/proc/$f readable\"\n"
@@ -372,6 +370,66 @@ TEST_P(Escape, DevSymlinkedOutOfTheImageStaysInTheImage) {
         EXPECT_TRUE(list_dir(outside).empty()) << "/dev -> " << target << " reached the host's " << outside;
         EXPECT_EQ(list_dir("/etc"), etc_before) << "/dev -> " << target << " reached the host's /etc";
     }
+}
+
+// --- host files and the pool ---
+
+// A plain (not idmapped) bind of a host directory that host root owns: root in the machine is nobody
+// there, so it cannot write into it; where the directory lets anybody write, what it creates belongs to
+// the machine's range, never to host root.
+TEST_P(Escape, PlainBindOfAHostRootDirectoryGivesGuestRootNoHostRootFiles) {
+    if (host_root()) GTEST_SKIP() << "root in a machine without a user namespace is host root: not a boundary";
+    std::string closed = tmp_ + "/closed", open = tmp_ + "/open";
+    make_dirs(closed);
+    make_dirs(open);
+    ASSERT_EQ(::chmod(closed.c_str(), 0755), 0);
+    ASSERT_EQ(::chmod(open.c_str(), 01777), 0);
+    auto r = in_machine("touch /closed/intruder 2>/dev/null && echo 'created in /closed'\n"
+                        "touch /open/mine && echo ok",
+                        {"--bind=" + closed + ":/closed", "--bind=" + open + ":/open"});
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_EQ(r.out, "ok\n");
+    EXPECT_FALSE(exists(closed + "/intruder"));
+    struct stat st {};
+    ASSERT_EQ(::stat((open + "/mine").c_str(), &st), 0);
+    EXPECT_NE(st.st_uid, 0u) << "guest root created a file owned by host root";
+    EXPECT_EQ(st.st_uid % 65536, 0u) << "owned by " << st.st_uid << ", not the base of the machine's range";
+}
+
+// The files of a pool image belong to host root on disk (idmapped mounts change nothing there), its
+// set-user-ID programs too: starting an image from a pool that other users can enter closes the pool.
+TEST_P(Escape, PoolOtherUsersCanEnterIsClosedBeforeTheStart) {
+    std::string pool = tmp_ + "/pool";
+    make_dirs(pool);
+    ASSERT_EQ(::chmod(pool.c_str(), 0755), 0);
+    ASSERT_EQ(::rename(root_.c_str(), (pool + "/" + machine_).c_str()), 0);
+    auto r = nspawn({"-q", "--register=no", "-M", machine_, "--private-users=" + std::string(host_root() ? "no" : "pick"),
+                     "/bin/true"},
+                    RunOptions{.env = {"BERTH_POOL=" + pool}});
+    ASSERT_EQ(::rename((pool + "/" + machine_).c_str(), root_.c_str()), 0);  // back, for the fixture
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_NE(r.err.find("making it root's alone"), std::string::npos) << r.err;
+    struct stat st {};
+    ASSERT_EQ(::stat(pool.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 0700u);
+    auto probe = run("/usr/bin/setpriv", {"--reuid=65534", "--regid=65534", "--clear-groups", "/bin/ls", pool});
+    EXPECT_FALSE(probe.exited(0)) << "user nobody lists the pool: " << probe.describe();
+}
+
+// Under the default, the covers over /proc belong to the machine's user namespace, so its root may take
+// them off (as under systemd-nspawn -U); what lies beneath must still give it nothing of the host.
+TEST_P(Escape, UncoveredProcFilesStillGiveNothingUnderTheDefault) {
+    if (host_root()) GTEST_SKIP() << "root in a machine without a user namespace is host root: not a boundary";
+    std::string core_before = read_file("/proc/sys/kernel/core_pattern");
+    auto r = in_machine("umount /proc/sys 2>/dev/null; umount /proc/kallsyms 2>/dev/null\n"
+                        "v=$(cat /proc/sys/kernel/core_pattern)\n"
+                        "(echo \"$v\" > /proc/sys/kernel/core_pattern) 2>/dev/null && echo 'wrote core_pattern'\n"
+                        "(echo 1 > /proc/sys/kernel/sysrq) 2>/dev/null && echo 'wrote sysrq'\n"
+                        "grep -v '^0000000000000000 ' /proc/kallsyms | head -n 1\n"
+                        "true");
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_EQ(r.out, "");
+    EXPECT_EQ(read_file("/proc/sys/kernel/core_pattern"), core_before);
 }
 
 // Bad privilege options: one line naming option and value, before anything is created.

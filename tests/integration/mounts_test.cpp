@@ -41,6 +41,25 @@ TEST_F(Mounts, ReadOnlyRootStillHasWritableTmp) {
     EXPECT_TRUE(r.exited(0)) << r.describe();
 }
 
+TEST_F(Mounts, ReadOnlyRootTakesBindsOnItsExistingDirectories) {
+    auto src = host_dir("ro-src");
+    write_file(src + "/hello", "hi\n");
+    auto before = tree_snapshot(root_);
+    auto r = sh("cat /mnt/hello", {"--read-only", "--bind-ro=" + src + ":/mnt"});
+    EXPECT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_EQ(r.out, "hi\n");
+    EXPECT_EQ(tree_snapshot(root_), before);
+}
+
+// A read-only image is never written to, not even for a mount point: the bind is refused instead.
+TEST_F(Mounts, ReadOnlyRootRefusesABindWhoseMountPointIsMissing) {
+    auto src = host_dir("ro-src");
+    auto before = tree_snapshot(root_);
+    auto r = sh("true", {"--read-only", "--bind-ro=" + src + ":/missing"});
+    EXPECT_TRUE(refused_with(r, "/missing"));
+    EXPECT_EQ(tree_snapshot(root_), before);
+}
+
 // idmap: the machine's root writes as the owner of the host directory (root), not as its shifted UID.
 TEST_F(Mounts, BindMakesWritesVisibleOnHost) {
     auto src = host_dir("shared");

@@ -77,13 +77,13 @@ std::string http_get(const std::string& addr, int port) {
     return "";
 }
 
-// http_get() from inside the named network namespace (/run/netns/NAME).
+// http_get() from inside the network namespace at `netns` (/proc/PID/ns/net).
 std::string http_get_in_netns(const std::string& netns, const std::string& addr, int port) {
     int pipefd[2];
     if (::pipe2(pipefd, O_CLOEXEC) < 0) return "";
     pid_t pid = ::fork();
     if (pid == 0) {
-        int fd = ::open(("/run/netns/" + netns).c_str(), O_RDONLY | O_CLOEXEC);
+        int fd = ::open(netns.c_str(), O_RDONLY | O_CLOEXEC);
         if (fd < 0 || ::setns(fd, CLONE_NEWNET) < 0) ::_exit(1);
         std::string body = http_get(addr, port);
         (void)!::write(pipefd[1], body.data(), body.size());
@@ -442,16 +442,25 @@ TEST_F(PortForward, HostReachesGuestThroughItsOwnAddress) {
     EXPECT_TRUE(p.wait(20s).exited(0));
 }
 
+// The other host is a network namespace held by a process of ours (not `ip netns add`, whose /run/netns
+// mount would outlive the test), joined to the host by a veth pair.
 TEST_F(PortForward, AnotherNetworkNamespaceReachesGuest) {
-    std::string ns = "berth-" + id_, outside = "po" + id_, inside = "pi" + id_;
-    ASSERT_TRUE(ip({"netns", "add", ns}).exited(0));
-    Undo undo_ns{{"netns", "del", ns}};
-    ASSERT_TRUE(ip({"link", "add", outside, "type", "veth", "peer", "name", inside, "netns", ns}).exited(0));
+    std::string outside = "po" + id_, inside = "pi" + id_;
+    auto other = Process::start("/usr/bin/unshare", {"--net", "/bin/sleep", "600"});
+    std::string ns = "/proc/" + std::to_string(other.pid()) + "/ns/net";
+    for (int i = 0; i < 100 && read_link(ns) == read_link("/proc/self/ns/net"); i++) std::this_thread::sleep_for(10ms);
+    ASSERT_NE(read_link(ns), read_link("/proc/self/ns/net")) << "unshare --net did not start";
+    auto in_other = [&](std::vector<std::string> args) {
+        args.insert(args.begin(), {"--net=" + ns, exists("/usr/sbin/ip") ? "/usr/sbin/ip" : "/sbin/ip"});
+        return run("/usr/bin/nsenter", args);
+    };
+    ASSERT_TRUE(ip({"link", "add", outside, "type", "veth", "peer", "name", inside, "netns",
+                    std::to_string(other.pid())}).exited(0));
     Undo undo_link{{"link", "del", outside}};
     ASSERT_TRUE(ip({"addr", "add", "10.217.0.1/30", "dev", outside}).exited(0));
     ASSERT_TRUE(ip({"link", "set", outside, "up"}).exited(0));
-    ASSERT_TRUE(ip({"-n", ns, "addr", "add", "10.217.0.2/30", "dev", inside}).exited(0));
-    ASSERT_TRUE(ip({"-n", ns, "link", "set", inside, "up"}).exited(0));
+    ASSERT_TRUE(in_other({"addr", "add", "10.217.0.2/30", "dev", inside}).exited(0));
+    ASSERT_TRUE(in_other({"link", "set", inside, "up"}).exited(0));
     auto p = start_server();
     ASSERT_TRUE(wait_sync("serving", p)) << p.wait(0ms).describe();
     EXPECT_EQ(http_get_in_netns(ns, "10.217.0.1", 18080), "hello from the guest\n");

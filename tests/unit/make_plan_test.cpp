@@ -238,6 +238,24 @@ TEST_F(MakePlan, BindsComeFromBothBindAndBindRo) {
     EXPECT_TRUE(p.binds[1].read_only);
 }
 
+TEST_F(MakePlan, IdmapIsKeptUnderAUserNamespace) {
+    auto src = tree.mkdir("src");
+    options.bind = Strings{src + ":/mnt:idmap"};
+    options.private_users = "pick";
+    auto p = planned();
+    ASSERT_EQ(p.binds.size(), 1u);
+    EXPECT_TRUE(p.binds[0].idmap);
+}
+
+TEST_F(MakePlan, IdmapWithoutAUserNamespaceIsTheIdentity) {
+    auto src = tree.mkdir("src");
+    options.bind = Strings{src + ":/mnt:idmap"};
+    options.private_users = "no";
+    auto p = planned();
+    ASSERT_EQ(p.binds.size(), 1u);
+    EXPECT_FALSE(p.binds[0].idmap);
+}
+
 TEST_F(MakePlan, ABadBindIsRefusedBeforeAnythingElse) {
     options.bind = Strings{"relative:/mnt"};
     expect_error_mentioning("relative");

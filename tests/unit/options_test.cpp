@@ -104,6 +104,19 @@ TEST(ParseCommandLine, LongStringOptionsTakeEqualsValues) {
     EXPECT_EQ(o.settings, "trusted");
 }
 
+TEST(ParseCommandLine, AnEmptyEqualsValueIsEmptyAndLeavesTheCommandAlone) {
+    auto o = parsed({"-D", "/srv/web", "--hostname=", "/bin/sh", "-c", "true"});
+    EXPECT_EQ(o.hostname, "");
+    EXPECT_EQ(o.command, (Strings{"/bin/sh", "-c", "true"}));
+}
+
+TEST(ParseCommandLine, AnEmptyEqualsValueInTheCommandBelongsToTheCommand) {
+    auto o = parsed({"--machine", "web", "/bin/ls", "--color=", "-q"});
+    EXPECT_EQ(o.machine, "web");
+    EXPECT_FALSE(o.quiet);
+    EXPECT_EQ(o.command, (Strings{"/bin/ls", "--color=", "-q"}));
+}
+
 TEST(ParseCommandLine, LongStringOptionsTakeTheNextArgument) {
     auto o = parsed({"--chdir", "/srv", "--kill-signal", "TERM", "--console", "passive"});
     EXPECT_EQ(o.chdir, "/srv");
