@@ -28,13 +28,6 @@ std::string format_u64(const std::string& name, uint64_t u) {
     return std::to_string(u);
 }
 
-template <typename T>
-std::string join_numbers(const std::vector<T>& v) {
-    std::string out;
-    for (auto& x : v) out += (out.empty() ? "" : " ") + std::to_string(x);
-    return out;
-}
-
 }  // namespace
 
 std::string shell_maybe_quote(const std::string& s) {
@@ -144,13 +137,13 @@ Property make_property(const std::string& name, const sdbus::Variant& v) {
         for (auto b : bytes) p.text += fmt::format("{:02x}", b);
         p.json = p.text;
     } else if (sig == "ai") {
-        auto list = v.get<std::vector<int32_t>>();
-        p.json = list;
-        p.text = join_numbers(list);
+        // systemd prints no text for integer arrays (NetworkInterfaces): "[unprintable]" with -a only.
+        p.json = v.get<std::vector<int32_t>>();
+        p.printable = false;
     } else if (sig == "au") {
         auto list = v.get<std::vector<uint32_t>>();
         p.json = list;
-        p.text = join_numbers(list);
+        for (auto u : list) p.text += fmt::format("{:08x}", u);
     } else {
         p.printable = false;
         p.json = nullptr;
@@ -181,9 +174,13 @@ std::string format_properties(const std::vector<Property>& props, const ShowFlag
 }
 
 nlohmann::ordered_json properties_json(const std::vector<Property>& props, const ShowFlags& flags) {
+    // JSON has a value for every type, so only emptiness counts here.
+    auto empty = [](const nlohmann::ordered_json& j) {
+        return j.is_null() || (j.is_string() && j.get_ref<const std::string&>().empty()) || (j.is_array() && j.empty());
+    };
     auto obj = nlohmann::ordered_json::object();
     for (auto& p : props)
-        if (shown(p, flags)) obj[p.name] = p.json;
+        if (selected(p, flags) && (flags.all || !flags.filter.empty() || !empty(p.json))) obj[p.name] = p.json;
     return obj;
 }
 

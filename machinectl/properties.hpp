@@ -1,6 +1,6 @@
 // D-Bus properties as `machinectl show` prints them: systemd's bus_print_property() rules (timestamps,
-// yes/no, "infinity" for unlimited resource values, byte arrays in hex, string arrays shell-quoted),
-// and as typed JSON values.
+// yes/no, "infinity" for unlimited resource values, byte arrays in hex, string arrays shell-quoted, no
+// text for integer arrays), and as typed JSON values.
 #pragma once
 
 #include <cstdint>

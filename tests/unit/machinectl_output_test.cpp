@@ -123,7 +123,6 @@ TEST_F(Utc, PropertiesAsSystemdPrintsThem) {
               "Timestamp=Sun 2025-11-30 22:56:00 UTC\n"
               "TimestampMonotonic=123456\n"
               "Leader=4242\n"
-              "NetworkInterfaces=3 7\n"
               "Frozen=no\n"
               "Enabled=yes\n"
               "EnabledMachines=a \"b c\"\n"
@@ -137,7 +136,8 @@ TEST(MachinectlProperties, EmptyOnesOnlyWithAll) {
                     {"Timestamp", sdbus::Variant(uint64_t{0})},
                     {"NetworkInterfaces", sdbus::Variant(std::vector<int32_t>{})}});
     EXPECT_EQ(format_properties(p, {}), "Name=web\n");
-    EXPECT_EQ(format_properties(p, {.all = true}), "Name=web\nUnit=\nTimestamp=\nNetworkInterfaces=\n");
+    EXPECT_EQ(format_properties(p, {.all = true}), "Name=web\nUnit=\nTimestamp=\nNetworkInterfaces=[unprintable]\n")
+        << "integer arrays have no text in systemd's show either";
 }
 
 TEST(MachinectlProperties, FilterValueOnlyAndNamedEmptyOnes) {
