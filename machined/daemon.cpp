@@ -21,6 +21,9 @@ namespace berth::machined {
 
 namespace {
 
+constexpr long kRmdirPatienceMs = 10000;
+constexpr int kRmdirRetryMs = 50;
+
 long now_ms() {
     timespec ts{};
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -32,21 +35,25 @@ bool readable_now(int fd) {
     return ::poll(&p, 1, 0) > 0 && (p.revents & POLLIN);
 }
 
-// Our cgroup (CreateMachine) goes with the machine, but only when nothing runs in it any more: a
-// machine unregistered while running keeps running.
-void remove_cgroups_if_empty(const Machine& m) {
+// The cgroups machined made for a machine (CreateMachine's unified one, SetMachineLimits' v1 ones), with
+// their "berth" parent when no other machine uses it. Only empty ones: a machine unregistered while
+// running keeps running, and a dead leader's last processes may take a moment to go.
+std::vector<std::string> cgroups_to_remove(const Machine& m) {
+    std::vector<std::string> out;
     if (m.cgroup_created) {
         auto layout = detect_cgroup_layout();
-        if (layout.ok()) {
-            Cgroup cg(layout->unified_root, m.cgroup);
-            auto busy = cg.populated();
-            if (busy.ok() && !*busy) {
-                (void)::rmdir(cg.path().c_str());
-                (void)::rmdir((layout->unified_root + "/berth").c_str());  // only when no other machine uses it
-            }
-        }
+        if (layout.ok()) out.push_back(layout->unified_root + m.cgroup);
     }
-    for (auto& dir : m.v1_cgroups) (void)::rmdir(dir.c_str());
+    out.insert(out.end(), m.v1_cgroups.begin(), m.v1_cgroups.end());
+    return out;
+}
+
+// true when gone (or not ours to wait for any more).
+bool try_rmdir_with_parent(const std::string& dir) {
+    if (::rmdir(dir.c_str()) < 0 && errno != ENOENT) return errno != EBUSY;
+    std::string parent = dir.substr(0, dir.rfind('/'));
+    if (parent.size() > 6 && parent.compare(parent.size() - 6, 6, "/berth") == 0) (void)::rmdir(parent.c_str());
+    return true;
 }
 
 }  // namespace
@@ -65,8 +72,10 @@ Daemon::~Daemon() {
 
 Caller Daemon::caller_of(const sdbus::Message& m) { return access_.caller_of(current_call(m)); }
 
-void Daemon::authorize(const sdbus::Message& m, const std::string& what) {
-    ok_or_throw(access_.authorize(caller_of(m), what));
+void Daemon::authorize(const sdbus::Message& m, const std::string& what) { authorize(current_call(m), what); }
+
+void Daemon::authorize(sd_bus_message* call, const std::string& what) {
+    ok_or_throw(access_.authorize(access_.caller_of(call), what));
 }
 
 Machine& Daemon::require(const std::string& name) {
@@ -81,24 +90,16 @@ Machine& Daemon::require_by_pid(pid_t pid) {
     throw_bus_error(kNoMachineForPID, fmt::format("PID {} does not belong to any known machine", pid));
 }
 
-void Daemon::add_objects(Machine& m) {
-    std::string name = m.name;
-    auto object = sdbus::createObject(*bus_, machine_object_path(name));
-    add_machine_interfaces(*object, *this, [this, name](const sdbus::Message&) -> Machine& { return require(name); });
-    object->finishRegistration();
-    machine_objects_[name] = std::move(object);
+Machine& Daemon::machine_of_caller(sd_bus_message* call) {
+    Caller c = access_.caller_of(call);
+    auto cg = own_unified_cgroup(c.pid);
+    if (auto* m = registry_.find_by_process(c.pid, cg.ok() ? *cg : std::string())) return *m;
+    return *registry_.find(".host");
 }
 
 Machine& Daemon::register_machine(const RegistrationRequest& req, const Caller& caller, bool create_cgroup) {
     auto prepared = value_or_throw(prepare_machine(req, caller, registry_, create_cgroup));
     Machine& m = registry_.add(std::move(prepared));
-    try {
-        add_objects(m);
-    } catch (const sdbus::Error& e) {
-        auto gone = registry_.remove(m.name);
-        remove_cgroups_if_empty(*gone);
-        throw;
-    }
     if (auto s = state_.save(m); !s.ok())
         spdlog::warn("Machine \"{}\" will be forgotten if machined restarts: {}", m.name, s.error().message);
     auto signal = manager_object_->createSignal(kManagerInterface, "MachineNew");
@@ -110,12 +111,12 @@ Machine& Daemon::register_machine(const RegistrationRequest& req, const Caller& 
 }
 
 void Daemon::remove_machine(const std::string& name, const char* why) {
-    machine_objects_.erase(name);
     auto m = registry_.remove(name);
     if (!m) return;
     state_.remove(name);
     terminate_deadlines_.erase(name);
-    remove_cgroups_if_empty(*m);
+    for (auto& dir : cgroups_to_remove(*m))
+        if (!try_rmdir_with_parent(dir)) pending_rmdirs_.push_back({dir, now_ms() + kRmdirPatienceMs});
     auto signal = manager_object_->createSignal(kManagerInterface, "MachineRemoved");
     signal << name << sdbus::ObjectPath(machine_object_path(name));
     manager_object_->emitSignal(signal);
@@ -160,8 +161,7 @@ void Daemon::start_machine(const std::string& name) {
 }
 
 void Daemon::emit_machine_changed(Machine& m, const std::string& interface, const std::vector<std::string>& props) {
-    auto it = machine_objects_.find(m.name);
-    if (it != machine_objects_.end()) it->second->emitPropertiesChangedSignal(interface, props);
+    if (machine_objects_) machine_objects_->emit_changed(m, interface.c_str(), props);
 }
 
 void Daemon::emit_manager_changed(const std::string& interface, const std::vector<std::string>& props) {
@@ -180,16 +180,9 @@ Status Daemon::start() {
         add_berth_manager_interface(*manager_object_, *this);
         manager_object_->finishRegistration();
 
-        self_object_ = sdbus::createObject(*bus_, std::string(kMachinePrefix) + "/self");
-        add_machine_interfaces(*self_object_, *this, [this](const sdbus::Message& msg) -> Machine& {
-            Caller c = access_.caller_of(current_call(msg));
-            auto cg = own_unified_cgroup(c.pid);
-            if (auto* m = registry_.find_by_process(c.pid, cg.ok() ? *cg : std::string())) return *m;
-            return *registry_.find(".host");
-        });
-        self_object_->finishRegistration();
-
-        for (auto* m : registry_.all()) add_objects(*m);
+        // sdbus-c++ 1.2 does not hand out its sd_bus; any message it makes knows it.
+        auto probe = manager_object_->createSignal(kManagerInterface, "MachineNew");
+        machine_objects_ = std::make_unique<MachineObjects>(*this, sd_bus_message_get_bus(raw_message(probe)));
         // Last: whoever sees the name can use every object.
         bus_->requestName(kBusName);
     } catch (const sdbus::Error& e) {
@@ -213,7 +206,18 @@ Status Daemon::start() {
     return {};
 }
 
+void Daemon::retry_rmdirs() {
+    long now = now_ms();
+    std::erase_if(pending_rmdirs_, [&](const std::pair<std::string, long>& p) {
+        if (try_rmdir_with_parent(p.first)) return true;
+        if (now < p.second) return false;
+        spdlog::warn("Cgroup {} still has processes; leaving it", p.first);
+        return true;
+    });
+}
+
 int Daemon::next_timeout_ms() const {
+    if (!pending_rmdirs_.empty()) return kRmdirRetryMs;
     if (terminate_deadlines_.empty()) return -1;
     long next = std::min_element(terminate_deadlines_.begin(), terminate_deadlines_.end(),
                                  [](auto& a, auto& b) { return a.second < b.second; })
@@ -286,6 +290,7 @@ int Daemon::run() {
                 on_leader_exit(fds[i].fd);
         }
         check_terminations();
+        retry_rmdirs();
     }
 }
 

@@ -12,6 +12,7 @@
 #include "access.hpp"
 #include "config.hpp"
 #include "enabled.hpp"
+#include "machine_objects.hpp"
 #include "registration.hpp"
 #include "registry.hpp"
 #include "state.hpp"
@@ -36,8 +37,10 @@ public:
     EnabledSet& enabled() { return enabled_; }
     Caller caller_of(const sdbus::Message& m);  // the sender of the call being processed
     void authorize(const sdbus::Message& m, const std::string& what);
+    void authorize(sd_bus_message* call, const std::string& what);
     Machine& require(const std::string& name);        // NoSuchMachine
     Machine& require_by_pid(pid_t pid);               // NoMachineForPID
+    Machine& machine_of_caller(sd_bus_message* call);  // for /machine/self: the caller's, else .host
     Machine& register_machine(const RegistrationRequest& req, const Caller& caller, bool create_cgroup);
     void unregister_machine(const std::string& name);
     void terminate_machine(Machine& m);
@@ -48,10 +51,10 @@ public:
     void emit_manager_changed(const std::string& interface, const std::vector<std::string>& props);
 
 private:
-    void add_objects(Machine& m);
     void remove_machine(const std::string& name, const char* why);
     void on_leader_exit(int pidfd);
     void check_terminations();
+    void retry_rmdirs();
     int next_timeout_ms() const;
 
     Config config_;
@@ -61,9 +64,10 @@ private:
     AccessControl access_;
     EnabledSet enabled_;
     std::unique_ptr<Supervisor> supervisor_;
-    std::unique_ptr<sdbus::IObject> manager_object_, self_object_;
-    std::map<std::string, std::unique_ptr<sdbus::IObject>> machine_objects_;
+    std::unique_ptr<sdbus::IObject> manager_object_;
+    std::unique_ptr<MachineObjects> machine_objects_;
     std::map<std::string, long> terminate_deadlines_;  // name -> CLOCK_MONOTONIC ms
+    std::vector<std::pair<std::string, long>> pending_rmdirs_;  // cgroup, give up after (CLOCK_MONOTONIC ms)
     int signal_fd_ = -1;
 };
 

@@ -7,6 +7,7 @@
 #include <functional>
 #include <string>
 
+#include "bus_error.hpp"
 #include "machine.hpp"
 
 namespace berth::machined {
@@ -23,14 +24,34 @@ void add_manager_interface(sdbus::IObject& object, Daemon& daemon);
 // io.berth.Manager1 on /org/freedesktop/machine1.
 void add_berth_manager_interface(sdbus::IObject& object, Daemon& daemon);
 
-// Which machine a machine object stands for, given the message being processed (a call, or the reply
-// a property getter fills in): a fixed name, or the caller's own machine for /machine/self.
-using MachineResolver = std::function<Machine&(const sdbus::Message&)>;
-// org.freedesktop.machine1.Machine and io.berth.Machine1.
-void add_machine_interfaces(sdbus::IObject& object, Daemon& daemon, MachineResolver resolve);
+// The machine objects themselves: machine_objects.hpp.
 
-// Wraps a handler: other exceptions become org.freedesktop.DBus.Error.Failed.
-sdbus::method_callback guarded(std::function<void(sdbus::MethodCall&)> handler);
-sdbus::property_get_callback guarded_get(std::function<void(sdbus::PropertyGetReply&)> getter);
+// Wraps a handler: other exceptions become org.freedesktop.DBus.Error.Failed. Templates rather than
+// std::function parameters: a handler capturing a pointer or two then lives inside the callback object
+// itself, and a thousand machine objects of some thirty members each allocate nothing for them.
+template <typename F>
+sdbus::method_callback guarded(F handler) {
+    return [handler](sdbus::MethodCall call) {
+        try {
+            handler(call);
+        } catch (const sdbus::Error&) {
+            throw;
+        } catch (const std::exception& e) {
+            throw sdbus::Error(kFailed, e.what());
+        }
+    };
+}
+template <typename F>
+sdbus::property_get_callback guarded_get(F getter) {
+    return [getter](sdbus::PropertyGetReply& reply) {
+        try {
+            getter(reply);
+        } catch (const sdbus::Error&) {
+            throw;
+        } catch (const std::exception& e) {
+            throw sdbus::Error(kFailed, e.what());
+        }
+    };
+}
 
 }  // namespace berth::machined

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <sstream>
 
 #include "cgroup.hpp"
@@ -87,13 +88,14 @@ Status wait_for_content(const std::string& path, const std::string& want, const 
 
 std::string v1_freezer_dir(const Machine& m) { return "/sys/fs/cgroup/freezer/berth/" + m.name; }
 
-Status set_frozen_v1(const Machine& m, const Cgroup& cg, bool frozen) {
+Status set_frozen_v1(Machine& m, const Cgroup& cg, bool frozen) {
     std::string dir = v1_freezer_dir(m);
     if (!file_exists("/sys/fs/cgroup/freezer"))
         return plain_error("Neither cgroup.freeze (cgroup v2) nor the v1 freezer is available", EOPNOTSUPP);
     if (frozen) {
         (void)::mkdir("/sys/fs/cgroup/freezer/berth", 0755);
         if (::mkdir(dir.c_str(), 0755) < 0 && errno != EEXIST) return errno_error("Failed to create " + dir);
+        if (std::find(m.v1_cgroups.begin(), m.v1_cgroups.end(), dir) == m.v1_cgroups.end()) m.v1_cgroups.push_back(dir);
         std::vector<pid_t> pids;
         collect_pids(cg.path(), pids);
         for (pid_t p : pids) (void)write_file(dir + "/cgroup.procs", std::to_string(p));

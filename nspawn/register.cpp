@@ -18,6 +18,9 @@ namespace {
 
 constexpr uint64_t kTimeoutUsec = 10'000'000;
 constexpr int kNotThere = 2;  // helper exit code: no bus, or nobody owns org.freedesktop.machine1
+// Helper exit code: machined does not know the machine. At exit that is the normal case: machined follows
+// the leader and drops the machine as soon as it dies, usually before we get to unregister it.
+constexpr int kNoSuchMachine = 3;
 
 // The few sd-bus entry points we need, resolved at run time in the helper.
 struct SdBus {
@@ -81,7 +84,10 @@ bool is_not_there(const sd_bus_error& e, int r) {
     if (r < 0) fail(1, fmt::format("cannot build the {} call: {}", method, std::strerror(-r)));
     sd_bus_error err = SD_BUS_ERROR_NULL;
     r = b.call(bus, m, kTimeoutUsec, &err, nullptr);
-    if (r < 0) fail(is_not_there(err, r) ? kNotThere : 1, err.message ? err.message : std::strerror(-r));
+    if (r < 0) {
+        bool gone = err.name && std::strcmp(err.name, "org.freedesktop.machine1.NoSuchMachine") == 0;
+        fail(is_not_there(err, r) ? kNotThere : gone ? kNoSuchMachine : 1, err.message ? err.message : std::strerror(-r));
+    }
     ::_exit(0);
 }
 
@@ -136,7 +142,7 @@ Result<bool> register_machine(const Plan& plan, pid_t leader, const std::vector<
 
 void unregister_machine(const Plan& plan) {
     auto [code, text] = run_helper("UnregisterMachine", plan, 0, {});
-    if (code != 0 && code != kNotThere)
+    if (code != 0 && code != kNotThere && code != kNoSuchMachine)
         spdlog::warn("Could not unregister machine \"{}\" from machined: {}", plan.machine, text);
 }
 

@@ -1,0 +1,234 @@
+#include "bus_fixture.hpp"
+
+#include <grp.h>
+#include <poll.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <csignal>
+#include <cstdlib>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+namespace berth::test {
+
+std::string machined_path() { return BERTH_MACHINED; }
+
+namespace {
+
+constexpr const char* kSetpriv = "/usr/bin/setpriv";
+const std::vector<std::string> kNobody = {"--reuid=65534", "--regid=65534", "--clear-groups", "--"};
+
+}  // namespace
+
+PrivateSystemBus::PrivateSystemBus(const std::string& dir) : socket_(dir + "/system_bus_socket") {
+    std::string config = dir + "/bus.conf";
+    // The system bus's default policy (Debian's system.conf) plus the policy file machined ships.
+    write_file(config,
+               "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN\"\n"
+               " \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n"
+               "<busconfig>\n"
+               "  <type>system</type>\n"
+               "  <listen>unix:path=" + socket_ + "</listen>\n"
+               "  <auth>EXTERNAL</auth>\n"
+               "  <policy context=\"default\">\n"
+               "    <allow user=\"*\"/>\n"
+               "    <deny own=\"*\"/>\n"
+               "    <deny send_type=\"method_call\"/>\n"
+               "    <allow send_type=\"signal\"/>\n"
+               "    <allow send_requested_reply=\"true\" send_type=\"method_return\"/>\n"
+               "    <allow send_requested_reply=\"true\" send_type=\"error\"/>\n"
+               "    <allow receive_type=\"method_call\"/>\n"
+               "    <allow receive_type=\"method_return\"/>\n"
+               "    <allow receive_type=\"error\"/>\n"
+               "    <allow receive_type=\"signal\"/>\n"
+               "    <allow send_destination=\"org.freedesktop.DBus\" send_interface=\"org.freedesktop.DBus\"/>\n"
+               "    <allow send_destination=\"org.freedesktop.DBus\" "
+               "send_interface=\"org.freedesktop.DBus.Introspectable\"/>\n"
+               "    <allow send_destination=\"org.freedesktop.DBus\" send_interface=\"org.freedesktop.DBus.Properties\"/>\n"
+               "  </policy>\n"
+               "  <include>" BERTH_UNITS "/org.freedesktop.machine1.conf</include>\n"
+               "</busconfig>\n");
+    auto r = run("/usr/bin/dbus-daemon", {"--config-file=" + config, "--fork", "--print-pid", "--nosyslog"});
+    if (!r.exited(0)) throw std::runtime_error("dbus-daemon: " + r.describe());
+    pid_t pid = std::stoi(r.out);
+    pidfd_ = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+    if (pidfd_ < 0) throw std::runtime_error("dbus-daemon exited right after starting");
+}
+
+PrivateSystemBus::~PrivateSystemBus() {
+    // By pidfd: the daemon is not our child (it forked), and its pid may be reused once it is gone.
+    ::syscall(SYS_pidfd_send_signal, pidfd_, SIGTERM, nullptr, 0);
+    pollfd p{pidfd_, POLLIN, 0};
+    if (::poll(&p, 1, 5000) <= 0) ::syscall(SYS_pidfd_send_signal, pidfd_, SIGKILL, nullptr, 0);
+    ::close(pidfd_);
+}
+
+void MachinedTest::SetUp() {
+    BusyboxTest::SetUp();
+    pool_ = tmp_ + "/pool";
+    state_dir_ = tmp_ + "/state";
+    enabled_dir_ = tmp_ + "/enabled";
+    config_ = tmp_ + "/machined.toml";
+    make_dirs(pool_);
+    bus_.emplace(tmp_);
+    ::setenv("DBUS_SYSTEM_BUS_ADDRESS", bus_->address().c_str(), 1);
+}
+
+void MachinedTest::TearDown() {
+    // The test's leaders are gone by now; machined notices that asynchronously.
+    if (machined_running())
+        EXPECT_TRUE(eventually([&] { return machine_names() == std::vector<std::string>{".host"}; }))
+            << "machines still registered at the end of the test";
+    if (machined_running()) stop_machined();
+    machined_.reset();
+    bus_.reset();
+    ::unsetenv("DBUS_SYSTEM_BUS_ADDRESS");
+    auto left = list_dir(state_dir_ + "/machines");
+    EXPECT_TRUE(left.empty()) << "machine state left behind: " << (left.empty() ? "" : left[0]);
+    // The v1 controller hierarchies of hybrid hosts (SetMachineLimits, the v1 freezer) are not in the
+    // NspawnTest leak check: this test's machines (named after id_) must have left none there.
+    for (auto& controller : list_dir("/sys/fs/cgroup"))
+        for (auto& entry : list_dir("/sys/fs/cgroup/" + controller + "/berth"))
+            EXPECT_EQ(entry.find(id_), std::string::npos) << "cgroup left behind: /sys/fs/cgroup/" << controller << "/berth/" << entry;
+    BusyboxTest::TearDown();
+}
+
+void MachinedTest::start_machined(const std::string& config) {
+    std::string text = config.empty() ? "" : config + "\n";
+    if (text.find("enabled_dir") == std::string::npos) text += "enabled_dir = \"" + enabled_dir_ + "\"\n";
+    if (text.find("terminate_timeout_sec") == std::string::npos) text += "terminate_timeout_sec = 2\n";
+    write_file(config_, text);
+    machined_.emplace(Process::start(machined_path(),
+                                     {"--pool=" + pool_, "--state-dir=" + state_dir_, "--config=" + config_},
+                                     {.env = {bus_->env()}, .timeout = 600s}));
+    bool up = eventually([&] {
+        auto r = busctl({"call", "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                         "NameHasOwner", "s", "org.freedesktop.machine1"});
+        return r.out == "b true\n" || !machined_->running();
+    });
+    ASSERT_TRUE(up && machined_->running()) << "machined did not come up: " << machined_->wait(5s).describe();
+}
+
+RunResult MachinedTest::stop_machined(int sig) {
+    machined_->signal(sig);
+    return machined_->wait(30s);
+}
+
+RunResult MachinedTest::busctl(const std::vector<std::string>& args, const RunOptions& opts) const {
+    std::vector<std::string> all = {"--system", "--no-pager"};
+    all.insert(all.end(), args.begin(), args.end());
+    RunOptions o = opts;
+    o.env.push_back(bus_->env());
+    return run("/usr/bin/busctl", all, o);
+}
+
+RunResult MachinedTest::manager(const std::string& method, const std::vector<std::string>& sig_and_args) const {
+    std::vector<std::string> args = {"call", "org.freedesktop.machine1", "/org/freedesktop/machine1",
+                                     "org.freedesktop.machine1.Manager", method};
+    args.insert(args.end(), sig_and_args.begin(), sig_and_args.end());
+    return busctl(args);
+}
+
+RunResult MachinedTest::berth_manager(const std::string& method, const std::vector<std::string>& sig_and_args) const {
+    std::vector<std::string> args = {"call", "org.freedesktop.machine1", "/org/freedesktop/machine1",
+                                     "io.berth.Manager1", method};
+    args.insert(args.end(), sig_and_args.begin(), sig_and_args.end());
+    return busctl(args);
+}
+
+RunResult MachinedTest::busctl_as_nobody(const std::vector<std::string>& args) const {
+    std::vector<std::string> all = kNobody;
+    all.insert(all.end(), {"/usr/bin/busctl", "--system", "--no-pager"});
+    all.insert(all.end(), args.begin(), args.end());
+    return run(kSetpriv, all, {.env = {bus_->env()}});
+}
+
+RunResult MachinedTest::systemd_tool(const std::string& tool, const std::vector<std::string>& args,
+                                     Millis timeout) const {
+    // systemd's tools insist on running under systemd: give them a /run/systemd/system of their own.
+    std::string script = "mount -t tmpfs tmpfs /run/systemd && mkdir /run/systemd/system && exec \"$@\"";
+    std::vector<std::string> all = {"-m", "--propagation", "private", "/bin/sh", "-c", script, "sh", tool};
+    all.insert(all.end(), args.begin(), args.end());
+    return run("/usr/bin/unshare", all, {.env = {bus_->env(), "SYSTEMD_PAGER=", "SYSTEMD_COLORS=0"}, .timeout = timeout});
+}
+
+std::vector<std::string> MachinedTest::machine_names() const {
+    auto r = manager("ListMachines");
+    std::vector<std::string> names;
+    // a(ssso) N "name" "class" "service" "path" ...
+    std::istringstream in(r.out);
+    std::string sig, word;
+    size_t n = 0;
+    in >> sig >> n;
+    for (size_t i = 0; i < n; i++) {
+        std::string fields[4];
+        for (auto& f : fields) in >> f;
+        names.push_back(fields[0].substr(1, fields[0].size() - 2));
+    }
+    std::sort(names.begin(), names.end());
+    return names;
+}
+
+std::string MachinedTest::machine_property(const std::string& name, const std::string& property,
+                                           const std::string& interface) const {
+    auto path = manager("GetMachine", {"s", name});
+    if (!path.exited(0)) return "";
+    std::string p = trim(path.out).substr(3, trim(path.out).size() - 4);  // o "/..."
+    return trim(busctl({"get-property", "org.freedesktop.machine1", p, interface, property}).out);
+}
+
+Process MachinedTest::start_leader() const { return Process::start("/bin/sleep", {"1000"}, {.timeout = 600s}); }
+
+RunResult MachinedTest::register_leader(const std::string& name, pid_t leader) const {
+    return manager("RegisterMachine", {"sayssus", name, "0", "test", "container", std::to_string(leader), "/"});
+}
+
+bool MachinedTest::eventually(const std::function<bool()>& pred, Millis limit) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (pred()) return true;
+        std::this_thread::sleep_for(20ms);
+    }
+    return pred();
+}
+
+std::string bus_error_of(const std::function<void(sdbus::IProxy&)>& call, bool as_nobody, const std::string& path) {
+    auto attempt = [&]() -> std::string {
+        try {
+            auto proxy = sdbus::createProxy(sdbus::createSystemBusConnection(), "org.freedesktop.machine1", path);
+            call(*proxy);
+            return "";
+        } catch (const sdbus::Error& e) {
+            return e.getName();
+        }
+    };
+    if (!as_nobody) return attempt();
+    int p[2];
+    if (::pipe(p) < 0) return "pipe failed";
+    pid_t child = ::fork();
+    if (child == 0) {
+        ::close(p[0]);
+        gid_t none[0];
+        if (::setgroups(0, none) < 0 || ::setresgid(65534, 65534, 65534) < 0 || ::setresuid(65534, 65534, 65534) < 0)
+            ::_exit(2);
+        std::string e = attempt();
+        if (e.empty()) e = "ok";
+        (void)!::write(p[1], e.data(), e.size());
+        ::_exit(0);
+    }
+    ::close(p[1]);
+    std::string out;
+    char buf[256];
+    for (ssize_t n; (n = ::read(p[0], buf, sizeof buf)) > 0;) out.append(buf, n);
+    ::close(p[0]);
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    if (out == "ok") return "";
+    return out.empty() ? "child failed" : out;
+}
+
+}  // namespace berth::test

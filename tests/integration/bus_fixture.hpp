@@ -1,0 +1,83 @@
+// A private system bus with machined on it, for the machined tests (and machinectl's):
+//   - dbus-daemon --config-file=... in the test's temporary directory, with the system bus's default
+//     policy plus units/org.freedesktop.machine1.conf (so the shipped policy file is what is tested);
+//   - machined with a temporary --pool, --state-dir and --config, DBUS_SYSTEM_BUS_ADDRESS pointing at
+//     that bus (exported to this test process too, for sdbus proxies);
+//   - systemd's clients run in a private mount namespace where /run/systemd/system exists;
+//   - at the end machined and the bus are stopped and every machine process the test started is gone
+//     (the NspawnTest leak check then compares mounts, cgroups and /run/berth).
+#pragma once
+
+#include <sdbus-c++/sdbus-c++.h>
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "fixture.hpp"
+
+namespace berth::test {
+
+std::string machined_path();
+
+class PrivateSystemBus {
+public:
+    explicit PrivateSystemBus(const std::string& dir);  // throws std::runtime_error
+    ~PrivateSystemBus();
+    PrivateSystemBus(const PrivateSystemBus&) = delete;
+    PrivateSystemBus& operator=(const PrivateSystemBus&) = delete;
+
+    std::string address() const { return "unix:path=" + socket_; }
+    std::string env() const { return "DBUS_SYSTEM_BUS_ADDRESS=" + address(); }
+
+private:
+    std::string socket_;
+    int pidfd_ = -1;
+};
+
+class MachinedTest : public BusyboxTest {
+protected:
+    void SetUp() override;
+    void TearDown() override;
+
+    // Starts machined (config_ written first when `config` is set) and waits until it owns its name.
+    void start_machined(const std::string& config = "");
+    // SIGTERM (or `sig`), and wait for its exit; returns how it ended.
+    RunResult stop_machined(int sig = SIGTERM);
+    bool machined_running() const { return machined_ && machined_->running(); }
+
+    // busctl --system with this bus; `args` after "--system".
+    RunResult busctl(const std::vector<std::string>& args, const RunOptions& opts = {}) const;
+    // A method call on the manager: busctl call ... org.freedesktop.machine1.Manager METHOD SIG ARGS...
+    RunResult manager(const std::string& method, const std::vector<std::string>& sig_and_args = {}) const;
+    // The same through io.berth.Manager1.
+    RunResult berth_manager(const std::string& method, const std::vector<std::string>& sig_and_args = {}) const;
+    // As user nobody (setpriv), to test access control.
+    RunResult busctl_as_nobody(const std::vector<std::string>& args) const;
+    // systemd's machinectl (or another systemd tool) in a private mount namespace with /run/systemd/system.
+    RunResult systemd_tool(const std::string& tool, const std::vector<std::string>& args, Millis timeout = 30s) const;
+
+    // Names of ListMachines, .host included, sorted.
+    std::vector<std::string> machine_names() const;
+    // Property of a machine object as busctl prints it ("s \"web\"").
+    std::string machine_property(const std::string& name, const std::string& property,
+                                 const std::string& interface = "org.freedesktop.machine1.Machine") const;
+    // A plain leader process (sleep) and its registration through RegisterMachine by root.
+    Process start_leader() const;
+    RunResult register_leader(const std::string& name, pid_t leader) const;
+    // Waits (bounded, not a timed assertion) until `pred` holds.
+    static bool eventually(const std::function<bool()>& pred, Millis limit = 20s);
+
+    std::string pool_, state_dir_, config_, enabled_dir_;
+    std::optional<PrivateSystemBus> bus_;
+    std::optional<Process> machined_;
+};
+
+// busctl prints an error's message, not its name: calls whose error name matters go through sdbus-c++.
+// Runs `call` on a proxy of `path` on the private bus (in a child that became user nobody when
+// `as_nobody`); returns "" when it succeeded, else the D-Bus error name.
+std::string bus_error_of(const std::function<void(sdbus::IProxy&)>& call, bool as_nobody = false,
+                         const std::string& path = "/org/freedesktop/machine1");
+
+}  // namespace berth::test

@@ -1,0 +1,121 @@
+// io.berth.Manager1 and io.berth.Machine1: freeze/thaw, live limits, start/enable of pool images.
+#include <signal.h>
+
+#include "bus_fixture.hpp"
+
+namespace berth::test {
+namespace {
+
+class Berth : public MachinedTest {
+protected:
+    Process start_registered(const std::string& script) const {
+        return start_nspawn({"-q", "--register=yes", "-D", root_, "--bind=" + sync_ + ":/sync:idmap", "/bin/sh", "-c",
+                             "touch /sync/up; " + script},
+                            {.env = {bus_->env()}, .timeout = 120s});
+    }
+    std::string events() const { return read_file(cgroup2_root() + "/berth/" + machine_ + "/cgroup.events"); }
+    // An image in the pool whose init loops, writing a line per boot to /boots, and reboots once when
+    // /reboot-once exists.
+    std::string make_bootable_image(const std::string& name) const {
+        std::string image = pool_ + "/" + name;
+        auto r = run(fixtures_dir() + "/busybox-rootfs.sh", {image});
+        EXPECT_TRUE(r.exited(0)) << r.describe();
+        write_file(image + "/sbin/init.real", "");
+        ::unlink((image + "/sbin/init.real").c_str());
+        write_file(image + "/bin/init",
+                   "#!/bin/sh\necho boot >> /boots\n"
+                   "if [ -e /reboot-once ]; then rm /reboot-once; reboot -f; fi\n"
+                   "exec sleep 1000\n");
+        ::chmod((image + "/bin/init").c_str(), 0755);
+        return image;
+    }
+};
+
+TEST_F(Berth, FreezeAndThawBusyGuest) {
+    start_machined();
+    auto p = start_registered("while :; do :; done");
+    ASSERT_TRUE(wait_up(p));
+    ASSERT_TRUE(eventually([&] { return machine_names() == std::vector<std::string>{".host", machine_}; }));
+    auto r = berth_manager("FreezeMachine", {"s", machine_});
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_NE(events().find("frozen 1"), std::string::npos) << events();
+    EXPECT_EQ(machine_property(machine_, "Frozen", "io.berth.Machine1"), "b true");
+    r = berth_manager("ThawMachine", {"s", machine_});
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_NE(events().find("frozen 0"), std::string::npos) << events();
+    EXPECT_EQ(machine_property(machine_, "Frozen", "io.berth.Machine1"), "b false");
+    // Frozen, it can still be terminated.
+    ASSERT_TRUE(berth_manager("FreezeMachine", {"s", machine_}).exited(0));
+    EXPECT_TRUE(manager("TerminateMachine", {"s", machine_}).exited(0));
+    auto end = p.wait(60s);
+    EXPECT_FALSE(end.timed_out) << end.describe();
+}
+
+TEST_F(Berth, SetMachineLimitsWritesTheCgroup) {
+    start_machined();
+    auto p = start_registered("sleep 1000");
+    ASSERT_TRUE(wait_up(p));
+    ASSERT_TRUE(eventually([&] { return machine_names() == std::vector<std::string>{".host", machine_}; }));
+    auto r = berth_manager("SetMachineLimits", {"sa(ss)", machine_, "2", "TasksMax", "77", "memory-max", "300M"});
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    // Wherever the pids controller is (v2, or v1 on hybrid hosts), the machine's processes are limited.
+    std::string v2 = cgroup2_root() + "/berth/" + machine_ + "/pids.max";
+    std::string v1 = "/sys/fs/cgroup/pids/berth/" + machine_ + "/pids.max";
+    EXPECT_EQ(trim(read_file(exists(v2) ? v2 : v1)), "77");
+    EXPECT_EQ(bus_error_of([&](sdbus::IProxy& px) {
+                  px.callMethod("SetMachineLimits").onInterface("io.berth.Manager1")
+                      .withArguments(machine_, std::vector<sdbus::Struct<std::string, std::string>>{{"TasksMax", "lots"}});
+              }),
+              "org.freedesktop.DBus.Error.InvalidArgs");
+    EXPECT_EQ(bus_error_of([&](sdbus::IProxy& px) {
+                  px.callMethod("SetMachineLimits").onInterface("io.berth.Manager1")
+                      .withArguments(machine_, std::vector<sdbus::Struct<std::string, std::string>>{{"Colour", "red"}});
+              }),
+              "org.freedesktop.DBus.Error.InvalidArgs");
+    p.signal(SIGTERM);
+    p.wait(60s);
+}
+
+TEST_F(Berth, StartMachineBootsPoolImageAndRebootComesBack) {
+    start_machined();
+    std::string name = "boot-" + id_;
+    std::string image = make_bootable_image(name);
+    write_file(image + "/reboot-once", "");
+    EXPECT_EQ(bus_error_of([&](sdbus::IProxy& px) {
+                  px.callMethod("StartMachine").onInterface("io.berth.Manager1").withArguments(std::string("nope-") + id_);
+              }),
+              "org.freedesktop.machine1.NoSuchImage");
+    auto r = berth_manager("StartMachine", {"s", name});
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_TRUE(eventually([&] { return read_file(image + "/boots") == "boot\nboot\n"; }, 60s))
+        << "boots: " << read_file(image + "/boots");
+    EXPECT_TRUE(eventually([&] { return machine_names() == std::vector<std::string>{".host", name}; }));
+    EXPECT_EQ(bus_error_of([&](sdbus::IProxy& px) {
+                  px.callMethod("StartMachine").onInterface("io.berth.Manager1").withArguments(name);
+              }),
+              "org.freedesktop.machine1.MachineExists");
+    EXPECT_TRUE(manager("TerminateMachine", {"s", name}).exited(0));
+    EXPECT_TRUE(eventually([&] { return machine_names() == std::vector<std::string>{".host"}; }, 60s));
+}
+
+TEST_F(Berth, EnabledMachinesStartWithMachined) {
+    std::string name = "auto-" + id_;
+    std::string image = make_bootable_image(name);
+    start_machined();
+    EXPECT_TRUE(berth_manager("EnableMachine", {"s", name}).exited(0));
+    EXPECT_TRUE(exists(enabled_dir_ + "/" + name));
+    auto prop = busctl({"get-property", "org.freedesktop.machine1", "/org/freedesktop/machine1", "io.berth.Manager1",
+                        "EnabledMachines"});
+    EXPECT_EQ(trim(prop.out), "as 1 \"" + name + "\"");
+    stop_machined();
+    start_machined();
+    EXPECT_TRUE(eventually([&] { return machine_names() == std::vector<std::string>{".host", name}; }, 60s));
+    EXPECT_EQ(machine_property(name, "Enabled", "io.berth.Machine1"), "b true");
+    EXPECT_TRUE(berth_manager("DisableMachine", {"s", name}).exited(0));
+    EXPECT_FALSE(exists(enabled_dir_ + "/" + name));
+    EXPECT_TRUE(manager("TerminateMachine", {"s", name}).exited(0));
+    EXPECT_TRUE(eventually([&] { return machine_names() == std::vector<std::string>{".host"}; }, 60s));
+}
+
+}  // namespace
+}  // namespace berth::test
