@@ -47,7 +47,7 @@ public:
     Result<std::map<std::string, std::string>> os_release(const std::string& name);
     Result<std::vector<Address>> addresses(const std::string& name);
     Result<uint32_t> uid_shift(const std::string& name);
-    // Properties.GetAll(iface) in the order the object sends them.
+    // Properties.GetAll(iface) in the order the object sends them; iface "" means all interfaces.
     Result<std::vector<Property>> properties(const std::string& path, const std::string& iface);
 
     // A method on the manager object that returns nothing.

@@ -35,13 +35,12 @@ Result<std::string> path_of(Bus& bus, const std::string& name) {
     return path;
 }
 
-// The machine object's properties, ours after systemd's (ours are missing when systemd's machined answers).
+// Every property of the machine object, of all its interfaces (systemd's and io.berth.Machine1) in the
+// object's order: Properties.GetAll with an empty interface name, as systemd's machinectl asks.
 Result<std::vector<Property>> machine_properties(Bus& bus, const std::string& name, const std::string& path) {
-    auto props = bus.properties(path, kMachineIface);
+    auto props = bus.properties(path, "");
     if (!props)
         return plain_error(fmt::format("Could not get properties of machine {}: {}", quote_arg(name), props.error().message));
-    if (auto ours = bus.properties(path, kBerthMachineIface))
-        props->insert(props->end(), ours->begin(), ours->end());
     return props;
 }
 
@@ -136,10 +135,8 @@ Status verb_show(Bus& bus, const Options& o) {
         print(format_properties(props, flags));
     };
     if (o.args.empty()) {
-        auto props = bus.properties(kManagerPath, kManagerIface);
+        auto props = bus.properties(kManagerPath, "");
         if (!props) return plain_error("Could not get properties of the manager: " + props.error().message);
-        if (auto ours = bus.properties(kManagerPath, kBerthManagerIface))
-            props->insert(props->end(), ours->begin(), ours->end());
         emit(*props);
     }
     for (auto& name : o.args) {

@@ -11,14 +11,6 @@ namespace {
 
 class MachinectlControl : public MachinectlTest {
 protected:
-    // machined notices a leader's death by its pidfd, asynchronously: wait until the name is gone.
-    bool wait_unlisted(const std::string& name) const {
-        for (int i = 0; i < 300; i++) {
-            if (!listed(name)) return true;
-            std::this_thread::sleep_for(100ms);
-        }
-        return false;
-    }
     std::string show_value(const std::string& name, const std::string& property) const {
         auto r = machinectl({"show", name, "-p", property, "--value"});
         EXPECT_TRUE(r.exited(0)) << r.describe();
@@ -154,13 +146,6 @@ protected:
         write_file(dir + "/bin/init", "#!/bin/sh\nexec sleep 100000\n");
         ::chmod((dir + "/bin/init").c_str(), 0755);
         return dir;
-    }
-    bool wait_listed(const std::string& name) const {
-        for (int i = 0; i < 300; i++) {
-            if (listed(name)) return true;
-            std::this_thread::sleep_for(100ms);
-        }
-        return false;
     }
 };
 

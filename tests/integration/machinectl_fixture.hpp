@@ -1,47 +1,42 @@
-// Our machinectl against the real machined, each test on a private dbus-daemon of its own (never the
-// host's bus) with machined on a temporary pool. BusyboxTest's leak check runs after machined and the
-// bus are gone: no process, cgroup, mount or /run/berth entry may outlive a test.
+// Our machinectl against the real machined: MachinedTest (bus_fixture) gives each test a private
+// dbus-daemon with the shipped policy (never the host's bus) and machined on a temporary pool, state
+// and enabled directory, and checks at the end that no machine, state file, process, cgroup, mount or
+// /run/berth entry is left.
 #pragma once
 
-#include <optional>
 #include <string>
 #include <vector>
 
-#include "fixture.hpp"
+#include "bus_fixture.hpp"
 
 namespace berth::test {
 
 std::string machinectl_path();
-std::string machined_path();
 
-class MachinectlTest : public BusyboxTest {
+class MachinectlTest : public MachinedTest {
 protected:
-    void SetUp() override;
-    void TearDown() override;
+    void SetUp() override;  // plus: machined started
 
-    std::string bus_env() const { return "DBUS_SYSTEM_BUS_ADDRESS=unix:path=" + bus_socket_; }
     // Our machinectl with exactly these arguments, on the private bus.
     RunResult machinectl(const std::vector<std::string>& args) const;
-    // busctl on the private bus.
-    RunResult busctl(const std::vector<std::string>& args) const;
+    // systemd's machinectl (systemd-container) on the same bus, for comparison.
+    RunResult systemd_machinectl(const std::vector<std::string>& args) const { return systemd_tool("/usr/bin/machinectl", args); }
+    bool have_systemd_machinectl() const { return exists("/usr/bin/machinectl") && exists("/run/systemd"); }
 
-    // A registry-only machine: `sleep` as leader, registered through RegisterMachine by busctl.
-    Process register_sleeper(const std::string& name, const std::string& service = "test-svc");
+    // A registry-only machine: `sleep` as leader, registered through RegisterMachine (root: tmp_).
+    Process register_sleeper(const std::string& name, const std::string& service = "test-svc") const;
     // A busybox machine (this test's rootfs) running `script`, registered by nspawn --register=yes and
     // up (it touched /sync/up) when this returns.
-    Process start_registered(const std::string& script, const std::vector<std::string>& opts = {});
+    Process start_registered(const std::string& script, const std::vector<std::string>& opts = {}) const;
 
-    // Whether machined lists `name` (through ListMachines, by busctl).
     bool listed(const std::string& name) const;
-
-    std::string pool_;  // machined's --pool, under tmp_
-
-private:
-    void start_bus();
-    void stop_bus();
-    std::string bus_socket_;
-    int bus_pidfd_ = -1;
-    std::optional<Process> machined_;
+    // machined notices a leader's death by its pidfd, asynchronously: waits (bounded) until it is gone.
+    bool wait_unlisted(const std::string& name) const {
+        return eventually([&] { return !listed(name); }, 30s);
+    }
+    bool wait_listed(const std::string& name) const {
+        return eventually([&] { return listed(name); }, 30s);
+    }
 };
 
 }  // namespace berth::test
