@@ -73,7 +73,7 @@ std::string format_status(const MachineStatus& s, uint64_t now) {
         out += "\n";
     }
     if (!s.os_pretty_name.empty()) out += "\t      OS: " + s.os_pretty_name + "\n";
-    if (s.uid_shift != 0) out += fmt::format("       UID Shift: {}\n", s.uid_shift);
+    if (s.uid_shift != 0) out += fmt::format("  UID Shift: {}\n", s.uid_shift);  // sic, as Debian's systemd 252
     if (!s.unit.empty()) out += "\t    Unit: " + s.unit + "\n";
     if (!s.cgroup.empty()) out += "\t  CGroup: " + s.cgroup + "\n";
     if (s.processes) out += render_cgroup_tree(*s.processes, "\t\t  ");

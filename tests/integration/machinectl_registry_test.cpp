@@ -276,5 +276,29 @@ TEST_F(MachinectlRegistry, ErrorsNameWhatSystemdsNames) {
     EXPECT_NE(ours.err.find(reason), std::string::npos) << "ours: " << ours.err << "theirs: " << theirs.err;
 }
 
+// Every line systemd's status prints, ours prints too, in the same order (ours adds State, CGroup and
+// the process tree; systemd gets those from the unit and the journal). "Since" up to the relative time.
+TEST_F(MachinectlRegistry, StatusHasSystemdsLinesInItsOrder) {
+    if (!have_systemd_machinectl()) GTEST_SKIP() << "systemd-container is not installed";
+    auto m = start_registered("sleep 100000");
+    auto ours = machinectl({"status", machine_}), theirs = systemd_machinectl({"status", machine_});
+    ASSERT_TRUE(ours.exited(0)) << ours.describe();
+    ASSERT_TRUE(theirs.exited(0)) << theirs.describe();
+    auto cut = [](std::string line) {
+        if (line.rfind("\t   Since: ", 0) == 0) line = line.substr(0, line.find(';'));
+        return line;
+    };
+    auto mine = lines(ours.out);
+    size_t at = 0;
+    for (auto& line : lines(theirs.out)) {
+        if (line.empty()) continue;
+        while (at < mine.size() && cut(mine[at]) != cut(line)) at++;
+        EXPECT_LT(at, mine.size()) << "systemd's line \"" << line << "\" missing or out of order in ours:\n"
+                                   << ours.out << "systemd's:\n" << theirs.out;
+    }
+    EXPECT_TRUE(machinectl({"kill", "-s", "KILL", machine_}).exited(0));
+    m.wait(60s);
+}
+
 }  // namespace
 }  // namespace berth::test

@@ -236,7 +236,7 @@ TEST_F(Utc, StatusInSystemdsLayout) {
               "\t Address: 10.0.0.2\n"
               "\t          fe80::1%7\n"
               "\t      OS: Debian GNU/Linux 12 (bookworm)\n"
-              "       UID Shift: 65536\n"
+              "  UID Shift: 65536\n"
               "\t    Unit: machine-web.scope\n"
               "\t  CGroup: /berth/web\n"
               "\t\t  ├─4242 /sbin/init\n"
