@@ -72,6 +72,29 @@ TEST_F(MachinectlHostile, BadProperties) {
     m.wait(60s);
 }
 
+TEST_F(MachinectlHostile, UnprivilegedUsersMayLookButNotTouch) {
+    std::string name = "mc-" + id_;
+    auto a = register_sleeper(name);
+    auto as_nobody = [&](std::vector<std::string> args) {
+        std::vector<std::string> all{"--reuid=65534", "--regid=65534", "--clear-groups", "--", machinectl_path()};
+        all.insert(all.end(), args.begin(), args.end());
+        return run("/usr/bin/setpriv", all, {.env = {bus_->env()}});
+    };
+    auto list = as_nobody({"list", "--no-legend"});
+    EXPECT_TRUE(list.exited(0)) << list.describe();
+    EXPECT_NE(list.out.find(name), std::string::npos) << list.describe();
+    auto show = as_nobody({"show", name, "-p", "Leader", "--value"});
+    EXPECT_EQ(show.out, std::to_string(a.pid()) + "\n") << show.describe();
+    for (auto verb : {"terminate", "kill", "poweroff", "reboot", "freeze"}) {
+        auto r = as_nobody({verb, name});
+        EXPECT_TRUE(refused_with(r, name)) << verb;
+        EXPECT_EQ(r.out, "");
+    }
+    EXPECT_TRUE(refused_with(as_nobody({"set-property", name, "TasksMax=10"}), name));
+    EXPECT_TRUE(a.running()) << "nothing reached the leader";
+    EXPECT_TRUE(listed(name));
+}
+
 TEST_F(MachinectlHostile, NoMachinedOnTheBus) {
     // A bus where nobody owns org.freedesktop.machine1: one line, exit 1.
     auto r = run(machinectl_path(), {"list"}, {.env = {"DBUS_SYSTEM_BUS_ADDRESS=unix:path=" + tmp_ + "/none"}});
