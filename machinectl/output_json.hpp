@@ -1,4 +1,4 @@
-// JSON output: "json" is one line, "json-pretty" is indented.
+// JSON output as systemd prints it: "json" on one line, "json-pretty" indented with tabs.
 #pragma once
 
 #include <string>

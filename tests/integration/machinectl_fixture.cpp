@@ -18,6 +18,8 @@ RunResult MachinectlTest::machinectl(const std::vector<std::string>& args) const
 
 Process MachinectlTest::register_sleeper(const std::string& name, const std::string& service) const {
     Process p = start_leader();
+    // Registered once it is `sleep` (exec done), so that status and list see its name and command line.
+    EXPECT_TRUE(eventually([&] { return trim(read_file("/proc/" + std::to_string(p.pid()) + "/comm")) == "sleep"; }));
     auto r = manager("RegisterMachine", {"sayssus", name, "0", service, "container", std::to_string(p.pid()), tmp_});
     EXPECT_TRUE(r.exited(0)) << "RegisterMachine " << name << ": " << r.describe();
     return p;

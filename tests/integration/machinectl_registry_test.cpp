@@ -243,7 +243,12 @@ TEST_F(MachinectlRegistry, ListPrintsWhatSystemdsMachinectlPrints) {
     if (!have_systemd_machinectl()) GTEST_SKIP() << "systemd-container is not installed";
     auto b = register_sleeper("mc-b-" + id_, "svc-b");
     auto a = register_sleeper("mc-a-" + id_, "svc-a");
-    for (auto args : std::vector<std::vector<std::string>>{{"list"}, {"list", "--no-legend"}, {"list", "-a"}, {"list", "-a", "-l"}}) {
+    for (auto args : std::vector<std::vector<std::string>>{{"list"},
+                                                          {"list", "--no-legend"},
+                                                          {"list", "-a"},
+                                                          {"list", "-a", "-l"},
+                                                          {"list", "-a", "-o", "json"},
+                                                          {"list", "--output=json-pretty"}}) {
         auto ours = machinectl(args), theirs = systemd_machinectl(args);
         ASSERT_TRUE(theirs.exited(0)) << theirs.describe();
         ASSERT_TRUE(ours.exited(0)) << ours.describe();

@@ -87,10 +87,25 @@ TEST(MachinectlTable, EmptyTableIsAnEmptyJsonArray) {
     EXPECT_EQ(dump_json(t.to_json(), OutputMode::Json), "[]\n");
 }
 
-TEST(MachinectlTable, PrettyJsonIsIndentedAndParsesBack) {
+TEST(MachinectlTable, PrettyJsonAsSystemdIndentsIt) {
+    Table t({"machine", "os"});
+    t.add_row({"web", std::nullopt});
+    EXPECT_EQ(dump_json(t.to_json(), OutputMode::JsonPretty),
+              "[\n"
+              "\t{\n"
+              "\t\t\"machine\" : \"web\",\n"
+              "\t\t\"os\" : null\n"
+              "\t}\n"
+              "]\n");
     auto text = dump_json(machines().to_json(), OutputMode::JsonPretty);
-    EXPECT_NE(text.find("\n        {\n"), std::string::npos) << text;
     EXPECT_EQ(nlohmann::ordered_json::parse(text), machines().to_json());
+}
+
+TEST(MachinectlJson, PrettyNestedAndEmptyContainers) {
+    nlohmann::ordered_json j = {{"a", nlohmann::ordered_json::array()}, {"b", {1, 2}}, {"c", nlohmann::ordered_json::object()}};
+    EXPECT_EQ(dump_json(j, OutputMode::JsonPretty),
+              "{\n\t\"a\" : [],\n\t\"b\" : [\n\t\t1,\n\t\t2\n\t],\n\t\"c\" : {}\n}\n");
+    EXPECT_EQ(dump_json(j, OutputMode::Json), "{\"a\":[],\"b\":[1,2],\"c\":{}}\n");
 }
 
 TEST(MachinectlTable, JsonReplacesBytesThatAreNotUtf8) {
