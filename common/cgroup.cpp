@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <vector>
 
@@ -51,6 +52,34 @@ Status rmdir_tree(const std::string& path) {
 }
 
 }  // namespace
+
+std::map<std::string, std::string> cgroup_v1_mounts() {
+    std::map<std::string, std::string> out;
+    // The kernel's controllers ("#subsys_name hierarchy num_cgroups enabled" lines): mount options that
+    // are not among them (rw, xattr, name=..., ...) are options.
+    auto known = read_file("/proc/cgroups");
+    auto info = read_file("/proc/self/mountinfo");
+    if (!known.ok() || !info.ok()) return out;
+    std::set<std::string> controllers;
+    std::istringstream k(*known);
+    for (std::string line; std::getline(k, line);)
+        if (!line.empty() && line[0] != '#') controllers.insert(line.substr(0, line.find_first_of(" \t")));
+    std::istringstream in(*info);
+    for (std::string line; std::getline(in, line);) {
+        std::istringstream f(line);
+        std::string id, parent, dev, root, mnt, field;
+        f >> id >> parent >> dev >> root >> mnt;
+        while (f >> field && field != "-") {
+        }
+        std::string fstype, source, opts;
+        f >> fstype >> source >> opts;
+        if (fstype != "cgroup") continue;
+        std::istringstream o(opts);
+        for (std::string opt; std::getline(o, opt, ',');)
+            if (controllers.count(opt)) out.emplace(opt, mnt);
+    }
+    return out;
+}
 
 Result<CgroupLayout> detect_cgroup_layout() {
     if (is_fs("/sys/fs/cgroup", CGROUP2_SUPER_MAGIC)) return CgroupLayout{CgroupMode::Unified, "/sys/fs/cgroup"};

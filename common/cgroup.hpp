@@ -1,6 +1,7 @@
 // Access to the cgroup v2 (unified) hierarchy, on pure v2 and on hybrid hosts.
 #pragma once
 
+#include <map>
 #include <string>
 
 #include "fd.hpp"
@@ -17,6 +18,11 @@ struct CgroupLayout {
 
 // Detect, don't assume: statfs on /sys/fs/cgroup and /sys/fs/cgroup/unified.
 Result<CgroupLayout> detect_cgroup_layout();
+
+// Hybrid and legacy hosts: where each v1 controller hierarchy is mounted, by controller ("cpu" and
+// "cpuacct" map to the same place when co-mounted); named hierarchies (name=systemd) are left out. Empty
+// on a pure v2 host.
+std::map<std::string, std::string> cgroup_v1_mounts();
 
 // The calling process's cgroup in the unified hierarchy ("0::/x/y" -> "/x/y").
 Result<std::string> own_unified_cgroup(pid_t pid = 0);

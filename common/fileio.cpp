@@ -41,13 +41,13 @@ Status write_file(const std::string& path, const std::string& value) {
     return {};
 }
 
-Status write_file_atomic(const std::string& path, const std::string& value, mode_t mode) {
+Status write_file_atomic(const std::string& path, const std::string& value, mode_t mode, Durability durability) {
     // An unpredictable temporary, created exclusively: nothing planted at its name is written through.
     std::string tmp = fmt::format("{}.tmp.{}", path, id128_to_hex(random_id128()).substr(0, 16));
     UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode));
     if (!fd) return errno_error(fmt::format("Failed to create {}", tmp));
     if (::write(fd.get(), value.data(), value.size()) != static_cast<ssize_t>(value.size()) ||
-        ::fsync(fd.get()) < 0) {
+        (durability == Durability::Sync && ::fsync(fd.get()) < 0)) {
         auto e = errno_error(fmt::format("Failed to write {}", tmp));
         ::unlink(tmp.c_str());
         return e;

@@ -67,7 +67,7 @@ Result<std::vector<std::string>> set_allowed_cpus(const Machine& m, const Cgroup
 
 Result<std::vector<std::string>> set_machine_limits(const Machine& m,
                                                     const std::vector<std::pair<std::string, std::string>>& limits) {
-    if (m.is_host()) return plain_error("Refusing to change the host's limits", EPERM);
+    if (m.is_host()) return plain_error("The host's limits are not machined's to change", EINVAL);
     if (m.cgroup.empty())
         return plain_error(fmt::format("Machine \"{}\" has no cgroup of its own to limit", m.name), EOPNOTSUPP);
     nspawn::Resources r;

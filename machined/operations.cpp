@@ -111,7 +111,7 @@ Status kill_machine(const Machine& m, const std::string& who, int32_t signal) {
     if (who != "leader" && who != "all" && !who.empty())
         return plain_error(fmt::format("Invalid kill parameter \"{}\": expected \"leader\" or \"all\"", who), EINVAL);
     if (signal <= 0 || signal >= NSIG) return plain_error(fmt::format("Invalid signal {}", signal), EINVAL);
-    if (m.is_host()) return plain_error("Refusing to signal the host", EPERM);
+    if (m.is_host()) return plain_error("The host cannot be signalled through machined", EINVAL);
     BERTH_TRY(pidfd_send_signal(m.pidfd.get(), signal));
     if (who == "leader" || m.cgroup.empty()) return {};
     BERTH_ASSIGN(Cgroup cg, machine_cgroup(m));
@@ -123,7 +123,7 @@ Status kill_machine(const Machine& m, const std::string& who, int32_t signal) {
 }
 
 Status kill_machine_hard(const Machine& m) {
-    if (m.is_host()) return plain_error("Refusing to kill the host", EPERM);
+    if (m.is_host()) return plain_error("The host cannot be killed through machined", EINVAL);
     if (!m.cgroup.empty()) {
         auto cg = machine_cgroup(m);
         if (cg.ok() && cg->write("cgroup.kill", "1").ok()) return {};
@@ -142,7 +142,7 @@ bool is_frozen(const Machine& m) {
 }
 
 Status set_frozen(Machine& m, bool frozen) {
-    if (m.is_host()) return plain_error("Refusing to freeze the host", EPERM);
+    if (m.is_host()) return plain_error("The host cannot be frozen", EINVAL);
     BERTH_ASSIGN(Cgroup cg, machine_cgroup(m));
     if (!file_exists(cg.path() + "/cgroup.freeze")) return set_frozen_v1(m, cg, frozen);
     BERTH_TRY(cg.write("cgroup.freeze", frozen ? "1" : "0"));

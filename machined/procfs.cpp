@@ -35,6 +35,13 @@ bool process_running(pid_t pid) {
     return fields.ok() && !fields->empty() && (*fields)[0] != "Z" && (*fields)[0] != "X";
 }
 
+Result<uid_t> process_uid(pid_t pid) {
+    BERTH_ASSIGN(std::string text, read_file(fmt::format("/proc/{}/status", pid)));
+    auto at = text.find("\nUid:");
+    if (at == std::string::npos) return plain_error(fmt::format("No Uid in /proc/{}/status", pid), EIO);
+    return static_cast<uid_t>(std::stoul(text.substr(at + 5)));
+}
+
 Result<UniqueFd> pidfd_open(pid_t pid) {
     int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
     if (fd < 0) return errno_error(fmt::format("Failed to open process {}", pid));

@@ -18,6 +18,9 @@ Result<uint64_t> process_start_time(pid_t pid);
 // Alive and not a zombie.
 bool process_running(pid_t pid);
 
+// The real uid, from /proc/PID/status.
+Result<uid_t> process_uid(pid_t pid);
+
 Result<UniqueFd> pidfd_open(pid_t pid);
 Status pidfd_send_signal(int pidfd, int sig);
 

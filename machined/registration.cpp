@@ -92,6 +92,15 @@ Result<std::unique_ptr<Machine>> prepare_machine(const RegistrationRequest& req,
     if (!process_running(leader)) return invalid(fmt::format("Leader PID {} is not a running process", leader));
     auto start = process_start_time(leader);
     if (!start.ok()) return invalid(fmt::format("Leader PID {} is not a running process", leader));
+    // Whoever registers a leader may signal, freeze and kill it through machined from then on: users
+    // other than root (members of allowed_groups) only get that power over their own processes.
+    if (caller.uid != 0) {
+        auto owner = process_uid(leader);
+        if (!owner.ok() || *owner != caller.uid)
+            return plain_error(fmt::format("Access denied: leader {} does not run as the caller (uid {})", leader,
+                                           caller.uid),
+                               EACCES);
+    }
     m->pidfd = std::move(*fd);
     m->leader_start_time = *start;
 

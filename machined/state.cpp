@@ -89,7 +89,10 @@ Result<std::unique_ptr<Machine>> from_toml(const std::string& path) {
 
 Status StateStore::prepare() const { return mkdir_p(dir_); }
 
-Status StateStore::save(const Machine& m) const { return write_file_atomic(dir_ + "/" + m.name, to_toml(m)); }
+Status StateStore::save(const Machine& m) const {
+    // No fsync: after a host crash no leader runs any more, and the record would be dropped unread.
+    return write_file_atomic(dir_ + "/" + m.name, to_toml(m), 0644, Durability::ProcessCrash);
+}
 
 void StateStore::remove(const std::string& name) const {
     if (::unlink((dir_ + "/" + name).c_str()) < 0 && errno != ENOENT)

@@ -35,18 +35,9 @@ Error failed(const std::string& name, const Error& e) {
 
 // Where the v1 devices controller is mounted, "" on hosts without it (pure v2).
 std::string v1_devices_root() {
-    auto mounts = read_file("/proc/self/mounts");
-    if (!mounts.ok()) return "";
-    std::istringstream in(*mounts);
-    std::string source, point, type, options;
-    for (std::string line; std::getline(in, line);) {
-        std::istringstream fields(line);
-        if (!(fields >> source >> point >> type >> options) || type != "cgroup") continue;
-        std::istringstream opts(options);
-        for (std::string o; std::getline(opts, o, ',');)
-            if (o == "devices") return point;
-    }
-    return "";
+    auto mounts = cgroup_v1_mounts();
+    auto it = mounts.find("devices");
+    return it == mounts.end() ? "" : it->second;
 }
 
 Status write_rule(const std::string& dir, const char* file, const std::string& rule) {
@@ -167,12 +158,19 @@ Result<DeviceGuard> restrict_v2(const Cgroup& machine) {
 }  // namespace
 
 Result<DeviceGuard> restrict_devices(const Cgroup& machine, const std::string& name) {
-    // BERTH_DEVICE_POLICY=bpf takes the pure-v2 path on a hybrid host too (the kernel runs a v2 device
-    // program whatever v1 controllers are mounted): how the tests cover it on hybrid machines.
-    const char* force = std::getenv("BERTH_DEVICE_POLICY");
-    bool force_bpf = force && std::string_view(force) == "bpf";
-    std::string v1 = force_bpf ? "" : v1_devices_root();
-    auto g = v1.empty() ? restrict_v2(machine) : restrict_v1(v1, name);
+    // The BPF program on the machine's unified cgroup, on hybrid hosts too: the kernel runs it whatever
+    // v1 controllers are mounted, and the machine is born in that cgroup (CLONE_INTO_CGROUP), whereas
+    // moving it into a v1 devices cgroup waits for an RCU grace period at nearly every start (the
+    // cgroup threadgroup lock is taken for writing). The v1 devices controller is the fallback for kernels
+    // without cgroup BPF. BERTH_DEVICE_POLICY=v1 takes the fallback, =bpf forbids it (for the tests).
+    const char* env = std::getenv("BERTH_DEVICE_POLICY");
+    std::string_view policy = env ? env : "";
+    Result<DeviceGuard> g = Error{ENOTSUP, "the v1 devices controller was asked for"};
+    if (policy != "v1") g = restrict_v2(machine);
+    if (!g.ok() && policy != "bpf") {
+        std::string v1 = v1_devices_root();
+        if (!v1.empty()) g = restrict_v1(v1, name);
+    }
     if (!g.ok()) return failed(name, g.error());
     return g;
 }

@@ -1,7 +1,8 @@
 // Device access of the machine: only the standard pseudo-devices (null zero full random urandom tty,
 // console, ptmx, pts/*) may be opened or created; no host block or character device becomes reachable.
-// cgroup v1 hosts (and hybrid ones): the devices controller; pure v2: a BPF_PROG_TYPE_CGROUP_DEVICE
-// program attached to the machine's cgroup (with BPF_F_ALLOW_MULTI so the guest's systemd can add its own).
+// A BPF_PROG_TYPE_CGROUP_DEVICE program attached to the machine's unified cgroup (with BPF_F_ALLOW_MULTI
+// so the guest's systemd can add its own), on pure v2 and hybrid hosts; the v1 devices controller where
+// the kernel cannot run cgroup BPF programs.
 #pragma once
 
 #include <sys/types.h>

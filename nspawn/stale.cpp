@@ -5,11 +5,14 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <functional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "cgroup.hpp"
 #include "fd.hpp"
+#include "fileio.hpp"
 #include "mount.hpp"
 #include "result.hpp"
 
@@ -42,29 +45,42 @@ UniqueFd try_lock(const std::string& path) {
 }  // namespace
 
 void collect_stale_state() {
-    auto layout = detect_cgroup_layout();
-    if (layout.ok()) {
-        std::string base = layout->unified_root + "/berth";
-        for (auto& name : list_dir(base, true)) {
+    // What a machine's supervisor made is removed under the machine's lock, taken here, so that a start
+    // of that machine cannot race us. No lock file at all also means no supervisor: nspawn creates it
+    // before anything else. A running machine's lock is held, and its state is left alone.
+    auto for_dead_machines = [](const std::string& dir, const std::function<void(const std::string&)>& remove) {
+        for (auto& name : list_dir(dir, true)) {
             std::string lock = fmt::format("{}/machine-{}", kLockDir, name);
             UniqueFd held = try_lock(lock);
-            // No lock file at all also means no supervisor: nspawn creates it before the cgroup.
             if (!held && ::access(lock.c_str(), F_OK) == 0) continue;
+            remove(name);
+            if (held) ::unlink(lock.c_str());
+        }
+    };
+    auto layout = detect_cgroup_layout();
+    if (layout.ok()) {
+        for_dead_machines(layout->unified_root + "/berth", [&](const std::string& name) {
             Cgroup cg(layout->unified_root, "/berth/" + name);
             auto busy = cg.populated();
             if (busy.ok() && !*busy) (void)cg.remove();
-            if (held) ::unlink(lock.c_str());
-        }
+        });
     }
-    // Staging directories of machines whose supervisor is gone (the mounts on them died with its
-    // namespace): removed under the machine's lock, so a start of that machine cannot race us.
-    for (auto& name : list_dir(kStagingDir, true)) {
-        std::string lock = fmt::format("{}/machine-{}", kLockDir, name);
-        UniqueFd held = try_lock(lock);
-        if (!held && ::access(lock.c_str(), F_OK) == 0) continue;
+    // Hybrid hosts: the devices and resource cgroups in the v1 hierarchies (berth/NAME in each).
+    std::set<std::string> v1;
+    for (auto& [controller, mount] : cgroup_v1_mounts()) v1.insert(mount);
+    for (auto& mount : v1) {
+        std::string base = mount + "/berth";
+        for_dead_machines(base, [&](const std::string& name) {
+            std::string dir = base + "/" + name;
+            auto procs = read_file(dir + "/cgroup.procs");
+            if (procs.ok() && procs->empty()) (void)::rmdir(dir.c_str());
+        });
+        (void)::rmdir(base.c_str());  // only succeeds when no machine uses it
+    }
+    // Staging directories (the mounts on them died with their supervisor's namespace).
+    for_dead_machines(kStagingDir, [](const std::string& name) {
         remove_staging_dir(fmt::format("{}/{}", kStagingDir, name));
-        if (held) ::unlink(lock.c_str());
-    }
+    });
     for (auto& file : list_dir(kLockDir, false)) {
         std::string lock = fmt::format("{}/{}", kLockDir, file);
         if (UniqueFd held = try_lock(lock)) ::unlink(lock.c_str());

@@ -25,6 +25,7 @@ DAEMON_PID=""
 cleanup() {
     [[ -n $DAEMON_PID ]] && kill "$DAEMON_PID" 2>/dev/null && wait "$DAEMON_PID" 2>/dev/null
     [[ -n $BUS_PID ]] && kill "$BUS_PID" 2>/dev/null
+    [[ -n ${STATE_MOUNTED:-} ]] && umount "$WORK/state"
     rm -rf "$WORK"
     cleanup_cgroups 2>/dev/null
 }
@@ -111,6 +112,8 @@ done
 cleanup_cgroups() { local c; for c in "${CGROUPS[@]}"; do rmdir "$c" 2>/dev/null; done; }
 
 mkdir -p "$WORK/pool" "$WORK/state"
+# /run is a tmpfs on most hosts, and systemd-machined below gets one: the same for berth's state.
+mount -t tmpfs tmpfs "$WORK/state" && STATE_MOUNTED=1
 echo 'enabled_dir = "'"$WORK"'/enabled"' >"$WORK/machined.toml"
 bench berth "$MACHINED" --pool="$WORK/pool" --state-dir="$WORK/state" --config="$WORK/machined.toml"
 if [[ -x $SYSTEMD_MACHINED ]]; then

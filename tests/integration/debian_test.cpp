@@ -11,63 +11,35 @@
 namespace berth::test {
 namespace {
 
-class Debian : public NspawnTest {
+class Debian : public DebianTest {
 protected:
-    void SetUp() override {
-        NspawnTest::SetUp();
-        if (!exists(debian_rootfs() + "/usr/lib/systemd/systemd")) {
-            const char* allow = std::getenv("BERTH_ALLOW_SKIP");
-            if (allow && *allow) GTEST_SKIP() << "no Debian rootfs at " << debian_rootfs();
-            FAIL() << "no Debian rootfs at " << debian_rootfs()
-                   << " (test.sh builds it; set BERTH_ALLOW_SKIP=1 to skip these tests instead)";
-        }
-        probe_ = tmp_ + "/probe";
-        make_dirs(probe_);
-        cache_before_ = cache_signature();
+    std::string failed_units() const { return read_file(probe_ + "/failed"); }
+    RunResult boot_with_probe(const std::vector<std::string>& extra = {}) const {
+        return nspawn(probe_args(extra), {.timeout = 100s});
     }
-    void TearDown() override {
-        if (!cache_before_.empty()) {
-            EXPECT_EQ(cache_signature(), cache_before_) << "a machine wrote into the cached rootfs";
-        }
-        NspawnTest::TearDown();
-    }
-
-    // Top level and /etc of the cache: where a write that escaped the overlay would show first.
-    std::vector<std::string> cache_signature() const {
-        std::vector<std::string> sig;
-        for (const char* dir : {"", "/etc"}) {
-            struct stat st {};
-            std::string d = debian_rootfs() + dir;
-            ::lstat(d.c_str(), &st);
-            sig.push_back(d + " " + std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec));
-            for (auto& n : list_dir(d)) sig.push_back(d + "/" + n);
-        }
-        return sig;
-    }
-
-    std::vector<std::string> machine_args() const {
-        return {"-q", "--register=no", "-D", debian_rootfs(), "-M", "deb-" + id_, "-x"};
-    }
-
-    // Boot with the probe unit; arguments after the options go to systemd.
-    std::vector<std::string> probe_args() const {
-        auto args = machine_args();
-        args.insert(args.end(), {"--bind-ro=" + fixtures_dir() + "/berth-probe.service:/etc/systemd/system/berth-probe.service",
-                                 "--bind=" + probe_ + ":/berth-probe:idmap", "-b", "systemd.wants=berth-probe.service"});
-        return args;
-    }
-    RunResult boot_with_probe() const { return nspawn(probe_args(), {.timeout = 100s}); }
-
-    std::string probe_;  // host side of /berth-probe
-
-private:
-    std::vector<std::string> cache_before_;
 };
 
 TEST_F(Debian, BootsToMultiUserTargetThenPowersOff) {
     auto r = boot_with_probe();
     EXPECT_TRUE(r.exited(0)) << r.describe();
     EXPECT_EQ(read_file(probe_ + "/boots"), "active\n") << "one boot that reached multi-user.target\n" << r.describe();
+    EXPECT_EQ(failed_units(), "") << "units failed in the guest";
+}
+
+// The secure default (a user namespace, the root idmapped) boots exactly as a host-root machine does.
+TEST_F(Debian, BootsToMultiUserTargetWithoutUserNamespaceToo) {
+    auto r = boot_with_probe({"--private-users=no"});
+    EXPECT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_EQ(read_file(probe_ + "/boots"), "active\n") << "one boot that reached multi-user.target\n" << r.describe();
+    EXPECT_EQ(failed_units(), "") << "units failed in the guest";
+}
+
+// A guest with a veth link (a private network, its own writable /proc/sys/net) boots as cleanly.
+TEST_F(Debian, BootsToMultiUserTargetWithAVethLink) {
+    auto r = boot_with_probe({"--network-veth"});
+    EXPECT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_EQ(read_file(probe_ + "/boots"), "active\n") << "one boot that reached multi-user.target\n" << r.describe();
+    EXPECT_EQ(failed_units(), "") << "units failed in the guest";
 }
 
 TEST_F(Debian, RebootStartsMachineAgainThenPowersOff) {

@@ -5,6 +5,8 @@
 // --private-users=no, where root in the machine is root on the host and only capabilities, the system call
 // filter and the device policy stand in the way.
 #include <fcntl.h>
+#include <linux/bpf.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -49,6 +51,18 @@ std::string host_root_disk() {
     return "";
 }
 
+// How many BPF device programs are attached to the cgroup directory `dir` itself, asked of the kernel.
+int device_programs(const std::string& dir) {
+    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    bpf_attr attr{};
+    attr.query.target_fd = static_cast<uint32_t>(fd);
+    attr.query.attach_type = BPF_CGROUP_DEVICE;
+    long r = ::syscall(SYS_bpf, BPF_PROG_QUERY, &attr, sizeof attr);
+    ::close(fd);
+    return r < 0 ? -1 : static_cast<int>(attr.query.prog_cnt);
+}
+
 // Every test once per privilege mode.
 class Escape : public BusyboxTest, public ::testing::WithParamInterface<std::string> {
 protected:
@@ -81,9 +95,14 @@ protected:
         extra.push_back("--bind-ro=" + probe_path() + ":/probe");
         return extra;
     }
-    // The device policy both ways: as detected (v1 devices controller here), and the v2 BPF program.
+    // The device policy every way: as chosen (the BPF program), the BPF program required, and the v1
+    // devices controller (the fallback for kernels without cgroup BPF, where a v1 hierarchy is mounted).
     std::vector<std::pair<std::string, RunOptions>> device_policies() const {
-        return {{"detected", RunOptions{}}, {"bpf", RunOptions{.env = {"BERTH_DEVICE_POLICY=bpf"}}}};
+        std::vector<std::pair<std::string, RunOptions>> out{{"default", RunOptions{}},
+                                                            {"bpf", RunOptions{.env = {"BERTH_DEVICE_POLICY=bpf"}}}};
+        if (exists("/sys/fs/cgroup/devices/devices.list"))
+            out.push_back({"v1", RunOptions{.env = {"BERTH_DEVICE_POLICY=v1"}}});
+        return out;
     }
 };
 
@@ -203,13 +222,13 @@ TEST_P(Escape, PseudoDevicesAndPtysStillWork) {
     }
 }
 
-// On a host with the v1 devices controller: the machine sits in devices:/berth/NAME with exactly the
-// allowed list while it runs, and the cgroup is gone afterwards.
+// The fallback on a host with the v1 devices controller: the machine sits in devices:/berth/NAME with
+// exactly the allowed list while it runs, and the cgroup is gone afterwards.
 TEST_P(Escape, V1DevicesCgroupHoldsTheMachineAndGoesAway) {
     const std::string root = "/sys/fs/cgroup/devices";
     if (!exists(root + "/devices.list")) GTEST_SKIP() << "no v1 devices controller on this host";
     ::chmod(sync_.c_str(), 0777);  // a plain bind: root of a user namespace is someone else on the host
-    auto p = start_sh("sleep 60", mode());
+    auto p = start_sh("sleep 60", mode(), RunOptions{.env = {"BERTH_DEVICE_POLICY=v1"}, .timeout = 60s});
     ASSERT_TRUE(wait_up(p));
     std::string dir = root + "/berth/" + machine_;
     std::set<std::string> rules;
@@ -222,6 +241,18 @@ TEST_P(Escape, V1DevicesCgroupHoldsTheMachineAndGoesAway) {
     p.signal(SIGTERM);
     p.wait(30s);
     EXPECT_FALSE(exists(dir)) << dir << " left behind";
+}
+
+// By default the BPF program guards the devices, on hybrid hosts too: the machine is born in its unified
+// cgroup and never moved into a v1 devices cgroup (which costs an RCU grace period per start).
+TEST_P(Escape, DefaultDevicePolicyIsTheBpfProgramOnTheUnifiedCgroup) {
+    ::chmod(sync_.c_str(), 0777);
+    auto p = start_sh("sleep 60", mode());
+    ASSERT_TRUE(wait_up(p));
+    EXPECT_FALSE(exists("/sys/fs/cgroup/devices/berth/" + machine_)) << "a v1 devices cgroup was made";
+    EXPECT_EQ(device_programs(cgroup2_root() + "/berth/" + machine_), 1);
+    p.signal(SIGTERM);
+    p.wait(30s);
 }
 
 // --- /proc and /sys ---

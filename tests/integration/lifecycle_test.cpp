@@ -37,8 +37,9 @@ TEST_F(Lifecycle, SigintStopsNonBootMachine) {
 }
 
 TEST_F(Lifecycle, KillSignalIsSentToPid1) {
-    auto p = start_sh("trap 'exit 3' USR1; while :; do sleep 0.1; done", {"--kill-signal=SIGUSR1"});
-    ASSERT_TRUE(wait_up(p)) << p.wait(0ms).describe();
+    // Signalled only once the trap is in place: PID 1 of a namespace ignores a signal it has no handler for.
+    auto p = start_sh("trap 'exit 3' USR1; touch /sync/armed; while :; do sleep 0.1; done", {"--kill-signal=SIGUSR1"});
+    ASSERT_TRUE(wait_for_file(sync_ + "/armed", p, 20s)) << p.wait(0ms).describe();
     p.signal(SIGTERM);
     auto r = p.wait(10s);
     EXPECT_TRUE(r.exited(3)) << "the guest's trap decides the exit status: " << r.describe();

@@ -13,6 +13,14 @@ protected:
                              "touch /sync/up; " + script},
                             {.env = {bus_->env()}, .timeout = 120s});
     }
+    // The nspawn running a machine: the parent of its leader.
+    pid_t supervisor_of(const std::string& name) const {
+        std::string leader = machine_property(name, "Leader");  // "u PID"
+        if (leader.size() < 3) return -1;
+        std::string status = read_file("/proc/" + leader.substr(2) + "/status");
+        auto at = status.find("\nPPid:");
+        return at == std::string::npos ? -1 : std::stoi(status.substr(at + 6));
+    }
     std::string events() const { return read_file(cgroup2_root() + "/berth/" + machine_ + "/cgroup.events"); }
     // An image in the pool whose init loops, writing a line per boot to /boots, and reboots once when
     // /reboot-once exists.
@@ -94,8 +102,12 @@ TEST_F(Berth, StartMachineBootsPoolImageAndRebootComesBack) {
                   px.callMethod("StartMachine").onInterface("io.berth.Manager1").withArguments(name);
               }),
               "org.freedesktop.machine1.MachineExists");
+    pid_t nspawn = supervisor_of(name);
+    ASSERT_GT(nspawn, 1);
     EXPECT_TRUE(manager("TerminateMachine", {"s", name}).exited(0));
     EXPECT_TRUE(eventually([&] { return machine_names() == std::vector<std::string>{".host"}; }, 60s));
+    // nspawn cleans up after its guest (locks, cgroups) before it exits.
+    EXPECT_TRUE(eventually([&] { return process_dead(nspawn); }, 60s));
 }
 
 TEST_F(Berth, EnabledMachinesStartWithMachined) {
@@ -113,8 +125,11 @@ TEST_F(Berth, EnabledMachinesStartWithMachined) {
     EXPECT_EQ(machine_property(name, "Enabled", "io.berth.Machine1"), "b true");
     EXPECT_TRUE(berth_manager("DisableMachine", {"s", name}).exited(0));
     EXPECT_FALSE(exists(enabled_dir_ + "/" + name));
+    pid_t nspawn = supervisor_of(name);
+    ASSERT_GT(nspawn, 1);
     EXPECT_TRUE(manager("TerminateMachine", {"s", name}).exited(0));
     EXPECT_TRUE(eventually([&] { return machine_names() == std::vector<std::string>{".host"}; }, 60s));
+    EXPECT_TRUE(eventually([&] { return process_dead(nspawn); }, 60s));
 }
 
 }  // namespace

@@ -161,6 +161,50 @@ TEST_F(Hostile, UnprivilegedCallersMayReadButNotChange) {
     EXPECT_TRUE(leader_->running());
 }
 
+TEST_F(Hostile, HostCannotBeUnregisteredTerminatedOrKilled) {
+    auto call = [&](const char* method, auto... args) {
+        return bus_error_of([&](sdbus::IProxy& p) {
+            p.callMethod(method).onInterface("org.freedesktop.machine1.Manager").withArguments(std::string(".host"), args...);
+        });
+    };
+    EXPECT_EQ(call("UnregisterMachine"), kInvalid);
+    EXPECT_EQ(call("TerminateMachine"), kInvalid);
+    EXPECT_EQ(call("KillMachine", std::string("all"), int32_t{SIGKILL}), kInvalid);
+    EXPECT_EQ(bus_error_of([](sdbus::IProxy& p) {
+                  p.callMethod("FreezeMachine").onInterface("io.berth.Manager1").withArguments(std::string(".host"));
+              }),
+              kInvalid);
+}
+
+TEST_F(Hostile, QueriesThatHaveNoAnswerSaySo) {
+    // The leader shares the host's network namespace and user namespace.
+    EXPECT_EQ(bus_error_of([&](sdbus::IProxy& p) {
+                  p.callMethod("GetMachineAddresses").onInterface("org.freedesktop.machine1.Manager").withArguments("good-" + id_);
+              }),
+              "org.freedesktop.machine1.NoPrivateNetworking");
+    EXPECT_EQ(bus_error_of([&](sdbus::IProxy& p) {
+                  p.callMethod("MapToMachineUser").onInterface("org.freedesktop.machine1.Manager").withArguments(uint32_t{4000000000u});
+              }),
+              "org.freedesktop.machine1.NoSuchUserMapping");
+    EXPECT_EQ(bus_error_of([&](sdbus::IProxy& p) {
+                  p.callMethod("MapToMachineGroup").onInterface("org.freedesktop.machine1.Manager").withArguments(uint32_t{4000000000u});
+              }),
+              "org.freedesktop.machine1.NoSuchGroupMapping");
+    // Freezing needs a cgroup of the machine's own; this leader sits in the test's.
+    EXPECT_EQ(bus_error_of([&](sdbus::IProxy& p) {
+                  p.callMethod("FreezeMachine").onInterface("io.berth.Manager1").withArguments("good-" + id_);
+              }),
+              "org.freedesktop.DBus.Error.NotSupported");
+    EXPECT_EQ(bus_error_of([&](sdbus::IProxy& p) {
+                  p.callMethod("StartMachine").onInterface("io.berth.Manager1").withArguments(std::string("../etc"));
+              }),
+              kInvalid);
+    EXPECT_EQ(bus_error_of([&](sdbus::IProxy& p) {
+                  p.callMethod("EnableMachine").onInterface("io.berth.Manager1").withArguments(std::string("nope-") + id_);
+              }),
+              "org.freedesktop.machine1.NoSuchImage");
+}
+
 TEST_F(Hostile, UnsupportedMethodsSayNotSupported) {
     EXPECT_EQ(bus_error_of([&](sdbus::IProxy& p) {
                   p.callMethod("OpenMachineShell").onInterface("org.freedesktop.machine1.Manager")

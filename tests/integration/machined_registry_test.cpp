@@ -187,8 +187,20 @@ TEST_F(Registry, SelfAndPidZeroFromInsideAMachine) {
 
 TEST_F(Registry, AllowedGroupMayChangeMachines) {
     start_machined("allowed_groups = [\"nogroup\"]");
-    auto leader = start_leader();
+    // Their own process: root's would be refused (see below).
+    auto leader = Process::start("/usr/bin/setpriv", {"--reuid=65534", "--regid=65534", "--clear-groups", "--",
+                                                      "/bin/sleep", "1000"},
+                                 {.timeout = 600s});
+    ASSERT_TRUE(eventually([&] { return trim(read_file("/proc/" + std::to_string(leader.pid()) + "/comm")) == "sleep"; }));
+    auto roots = start_leader();
     std::string name = "grp-" + id_;
+    EXPECT_EQ(bus_error_of([&](sdbus::IProxy& p) {
+                  p.callMethod("RegisterMachine").onInterface("org.freedesktop.machine1.Manager")
+                      .withArguments(name, std::vector<uint8_t>{}, std::string("t"), std::string("container"),
+                                     static_cast<uint32_t>(roots.pid()), std::string("/"));
+              },
+                           true),
+              "org.freedesktop.DBus.Error.AccessDenied");
     // User nobody, group nogroup: allowed by the configuration.
     EXPECT_EQ(bus_error_of([&](sdbus::IProxy& p) {
                   p.callMethod("RegisterMachine").onInterface("org.freedesktop.machine1.Manager")

@@ -30,6 +30,28 @@ TEST_F(Restart, SigkilledMachinedFindsLiveMachinesAgain) {
     EXPECT_TRUE(eventually([&] { return machine_names() == std::vector<std::string>{".host"}; }));
 }
 
+TEST_F(Restart, NspawnMachineSurvivesMachinedRestartWithItsCgroup) {
+    start_machined();
+    auto p = start_nspawn({"-q", "--register=yes", "-D", root_, "--bind=" + sync_ + ":/sync:idmap", "/bin/sh", "-c",
+                           "touch /sync/up; while :; do :; done"},
+                          {.env = {bus_->env()}, .timeout = 120s});
+    ASSERT_TRUE(wait_up(p));
+    ASSERT_TRUE(eventually([&] { return machine_names() == std::vector<std::string>{".host", machine_}; }));
+    std::string leader = machine_property(machine_, "Leader");
+    stop_machined(SIGKILL);
+    EXPECT_TRUE(p.running()) << "killing machined must not stop machines";
+    start_machined();
+    EXPECT_EQ(machine_names(), (std::vector<std::string>{".host", machine_}));
+    EXPECT_EQ(machine_property(machine_, "Leader"), leader);
+    // The machine's cgroup came back with it: freezing still works.
+    auto r = berth_manager("FreezeMachine", {"s", machine_});
+    EXPECT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_TRUE(berth_manager("ThawMachine", {"s", machine_}).exited(0));
+    EXPECT_TRUE(manager("TerminateMachine", {"s", machine_}).exited(0));
+    EXPECT_FALSE(p.wait(60s).timed_out);
+    EXPECT_TRUE(eventually([&] { return machine_names() == std::vector<std::string>{".host"}; }));
+}
+
 TEST_F(Restart, ReusedPidIsNotTheSameMachine) {
     start_machined();
     auto a = start_leader();

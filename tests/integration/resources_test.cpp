@@ -320,6 +320,22 @@ TEST_F(Resources, V1CgroupsOfAKilledSupervisorAreRemovedByTheNextStart) {
 
 // ---- Settings ----
 
+// A machine that never starts again is collected too: by the next start of any machine.
+TEST_F(Resources, V1CgroupsOfAKilledSupervisorAreRemovedByAnotherMachinesStart) {
+    auto p = start_holding("true", {"--memory-max=64M", "--pids-max=50"});
+    ASSERT_TRUE(wait_ran(p)) << p.wait(0ms).describe();
+    pid_t pid1 = guest_pid1(p.pid());
+    p.signal(SIGKILL);
+    p.wait(10s);
+    for (int i = 0; i < 500 && pid1 > 0 && !gone(pid1); i++) ::usleep(10000);
+    std::string other = tmp_ + "/bb2-" + id_;
+    auto made = run(fixtures_dir() + "/busybox-rootfs.sh", {other});
+    ASSERT_TRUE(made.exited(0)) << made.describe();
+    auto r = nspawn({"-q", "--register=no", "-D", other, "/bin/true"});
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    expect_no_v1_cgroups();
+}
+
 TEST_F(Resources, SettingsFileMemoryMaxIsApplied) {
     write_file(settings_file(), "[resources]\nmemory_max = \"64M\"\n");
     auto p = start_holding("true", {});
