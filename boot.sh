@@ -12,7 +12,7 @@ debian_image() {
     local image=/var/lib/machines/debian tmp=/var/lib/machines/.#debian.boot-sh
     [[ -d $image ]] && return 0
     say "creating $image from $BERTH_DEBIAN_ROOTFS"
-    mkdir -p /var/lib/machines
+    install -d -m 0700 /var/lib/machines  # root's alone: the images' set-user-ID programs belong to host root
     remove_tree "$tmp"
     mkdir "$tmp"
     cp -a --reflink=auto "$BERTH_DEBIAN_ROOTFS/." "$tmp/"

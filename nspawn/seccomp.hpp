@@ -7,7 +7,10 @@
 #include <linux/filter.h>
 
 #include <cstdint>
+#include <set>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "options.hpp"
@@ -30,6 +33,19 @@ struct SeccompProgram {
 
 // Supervisor, before clone.
 Result<SeccompProgram> compile_seccomp(const Privileges& p);
+
+// The calls a machine with these privileges may not make (EPERM).
+std::set<std::string> denied_calls(const Privileges& p);
+// libseccomp's program denying `deny`, compiled now.
+Result<SeccompProgram> compile_denied(const std::set<std::string>& deny);
+
+// A program compiled at build time, with the calls it denies (sorted).
+struct BuiltinSeccomp {
+    std::span<const std::string_view> denied;
+    std::span<const sock_filter> code;
+};
+// The default privileges' program when the binary embeds it, else null.
+const BuiltinSeccomp* builtin_seccomp();
 // Child, last step before exec (still holding CAP_SYS_ADMIN, or with no_new_privs set).
 Status load_seccomp(const SeccompProgram& prog, bool no_new_privileges);
 

@@ -55,6 +55,12 @@ private:
     UniqueFd ep_;
 };
 
+// The console's master: readable always, writable only while input waits for it.
+void watch_master(Loop& loop, Console& console) {
+    uint32_t out = console.has_pending_input() ? uint32_t{EPOLLOUT} : 0;
+    loop.mod(console.master_fd(), kMaster, uint32_t{EPOLLIN} | out);
+}
+
 }  // namespace
 
 Outcome supervise(const Plan& plan, RunningMachine& m, int signal_fd, const Cgroup& cgroup) {
@@ -125,8 +131,7 @@ Outcome supervise(const Plan& plan, RunningMachine& m, int signal_fd, const Cgro
                 case kMaster:
                     if (evs[i].events & EPOLLIN) m.console->on_master_readable();
                     if (evs[i].events & EPOLLOUT) m.console->on_master_writable();
-                    loop.mod(m.console->master_fd(), kMaster,
-                             EPOLLIN | (m.console->has_pending_input() ? EPOLLOUT : 0));
+                    watch_master(loop, *m.console);
                     break;
                 case kStdin:
                     if (m.console->on_stdin_readable()) {
@@ -135,8 +140,7 @@ Outcome supervise(const Plan& plan, RunningMachine& m, int signal_fd, const Cgro
                         (void)cgroup.kill_all(0);
                     }
                     if (!m.console->reads_stdin()) loop.del(STDIN_FILENO);
-                    loop.mod(m.console->master_fd(), kMaster,
-                             EPOLLIN | (m.console->has_pending_input() ? EPOLLOUT : 0));
+                    watch_master(loop, *m.console);
                     break;
             }
         }

@@ -115,6 +115,17 @@ protected:
     }
 
     std::string settings_file() const { return tmp_ + "/" + machine_ + ".toml"; }
+
+    // A machine with v1 limits whose supervisor is killed with SIGKILL: its guest dies with it, and only the
+    // supervisor's cleanup is missing.
+    void kill_supervisor_of_limited_machine() {
+        auto p = start_holding("true", {"--memory-max=64M", "--pids-max=50"});
+        ASSERT_TRUE(wait_ran(p)) << p.wait(0ms).describe();
+        pid_t pid1 = guest_pid1(p.pid());
+        p.signal(SIGKILL);
+        p.wait(10s);
+        for (int i = 0; i < 500 && pid1 > 0 && !gone(pid1); i++) ::usleep(10000);
+    }
 };
 
 // ---- The guest feels the limits ----
@@ -306,12 +317,8 @@ TEST_F(Resources, V1CgroupsAreRemovedWhenTheMachineExits) {
 }
 
 TEST_F(Resources, V1CgroupsOfAKilledSupervisorAreRemovedByTheNextStart) {
-    auto p = start_holding("true", {"--memory-max=64M", "--pids-max=50"});
-    ASSERT_TRUE(wait_ran(p)) << p.wait(0ms).describe();
-    pid_t pid1 = guest_pid1(p.pid());
-    p.signal(SIGKILL);
-    p.wait(10s);
-    for (int i = 0; i < 500 && pid1 > 0 && !gone(pid1); i++) ::usleep(10000);
+    kill_supervisor_of_limited_machine();
+    if (HasFatalFailure()) return;
     // The same machine again, without limits: nothing of the first one may survive it.
     auto r = sh("true");
     ASSERT_TRUE(r.exited(0)) << r.describe();
@@ -322,12 +329,8 @@ TEST_F(Resources, V1CgroupsOfAKilledSupervisorAreRemovedByTheNextStart) {
 
 // A machine that never starts again is collected too: by the next start of any machine.
 TEST_F(Resources, V1CgroupsOfAKilledSupervisorAreRemovedByAnotherMachinesStart) {
-    auto p = start_holding("true", {"--memory-max=64M", "--pids-max=50"});
-    ASSERT_TRUE(wait_ran(p)) << p.wait(0ms).describe();
-    pid_t pid1 = guest_pid1(p.pid());
-    p.signal(SIGKILL);
-    p.wait(10s);
-    for (int i = 0; i < 500 && pid1 > 0 && !gone(pid1); i++) ::usleep(10000);
+    kill_supervisor_of_limited_machine();
+    if (HasFatalFailure()) return;
     std::string other = tmp_ + "/bb2-" + id_;
     auto made = run(fixtures_dir() + "/busybox-rootfs.sh", {other});
     ASSERT_TRUE(made.exited(0)) << made.describe();

@@ -310,3 +310,44 @@ TEST(CompileSeccomp, CompatibilityEntryIsFilteredToo) {
     EXPECT_EQ(errno_under(compiled(defaults()), [] { return ::syscall(0x40000000 | SYS_keyctl, 0, -3, 0); }), EPERM);
 }
 #endif
+
+// --- the filter compiled at build time ---
+
+static std::vector<uint64_t> words(const SeccompProgram& p) {
+    std::vector<uint64_t> w;
+    for (auto& i : p.code) w.push_back((uint64_t{i.code} << 48) | (uint64_t{i.jt} << 40) | (uint64_t{i.jf} << 32) | i.k);
+    return w;
+}
+
+TEST(BuiltinSeccomp, IsWhatTheCompilerMakesOfTheDefaultPrivileges) {
+    const auto* builtin = berth::nspawn::builtin_seccomp();
+    ASSERT_NE(builtin, nullptr);
+    Privileges p;
+    p.capabilities = default_capabilities(false);
+    auto deny = berth::nspawn::denied_calls(p);
+    EXPECT_TRUE(std::equal(deny.begin(), deny.end(), builtin->denied.begin(), builtin->denied.end()));
+    auto fresh = berth::nspawn::compile_denied(deny);
+    ASSERT_TRUE(fresh.ok()) << fresh.error().message;
+    EXPECT_EQ(words(SeccompProgram{{builtin->code.begin(), builtin->code.end()}}), words(*fresh));
+}
+
+TEST(BuiltinSeccomp, ServesThePrivateNetworkDefaultsToo) {
+    Privileges with_net, without;
+    with_net.capabilities = default_capabilities(true);
+    without.capabilities = default_capabilities(false);
+    EXPECT_EQ(berth::nspawn::denied_calls(with_net), berth::nspawn::denied_calls(without));
+}
+
+TEST(BuiltinSeccomp, OtherPrivilegesGetTheirOwnProgram) {
+    Privileges p;
+    p.capabilities = default_capabilities(false);
+    p.syscall_allow = {"keyctl"};
+    auto prog = compile_seccomp(p);
+    ASSERT_TRUE(prog.ok()) << prog.error().message;
+    auto fresh = berth::nspawn::compile_denied(berth::nspawn::denied_calls(p));
+    ASSERT_TRUE(fresh.ok());
+    EXPECT_EQ(words(*prog), words(*fresh));
+    const auto* builtin = berth::nspawn::builtin_seccomp();
+    ASSERT_NE(builtin, nullptr);
+    EXPECT_NE(words(*prog), words(SeccompProgram{{builtin->code.begin(), builtin->code.end()}}));
+}
