@@ -158,8 +158,14 @@ TEST_F(MachinectlPool, StartBootsAPoolImage) {
     ASSERT_TRUE(wait_listed(name));
     auto st = machinectl({"status", name});
     EXPECT_NE(st.out.find("sleep 100000"), std::string::npos) << st.describe();
+    // The nspawn machined started: the leader's parent. It cleans up after the guest before it exits.
+    pid_t leader = std::stoi(show_value(name, "Leader"));
+    std::string status = read_file("/proc/" + std::to_string(leader) + "/status");
+    pid_t nspawn = std::stoi(status.substr(status.find("\nPPid:") + 6));
+    ASSERT_GT(nspawn, 1);
     ASSERT_TRUE(machinectl({"terminate", name}).exited(0));
     EXPECT_TRUE(wait_unlisted(name));
+    EXPECT_TRUE(eventually([&] { return process_dead(nspawn); }, 60s));
 }
 
 TEST_F(MachinectlPool, EnableAndDisable) {
