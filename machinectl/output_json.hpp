@@ -1,0 +1,15 @@
+// JSON output as systemd prints it: "json" on one line, "json-pretty" indented with tabs.
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "options.hpp"
+
+namespace berth::machinectl {
+
+// The document followed by a newline.
+std::string dump_json(const nlohmann::ordered_json& doc, OutputMode mode);
+
+}  // namespace berth::machinectl

@@ -1,0 +1,36 @@
+// Tables as systemd's format-table prints them: upper-case header, columns separated by one space,
+// empty cells as "-", rows sorted by the first column, multi-line cells cut to a maximum height with "…".
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace berth::machinectl {
+
+using Cell = std::optional<std::string>;  // nullopt or "": empty ("-" in the table, null in JSON)
+
+class Table {
+public:
+    explicit Table(std::vector<std::string> columns) : columns_(std::move(columns)) {}
+
+    void add_row(std::vector<Cell> cells);
+    size_t rows() const { return rows_.size(); }
+    void sort_by_first_column();
+
+    // header: print the column names; cell_height_max: lines shown of a multi-line cell (0 = all).
+    std::string render(bool header, size_t cell_height_max) const;
+    // An array of objects keyed by the column names; empty cells are null.
+    nlohmann::ordered_json to_json() const;
+
+private:
+    std::vector<std::string> columns_;
+    std::vector<std::vector<Cell>> rows_;
+};
+
+// Display width of UTF-8 text (code points; what we print is ASCII plus "…", "├─" and the like).
+size_t display_width(const std::string& s);
+
+}  // namespace berth::machinectl

@@ -1,0 +1,33 @@
+#include "verbs.hpp"
+
+#include <cstdint>
+
+namespace berth::machinectl {
+
+namespace {
+constexpr size_t kAny = SIZE_MAX;
+constexpr Verb kVerbs[] = {
+    {"list", 0, 0, false, verb_list},
+    {"status", 1, kAny, true, verb_status},
+    {"show", 0, kAny, true, verb_show},
+    {"start", 1, kAny, true, verb_start},
+    {"stop", 1, kAny, true, verb_poweroff},
+    {"poweroff", 1, kAny, true, verb_poweroff},
+    {"reboot", 1, kAny, true, verb_reboot},
+    {"terminate", 1, kAny, true, verb_terminate},
+    {"kill", 1, kAny, true, verb_kill},
+    {"enable", 1, kAny, true, verb_enable},
+    {"disable", 1, kAny, true, verb_disable},
+    {"freeze", 1, kAny, true, verb_freeze},
+    {"thaw", 1, kAny, true, verb_thaw},
+    {"set-property", 2, kAny, true, verb_set_property},
+};
+}  // namespace
+
+const Verb* find_verb(std::string_view name) {
+    for (auto& v : kVerbs)
+        if (name == v.name) return &v;
+    return nullptr;
+}
+
+}  // namespace berth::machinectl

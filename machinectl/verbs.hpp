@@ -1,0 +1,41 @@
+// The table of verbs: name, argument counts, and the function that runs it.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "options.hpp"
+
+namespace berth::machinectl {
+
+class Bus;
+
+struct Verb {
+    const char* name;
+    size_t min_args;
+    size_t max_args;  // SIZE_MAX: any number
+    bool names;       // arguments are machine names (all of them, or the first one for set-property)
+    Status (*run)(Bus& bus, const Options& o);
+};
+
+// nullptr when there is no such verb.
+const Verb* find_verb(std::string_view name);
+
+// verbs_machine.cpp
+Status verb_list(Bus& bus, const Options& o);
+Status verb_status(Bus& bus, const Options& o);
+Status verb_show(Bus& bus, const Options& o);
+Status verb_poweroff(Bus& bus, const Options& o);
+Status verb_reboot(Bus& bus, const Options& o);
+Status verb_terminate(Bus& bus, const Options& o);
+Status verb_kill(Bus& bus, const Options& o);
+
+// verbs_berth.cpp
+Status verb_start(Bus& bus, const Options& o);
+Status verb_enable(Bus& bus, const Options& o);
+Status verb_disable(Bus& bus, const Options& o);
+Status verb_freeze(Bus& bus, const Options& o);
+Status verb_thaw(Bus& bus, const Options& o);
+Status verb_set_property(Bus& bus, const Options& o);
+
+}  // namespace berth::machinectl

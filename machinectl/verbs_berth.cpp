@@ -1,0 +1,38 @@
+// The verbs over berth's own io.berth.Manager1: start, enable, disable, freeze, thaw, set-property.
+#include <fmt/format.h>
+
+#include "bus.hpp"
+#include "set_property.hpp"
+#include "verbs.hpp"
+
+namespace berth::machinectl {
+
+namespace {
+
+Status each(Bus& bus, const Options& o, const char* method, const char* what) {
+    for (auto& name : o.args) {
+        auto r = bus.call(kBerthManagerIface, method, name);
+        if (!r) return plain_error(fmt::format("Could not {} machine {}: {}", what, quote_arg(name), r.error().message));
+    }
+    return {};
+}
+
+}  // namespace
+
+Status verb_start(Bus& bus, const Options& o) { return each(bus, o, "StartMachine", "start"); }
+Status verb_enable(Bus& bus, const Options& o) { return each(bus, o, "EnableMachine", "enable"); }
+Status verb_disable(Bus& bus, const Options& o) { return each(bus, o, "DisableMachine", "disable"); }
+Status verb_freeze(Bus& bus, const Options& o) { return each(bus, o, "FreezeMachine", "freeze"); }
+Status verb_thaw(Bus& bus, const Options& o) { return each(bus, o, "ThawMachine", "thaw"); }
+
+Status verb_set_property(Bus& bus, const Options& o) {
+    const std::string& name = o.args.front();
+    BERTH_ASSIGN(auto limits, parse_assignments({o.args.begin() + 1, o.args.end()}));
+    std::vector<sdbus::Struct<std::string, std::string>> arg;
+    for (auto& [key, value] : limits) arg.emplace_back(key, value);
+    auto r = bus.call(kBerthManagerIface, "SetMachineLimits", name, arg);
+    if (!r) return plain_error(fmt::format("Could not set properties of machine {}: {}", quote_arg(name), r.error().message));
+    return {};
+}
+
+}  // namespace berth::machinectl

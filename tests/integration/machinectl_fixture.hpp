@@ -1,0 +1,42 @@
+// Our machinectl against the real machined: MachinedTest (bus_fixture) gives each test a private
+// dbus-daemon with the shipped policy (never the host's bus) and machined on a temporary pool, state
+// and enabled directory, and checks at the end that no machine, state file, process, cgroup, mount or
+// /run/berth entry is left.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "bus_fixture.hpp"
+
+namespace berth::test {
+
+std::string machinectl_path();
+
+class MachinectlTest : public MachinedTest {
+protected:
+    void SetUp() override;  // plus: machined started
+
+    // Our machinectl with exactly these arguments, on the private bus.
+    RunResult machinectl(const std::vector<std::string>& args) const;
+    // systemd's machinectl (systemd-container) on the same bus, for comparison.
+    RunResult systemd_machinectl(const std::vector<std::string>& args) const { return systemd_tool("/usr/bin/machinectl", args); }
+    bool have_systemd_machinectl() const { return exists("/usr/bin/machinectl") && exists("/run/systemd"); }
+
+    // A registry-only machine: `sleep` as leader, registered through RegisterMachine (root: tmp_).
+    Process register_sleeper(const std::string& name, const std::string& service = "test-svc") const;
+    // A busybox machine (this test's rootfs) running `script`, registered by nspawn --register=yes and
+    // up (it touched /sync/up) when this returns.
+    Process start_registered(const std::string& script, const std::vector<std::string>& opts = {}) const;
+
+    bool listed(const std::string& name) const;
+    // machined notices a leader's death by its pidfd, asynchronously: waits (bounded) until it is gone.
+    bool wait_unlisted(const std::string& name) const {
+        return eventually([&] { return !listed(name); }, 30s);
+    }
+    bool wait_listed(const std::string& name) const {
+        return eventually([&] { return listed(name); }, 30s);
+    }
+};
+
+}  // namespace berth::test

@@ -1,0 +1,105 @@
+// Hostile input to machinectl: each refusal is one line on stderr and exit status 1, nothing on stdout,
+// and machined stays alive with its registry unchanged.
+#include "machinectl_fixture.hpp"
+
+namespace berth::test {
+namespace {
+
+class MachinectlHostile : public MachinectlTest {
+protected:
+    void expect_refused(const std::vector<std::string>& args, const std::string& needle) {
+        auto before = machinectl({"list", "--no-legend", "--all"});
+        auto r = machinectl(args);
+        EXPECT_TRUE(refused_with(r, needle)) << "machinectl " << ::testing::PrintToString(args);
+        EXPECT_EQ(r.out, "") << r.describe();
+        auto after = machinectl({"list", "--no-legend", "--all"});
+        EXPECT_TRUE(after.exited(0)) << "machined still answers: " << after.describe();
+        EXPECT_EQ(before.out, after.out) << "registry unchanged";
+    }
+};
+
+TEST_F(MachinectlHostile, UnknownMachineForEveryVerb) {
+    std::string ghost = "ghost-" + id_;
+    for (auto verb : {"status", "show", "start", "stop", "poweroff", "reboot", "terminate", "kill", "enable",
+                      "freeze", "thaw"})
+        expect_refused({verb, ghost}, ghost);
+    expect_refused({"set-property", ghost, "TasksMax=10"}, ghost);
+}
+
+TEST_F(MachinectlHostile, DisablingWhatIsNotEnabledChangesNothing) {
+    // As systemd's `machinectl disable` (and systemctl disable): nothing to undo is no error.
+    std::string ghost = "ghost-" + id_;
+    auto r = machinectl({"disable", ghost});
+    EXPECT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_EQ(r.out + r.err, "");
+    auto v = machinectl({"show", "-p", "EnabledMachines", "--value"});
+    EXPECT_EQ(trim(v.out), "") << v.describe();
+}
+
+TEST_F(MachinectlHostile, BadNames) {
+    expect_refused({"status", ""}, "Invalid machine name");
+    expect_refused({"terminate", std::string(65, 'a')}, "longer than 64 characters");
+    expect_refused({"kill", "../etc"}, "\"../etc\"");
+    expect_refused({"show", "a/b"}, "\"a/b\"");
+    expect_refused({"status", "bad\xff"}, "\"bad\\xff\"");
+}
+
+TEST_F(MachinectlHostile, BadSignalAndWhom) {
+    auto a = register_sleeper("mc-" + id_);
+    expect_refused({"kill", "-s", "SIGBOGUS", "mc-" + id_}, "SIGBOGUS");
+    expect_refused({"kill", "-s", "0", "mc-" + id_}, "\"0\"");
+    expect_refused({"kill", "--kill-whom=everyone", "mc-" + id_}, "everyone");
+    EXPECT_TRUE(a.running()) << "nothing was sent";
+}
+
+TEST_F(MachinectlHostile, UnknownVerbAndOptions) {
+    expect_refused({"frobnicate"}, "frobnicate");
+    expect_refused({"--frobnicate"}, "--frobnicate");
+    expect_refused({"-o", "yaml", "list"}, "yaml");
+    expect_refused({"-H", "far", "list"}, "-H/--host");
+    expect_refused({"-M", "web", "list"}, "-M/--machine");
+    expect_refused({"status"}, "Too few arguments");
+    expect_refused({"list", "extra"}, "Too many arguments");
+}
+
+TEST_F(MachinectlHostile, BadProperties) {
+    auto m = start_registered("sleep 100000");
+    expect_refused({"set-property", machine_, "NoSuchLimit=5"}, "NoSuchLimit");
+    expect_refused({"set-property", machine_, "MemoryMax=lots"}, "lots");
+    expect_refused({"set-property", machine_, "TasksMax"}, "KEY=VALUE");
+    // `sleep` as the machine's PID 1 ignores SIGTERM: SIGKILL ends it without terminate's grace period.
+    EXPECT_TRUE(machinectl({"kill", "-s", "KILL", machine_}).exited(0));
+    m.wait(60s);
+}
+
+TEST_F(MachinectlHostile, UnprivilegedUsersMayLookButNotTouch) {
+    std::string name = "mc-" + id_;
+    auto a = register_sleeper(name);
+    auto as_nobody = [&](std::vector<std::string> args) {
+        std::vector<std::string> all{"--reuid=65534", "--regid=65534", "--clear-groups", "--", machinectl_path()};
+        all.insert(all.end(), args.begin(), args.end());
+        return run("/usr/bin/setpriv", all, {.env = {bus_->env()}});
+    };
+    auto list = as_nobody({"list", "--no-legend"});
+    EXPECT_TRUE(list.exited(0)) << list.describe();
+    EXPECT_NE(list.out.find(name), std::string::npos) << list.describe();
+    auto show = as_nobody({"show", name, "-p", "Leader", "--value"});
+    EXPECT_EQ(show.out, std::to_string(a.pid()) + "\n") << show.describe();
+    for (auto verb : {"terminate", "kill", "poweroff", "reboot", "freeze"}) {
+        auto r = as_nobody({verb, name});
+        EXPECT_TRUE(refused_with(r, name)) << verb;
+        EXPECT_EQ(r.out, "");
+    }
+    EXPECT_TRUE(refused_with(as_nobody({"set-property", name, "TasksMax=10"}), name));
+    EXPECT_TRUE(a.running()) << "nothing reached the leader";
+    EXPECT_TRUE(listed(name));
+}
+
+TEST_F(MachinectlHostile, NoMachinedOnTheBus) {
+    // A bus where nobody owns org.freedesktop.machine1: one line, exit 1.
+    auto r = run(machinectl_path(), {"list"}, {.env = {"DBUS_SYSTEM_BUS_ADDRESS=unix:path=" + tmp_ + "/none"}});
+    EXPECT_TRUE(refused_with(r, "system bus"));
+}
+
+}  // namespace
+}  // namespace berth::test
