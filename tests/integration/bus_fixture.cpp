@@ -80,9 +80,10 @@ void MachinedTest::SetUp() {
 
 void MachinedTest::TearDown() {
     // The test's leaders are gone by now; machined notices that asynchronously.
-    if (machined_running())
+    if (machined_running()) {
         EXPECT_TRUE(eventually([&] { return machine_names() == std::vector<std::string>{".host"}; }))
             << "machines still registered at the end of the test";
+    }
     if (machined_running()) stop_machined();
     machined_.reset();
     bus_.reset();
