@@ -136,9 +136,14 @@ Status build_machine(const ChildContext& ctx) {
     // what a user namespace would lock), then the go-ahead.
     UniqueFd root_mount;
     std::vector<UniqueFd> binds;
+    UniqueFd sys_mount;
     if (plan.userns.enabled()) {
         BERTH_ASSIGN(Message m, ch.expect(Stage::RootMount));
         root_mount = std::move(m.fd);
+        if (!plan.private_network) {
+            BERTH_ASSIGN(Message sm, ch.expect(Stage::SysMount));
+            sys_mount = std::move(sm.fd);
+        }
     }
     for (size_t i = 0; i < plan.binds.size(); i++) {
         BERTH_ASSIGN(Message bm, ch.expect(Stage::BindMount));
@@ -163,7 +168,7 @@ Status build_machine(const ChildContext& ctx) {
         rootfd.reset(::open(ctx.root.path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
         if (!rootfd) return errno_error(fmt::format("Failed to open {}", ctx.root.path));
     }
-    BERTH_TRY(mount_api_filesystems(plan, rootfd.get()));
+    BERTH_TRY(mount_api_filesystems(plan, rootfd.get(), sys_mount ? sys_mount.get() : -1));
     BERTH_TRY(protect_proc(plan, rootfd.get()));
     BERTH_ASSIGN(UniqueFd master, setup_dev(plan, rootfd.get()));
     if (master) BERTH_TRY(ch.send(Stage::ConsoleMaster, master.get()));

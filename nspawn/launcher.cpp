@@ -97,6 +97,12 @@ Status configure_userns(const Plan& plan, HostState& host, pid_t pid, const Chan
     }
     if (!root.ok()) return root.error();
     BERTH_TRY(ch.send(Stage::RootMount, root->get()));
+    if (!plan.private_network) {
+        auto sys = make_sys_mount();
+        if (!sys.ok()) return Error{sys.error().code, fmt::format("Failed to bind /sys for machine \"{}\": {}",
+                                                                  plan.machine, sys.error().message)};
+        BERTH_TRY(ch.send(Stage::SysMount, sys->get()));
+    }
     return {};
 }
 

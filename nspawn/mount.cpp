@@ -228,20 +228,21 @@ void cleanup_root(const PreparedRoot& root) {
     }
 }
 
-Status mount_api_filesystems(const Plan& plan, int rootfd) {
+Result<UniqueFd> make_sys_mount() {
+    BERTH_ASSIGN(UniqueFd m, make_bind_mount(AT_FDCWD, "/sys", false));
+    BERTH_TRY(set_mount_attrs(m.get(), MOUNT_ATTR_RDONLY | kNoSuidDevExec, 0, false));
+    return m;
+}
+
+Status mount_api_filesystems(const Plan& plan, int rootfd, int sys_mount) {
     BERTH_TRY(in_machine(mount_fs(rootfd, "/run", "tmpfs", "mode=0755,size=20%,nr_inodes=800k", kNoSuidDev), plan,
                          "Failed to mount /run"));
     BERTH_TRY(in_machine(make_run_host(plan, rootfd), plan, "Failed to populate /run/host"));
     BERTH_TRY(in_machine(mount_fs(rootfd, "/tmp", "tmpfs", "mode=01777,size=20%,nr_inodes=400k", kNoSuidDev), plan,
                          "Failed to mount /tmp"));
     BERTH_TRY(in_machine(mount_fs(rootfd, "/proc", "proc", "", kNoSuidDevExec), plan, "Failed to mount /proc"));
-    if (plan.userns.enabled() && !plan.private_network) {
-        // sysfs may only be mounted by the owner of the network namespace: the host's /sys, read-only.
-        auto m = make_bind_mount(AT_FDCWD, "/sys", true);
-        if (!m.ok()) return in_machine(m.error(), plan, "Failed to bind /sys");
-        BERTH_TRY(in_machine(set_mount_attrs(m->get(), MOUNT_ATTR_RDONLY | kNoSuidDevExec, 0, true), plan,
-                             "Failed to make /sys read-only"));
-        BERTH_TRY(in_machine(attach_in_root(m->get(), rootfd, "/sys"), plan, "Failed to mount /sys"));
+    if (sys_mount >= 0) {
+        BERTH_TRY(in_machine(attach_in_root(sys_mount, rootfd, "/sys"), plan, "Failed to mount /sys"));
     } else {
         BERTH_TRY(in_machine(mount_fs(rootfd, "/sys", "sysfs", "", MOUNT_ATTR_RDONLY | kNoSuidDevExec), plan,
                              "Failed to mount /sys"));

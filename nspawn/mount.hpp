@@ -45,8 +45,14 @@ void cleanup_root(const PreparedRoot& root);
 // supervisor left: the machine's lock must be held.
 void remove_staging_dir(const std::string& dir);
 
-// Child: /proc, /sys, /sys/fs/cgroup, /run, /run/host, /tmp (the /dev tree is dev.hpp's).
-Status mount_api_filesystems(const Plan& plan, int rootfd);
+// Supervisor (user namespace without a network of its own, where sysfs may not be mounted): the host's
+// /sys, read-only, without the mounts below it (debugfs, tracefs, bpffs, securityfs, cgroup v1
+// hierarchies): the machine has no business there, and each would be one more mount unit for its
+// systemd. Made outside, since inside the user namespace those mounts are locked to /sys.
+Result<UniqueFd> make_sys_mount();
+// Child: /proc, /sys (sysfs, or `sys_mount` when not -1), /sys/fs/cgroup, /run, /run/host, /tmp (the /dev
+// tree is dev.hpp's).
+Status mount_api_filesystems(const Plan& plan, int rootfd, int sys_mount);
 // Child: hide kernel-internal /proc files and make /proc/sys read-only (needs /run/host/inaccessible).
 Status protect_proc(const Plan& plan, int rootfd);
 // Supervisor, after clone: the detached mount for one --bind (idmapped with `userns_fd` if asked).

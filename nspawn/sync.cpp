@@ -18,6 +18,7 @@ const char* stage_name(Stage s) {
     switch (s) {
         case Stage::ParentConfigured: return "parent-configured";
         case Stage::RootMount: return "root-mount";
+        case Stage::SysMount: return "sys-mount";
         case Stage::BindMount: return "bind-mount";
         case Stage::ConsoleMaster: return "console-master";
         case Stage::NotifySocket: return "notify-socket";

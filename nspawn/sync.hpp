@@ -14,6 +14,7 @@ namespace berth::nspawn {
 enum class Stage : uint32_t {
     ParentConfigured = 1,  // parent -> child: cgroup, maps, network are in place; go on with mounts
     RootMount,             // parent -> child (user namespace): the machine's root mount (fd)
+    SysMount,              // parent -> child (user namespace, host network): the host's /sys, alone (fd)
     BindMount,             // parent -> child: one --bind/--bind-ro, in plan order (fd)
     ConsoleMaster,         // child -> parent: the console pty master (fd)
     NotifySocket,          // child -> parent: the bound notify socket (fd)

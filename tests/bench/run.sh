@@ -6,7 +6,7 @@
 # Environment:
 #   NSPAWN          berth's nspawn binary (default: <repo>/build/bin/nspawn)
 #   DEBIAN_ROOT     Debian 12 rootfs with systemd (default: /var/cache/berth/debian-12,
-#                   else /var/cache/berth/debian-12.tmp); never written to, every run gets an overlay
+#                   else /var/cache/berth/debian-12.tmp); never written to, every boot gets a fresh copy
 #   STARTUP_RUNS=30 STARTUP_WARMUP=3 (per round) STARTUP_ROUNDS=3 BOOT_RUNS=7 BOOT_WARMUP=1 MEMORY_RUNS=3
 #   BOOT_TIMEOUT=60 (seconds per boot)  MEMORY_SETTLE=1 (seconds between "booted" and measuring)
 #   SYSTEMD_NSPAWN_UNIFIED_HIERARCHY is passed through to systemd-nspawn untouched.
@@ -23,7 +23,7 @@ MEMORY_RUNS=${MEMORY_RUNS:-3}
 BOOT_TIMEOUT=${BOOT_TIMEOUT:-60}
 MEMORY_SETTLE=${MEMORY_SETTLE:-1}
 PROBE_UNIT=/etc/systemd/system/berth-probe.service
-MARKER=var/lib/berth-probe-reached     # written by the probe unit, seen in the overlay's upper dir
+MARKER=var/lib/berth-probe-reached     # written by the probe unit, seen in the booted copy
 TAG=bench$$                            # machine/container names, unique per run of this script
 
 WHAT=${1:-all}
@@ -37,7 +37,6 @@ note() { echo "  note: $*"; }
 # ---------------------------------------------------------------------------------------------
 # Everything the benchmark creates is registered here and removed by cleanup (EXIT, INT, TERM).
 WORK=""
-MOUNTS=()          # overlay mounts, unmounted in reverse order
 PIDS=()            # supervisors started in the background
 LXC_NAMES=()       # containers under $WORK/lxc
 lxc_pivots() { local p; for p in /sys/fs/cgroup/*/lxc.pivot /sys/fs/cgroup/lxc.pivot; do [[ -d $p ]] && echo "$p"; done; }
@@ -83,15 +82,11 @@ CLEANED=0
 cleanup() {
     ((CLEANED)) && return
     CLEANED=1
-    local pid name m i p
+    local pid name m p
     for name in "${LXC_NAMES[@]}"; do
         timeout 15 lxc-stop -k -n "$name" -P "$WORK/lxc" >/dev/null 2>&1
     done
     for pid in "${PIDS[@]}"; do stop_tree "$pid" 10; done
-    for ((i = ${#MOUNTS[@]} - 1; i >= 0; i--)); do
-        m=${MOUNTS[i]}
-        mountpoint -q "$m" && { umount "$m" 2>/dev/null || umount -l "$m"; }
-    done
     if [[ -n $WORK && -d $WORK ]]; then
         # Anything still mounted below $WORK (innermost first), whoever mounted it.
         for m in $(awk -v w="$WORK/" 'index($5, w) == 1 { print $5 }' /proc/self/mountinfo | sort -r); do
@@ -182,21 +177,19 @@ find_debian_root() {
     DEBIAN_ROOT=$d
 }
 
-OVERLAY_N=0
+ROOT_N=0
 OV=""
-new_overlay() {     # sets OV: a fresh writable overlay over $DEBIAN_ROOT (upper in our tmpfs)
-    OV=$WORK/ov.$((++OVERLAY_N))
-    mkdir -p "$OV/upper" "$OV/work" "$OV/root"
-    mount -t overlay overlay -o "lowerdir=$DEBIAN_ROOT,upperdir=$OV/upper,workdir=$OV/work" "$OV/root" ||
-        die "cannot mount an overlay over $DEBIAN_ROOT"
-    MOUNTS+=("$OV/root")
+# A fresh copy of $DEBIAN_ROOT per boot, in our tmpfs, for every implementation alike: a pool image is a
+# plain directory, and tmpfs (like ext4, xfs, btrfs) takes idmapped mounts. Not an overlay: an overlayfs
+# mount cannot be idmapped, so berth's user-namespace default would fall back to chowning the whole image
+# at every boot, and that fallback is not what a pool image costs.
+new_root() {        # sets OV: OV/root is the copy
+    OV=$WORK/root.$((++ROOT_N))
+    mkdir -p "$OV"
+    cp -a "$DEBIAN_ROOT" "$OV/root" || die "cannot copy $DEBIAN_ROOT into $OV"
 }
-drop_overlay() {    # DIR from new_overlay
-    local d=$1 i
-    umount "$d/root" 2>/dev/null || umount -l "$d/root"
-    for i in "${!MOUNTS[@]}"; do [[ ${MOUNTS[i]} == "$d/root" ]] && unset 'MOUNTS[i]'; done
-    MOUNTS=("${MOUNTS[@]}")
-    rm -rf "$d"
+drop_root() {       # DIR from new_root
+    rm -rf --one-file-system "$1"
 }
 
 write_probe() {     # FILE poweroff|stay: unit started by systemd.wants= once multi-user.target is up
@@ -364,7 +357,7 @@ BOOT_T=""
 BOOT_WHY=""
 boot_once() {       # IMPL NAME -> seconds in $BOOT_T, or non-zero with the reason in $BOOT_WHY
     local impl=$1 name=$2 ov cmd t0 t1 rc log=$WORK/logs/boot-$1.log
-    new_overlay
+    new_root
     ov=$OV
     cmd=$(boot_cmd "$impl" "$ov/root" "$WORK/probe-poweroff.service" "$name")
     t0=$(now)
@@ -375,9 +368,9 @@ boot_once() {       # IMPL NAME -> seconds in $BOOT_T, or non-zero with the reas
     BOOT_WHY=""
     if ((rc == 124 || rc == 137)); then BOOT_WHY="no poweroff within ${BOOT_TIMEOUT}s"
     elif ((rc != 0)); then BOOT_WHY=$(why "$log" $rc)
-    elif [[ ! -e $ov/upper/$MARKER ]]; then BOOT_WHY="exited 0 but the probe after multi-user.target never ran"
+    elif [[ ! -e $ov/root/$MARKER ]]; then BOOT_WHY="exited 0 but the probe after multi-user.target never ran"
     fi
-    drop_overlay "$ov"
+    drop_root "$ov"
     [[ -z $BOOT_WHY ]] || return 1
     BOOT_T=$(elapsed "$t0" "$t1")
 }
@@ -390,7 +383,7 @@ bench_boot() {
     local -a all=(berth berth-nouserns systemd-nspawn systemd-nspawn-U lxc)
     echo "2. Full boot cycle: Debian boot -> multi-user.target -> poweroff (median of $BOOT_RUNS runs, interleaved, after $BOOT_WARMUP warm-up boot(s))"
     find_debian_root || { echo "  no Debian rootfs with systemd (set DEBIAN_ROOT=...); skipping"; return; }
-    note "rootfs $DEBIAN_ROOT; every boot on a fresh overlay (tmpfs upper) made by this script"
+    note "rootfs $DEBIAN_ROOT; every boot on a fresh copy of it in this script's tmpfs (copied before the clock starts)"
     note "berth nspawn: the default (user namespace, idmapped root); berth -U no: --private-users=no"
     write_probe "$WORK/probe-poweroff.service" poweroff
 
@@ -489,7 +482,7 @@ MEM_WHY=""
 memory_once() {         # IMPL NAME -> "anon_kB pss_kB nprocs names" in $MEM_OUT, or the reason in $MEM_WHY
     local impl=$1 name=$2 ov cmd pid i rc log=$WORK/logs/memory-$1.log pids m
     MEM_WHY=""
-    new_overlay
+    new_root
     ov=$OV
     cmd=$(boot_cmd "$impl" "$ov/root" "$WORK/probe-stay.service" "$name")
     # shellcheck disable=SC2086
@@ -497,11 +490,11 @@ memory_once() {         # IMPL NAME -> "anon_kB pss_kB nprocs names" in $MEM_OUT
     pid=$!
     PIDS+=("$pid")
     for ((i = 0; i < BOOT_TIMEOUT * 10; i++)); do
-        [[ -e $ov/upper/$MARKER ]] && break
+        [[ -e $ov/root/$MARKER ]] && break
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.1
     done
-    if [[ -e $ov/upper/$MARKER ]] && kill -0 "$pid" 2>/dev/null; then
+    if [[ -e $ov/root/$MARKER ]] && kill -0 "$pid" 2>/dev/null; then
         sleep "$MEMORY_SETTLE"
         pids=$(supervisor_pids "$pid")
         # shellcheck disable=SC2086
@@ -518,7 +511,7 @@ memory_once() {         # IMPL NAME -> "anon_kB pss_kB nprocs names" in $MEM_OUT
     stop_tree "$pid" 30
     for i in "${!PIDS[@]}"; do [[ ${PIDS[i]} == "$pid" ]] && unset 'PIDS[i]'; done
     PIDS=("${PIDS[@]}")
-    drop_overlay "$ov"
+    drop_root "$ov"
     [[ -z $MEM_WHY ]] || return 1
     # shellcheck disable=SC2086
     set -- $m
