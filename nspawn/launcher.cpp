@@ -15,6 +15,7 @@
 #include "log.hpp"
 #include "dev.hpp"
 #include "devices.hpp"
+#include "footprint.hpp"
 #include "lock.hpp"
 #include "machine_cgroup.hpp"
 #include "mount.hpp"
@@ -284,6 +285,7 @@ int run_machine(const Plan& plan) {
             if (!plan.quiet && plan.console == ConsoleMode::Interactive)
                 spdlog::info("Spawning machine \"{}\" on {}.\nPress ^] three times within 1s to kill it.", plan.machine,
                              plan.directory);
+            release_startup_code();
         }
         Outcome out = supervise(plan, *m, sigfd->get(), host.boot.cgroup);
         if (m->console) m->console->restore_terminal();

@@ -6,10 +6,13 @@
 # cost <= 0.5x systemd-nspawn's. Not a pass/fail test. Usage (as root): tests/bench/veth.sh
 #
 # The cost is a small difference of two noisy totals, so the four commands run interleaved: ROUNDS
-# rounds, each a hyperfine run of all four (RUNS runs each after WARMUP warm-up runs), and the medians
-# are taken over every run of every round. The per-round deltas show how stable the figure is.
+# rounds, each a hyperfine run of all four (RUNS runs each after WARMUP warm-up runs). Each round gives
+# one cost per implementation (median with the link minus median without, measured side by side, so
+# that drift between rounds cancels), and the figure is the median of those per-round costs. The pooled
+# medians over all runs are printed too; they mix rounds and are thrown off by drift.
 #
-# Environment: NSPAWN (default <repo>/build/bin/nspawn), ROUNDS=5 RUNS=40 WARMUP=3, and FIFO=PRIO to run
+# Environment: NSPAWN (default <repo>/build/bin/nspawn), ROUNDS=5 RUNS=150 WARMUP=3 (systemd-nspawn's own
+# start varies by +-10 ms: fewer runs cannot resolve a cost of a few ms), and FIFO=PRIO to run
 # everything under SCHED_FIFO at that priority (chrt): on a host busy with other work, the only way to
 # see a few milliseconds at all; kernel threads doing deferred work still compete with that work.
 set -uo pipefail
@@ -17,7 +20,7 @@ set -uo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 NSPAWN=${NSPAWN:-$REPO/build/bin/nspawn}
 ROUNDS=${ROUNDS:-5}
-RUNS=${RUNS:-40}
+RUNS=${RUNS:-150}
 WARMUP=${WARMUP:-3}
 FIFO=${FIFO:-}
 
@@ -73,11 +76,11 @@ for ((r = 1; r <= ROUNDS; r++)); do
         jq -r --arg n "$i" '.results[] | select(.command == $n) | .times[]' "$WORK/round$r.json" | median >"$WORK/r$r.$i"
     done
     line="  round $r:"
-    d0=$(cat "$WORK/r$r.1")
-    b0=$(cat "$WORK/r$r.0")
-    line+=" berth $(ms "$(awk -v a="$d0" -v b="$b0" 'BEGIN { print a - b }')")"
+    awk -v a="$(cat "$WORK/r$r.1")" -v b="$(cat "$WORK/r$r.0")" 'BEGIN { print a - b }' >>"$WORK/cost.berth"
+    line+=" berth $(ms "$(tail -n1 "$WORK/cost.berth")")"
     if [[ -n $SD ]]; then
-        line+="  systemd-nspawn $(ms "$(awk -v a="$(cat "$WORK/r$r.3")" -v b="$(cat "$WORK/r$r.2")" 'BEGIN { print a - b }')")"
+        awk -v a="$(cat "$WORK/r$r.3")" -v b="$(cat "$WORK/r$r.2")" 'BEGIN { print a - b }' >>"$WORK/cost.sd"
+        line+="  systemd-nspawn $(ms "$(tail -n1 "$WORK/cost.sd")")"
     fi
     echo "$line"
 done
@@ -88,12 +91,15 @@ for ((i = 0; i < ${#CMDS[@]}; i++)); do
     M[i]=$(median <"$WORK/all.$i")
     printf '%-34s %12s\n' "${NAMES[i]}" "$(ms "${M[i]}")"
 done
-BERTH=$(awk -v a="${M[1]}" -v b="${M[0]}" 'BEGIN { print a - b }')
+printf '%-34s %12s\n' "pooled veth cost, berth" "$(ms "$(awk -v a="${M[1]}" -v b="${M[0]}" 'BEGIN { print a - b }')")"
+[[ -n $SD ]] && printf '%-34s %12s\n' "pooled veth cost, systemd-nspawn" \
+    "$(ms "$(awk -v a="${M[3]}" -v b="${M[2]}" 'BEGIN { print a - b }')")"
+BERTH=$(median <"$WORK/cost.berth")
 echo
-printf '%-34s %12s\n' "veth cost, berth" "$(ms "$BERTH")"
+printf '%-34s %12s\n' "veth cost, berth (median of rounds)" "$(ms "$BERTH")"
 if [[ -n $SD ]]; then
-    SYSD=$(awk -v a="${M[3]}" -v b="${M[2]}" 'BEGIN { print a - b }')
-    printf '%-34s %12s\n' "veth cost, systemd-nspawn" "$(ms "$SYSD")"
+    SYSD=$(median <"$WORK/cost.sd")
+    printf '%-34s %12s\n' "veth cost, systemd-nspawn (ditto)" "$(ms "$SYSD")"
     awk -v a="$BERTH" -v b="$SYSD" 'BEGIN {
         if (b <= 0) { printf "ratio: -- (systemd-nspawn shows no measurable cost)\n"; exit }
         printf "ratio berth / systemd-nspawn: %.2fx   (goal <= 0.50x)\n", a / b }'
