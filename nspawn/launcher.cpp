@@ -188,11 +188,15 @@ Result<RunningMachine> start_machine(const Plan& plan, HostState& host) {
     if (!cloned.ok() && (cloned.error().code == EINVAL || cloned.error().code == EOPNOTSUPP ||
                          cloned.error().code == E2BIG || cloned.error().code == EBUSY))
         cloned = clone_machine(plan, cgfd.get(), false);  // kernels without CLONE_INTO_CGROUP
-    if (!cloned.ok()) return cloned.error();
+    if (!cloned.ok()) {
+        take_back_oom_score();
+        return cloned.error();
+    }
     if (cloned->pid == 0) {
         parent_ch.close();
         run_child(ChildContext{plan, host.root, child_ch, host.seccomp, !cloned->into_cgroup, self.get()});
     }
+    take_back_oom_score();  // the child has it now
     child_ch.close();
 
     auto fail = [&](const Error& e) -> Result<RunningMachine> {

@@ -410,6 +410,7 @@ std::vector<Setting> v1_settings(const Resources& r, const std::string& ctrl, co
     } else if (ctrl == "pids") {
         out.push_back({"pids.max", limit_text(*r.pids_max, "max")});
     } else if (ctrl == "blkio") {
+        // The v1 scale, 10..1000 around 500, for both files, as systemd writes them.
         std::string w = std::to_string(std::clamp<uint64_t>(*r.io_weight * 500 / 100, 10, 1000));
         if (exists(dir + "/blkio.bfq.weight"))
             out.push_back({"blkio.bfq.weight", w});
@@ -499,8 +500,8 @@ std::optional<int> g_lent_oom_score;
 // its own oom_score_adj (after its credentials changed, /proc/self belongs to the host's root). So the
 // supervisor, which may, prepares itself before the clone and the child inherits: hard limits are raised
 // (the supervisor's soft limits stay; the child sets the exact values), and the OOM score adjustment is
-// lent to the child, taken back once it exists (take_back_oom_score). Best effort: what fails here fails in
-// the child with a message, and what needs a privilege we lack was refused in the plan.
+// lent to the child, taken back right after the clone (take_back_oom_score). Best effort: what fails
+// here fails in the child with a message, and what needs a privilege we lack was refused in the plan.
 void prepare_process_limits(const Resources& r) {
     for (auto& l : r.rlimits) {
         rlimit now{};
@@ -516,7 +517,7 @@ void prepare_process_limits(const Resources& r) {
         g_lent_oom_score = *own;
 }
 
-void take_back_oom_score() {
+void take_back_lent_oom_score() {
     // Back up to our own value is always allowed: never below the minimum we set (oom_score_adj_min).
     if (g_lent_oom_score) (void)write_file("/proc/self/oom_score_adj", std::to_string(*g_lent_oom_score));
     g_lent_oom_score.reset();
@@ -729,7 +730,6 @@ Result<ResourceCgroups> apply_cgroup_limits_live(const Resources& r, const Cgrou
 }
 
 Status attach_v1_cgroups(const ResourceCgroups& rc, pid_t pid) {
-    take_back_oom_score();  // the child has it now
     for (auto& dir : rc.v1_paths) {
         auto s = write_file(dir + "/cgroup.procs", std::to_string(pid));
         if (!s.ok())
@@ -737,6 +737,8 @@ Status attach_v1_cgroups(const ResourceCgroups& rc, pid_t pid) {
     }
     return {};
 }
+
+void take_back_oom_score() { take_back_lent_oom_score(); }
 
 void remove_v1_cgroups(const ResourceCgroups& rc) {
     take_back_oom_score();  // should the clone have failed

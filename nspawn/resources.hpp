@@ -51,6 +51,9 @@ Result<ResourceCgroups> apply_cgroup_limits(const Resources& r, const Cgroup& ma
 // unified cgroup) is moved into them; the result lists the ones created here. Process limits (rlimits,
 // OOM score, CPU affinity) are not cgroup settings: `r` must not have any.
 Result<ResourceCgroups> apply_cgroup_limits_live(const Resources& r, const Cgroup& machine, const std::string& name);
+// Supervisor, right after the clone: its own OOM score adjustment back (apply_cgroup_limits lends it the
+// machine's, which the child inherits), so that it never runs with the machine's for long.
+void take_back_oom_score();
 // Supervisor, once the child exists (before it execs): move it into the v1 cgroups.
 Status attach_v1_cgroups(const ResourceCgroups& rc, pid_t pid);
 // Supervisor, at exit.
