@@ -20,249 +20,16 @@
 
 #include "fileio.hpp"
 #include "log.hpp"
+#include "resources_common.hpp"
 
 namespace berth::nspawn {
 
+using namespace resources_detail;
+
 namespace {
 
-constexpr uint64_t kInfinity = std::numeric_limits<uint64_t>::max();
 constexpr uint64_t kCpuPeriodUs = 100000;  // systemd's default CPUQuotaPeriodSec=100ms
-constexpr uint64_t kPidMaxLimit = 4194304;  // PID_MAX_LIMIT: pids.max refuses more
 constexpr const char* kV1Base = "berth";
-
-// ---- Parsing -------------------------------------------------------------------------------------------
-
-// Each parser says why a value is bad (the caller adds option and value) or stores it.
-using Why = std::optional<std::string>;
-
-bool all_digits(std::string_view s) {
-    return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
-
-std::optional<uint64_t> parse_uint(std::string_view s) {
-    uint64_t v = 0;
-    if (!all_digits(s)) return std::nullopt;
-    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
-    return v;
-}
-
-std::optional<int64_t> parse_int(std::string_view s) {
-    bool neg = !s.empty() && s[0] == '-';
-    if (!s.empty() && (s[0] == '-' || s[0] == '+')) s.remove_prefix(1);
-    auto u = parse_uint(s);
-    if (!u || *u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) return std::nullopt;
-    return neg ? -static_cast<int64_t>(*u) : static_cast<int64_t>(*u);
-}
-
-// Bytes: digits, an optional fraction, an optional 1024-based suffix (like systemd's parse_size), or
-// "infinity".
-std::optional<uint64_t> parse_size(std::string_view s) {
-    if (s == "infinity") return kInfinity;
-    static constexpr std::pair<char, int> kSuffixes[] = {{'K', 10}, {'M', 20}, {'G', 30},
-                                                         {'T', 40}, {'P', 50}, {'E', 60}};
-    int shift = 0;
-    if (!s.empty() && s.back() == 'B') s.remove_suffix(1);
-    for (auto [c, sh] : kSuffixes)
-        if (!s.empty() && s.back() == c) {
-            shift = sh;
-            s.remove_suffix(1);
-            break;
-        }
-    std::string_view whole = s, frac;
-    if (auto dot = s.find('.'); dot != std::string_view::npos) {
-        whole = s.substr(0, dot);
-        frac = s.substr(dot + 1);
-        if (!all_digits(frac) || shift == 0) return std::nullopt;
-        if (frac.size() > 18) frac = frac.substr(0, 18);
-    }
-    auto w = parse_uint(whole);
-    if (!w) return std::nullopt;
-    unsigned __int128 v = static_cast<unsigned __int128>(*w) << shift;
-    if (!frac.empty()) {
-        unsigned __int128 scale = 1;
-        for (size_t i = 0; i < frac.size(); i++) scale *= 10;
-        v += (static_cast<unsigned __int128>(*parse_uint(frac)) << shift) / scale;
-    }
-    if (v >= kInfinity) return std::nullopt;
-    return static_cast<uint64_t>(v);
-}
-
-const char* const kSizeHelp = "expected bytes with an optional K, M, G, T, P or E suffix (1024-based), or \"infinity\"";
-
-Why set_size(std::optional<uint64_t>& out, std::string_view v, bool zero_ok) {
-    auto n = parse_size(v);
-    if (!n) return kSizeHelp;
-    if (*n == 0 && !zero_ok) return std::string("must be greater than 0 (\"infinity\" means no limit)");
-    out = *n;
-    return std::nullopt;
-}
-
-Why set_weight(std::optional<uint64_t>& out, std::string_view v) {
-    auto n = parse_uint(v);
-    if (!n || *n < 1 || *n > 10000) return std::string("expected an integer between 1 and 10000 (default 100)");
-    out = *n;
-    return std::nullopt;
-}
-
-Why set_cpu_quota(Resources& r, std::string_view v) {
-    const std::string help = "expected a percentage of one CPU greater than 0, like \"50%\" or \"200%\"";
-    if (v == "infinity") {
-        r.cpu_quota_percent = std::numeric_limits<double>::infinity();
-        return std::nullopt;
-    }
-    if (v.empty() || v.back() != '%') return help;
-    v.remove_suffix(1);
-    auto dot = v.find('.');
-    if (!all_digits(v.substr(0, dot)) || (dot != std::string_view::npos && !all_digits(v.substr(dot + 1))))
-        return help;
-    double p = 0;
-    auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), p);
-    if (ec != std::errc() || end != v.data() + v.size() || !(p > 0)) return help;
-    if (p > 1000000) return std::string("must not exceed 1000000%");
-    r.cpu_quota_percent = p;
-    return std::nullopt;
-}
-
-Why set_pids_max(Resources& r, std::string_view v) {
-    if (v == "infinity" || v == "max") {
-        r.pids_max = kInfinity;
-        return std::nullopt;
-    }
-    auto n = parse_uint(v);
-    if (!n || *n < 1 || *n > kPidMaxLimit)
-        return fmt::format("expected a number of tasks between 1 and {}, or \"infinity\"", kPidMaxLimit);
-    r.pids_max = *n;
-    return std::nullopt;
-}
-
-Why set_cpu_affinity(Resources& r, std::string_view v) {
-    const std::string help = fmt::format("expected CPU numbers and ranges below {}, like \"0,2-3\"", CPU_SETSIZE);
-    std::set<int> cpus;
-    std::string text(v);
-    std::replace(text.begin(), text.end(), ',', ' ');
-    std::istringstream in(text);
-    for (std::string item; in >> item;) {
-        auto dash = item.find('-');
-        auto lo = parse_uint(std::string_view(item).substr(0, dash));
-        auto hi = dash == std::string::npos ? lo : parse_uint(std::string_view(item).substr(dash + 1));
-        if (!lo || !hi || *lo > *hi || *hi >= CPU_SETSIZE) return help;
-        for (uint64_t c = *lo; c <= *hi; c++) cpus.insert(static_cast<int>(c));
-    }
-    if (cpus.empty()) return help;
-    r.cpu_affinity.assign(cpus.begin(), cpus.end());
-    return std::nullopt;
-}
-
-Why set_oom_score_adjust(Resources& r, std::string_view v) {
-    auto n = parse_int(v);
-    if (!n || *n < -1000 || *n > 1000) return std::string("expected an integer between -1000 and 1000");
-    r.oom_score_adjust = static_cast<int>(*n);
-    return std::nullopt;
-}
-
-enum class LimitUnit { Count, Bytes, Nice };
-
-struct RlimitName {
-    const char* name;
-    int resource;
-    LimitUnit unit;
-};
-
-constexpr RlimitName kRlimits[] = {
-    {"CPU", RLIMIT_CPU, LimitUnit::Count},           {"FSIZE", RLIMIT_FSIZE, LimitUnit::Bytes},
-    {"DATA", RLIMIT_DATA, LimitUnit::Bytes},         {"STACK", RLIMIT_STACK, LimitUnit::Bytes},
-    {"CORE", RLIMIT_CORE, LimitUnit::Bytes},         {"RSS", RLIMIT_RSS, LimitUnit::Bytes},
-    {"NOFILE", RLIMIT_NOFILE, LimitUnit::Count},     {"AS", RLIMIT_AS, LimitUnit::Bytes},
-    {"NPROC", RLIMIT_NPROC, LimitUnit::Count},       {"MEMLOCK", RLIMIT_MEMLOCK, LimitUnit::Bytes},
-    {"LOCKS", RLIMIT_LOCKS, LimitUnit::Count},       {"SIGPENDING", RLIMIT_SIGPENDING, LimitUnit::Count},
-    {"MSGQUEUE", RLIMIT_MSGQUEUE, LimitUnit::Bytes}, {"NICE", RLIMIT_NICE, LimitUnit::Nice},
-    {"RTPRIO", RLIMIT_RTPRIO, LimitUnit::Count},     {"RTTIME", RLIMIT_RTTIME, LimitUnit::Count},
-};
-
-const RlimitName* find_rlimit(std::string name) {
-    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::toupper(c); });
-    if (name.rfind("RLIMIT_", 0) == 0) name.erase(0, 7);
-    for (auto& l : kRlimits)
-        if (name == l.name) return &l;
-    return nullptr;
-}
-
-const char* rlimit_name(int resource) {
-    for (auto& l : kRlimits)
-        if (l.resource == resource) return l.name;
-    return "?";
-}
-
-std::optional<uint64_t> parse_limit_value(std::string_view v, LimitUnit unit) {
-    if (v == "infinity") return RLIM_INFINITY;
-    if (unit == LimitUnit::Bytes) return parse_size(v);
-    if (unit == LimitUnit::Nice && !v.empty() && (v[0] == '-' || v[0] == '+')) {
-        // A nice level, as systemd takes it: RLIMIT_NICE counts 20 - nice.
-        auto n = parse_int(v);
-        if (!n || *n < -20 || *n > 19) return std::nullopt;
-        return static_cast<uint64_t>(20 - *n);
-    }
-    auto n = parse_uint(v);
-    if (n && unit == LimitUnit::Nice && *n > 40) return std::nullopt;
-    return n;
-}
-
-Why set_rlimit(Resources& r, std::string_view v) {
-    auto eq = v.find('=');
-    if (eq == std::string_view::npos)
-        return std::string("expected NAME=SOFT[:HARD], like \"NOFILE=1024:4096\" or \"NOFILE=infinity\"");
-    auto* l = find_rlimit(std::string(v.substr(0, eq)));
-    if (!l)
-        return std::string("unknown limit name; known: CPU FSIZE DATA STACK CORE RSS NOFILE AS NPROC MEMLOCK LOCKS "
-                           "SIGPENDING MSGQUEUE NICE RTPRIO RTTIME");
-    std::string_view vals = v.substr(eq + 1);
-    auto colon = vals.find(':');
-    auto soft = parse_limit_value(vals.substr(0, colon), l->unit);
-    auto hard = colon == std::string_view::npos ? soft : parse_limit_value(vals.substr(colon + 1), l->unit);
-    if (!soft || !hard) {
-        switch (l->unit) {
-            case LimitUnit::Bytes: return fmt::format("{} takes sizes: {}", l->name, kSizeHelp);
-            case LimitUnit::Nice:
-                return std::string("NICE takes 0..40, or a nice level -20..19 with its sign, or \"infinity\"");
-            default: return fmt::format("{} takes non-negative integers or \"infinity\"", l->name);
-        }
-    }
-    if (*soft > *hard) return std::string("the soft limit exceeds the hard limit");
-    std::erase_if(r.rlimits, [&](const Rlimit& x) { return x.resource == l->resource; });
-    r.rlimits.push_back(Rlimit{l->resource, *soft, *hard});
-    return std::nullopt;
-}
-
-// The options, by name; settings keys are the same with '_' for '-'.
-struct Key {
-    const char* name;
-    Why (*set)(Resources&, std::string_view);
-};
-
-constexpr Key kKeys[] = {
-    {"memory-max", [](Resources& r, std::string_view v) { return set_size(r.memory_max, v, false); }},
-    {"memory-high", [](Resources& r, std::string_view v) { return set_size(r.memory_high, v, false); }},
-    {"memory-swap-max", [](Resources& r, std::string_view v) { return set_size(r.memory_swap_max, v, true); }},
-    {"cpu-weight", [](Resources& r, std::string_view v) { return set_weight(r.cpu_weight, v); }},
-    {"cpu-quota", set_cpu_quota},
-    {"pids-max", set_pids_max},
-    {"io-weight", [](Resources& r, std::string_view v) { return set_weight(r.io_weight, v); }},
-    {"cpu-affinity", set_cpu_affinity},
-    {"oom-score-adjust", set_oom_score_adjust},
-    {"rlimit", set_rlimit},
-};
-
-Status apply_key(const Key& k, const std::string& label, const std::string& value, Resources& r) {
-    if (auto why = k.set(r, value)) return plain_error(fmt::format("Invalid {} \"{}\": {}", label, value, *why));
-    return {};
-}
-
-const Key& key(std::string_view name) {
-    for (auto& k : kKeys)
-        if (name == k.name) return k;
-    std::abort();  // only called with names from the table
-}
 
 // ---- cgroup v2 ------------------------------------------------------------------------------------------
 
@@ -278,7 +45,6 @@ bool exists(const std::string& path) {
     return ::lstat(path.c_str(), &st) == 0;
 }
 
-std::string limit_text(uint64_t v, const char* infinity) { return v == kInfinity ? infinity : std::to_string(v); }
 
 uint64_t quota_us(double percent) {
     return std::max<uint64_t>(1000, static_cast<uint64_t>(std::llround(percent * kCpuPeriodUs / 100.0)));
@@ -467,25 +233,6 @@ void remove_v1_cgroup(const std::string& dir) {
 }
 
 // "0-3,6" for a CPU set.
-std::string cpu_list(const cpu_set_t& set) {
-    std::string out;
-    for (int c = 0; c < CPU_SETSIZE; c++) {
-        if (!CPU_ISSET(c, &set)) continue;
-        int last = c;
-        while (last + 1 < CPU_SETSIZE && CPU_ISSET(last + 1, &set)) last++;
-        out += (out.empty() ? "" : ",") + (last == c ? std::to_string(c) : fmt::format("{}-{}", c, last));
-        c = last;
-    }
-    return out;
-}
-
-// The kernel refuses more open files than fs.nr_open, RLIM_INFINITY included.
-rlim_t nofile_max() {
-    auto nr_open = read_file("/proc/sys/fs/nr_open");
-    rlim_t max = nr_open.ok() ? std::strtoull(nr_open->c_str(), nullptr, 10) : 0;
-    return max ? max : 1024 * 1024;
-}
-
 std::optional<int> own_oom_score() {
     auto now = read_file("/proc/self/oom_score_adj");
     if (!now.ok()) return std::nullopt;
@@ -523,93 +270,17 @@ void take_back_lent_oom_score() {
     g_lent_oom_score.reset();
 }
 
-// Raising a hard rlimit or lowering the OOM score adjustment needs CAP_SYS_RESOURCE (in the initial user
-// namespace); without it, say so before anything is created rather than fail in the child.
-bool have_cap_sys_resource() {
-    __user_cap_header_struct h{_LINUX_CAPABILITY_VERSION_3, 0};
-    __user_cap_data_struct d[2]{};
-    if (::syscall(SYS_capget, &h, d) < 0) return true;  // let the child find out
-    return d[CAP_SYS_RESOURCE / 32].effective & (1u << (CAP_SYS_RESOURCE % 32));
-}
-
-Status check_privilege(const Resources& r) {
-    if (have_cap_sys_resource()) return {};
-    if (r.oom_score_adjust) {
-        auto now = read_file("/proc/self/oom_score_adj");
-        if (now.ok() && *r.oom_score_adjust < std::atoi(now->c_str()))
-            return plain_error(fmt::format("Cannot apply --oom-score-adjust \"{}\": lowering it below {} needs "
-                                           "CAP_SYS_RESOURCE",
-                                           *r.oom_score_adjust, std::atoi(now->c_str())),
-                               EPERM);
-    }
-    for (auto& l : r.rlimits) {
-        rlimit now{};
-        if (l.hard != RLIM_INFINITY && ::getrlimit(l.resource, &now) == 0 && l.hard > now.rlim_max)
-            return plain_error(fmt::format("Cannot apply --rlimit \"{}={}:{}\": raising the hard limit above {} "
-                                           "needs CAP_SYS_RESOURCE",
-                                           rlimit_name(l.resource), l.soft, l.hard,
-                                           limit_text(now.rlim_max, "infinity")),
-                               EPERM);
-    }
-    return {};
-}
-
 }  // namespace
 
-bool Resources::any_cgroup_limit() const {
-    return memory_max || memory_high || memory_swap_max || cpu_weight || cpu_quota_percent || pids_max || io_weight;
+namespace resources_detail {
+
+rlim_t nofile_max() {
+    auto nr_open = read_file("/proc/sys/fs/nr_open");
+    rlim_t max = nr_open.ok() ? std::strtoull(nr_open->c_str(), nullptr, 10) : 0;
+    return max ? max : 1024 * 1024;
 }
 
-Result<Resources> parse_resources(const Options& o) {
-    Resources r;
-    auto one = [&](const char* name, const std::optional<std::string>& v) -> Status {
-        return v ? apply_key(key(name), fmt::format("--{}", name), *v, r) : Status{};
-    };
-    BERTH_TRY(one("memory-max", o.memory_max));
-    BERTH_TRY(one("memory-high", o.memory_high));
-    BERTH_TRY(one("memory-swap-max", o.memory_swap_max));
-    BERTH_TRY(one("cpu-weight", o.cpu_weight));
-    BERTH_TRY(one("cpu-quota", o.cpu_quota));
-    BERTH_TRY(one("pids-max", o.pids_max));
-    BERTH_TRY(one("io-weight", o.io_weight));
-    BERTH_TRY(one("cpu-affinity", o.cpu_affinity));
-    BERTH_TRY(one("oom-score-adjust", o.oom_score_adjust));
-    for (auto& l : o.rlimit.value_or(std::vector<std::string>{})) BERTH_TRY(apply_key(key("rlimit"), "--rlimit", l, r));
-
-    // Checked against this host now, so that the child cannot fail on them after everything is set up.
-    cpu_set_t allowed;
-    if (!r.cpu_affinity.empty() && ::sched_getaffinity(0, sizeof allowed, &allowed) == 0) {
-        for (int c : r.cpu_affinity)
-            if (!CPU_ISSET(c, &allowed))
-                return plain_error(fmt::format("Invalid --cpu-affinity \"{}\": CPU {} is not available here (CPUs {} "
-                                               "are)",
-                                               *o.cpu_affinity, c, cpu_list(allowed)));
-    }
-    for (auto& l : r.rlimits) {
-        if (l.resource != RLIMIT_NOFILE || l.hard == RLIM_INFINITY) continue;
-        uint64_t max = nofile_max();
-        if (l.hard > max)
-            return plain_error(fmt::format("Invalid --rlimit NOFILE={}:{}: more than the kernel allows ({}, "
-                                           "/proc/sys/fs/nr_open)",
-                                           l.soft, l.hard, max));
-    }
-    BERTH_TRY(check_privilege(r));
-    return r;
-}
-
-Status parse_resource_assignment(const std::string& assignment, Resources& r) {
-    auto eq = assignment.find('=');
-    std::string name = assignment.substr(0, eq);
-    std::replace(name.begin(), name.end(), '_', '-');
-    for (auto& k : kKeys)
-        if (eq != std::string::npos && name == k.name) return apply_key(k, name, assignment.substr(eq + 1), r);
-    if (eq == std::string::npos)
-        return plain_error(fmt::format("Invalid resource assignment \"{}\": expected KEY=VALUE", assignment));
-    return plain_error(fmt::format("Unknown resource \"{}\" in \"{}\": known are memory-max, memory-high, "
-                                   "memory-swap-max, cpu-weight, cpu-quota, pids-max, io-weight, cpu-affinity, "
-                                   "oom-score-adjust, rlimit",
-                                   name, assignment));
-}
+}  // namespace resources_detail
 
 Result<ResourceCgroups> apply_cgroup_limits(const Resources& r, const Cgroup& machine, const std::string& name) {
     prepare_process_limits(r);
