@@ -253,6 +253,8 @@ Status mount_api_filesystems(const Plan& plan, int rootfd, int sys_mount) {
     return {};
 }
 
+namespace {
+
 // A private network namespace is the machine's own: its /proc/sys/net stays writable (the guest's
 // networkd sets forwarding and the like there), while the rest of /proc/sys is the host kernel's.
 Result<UniqueFd> clone_proc_sys_net(int rootfd) {
@@ -262,6 +264,8 @@ Result<UniqueFd> clone_proc_sys_net(int rootfd) {
     BERTH_TRY(set_mount_attrs(m.get(), kNoSuidDevExec, 0, false));
     return m;
 }
+
+}  // namespace
 
 Status protect_proc(const Plan& plan, int rootfd) {
     UniqueFd net;
