@@ -11,17 +11,18 @@
 
 #include <sdbus-c++/sdbus-c++.h>
 
+#include "bus_names.hpp"
 #include "properties.hpp"
 #include "result.hpp"
 
 namespace berth::machinectl {
 
-inline constexpr const char* kBusName = "org.freedesktop.machine1";
-inline constexpr const char* kManagerPath = "/org/freedesktop/machine1";
-inline constexpr const char* kManagerIface = "org.freedesktop.machine1.Manager";
-inline constexpr const char* kMachineIface = "org.freedesktop.machine1.Machine";
-inline constexpr const char* kBerthManagerIface = "io.berth.Manager1";
-inline constexpr const char* kBerthMachineIface = "io.berth.Machine1";
+using bus::kBusName;
+using bus::kManagerPath;
+inline constexpr const char* kManagerIface = bus::kManagerInterface;
+inline constexpr const char* kMachineIface = bus::kMachineInterface;
+inline constexpr const char* kBerthManagerIface = bus::kBerthManagerInterface;
+inline constexpr const char* kBerthMachineIface = bus::kBerthMachineInterface;
 
 struct MachineEntry {
     std::string name, cls, service, path;

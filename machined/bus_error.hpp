@@ -3,21 +3,22 @@
 
 #include <sdbus-c++/Error.h>
 
+#include "bus_names.hpp"
 #include "result.hpp"
 
 namespace berth::machined {
 
-inline constexpr const char* kNoSuchMachine = "org.freedesktop.machine1.NoSuchMachine";
-inline constexpr const char* kNoSuchImage = "org.freedesktop.machine1.NoSuchImage";
-inline constexpr const char* kMachineExists = "org.freedesktop.machine1.MachineExists";
-inline constexpr const char* kNoMachineForPID = "org.freedesktop.machine1.NoMachineForPID";
-inline constexpr const char* kNoPrivateNetworking = "org.freedesktop.machine1.NoPrivateNetworking";
-inline constexpr const char* kNoSuchUserMapping = "org.freedesktop.machine1.NoSuchUserMapping";
-inline constexpr const char* kNoSuchGroupMapping = "org.freedesktop.machine1.NoSuchGroupMapping";
-inline constexpr const char* kInvalidArgs = "org.freedesktop.DBus.Error.InvalidArgs";
-inline constexpr const char* kAccessDenied = "org.freedesktop.DBus.Error.AccessDenied";
-inline constexpr const char* kNotSupported = "org.freedesktop.DBus.Error.NotSupported";
-inline constexpr const char* kFailed = "org.freedesktop.DBus.Error.Failed";
+using bus::kAccessDenied;
+using bus::kFailed;
+using bus::kInvalidArgs;
+using bus::kMachineExists;
+using bus::kNoMachineForPID;
+using bus::kNoPrivateNetworking;
+using bus::kNoSuchGroupMapping;
+using bus::kNoSuchImage;
+using bus::kNoSuchMachine;
+using bus::kNoSuchUserMapping;
+using bus::kNotSupported;
 
 // The D-Bus name for an errno: EINVAL InvalidArgs, EEXIST MachineExists, EPERM/EACCES AccessDenied,
 // EOPNOTSUPP NotSupported, ESRCH NoMachineForPID, anything else Failed.

@@ -6,11 +6,13 @@
 #include <string>
 #include <string_view>
 
+#include "bus_names.hpp"
+
 namespace berth::machined {
 
-inline constexpr const char* kBusName = "org.freedesktop.machine1";
-inline constexpr const char* kManagerPath = "/org/freedesktop/machine1";
-inline constexpr const char* kMachinePrefix = "/org/freedesktop/machine1/machine";
+using bus::kBusName;
+using bus::kMachinePrefix;
+using bus::kManagerPath;
 
 std::string bus_label_escape(std::string_view s);
 // nullopt when `label` is not something bus_label_escape() produces.

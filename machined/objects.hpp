@@ -8,16 +8,17 @@
 #include <string>
 
 #include "bus_error.hpp"
+#include "bus_names.hpp"
 #include "machine.hpp"
 
 namespace berth::machined {
 
 class Daemon;
 
-inline constexpr const char* kManagerInterface = "org.freedesktop.machine1.Manager";
-inline constexpr const char* kMachineInterface = "org.freedesktop.machine1.Machine";
-inline constexpr const char* kBerthManagerInterface = "io.berth.Manager1";
-inline constexpr const char* kBerthMachineInterface = "io.berth.Machine1";
+using bus::kBerthMachineInterface;
+using bus::kBerthManagerInterface;
+using bus::kMachineInterface;
+using bus::kManagerInterface;
 
 // org.freedesktop.machine1.Manager on /org/freedesktop/machine1.
 void add_manager_interface(sdbus::IObject& object, Daemon& daemon);

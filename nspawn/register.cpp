@@ -10,6 +10,7 @@
 
 #include <systemd/sd-bus.h>
 
+#include "bus_names.hpp"
 #include "log.hpp"
 
 namespace berth::nspawn {
@@ -52,8 +53,8 @@ bool bus_socket_exists() {
 }
 
 bool is_not_there(const sd_bus_error& e, int r) {
-    if (e.name && (std::strcmp(e.name, "org.freedesktop.DBus.Error.ServiceUnknown") == 0 ||
-                   std::strcmp(e.name, "org.freedesktop.DBus.Error.NameHasNoOwner") == 0))
+    if (e.name && (std::strcmp(e.name, berth::bus::kServiceUnknown) == 0 ||
+                   std::strcmp(e.name, berth::bus::kNameHasNoOwner) == 0))
         return true;
     return r == -ENOENT || r == -ECONNREFUSED;
 }
@@ -72,8 +73,8 @@ bool is_not_there(const sd_bus_error& e, int r) {
     if (r < 0) fail(r == -ENOENT || r == -ECONNREFUSED ? kNotThere : 1,
                     fmt::format("cannot connect to the system bus: {}", std::strerror(-r)));
     sd_bus_message* m = nullptr;
-    r = b.new_method_call(bus, &m, "org.freedesktop.machine1", "/org/freedesktop/machine1",
-                          "org.freedesktop.machine1.Manager", method);
+    r = b.new_method_call(bus, &m, berth::bus::kBusName, berth::bus::kManagerPath, berth::bus::kManagerInterface,
+                          method);
     if (r >= 0) r = b.append(m, "s", plan.machine.c_str());
     if (r >= 0 && leader > 0) {
         r = b.append_array(m, 'y', plan.uuid.data(), plan.uuid.size());
@@ -85,7 +86,7 @@ bool is_not_there(const sd_bus_error& e, int r) {
     sd_bus_error err = SD_BUS_ERROR_NULL;
     r = b.call(bus, m, kTimeoutUsec, &err, nullptr);
     if (r < 0) {
-        bool gone = err.name && std::strcmp(err.name, "org.freedesktop.machine1.NoSuchMachine") == 0;
+        bool gone = err.name && std::strcmp(err.name, berth::bus::kNoSuchMachine) == 0;
         fail(is_not_there(err, r) ? kNotThere : gone ? kNoSuchMachine : 1, err.message ? err.message : std::strerror(-r));
     }
     ::_exit(0);

@@ -270,6 +270,22 @@ void take_back_lent_oom_score() {
     g_lent_oom_score.reset();
 }
 
+// The controllers the limits need: {v2 name, v1 name}.
+std::vector<std::pair<std::string, std::string>> wanted_controllers(const Resources& r) {
+    std::vector<std::pair<std::string, std::string>> wanted;
+    if (r.memory_max || r.memory_high || r.memory_swap_max) wanted.push_back({"memory", "memory"});
+    if (r.cpu_weight || r.cpu_quota_percent) wanted.push_back({"cpu", "cpu"});
+    if (r.pids_max) wanted.push_back({"pids", "pids"});
+    if (r.io_weight) wanted.push_back({"io", "blkio"});
+    return wanted;
+}
+
+// The controllers the unified hierarchy offers at `root` (on hybrid hosts, those no v1 hierarchy holds).
+std::set<std::string> v2_controllers(const std::string& root) {
+    auto available = read_file(root + "/cgroup.controllers");
+    return available.ok() ? words(*available) : std::set<std::string>{};
+}
+
 }  // namespace
 
 namespace resources_detail {
@@ -295,17 +311,10 @@ Result<ResourceCgroups> apply_cgroup_limits(const Resources& r, const Cgroup& ma
     }
     if (!r.any_cgroup_limit()) return rc;
 
-    // The v2 controller names, and what each is called in v1.
-    std::vector<std::pair<std::string, std::string>> wanted;
-    if (r.memory_max || r.memory_high || r.memory_swap_max) wanted.push_back({"memory", "memory"});
-    if (r.cpu_weight || r.cpu_quota_percent) wanted.push_back({"cpu", "cpu"});
-    if (r.pids_max) wanted.push_back({"pids", "pids"});
-    if (r.io_weight) wanted.push_back({"io", "blkio"});
-
+    auto wanted = wanted_controllers(r);
     const std::string dir = machine.path();
     const std::string root = dir.substr(0, dir.size() - machine.rel().size());
-    auto available = read_file(root + "/cgroup.controllers");
-    std::set<std::string> v2 = available.ok() ? words(*available) : std::set<std::string>{};
+    std::set<std::string> v2 = v2_controllers(root);
 
     // v2 first: what it writes goes away with the machine's cgroup, so a failure leaves nothing here.
     std::vector<std::pair<std::string, std::string>> v1;
@@ -351,16 +360,10 @@ Result<ResourceCgroups> apply_cgroup_limits(const Resources& r, const Cgroup& ma
 Result<ResourceCgroups> apply_cgroup_limits_live(const Resources& r, const Cgroup& machine, const std::string& name) {
     ResourceCgroups created;
     if (machine.empty() || !r.any_cgroup_limit()) return created;
-    std::vector<std::pair<std::string, std::string>> wanted;
-    if (r.memory_max || r.memory_high || r.memory_swap_max) wanted.push_back({"memory", "memory"});
-    if (r.cpu_weight || r.cpu_quota_percent) wanted.push_back({"cpu", "cpu"});
-    if (r.pids_max) wanted.push_back({"pids", "pids"});
-    if (r.io_weight) wanted.push_back({"io", "blkio"});
-
+    auto wanted = wanted_controllers(r);
     const std::string dir = machine.path();
     const std::string root = dir.substr(0, dir.size() - machine.rel().size());
-    auto available = read_file(root + "/cgroup.controllers");
-    std::set<std::string> v2 = available.ok() ? words(*available) : std::set<std::string>{};
+    std::set<std::string> v2 = v2_controllers(root);
     auto mounts = v1_mounts();
     for (auto& [ctrl, v1name] : wanted) {
         if (v2.count(ctrl)) {

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/bpf.h>
 #include <linux/magic.h>
 #include <poll.h>
 #include <signal.h>
@@ -536,6 +537,17 @@ std::string unified_cgroup_of(pid_t pid) {
     while (std::getline(in, line))
         if (line.rfind("0::", 0) == 0) return line.substr(3);
     return "";
+}
+
+int device_programs(const std::string& dir) {
+    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    bpf_attr attr{};
+    attr.query.target_fd = static_cast<uint32_t>(fd);
+    attr.query.attach_type = BPF_CGROUP_DEVICE;
+    long r = ::syscall(SYS_bpf, BPF_PROG_QUERY, &attr, sizeof attr);
+    ::close(fd);
+    return r < 0 ? -1 : static_cast<int>(attr.query.prog_cnt);
 }
 
 }  // namespace berth::test

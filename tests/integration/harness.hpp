@@ -130,5 +130,8 @@ pid_t guest_pid1(pid_t nspawn_pid);
 bool process_dead(pid_t pid);
 // The process's cgroup in the unified hierarchy ("0::/a/b" -> "/a/b"), "" when unknown.
 std::string unified_cgroup_of(pid_t pid);
+// How many BPF device programs are attached to the cgroup directory `dir` itself (BPF_PROG_QUERY), -1
+// when the kernel cannot say.
+int device_programs(const std::string& dir);
 
 }  // namespace berth::test

@@ -2,8 +2,6 @@
 // its own whose /sys/fs/cgroup is the unified hierarchy alone (the v1 hierarchies of this hybrid host
 // unmounted there, the host's own mounts untouched). The machine must start and a Debian guest boot
 // cleanly, with the devices guarded and nothing made in v1 hierarchies.
-#include <linux/bpf.h>
-#include <sys/syscall.h>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -34,17 +32,6 @@ std::string fmt(const char* format, unsigned a, unsigned b) {
 }
 
 bool host_is_hybrid() { return cgroup2_root() == "/sys/fs/cgroup/unified"; }
-
-int device_programs(const std::string& dir) {
-    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return -1;
-    bpf_attr attr{};
-    attr.query.target_fd = static_cast<uint32_t>(fd);
-    attr.query.attach_type = BPF_CGROUP_DEVICE;
-    long r = ::syscall(SYS_bpf, BPF_PROG_QUERY, &attr, sizeof attr);
-    ::close(fd);
-    return r < 0 ? -1 : static_cast<int>(attr.query.prog_cnt);
-}
 
 class PureV2 : public BusyboxTest {
 protected:
