@@ -179,6 +179,15 @@ protected:
     }
     bool wait_sync(const std::string& file, const Process& p) const { return wait_for_file(sync_ + "/" + file, p, 20s); }
     void release() const { write_file(sync_ + "/done", ""); }
+    // One of two machines on a shared link: `me` takes `addr` on host0, waits for `other`, pings `peer`
+    // ("reached" on success), and stays until `other` is done too.
+    static std::string ping_peer(const std::string& me, const std::string& other, const std::string& addr,
+                                 const std::string& peer) {
+        return "ip addr add " + addr + "/24 dev host0 && ip link set host0 up && touch /sync/" + me + "-up; " +
+               "while [ ! -e /sync/" + other + "-up ]; do sleep 0.1; done; ping -c 3 -W 2 " + peer +
+               " >/dev/null && echo reached; touch /sync/" + me + "-done; while [ ! -e /sync/" + other +
+               "-done ]; do sleep 0.1; done";
+    }
     // A second image, for a second machine at the same time.
     std::string second_image() const {
         std::string root = tmp_ + "/bb2-" + id_;
@@ -315,14 +324,8 @@ TEST_F(NetworkLinks, BridgeConnectsTwoMachines) {
     ASSERT_TRUE(ip({"link", "add", br, "type", "bridge"}).exited(0));
     Undo undo{{"link", "del", br}};
     ASSERT_TRUE(ip({"link", "set", br, "up"}).exited(0));
-    auto script = [&](const std::string& me, const std::string& other, const std::string& addr, const std::string& peer) {
-        return "ip addr add " + addr + "/24 dev host0 && ip link set host0 up && touch /sync/" + me + "-up; " +
-               "while [ ! -e /sync/" + other + "-up ]; do sleep 0.1; done; ping -c 3 -W 2 " + peer +
-               " >/dev/null && echo reached; touch /sync/" + me + "-done; while [ ! -e /sync/" + other +
-               "-done ]; do sleep 0.1; done";
-    };
-    auto a = start(script("a", "b", "10.216.0.1", "10.216.0.2"), {"-M", "a-" + id_, "--network-bridge=" + br});
-    auto b = start(script("b", "a", "10.216.0.2", "10.216.0.1"), {"-M", "b-" + id_, "--network-bridge=" + br},
+    auto a = start(ping_peer("a", "b", "10.216.0.1", "10.216.0.2"), {"-M", "a-" + id_, "--network-bridge=" + br});
+    auto b = start(ping_peer("b", "a", "10.216.0.2", "10.216.0.1"), {"-M", "b-" + id_, "--network-bridge=" + br},
                    second_image());
     ASSERT_TRUE(wait_sync("a-up", a)) << a.wait(0ms).describe();
     ASSERT_TRUE(wait_sync("b-up", b)) << b.wait(0ms).describe();
@@ -349,14 +352,8 @@ TEST_F(NetworkLinks, BridgeThatIsNotABridgeIsRefused) {
 
 TEST_F(NetworkLinks, ZoneConnectsTwoMachines) {
     std::string zone = "z" + id_;
-    auto script = [&](const std::string& me, const std::string& other, const std::string& addr, const std::string& peer) {
-        return "ip addr add " + addr + "/24 dev host0 && ip link set host0 up && touch /sync/" + me + "-up; " +
-               "while [ ! -e /sync/" + other + "-up ]; do sleep 0.1; done; ping -c 3 -W 2 " + peer +
-               " >/dev/null && echo reached; touch /sync/" + me + "-done; while [ ! -e /sync/" + other +
-               "-done ]; do sleep 0.1; done";
-    };
-    auto a = start(script("a", "b", "10.215.0.1", "10.215.0.2"), {"-M", "a-" + id_, "--network-zone=" + zone});
-    auto b = start(script("b", "a", "10.215.0.2", "10.215.0.1"), {"-M", "b-" + id_, "--network-zone=" + zone},
+    auto a = start(ping_peer("a", "b", "10.215.0.1", "10.215.0.2"), {"-M", "a-" + id_, "--network-zone=" + zone});
+    auto b = start(ping_peer("b", "a", "10.215.0.2", "10.215.0.1"), {"-M", "b-" + id_, "--network-zone=" + zone},
                    second_image());
     ASSERT_TRUE(wait_sync("a-up", a)) << a.wait(0ms).describe();
     ASSERT_TRUE(wait_sync("b-up", b)) << b.wait(0ms).describe();
