@@ -132,6 +132,14 @@ Status attach_console(const Plan& plan, bool session_leader) {
 Status build_machine(const ChildContext& ctx) {
     const Plan& plan = ctx.plan;
     const Channel& ch = ctx.channel;
+    // A network namespace of its own, made here rather than by the clone: the kernel's setup of it then
+    // runs while the supervisor maps the IDs and makes the root mount, and the supervisor adds the links
+    // while we build the filesystems below. Owned by the machine's user namespace, as if cloned.
+    if (plan.private_network) {
+        if (::unshare(CLONE_NEWNET) < 0)
+            return errno_error(fmt::format("Failed to create the network namespace of machine \"{}\"", plan.machine));
+        BERTH_TRY(ch.send(Stage::NetworkNamespace));
+    }
     // The supervisor sends the mounts it made for us (it alone may idmap, or bind without its submounts
     // what a user namespace would lock), then the go-ahead.
     UniqueFd root_mount;

@@ -64,6 +64,7 @@ struct HostState {
         end_boot();
         cleanup_root(root);
         release_user_range(users);
+        finish_network_cleanup();  // begun by end_boot, under way while the rest was undone
     }
 };
 
@@ -124,12 +125,20 @@ Status send_binds(const Plan& plan, pid_t pid, const Channel& ch) {
     return {};
 }
 
-// The parent's part once the child exists and waits: cgroups it must join, its network.
+// The parent's part once the child exists and waits: its maps and mounts, the cgroups it must join.
 Status configure_child(const Plan& plan, HostState& host, pid_t pid, const Channel& ch) {
     if (plan.userns.enabled()) BERTH_TRY(configure_userns(plan, host, pid, ch));
     BERTH_TRY(send_binds(plan, pid, ch));
     BERTH_TRY(attach_v1_cgroups(host.boot.limits, pid));
     BERTH_TRY(attach_devices(host.boot.devices, pid));
+    return {};
+}
+
+// The machine's links, forwards and moved interfaces, made while the child builds its filesystems (its
+// payload waits for Stage::Go), in the network namespace it made itself (see build_machine).
+Status configure_child_network(const Plan& plan, HostState& host, pid_t pid, const Channel& ch) {
+    if (!plan.private_network) return {};
+    BERTH_TRY(ch.expect(Stage::NetworkNamespace));
     BERTH_ASSIGN(host.boot.network, configure_network(plan.network, plan.machine, pid));
     return {};
 }
@@ -153,8 +162,9 @@ struct Cloned {
 Result<Cloned> clone_machine(const Plan& plan, int cgroup_fd, bool into_cgroup) {
     clone_args args{};
     int pidfd = -1;
+    // No CLONE_NEWNET: the child makes its network namespace itself, in parallel with our work.
     args.flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_PIDFD |
-                 (plan.private_network ? CLONE_NEWNET : 0) | (plan.userns.enabled() ? CLONE_NEWUSER : 0);
+                 (plan.userns.enabled() ? CLONE_NEWUSER : 0);
     if (into_cgroup) {
         args.flags |= CLONE_INTO_CGROUP | CLONE_NEWCGROUP;
         args.cgroup = static_cast<uint64_t>(cgroup_fd);
@@ -209,6 +219,7 @@ Result<RunningMachine> start_machine(const Plan& plan, HostState& host) {
     }
     if (auto s = configure_child(plan, host, cloned->pid, parent_ch); !s.ok()) return fail(s.error());
     if (auto s = parent_ch.send(Stage::ParentConfigured); !s.ok()) return fail(s.error());
+    if (auto s = configure_child_network(plan, host, cloned->pid, parent_ch); !s.ok()) return fail(s.error());
 
     RunningMachine m;
     if (console_uses_pty(plan.console)) {

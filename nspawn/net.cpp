@@ -112,7 +112,7 @@ Result<Link> create_veth(const Netlink& nl, const char* prefix, const std::strin
                 made = *found;
             }
             if (auto a = set_alias(nl, made.index, kMachineAlias + machine); !a.ok()) {
-                (void)remove_link(nl, made.index, kRemoveTimeoutMs);
+                (void)remove_link(made.index, kRemoveTimeoutMs);
                 return failed(a.error(), fmt::format("Failed to label link {}", name));
             }
             return made;
@@ -125,7 +125,7 @@ Result<Link> create_veth(const Netlink& nl, const char* prefix, const std::strin
         if (!other.ok()) continue;  // vanished meanwhile: try the same name again
         std::string owner = alias_machine(other->alias);
         if (!owner.empty() && (owner == machine || !machine_running(owner))) {
-            if (!remove_link(nl, other->index, kRemoveTimeoutMs)) attempt++;
+            if (!remove_link(other->index, kRemoveTimeoutMs)) attempt++;
             continue;
         }
         attempt++;
@@ -158,7 +158,7 @@ Result<Link> ensure_zone(const Netlink& nl, const std::string& zone) {
     if (!found.ok()) return failed(found.error(), fmt::format("Failed to find the new bridge {}", name));
     Link made = *found;
     if (auto s = set_alias(nl, made.index, kZoneAlias); !s.ok()) {
-        (void)remove_link(nl, made.index, kRemoveTimeoutMs);
+        (void)remove_link(made.index, kRemoveTimeoutMs);
         return failed(s.error(), fmt::format("Failed to label bridge {}", name));
     }
     return made;
@@ -172,7 +172,7 @@ void remove_empty_zones(const Netlink& nl, const std::string& only = "") {
         if (l.kind != "bridge" || l.alias != kZoneAlias || (!only.empty() && l.name != only)) continue;
         bool used = std::any_of(links->begin(), links->end(), [&](const Link& p) { return p.master == l.index; });
         if (used) continue;
-        if (!remove_link(nl, l.index, kRemoveTimeoutMs)) spdlog::warn("Failed to remove bridge {}", l.name);
+        if (!remove_link(l.index, kRemoveTimeoutMs)) spdlog::warn("Failed to remove bridge {}", l.name);
     }
 }
 
@@ -184,6 +184,13 @@ struct MovedInterfaces {
     std::vector<std::pair<int, std::string>> links;  // index inside the machine, name on the host
 };
 MovedInterfaces g_moved;
+
+// Links whose removal cleanup_network began and finish_network_cleanup waits for.
+struct PendingRemoval {
+    LinkRemoval removal;
+    std::string link, machine;
+};
+std::vector<PendingRemoval> g_removals;
 
 Status move_interface(const Netlink& nl, const std::string& name, const std::string& machine, pid_t child) {
     auto link = get_link(nl, name);
@@ -324,6 +331,7 @@ Status configure(const NetworkPlan& net, const std::string& machine, pid_t child
 }  // namespace
 
 Result<NetworkState> configure_network(const NetworkPlan& net, const std::string& machine, pid_t child) {
+    finish_network_cleanup();  // of the boot before a reboot: its link has the name ours is to have
     NetworkState st;
     if (!net.veth && net.bridge.empty() && net.zone.empty() && net.interfaces.empty()) return st;
     if (auto s = configure(net, machine, child, st); !s.ok()) {
@@ -353,13 +361,20 @@ void cleanup_network(const NetworkState& st, const std::string& machine) {
             remove_forwards(&*nl, [&](const std::string& m) { return m == machine; });
     }
     give_back_interfaces();
-    // Often gone already: the kernel removes host0 and its peer with the machine's network namespace.
+    // Sometimes gone already: the kernel removes host0 and its peer with the machine's network namespace.
     for (size_t i = 0; i < st.host_ifindices.size(); i++)
-        if (!remove_link(*nl, st.host_ifindices[i], kRemoveTimeoutMs))
-            spdlog::warn("Failed to remove link {} of machine \"{}\"", st.created_links.at(i), machine);
+        g_removals.push_back({LinkRemoval(st.host_ifindices[i]), st.created_links.at(i), machine});
     if (!st.zone_bridge.empty()) {
+        finish_network_cleanup();  // the zone is empty only once its port is gone
         if (auto lock = lock_network(); lock.ok()) remove_empty_zones(*nl, st.zone_bridge);
     }
+}
+
+void finish_network_cleanup() {
+    for (auto& r : g_removals)
+        if (!r.removal.wait(kRemoveTimeoutMs))
+            spdlog::warn("Failed to remove link {} of machine \"{}\"", r.link, r.machine);
+    g_removals.clear();
 }
 
 void collect_stale_network() {
@@ -371,7 +386,7 @@ void collect_stale_network() {
     for (auto& l : *links) {
         std::string owner = alias_machine(l.alias);
         if (owner.empty() || machine_running(owner)) continue;
-        if (!remove_link(*nl, l.index, kRemoveTimeoutMs)) spdlog::warn("Failed to remove stale link {}", l.name);
+        if (!remove_link(l.index, kRemoveTimeoutMs)) spdlog::warn("Failed to remove stale link {}", l.name);
         removed.insert(l.index);
     }
     // A zone whose ports are all gone. Removed only under the lock (and after a fresh look): a starting

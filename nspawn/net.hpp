@@ -44,7 +44,10 @@ Result<NetworkState> configure_network(const NetworkPlan& net, const std::string
 // Child, in its network namespace before exec: lo up (host0 is configured by the guest itself).
 Status apply_network_in_child(const NetworkPlan& net);
 // Supervisor, when the machine is gone (also on failed starts): remove what configure_network created.
+// The removal of its links is only begun (the kernel takes most of a millisecond): the caller goes on
+// with its own teardown and then calls finish_network_cleanup(), which returns once they are gone.
 void cleanup_network(const NetworkState& state, const std::string& machine);
+void finish_network_cleanup();
 // What a supervisor killed with SIGKILL left (ve-/vb- links of machines no longer running, empty zones,
 // stale nft rules): called at every start.
 void collect_stale_network();

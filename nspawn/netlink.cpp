@@ -1,6 +1,6 @@
 // Removing a link blocks the caller for ~20 ms in rcu_barrier() after the link is already gone from the
-// host; a detached helper process makes that call and we wait only until the kernel announces it gone
-// (remove_link), which keeps teardown at about a millisecond.
+// host; a helper process makes that call and we wait only until the kernel announces it gone
+// (LinkRemoval), which keeps teardown under a millisecond.
 #include "netlink.hpp"
 
 #include <arpa/inet.h>
@@ -51,29 +51,6 @@ int error(sockaddr_nl*, nlmsgerr* e, void* arg) {
 
 std::string attr_string(nlattr* a) {
     return std::string(static_cast<const char*>(nla_data(a)), strnlen(static_cast<const char*>(nla_data(a)), nla_len(a)));
-}
-
-// RTM_DELLINK keeps the caller blocked for ~20 ms in rcu_barrier() after the link has already vanished
-// from every list. So the call is made by a detached helper process (double fork: nobody waits for it,
-// and it holds none of our descriptors or locks) while we wait only for the kernel's announcement.
-void delete_link_detached(const Netlink& nl, int ifindex) {
-    pid_t child = ::fork();
-    if (child == 0) {
-        if (::fork() == 0) {
-            ::setsid();
-            ::close_range(0, ~0U, 0);
-            auto own = Netlink::open(NETLINK_ROUTE);
-            if (own.ok()) (void)own->talk(link_request(RTM_DELLINK, NLM_F_ACK, ifindex));
-            ::_exit(0);
-        }
-        ::_exit(0);
-    }
-    if (child < 0) {
-        (void)nl.talk(link_request(RTM_DELLINK, NLM_F_ACK, ifindex));  // no process to spare: block here
-        return;
-    }
-    while (::waitpid(child, nullptr, 0) < 0 && errno == EINTR) {
-    }
 }
 
 }  // namespace
@@ -207,46 +184,90 @@ Result<std::vector<uint32_t>> host_ipv4_addresses(const Netlink& nl) {
     return out;
 }
 
-bool remove_link(const Netlink& nl, int ifindex, int timeout_ms) {
-    // Subscribed before asking, so the removal cannot slip between the two.
-    nl_sock* ev = nl_socket_alloc();
-    if (!ev) return false;
-    nl_socket_disable_seq_check(ev);
-    bool gone = false;
-    if (nl_connect(ev, NETLINK_ROUTE) == 0 && nl_socket_add_membership(ev, RTNLGRP_LINK) == 0 &&
-        nl_socket_set_nonblocking(ev) == 0) {
-        auto still_there = [&] {
-            nl_msg* m = link_request(RTM_GETLINK, 0, ifindex);
-            nla_put_u32(m, IFLA_EXT_MASK, 0);
-            auto s = nl.talk(m);
-            return s.ok() || s.error().code != ENODEV;
-        };
-        gone = !still_there();
-        if (!gone) delete_link_detached(nl, ifindex);
-        auto on_event = [](nl_msg* msg, void* arg) -> int {
-            nlmsghdr* h = nlmsg_hdr(msg);
-            auto* want = static_cast<std::pair<int, bool>*>(arg);
-            if (h->nlmsg_type == RTM_DELLINK && static_cast<ifinfomsg*>(nlmsg_data(h))->ifi_index == want->first)
-                want->second = true;
-            return NL_OK;
-        };
-        std::pair<int, bool> want{ifindex, false};
-        nl_socket_modify_cb(ev, NL_CB_VALID, NL_CB_CUSTOM, on_event, &want);
-        timespec start{}, now{};
-        clock_gettime(CLOCK_MONOTONIC, &start);
-        while (!gone) {
-            clock_gettime(CLOCK_MONOTONIC, &now);
-            long left = timeout_ms - ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000);
-            if (left <= 0) break;
-            pollfd p{nl_socket_get_fd(ev), POLLIN, 0};
-            if (::poll(&p, 1, static_cast<int>(left)) <= 0) continue;
-            // An overrun (busy host) loses events: then ask instead of trusting the stream.
-            if (nl_recvmsgs_default(ev) == -NLE_NOMEM) want.second = !still_there();
-            gone = want.second;
-        }
-    }
-    nl_socket_free(ev);
-    return gone;
+namespace {
+
+// Helpers still making their RTM_DELLINK: reaped when done (the last ones by whoever inherits them).
+std::vector<pid_t> g_helpers;
+
+void reap_helpers() {
+    std::erase_if(g_helpers, [](pid_t p) { return ::waitpid(p, nullptr, WNOHANG) != 0; });
 }
+
+// RTM_DELLINK keeps its caller blocked for ~20 ms in rcu_barrier() after the link has vanished from
+// every list, so a helper process makes the call. It holds none of our descriptors or locks; a single
+// fork (a double fork would cost as much again): we reap it if it ends first, else whoever inherits it.
+void delete_link_in_helper(int ifindex) {
+    reap_helpers();
+    pid_t child = ::fork();
+    if (child == 0) {
+        ::close_range(0, ~0U, 0);
+        auto own = Netlink::open(NETLINK_ROUTE);
+        if (own.ok()) (void)own->talk(link_request(RTM_DELLINK, NLM_F_ACK, ifindex));
+        ::_exit(0);
+    }
+    if (child > 0) {
+        g_helpers.push_back(child);
+        return;
+    }
+    auto own = Netlink::open(NETLINK_ROUTE);  // no process to spare: block here
+    if (own.ok()) (void)own->talk(link_request(RTM_DELLINK, NLM_F_ACK, ifindex));
+}
+
+}  // namespace
+
+LinkRemoval::LinkRemoval(int ifindex) : ifindex_(ifindex) {
+    // Subscribed before asking, so the removal cannot slip between the two.
+    auto nl = Netlink::open(NETLINK_ROUTE);
+    events_ = nl_socket_alloc();
+    if (!nl.ok() || !events_) return;
+    query_ = std::move(*nl);
+    nl_socket_disable_seq_check(events_);
+    if (nl_connect(events_, NETLINK_ROUTE) < 0 || nl_socket_add_membership(events_, RTNLGRP_LINK) < 0 ||
+        nl_socket_set_nonblocking(events_) < 0)
+        return;
+    gone_ = !still_there();
+    if (!gone_) delete_link_in_helper(ifindex_);
+}
+
+LinkRemoval::LinkRemoval(LinkRemoval&& o) noexcept
+    : ifindex_(o.ifindex_), gone_(o.gone_), query_(std::move(o.query_)), events_(std::exchange(o.events_, nullptr)) {}
+
+LinkRemoval::~LinkRemoval() {
+    if (events_) nl_socket_free(events_);
+}
+
+bool LinkRemoval::still_there() const {
+    nl_msg* m = link_request(RTM_GETLINK, 0, ifindex_);
+    nla_put_u32(m, IFLA_EXT_MASK, 0);
+    auto s = query_.talk(m);
+    return s.ok() || s.error().code != ENODEV;
+}
+
+bool LinkRemoval::wait(int timeout_ms) {
+    if (gone_ || !events_) return gone_;
+    auto on_event = [](nl_msg* msg, void* arg) -> int {
+        nlmsghdr* h = nlmsg_hdr(msg);
+        auto* self = static_cast<LinkRemoval*>(arg);
+        if (h->nlmsg_type == RTM_DELLINK && static_cast<ifinfomsg*>(nlmsg_data(h))->ifi_index == self->ifindex_)
+            self->gone_ = true;
+        return NL_OK;
+    };
+    nl_socket_modify_cb(events_, NL_CB_VALID, NL_CB_CUSTOM, on_event, this);
+    timespec start{}, now{};
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    while (!gone_) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long left = timeout_ms - ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000);
+        if (left <= 0) break;
+        pollfd p{nl_socket_get_fd(events_), POLLIN, 0};
+        if (::poll(&p, 1, static_cast<int>(left)) <= 0) continue;
+        // An overrun (busy host) loses events: then ask instead of trusting the stream.
+        if (nl_recvmsgs_default(events_) == -NLE_NOMEM && !still_there()) gone_ = true;
+    }
+    reap_helpers();
+    return gone_;
+}
+
+bool remove_link(int ifindex, int timeout_ms) { return LinkRemoval(ifindex).wait(timeout_ms); }
 
 }  // namespace berth::nspawn::net

@@ -56,8 +56,26 @@ Status set_up(const Netlink& nl, int ifindex);
 Status change_address(const Netlink& nl, int type, int ifindex, uint32_t addr, int prefix);
 // Every IPv4 address on the host, for picking a subnet nobody uses.
 Result<std::vector<uint32_t>> host_ipv4_addresses(const Netlink& nl);
+// The removal of the link with `ifindex`, begun on construction; wait() returns once the link is gone
+// from the host (false: still there after `timeout_ms`). In between, the caller can do other work.
+class LinkRemoval {
+public:
+    explicit LinkRemoval(int ifindex);
+    LinkRemoval(LinkRemoval&& o) noexcept;
+    LinkRemoval& operator=(LinkRemoval&&) = delete;
+    ~LinkRemoval();
+    bool wait(int timeout_ms);
+
+private:
+    bool still_there() const;
+    int ifindex_;
+    bool gone_ = false;
+    Netlink query_;
+    nl_sock* events_ = nullptr;  // subscribed to link changes before the removal was asked for
+};
+
 // Removes the link with `ifindex` and returns once it is gone from the host (false: still there after
 // `timeout_ms`).
-bool remove_link(const Netlink& nl, int ifindex, int timeout_ms);
+bool remove_link(int ifindex, int timeout_ms);
 
 }  // namespace berth::nspawn::net

@@ -1,5 +1,6 @@
 #include "sync.hpp"
 
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <cstring>
@@ -25,6 +26,7 @@ const char* stage_name(Stage s) {
         case Stage::ChildReady: return "child-ready";
         case Stage::Go: return "go";
         case Stage::Failed: return "failed";
+        case Stage::NetworkNamespace: return "network-namespace";
     }
     return "?";
 }
@@ -53,7 +55,20 @@ Status Channel::send(Stage stage, int fd) const {
         std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
     }
     while (::sendmsg(fd_.get(), &msg, MSG_NOSIGNAL) < 0) {
-        if (errno != EINTR) return errno_error(fmt::format("Failed to send stage {}", stage_name(stage)));
+        int err = errno;
+        if (err == EINTR) continue;
+        Error e = sys_error(err, fmt::format("Failed to send stage {}", stage_name(stage)));
+        if (err == EPIPE || err == ECONNRESET) {
+            // The peer is gone; the reason may be waiting among the messages it sent before.
+            for (;;) {
+                pollfd p{fd_.get(), POLLIN, 0};
+                if (::poll(&p, 1, 0) <= 0 || !(p.revents & POLLIN)) break;
+                auto m = recv();
+                if (!m.ok()) break;
+                if (m->stage == Stage::Failed) return m->error;
+            }
+        }
+        return e;
     }
     return {};
 }

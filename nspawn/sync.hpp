@@ -12,15 +12,16 @@
 namespace berth::nspawn {
 
 enum class Stage : uint32_t {
-    ParentConfigured = 1,  // parent -> child: cgroup, maps, network are in place; go on with mounts
+    ParentConfigured = 1,  // parent -> child: cgroup, maps, devices are in place; go on with mounts
     RootMount,             // parent -> child (user namespace): the machine's root mount (fd)
     SysMount,              // parent -> child (user namespace, host network): the host's /sys, alone (fd)
     BindMount,             // parent -> child: one --bind/--bind-ro, in plan order (fd)
     ConsoleMaster,         // child -> parent: the console pty master (fd)
     NotifySocket,          // child -> parent: the bound notify socket (fd)
     ChildReady,            // child -> parent: the machine is built, only exec is left
-    Go,                    // parent -> child: registered; exec init
+    Go,                    // parent -> child: network configured, registered; exec init
     Failed,                // either way: errno + text follow
+    NetworkNamespace,      // child -> parent (private network): its network namespace exists
 };
 
 const char* stage_name(Stage s);
@@ -37,6 +38,7 @@ public:
     Channel() = default;
     explicit Channel(UniqueFd fd) : fd_(std::move(fd)) {}
 
+    // A peer that failed and exited is reported by the error it sent, not as a broken pipe.
     Status send(Stage stage, int fd = -1) const;
     Status send_error(const Error& e) const;
     // Blocks for the next message; EOF (peer gone) is an error with EPIPE.

@@ -50,6 +50,17 @@ TEST_F(Debian, RebootStartsMachineAgainThenPowersOff) {
     EXPECT_FALSE(exists(probe_ + "/reboot-once"));
 }
 
+// A reboot ends the first boot's link (its removal finishes before the next boot makes one of the same
+// name) and the machine comes back with a link of its own; nothing is left once nspawn has exited.
+TEST_F(Debian, RebootWithAVethLinkComesBackLinkedAndLeavesNoLink) {
+    write_file(probe_ + "/reboot-once", "");
+    auto r = boot_with_probe({"--network-veth"});
+    EXPECT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_EQ(read_file(probe_ + "/boots"), "active\nactive\n") << "two boots expected\n" << r.describe();
+    EXPECT_EQ(failed_units(), "") << "units failed in the guest";
+    EXPECT_FALSE(exists("/sys/class/net/ve-" + machine_)) << "the host side of the veth link outlived nspawn";
+}
+
 // SIGTERM to nspawn asks a booted guest to halt (SIGRTMIN+3 for systemd); a clean halt is exit 0.
 TEST_F(Debian, SigtermHaltsBootedMachineCleanly) {
     write_file(probe_ + "/stay-up", "");
