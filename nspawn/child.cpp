@@ -133,11 +133,14 @@ Status build_machine(const ChildContext& ctx) {
     const Plan& plan = ctx.plan;
     const Channel& ch = ctx.channel;
     // A network namespace of its own, made here rather than by the clone: the kernel's setup of it then
-    // runs while the supervisor maps the IDs and makes the root mount, and the supervisor adds the links
-    // while we build the filesystems below. Owned by the machine's user namespace, as if cloned.
+    // runs while the supervisor applies limits, maps the IDs and makes the root mount, and the supervisor
+    // adds the links while we build the filesystems below. Owned by the machine's user namespace, as if
+    // cloned. Its loopback comes up first: that takes the kernel's global rtnl lock, which the
+    // supervisor holds while it creates the links.
     if (plan.private_network) {
         if (::unshare(CLONE_NEWNET) < 0)
             return errno_error(fmt::format("Failed to create the network namespace of machine \"{}\"", plan.machine));
+        BERTH_TRY(apply_network_in_child(plan.network));
         BERTH_TRY(ch.send(Stage::NetworkNamespace));
     }
     // The supervisor sends the mounts it made for us (it alone may idmap, or bind without its submounts
@@ -164,7 +167,6 @@ Status build_machine(const ChildContext& ctx) {
     }
     if (ctx.unshare_cgroupns && ::unshare(CLONE_NEWCGROUP) < 0)
         return errno_error("Failed to create the cgroup namespace");
-    BERTH_TRY(apply_network_in_child(plan.network));
     if (::sethostname(plan.hostname.data(), plan.hostname.size()) < 0)
         return errno_error(fmt::format("Failed to set hostname \"{}\"", plan.hostname));
 

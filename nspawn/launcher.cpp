@@ -68,11 +68,12 @@ struct HostState {
     }
 };
 
-// The machine's cgroup with its limits and device policy, before the clone.
+// Before the clone: the machine's cgroup (the child is cloned into it), and the process limits the child
+// inherits. Its cgroup limits and device policy follow once the child is in it, while it makes its
+// network namespace (configure_child); it waits for them before it does anything else.
 Status begin_boot(const Plan& plan, HostState& host) {
     BERTH_ASSIGN(host.boot.cgroup, create_machine_cgroup(plan));
-    BERTH_ASSIGN(host.boot.limits, apply_cgroup_limits(plan.resources, host.boot.cgroup, plan.machine));
-    BERTH_ASSIGN(host.boot.devices, restrict_devices(host.boot.cgroup, plan.machine));
+    prepare_process_limits(plan.resources);
     return {};
 }
 
@@ -125,8 +126,11 @@ Status send_binds(const Plan& plan, pid_t pid, const Channel& ch) {
     return {};
 }
 
-// The parent's part once the child exists and waits: its maps and mounts, the cgroups it must join.
+// The parent's part once the child exists and waits: its cgroup limits and device policy, its maps and
+// mounts, the cgroups it must join.
 Status configure_child(const Plan& plan, HostState& host, pid_t pid, const Channel& ch) {
+    BERTH_ASSIGN(host.boot.limits, apply_cgroup_limits(plan.resources, host.boot.cgroup, plan.machine));
+    BERTH_ASSIGN(host.boot.devices, restrict_devices(host.boot.cgroup, plan.machine));
     if (plan.userns.enabled()) BERTH_TRY(configure_userns(plan, host, pid, ch));
     BERTH_TRY(send_binds(plan, pid, ch));
     BERTH_TRY(attach_v1_cgroups(host.boot.limits, pid));

@@ -41,7 +41,7 @@ struct NetworkState {
 
 // Supervisor, after clone (the child's network namespace exists, child waits): create and move links.
 Result<NetworkState> configure_network(const NetworkPlan& net, const std::string& machine, pid_t child);
-// Child, in its network namespace before exec: lo up (host0 is configured by the guest itself).
+// Child, right after it made its network namespace: lo up (host0 is configured by the guest itself).
 Status apply_network_in_child(const NetworkPlan& net);
 // Supervisor, when the machine is gone (also on failed starts): remove what configure_network created.
 // The removal of its links is only begun (the kernel takes most of a millisecond): the caller goes on

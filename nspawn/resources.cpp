@@ -242,28 +242,6 @@ std::optional<int> own_oom_score() {
 // The supervisor's own OOM score adjustment while a child being cloned borrows it (see below).
 std::optional<int> g_lent_oom_score;
 
-// The child runs in the machine's user namespace, where it may neither raise a hard limit nor lower its
-// OOM score adjustment (CAP_SYS_RESOURCE counts only in the initial namespace), and may not even write
-// its own oom_score_adj (after its credentials changed, /proc/self belongs to the host's root). So the
-// supervisor, which may, prepares itself before the clone and the child inherits: hard limits are raised
-// (the supervisor's soft limits stay; the child sets the exact values), and the OOM score adjustment is
-// lent to the child, taken back right after the clone (take_back_oom_score). Best effort: what fails
-// here fails in the child with a message, and what needs a privilege we lack was refused in the plan.
-void prepare_process_limits(const Resources& r) {
-    for (auto& l : r.rlimits) {
-        rlimit now{};
-        rlim_t want = l.resource == RLIMIT_NOFILE ? std::min<rlim_t>(l.hard, nofile_max()) : l.hard;
-        if (::getrlimit(l.resource, &now) == 0 && want > now.rlim_max) {
-            now.rlim_max = want;
-            (void)::setrlimit(l.resource, &now);
-        }
-    }
-    auto own = own_oom_score();
-    if (r.oom_score_adjust && own && *own != *r.oom_score_adjust &&
-        write_file("/proc/self/oom_score_adj", std::to_string(*r.oom_score_adjust)).ok() && !g_lent_oom_score)
-        g_lent_oom_score = *own;
-}
-
 void take_back_lent_oom_score() {
     // Back up to our own value is always allowed: never below the minimum we set (oom_score_adj_min).
     if (g_lent_oom_score) (void)write_file("/proc/self/oom_score_adj", std::to_string(*g_lent_oom_score));
@@ -288,6 +266,28 @@ std::set<std::string> v2_controllers(const std::string& root) {
 
 }  // namespace
 
+// The child runs in the machine's user namespace, where it may neither raise a hard limit nor lower its
+// OOM score adjustment (CAP_SYS_RESOURCE counts only in the initial namespace), and may not even write
+// its own oom_score_adj (after its credentials changed, /proc/self belongs to the host's root). So the
+// supervisor, which may, prepares itself before the clone and the child inherits: hard limits are raised
+// (the supervisor's soft limits stay; the child sets the exact values), and the OOM score adjustment is
+// lent to the child, taken back right after the clone (take_back_oom_score). Best effort: what fails
+// here fails in the child with a message, and what needs a privilege we lack was refused in the plan.
+void prepare_process_limits(const Resources& r) {
+    for (auto& l : r.rlimits) {
+        rlimit now{};
+        rlim_t want = l.resource == RLIMIT_NOFILE ? std::min<rlim_t>(l.hard, nofile_max()) : l.hard;
+        if (::getrlimit(l.resource, &now) == 0 && want > now.rlim_max) {
+            now.rlim_max = want;
+            (void)::setrlimit(l.resource, &now);
+        }
+    }
+    auto own = own_oom_score();
+    if (r.oom_score_adjust && own && *own != *r.oom_score_adjust &&
+        write_file("/proc/self/oom_score_adj", std::to_string(*r.oom_score_adjust)).ok() && !g_lent_oom_score)
+        g_lent_oom_score = *own;
+}
+
 namespace resources_detail {
 
 rlim_t nofile_max() {
@@ -299,7 +299,6 @@ rlim_t nofile_max() {
 }  // namespace resources_detail
 
 Result<ResourceCgroups> apply_cgroup_limits(const Resources& r, const Cgroup& machine, const std::string& name) {
-    prepare_process_limits(r);
     ResourceCgroups rc;
     if (machine.empty()) return rc;
     // What a supervisor of this machine killed by SIGKILL left behind (we hold the machine's lock; its

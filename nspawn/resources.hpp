@@ -43,16 +43,20 @@ struct ResourceCgroups {
     std::vector<std::string> v1_paths;
 };
 
-// Supervisor, after the machine cgroup exists and before the clone: apply cgroup limits (v2 files; on
-// hybrid hosts create <v1 controller>/berth/NAME for memory, pids, cpu, blkio/io as needed).
+// Supervisor, before the clone: raise its hard rlimits to the machine's and lend it its OOM score
+// adjustment, for the child to inherit (see resources.cpp).
+void prepare_process_limits(const Resources& r);
+// Supervisor, once the child is in the machine cgroup and before it goes on with its setup: apply cgroup
+// limits (v2 files; on hybrid hosts create <v1 controller>/berth/NAME for memory, pids, cpu, blkio/io as
+// needed).
 Result<ResourceCgroups> apply_cgroup_limits(const Resources& r, const Cgroup& machine, const std::string& name);
 // machined, on a running machine (SetMachineLimits): the same cgroup settings written live. On hybrid hosts
 // the v1 cgroups <controller>/berth/NAME are reused or created, and every process in `machine` (the
 // unified cgroup) is moved into them; the result lists the ones created here. Process limits (rlimits,
 // OOM score, CPU affinity) are not cgroup settings: `r` must not have any.
 Result<ResourceCgroups> apply_cgroup_limits_live(const Resources& r, const Cgroup& machine, const std::string& name);
-// Supervisor, right after the clone: its own OOM score adjustment back (apply_cgroup_limits lends it the
-// machine's, which the child inherits), so that it never runs with the machine's for long.
+// Supervisor, right after the clone: its own OOM score adjustment back (prepare_process_limits lends it
+// the machine's, which the child inherits), so that it never runs with the machine's for long.
 void take_back_oom_score();
 // Supervisor, once the child exists (before it execs): move it into the v1 cgroups.
 Status attach_v1_cgroups(const ResourceCgroups& rc, pid_t pid);
