@@ -1,13 +1,16 @@
 // The cost of an option, measured as the shift it causes in a command's wall time, for several
 // implementations side by side (tests/bench/veth.sh: a veth link per start). Not a test.
 //
-//   berth-cost-bench [-n RUNS] [-k BLOCK] [-s SEED] NAME 'BASE COMMAND' 'COMMAND WITH THE OPTION' [NAME ...]
+//   berth-cost-bench [-n RUNS] [-k BLOCK] [-g GAP_MS] [-s SEED] NAME 'BASE' 'WITH THE OPTION' [NAME ...]
 //
 // Commands are split at spaces (no quoting) and run directly, stdin/stdout/stderr on /dev/null; any
 // run that does not exit 0 stops the benchmark. Design:
 //   - Blocks: a block runs one command BLOCK+1 times in a row and keeps the last BLOCK, so that every
 //     kept run follows a run of its own command: work the kernel defers past a command's exit (network
 //     namespace teardown, RCU callbacks) is charged to that command, not to whichever runs next.
+//   - With -g, every run starts GAP_MS after the one before ended: long enough, and what a run leaves
+//     for the kernel to finish has finished, so each run is a start on a quiet host (the latency a
+//     user waits for); without it, runs follow each other at once (the cost of starts in a row).
 //   - Cycles: each cycle runs one block of every command in a fresh random order, so that drift and
 //     load bursts spread evenly over all commands; one cycle of warm-up is thrown away.
 //   - The cost is the Hodges-Lehmann shift estimate (the median of all differences WITH_i - BASE_j),
@@ -62,8 +65,15 @@ std::vector<std::string> split(const std::string& s) {
     return out;
 }
 
-// One run: its wall time, from before the spawn to the reaped exit.
+int g_gap_ms = 0;
+
+// One run (after the gap): its wall time, from before the spawn to the reaped exit.
 double run_once(const Command& c) {
+    if (g_gap_ms) {
+        timespec gap{g_gap_ms / 1000, (g_gap_ms % 1000) * 1000000L};
+        while (nanosleep(&gap, &gap) < 0 && errno == EINTR) {
+        }
+    }
     std::vector<char*> argv;
     for (auto& a : c.argv) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
@@ -121,23 +131,24 @@ Shift shift(const std::vector<double>& with, const std::vector<double>& base) {
 }
 
 [[noreturn]] void usage() {
-    std::fprintf(stderr, "usage: berth-cost-bench [-n RUNS] [-k BLOCK] [-s SEED] NAME 'BASE' 'WITH' [NAME 'BASE' 'WITH' ...]\n");
+    std::fprintf(stderr, "usage: berth-cost-bench [-n RUNS] [-k BLOCK] [-g GAP_MS] [-s SEED] NAME 'BASE' 'WITH' [NAME 'BASE' 'WITH' ...]\n");
     std::exit(2);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-    int runs = 600, block = 4;
+    int runs = 600, block = 4, gap_ms = 0;
     unsigned seed = std::random_device{}();
     int opt;
-    while ((opt = getopt(argc, argv, "+n:k:s:")) != -1) {
+    while ((opt = getopt(argc, argv, "+n:k:g:s:")) != -1) {
         if (opt == 'n') runs = std::atoi(optarg);
+        else if (opt == 'g') gap_ms = std::atoi(optarg);
         else if (opt == 'k') block = std::atoi(optarg);
         else if (opt == 's') seed = static_cast<unsigned>(std::strtoul(optarg, nullptr, 10));
         else usage();
     }
-    if (runs < 20 || block < 1 || (argc - optind) < 3 || (argc - optind) % 3) usage();
+    if (runs < 20 || block < 1 || gap_ms < 0 || (argc - optind) < 3 || (argc - optind) % 3) usage();
     std::vector<Implementation> impls;
     for (int i = optind; i < argc; i += 3) {
         Implementation im;
@@ -155,10 +166,12 @@ int main(int argc, char** argv) {
         cmds.push_back(&im.with);
     }
 
+    g_gap_ms = gap_ms;
     std::mt19937 rng(seed);
     int cycles = (runs + block - 1) / block;
-    std::printf("%d runs per command in %d cycles of blocks of %d (+1 discarded), random block order (seed %u)\n",
-                cycles * block, cycles, block, seed);
+    std::printf("%d runs per command in %d cycles of blocks of %d (+1 discarded), random block order (seed %u), %s\n",
+                cycles * block, cycles, block, seed,
+                gap_ms ? ("each run " + std::to_string(gap_ms) + " ms after the one before").c_str() : "runs back to back");
     std::fflush(stdout);
     for (int cycle = -1; cycle < cycles; cycle++) {  // cycle -1: warm-up
         std::vector<Command*> order = cmds;
