@@ -4,7 +4,8 @@
 // What a start creates is found again from the kernel alone, so a supervisor killed with SIGKILL leaves
 // nothing that the next start cannot recognise:
 //   - ve-/vb- links carry the alias "berth machine=NAME" (names may be shortened, the alias never is);
-//   - zone bridges we created carry the alias "berth zone";
+//   - zone bridges we created carry the alias "berth zone" and are created in the device group
+//     kZoneGroup (the alias needs a second request: a killed supervisor may never have sent it);
 //   - port forwards are rules in the nftables table `inet berth`, each with a comment naming its machine
 //     (and, on the SNAT rule, the host-side address we added for it).
 // A machine is running while its supervisor holds /run/berth/locks/machine-NAME (see lock.cpp).
@@ -67,6 +68,13 @@ nl_addr* link_mac(const std::string& machine, std::string_view side) {
     for (int i = 0; i < 6; i++) mac[i] = static_cast<uint8_t>(h >> (8 * i));
     mac[0] = static_cast<uint8_t>((mac[0] & 0xfe) | 0x02);  // unicast, locally administered
     return nl_addr_build(AF_LLC, mac, sizeof mac);
+}
+
+// A zone bridge we created: labelled, or (its supervisor killed between creating and labelling it)
+// unlabelled in our device group.
+bool our_zone(const Link& l) {
+    return l.kind == "bridge" && l.name.rfind("vz-", 0) == 0 &&
+           (l.alias == kZoneAlias || (l.alias.empty() && l.group == kZoneGroup));
 }
 
 std::string alias_machine(const std::string& alias) {
@@ -143,12 +151,14 @@ Result<Link> ensure_zone(const Netlink& nl, const std::string& zone) {
     if (existing.ok()) {
         if (existing->kind != "bridge")
             return plain_error(fmt::format("Network zone \"{}\": {} exists and is not a bridge", zone, name));
+        if (our_zone(*existing) && existing->alias.empty()) (void)set_alias(nl, existing->index, kZoneAlias);
         return existing;
     }
     rtnl_link* link = rtnl_link_alloc();
     rtnl_link_set_name(link, name.c_str());
     rtnl_link_set_type(link, "bridge");
     rtnl_link_set_flags(link, IFF_UP);
+    rtnl_link_set_group(link, kZoneGroup);
     nl_msg* m = nullptr;
     int r = rtnl_link_build_add_request(link, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK, &m);
     rtnl_link_put(link);
@@ -169,7 +179,7 @@ void remove_empty_zones(const Netlink& nl, const std::string& only = "") {
     auto links = dump_links(nl);
     if (!links.ok()) return;
     for (auto& l : *links) {
-        if (l.kind != "bridge" || l.alias != kZoneAlias || (!only.empty() && l.name != only)) continue;
+        if (!our_zone(l) || (!only.empty() && l.name != only)) continue;
         bool used = std::any_of(links->begin(), links->end(), [&](const Link& p) { return p.master == l.index; });
         if (used) continue;
         if (!remove_link(l.index, kRemoveTimeoutMs)) spdlog::warn("Failed to remove bridge {}", l.name);
@@ -392,7 +402,7 @@ void collect_stale_network() {
     // A zone whose ports are all gone. Removed only under the lock (and after a fresh look): a starting
     // machine creates its zone a moment before its link joins it.
     bool empty_zone = std::any_of(links->begin(), links->end(), [&](const Link& z) {
-        return z.kind == "bridge" && z.alias == kZoneAlias && std::all_of(links->begin(), links->end(), [&](const Link& p) {
+        return our_zone(z) && std::all_of(links->begin(), links->end(), [&](const Link& p) {
                    return p.master != z.index || removed.count(p.index);
                });
     });

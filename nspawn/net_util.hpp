@@ -16,6 +16,9 @@ namespace berth::nspawn::net {
 inline constexpr const char* kLockDir = "/run/berth/locks";
 inline constexpr const char* kMachineAlias = "berth machine=";  // alias of our ve-/vb- links
 inline constexpr const char* kZoneAlias = "berth zone";         // alias of the zone bridges we created
+// The device group zone bridges are created in ("bert"). The kernel takes a group, unlike an alias, with
+// the creation itself, so a bridge whose supervisor was killed before labelling it is still known as ours.
+inline constexpr uint32_t kZoneGroup = 0x62657274;
 inline constexpr const char* kTable = "inet berth";             // our nftables table
 inline constexpr const char* kGuestLink = "host0";
 inline constexpr size_t kIfNameMax = IFNAMSIZ - 1;

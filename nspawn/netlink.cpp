@@ -119,6 +119,7 @@ Link parse_link(nlmsghdr* h) {
     if (tb[IFLA_IFNAME]) l.name = attr_string(tb[IFLA_IFNAME]);
     if (tb[IFLA_IFALIAS]) l.alias = attr_string(tb[IFLA_IFALIAS]);
     if (tb[IFLA_MASTER]) l.master = static_cast<int>(nla_get_u32(tb[IFLA_MASTER]));
+    if (tb[IFLA_GROUP]) l.group = nla_get_u32(tb[IFLA_GROUP]);
     nlattr* info[IFLA_INFO_MAX + 1];
     if (tb[IFLA_LINKINFO] && nla_parse_nested(info, IFLA_INFO_MAX, tb[IFLA_LINKINFO], nullptr) == 0 &&
         info[IFLA_INFO_KIND])

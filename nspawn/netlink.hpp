@@ -38,6 +38,7 @@ private:
 struct Link {
     int index = 0;
     int master = 0;
+    uint32_t group = 0;  // the device group (IFLA_GROUP)
     std::string name, alias, kind;
 };
 

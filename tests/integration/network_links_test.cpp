@@ -372,11 +372,43 @@ TEST_F(NetworkLinks, ZoneBridgeStaysUntilItsLastMachineLeaves) {
                    second_image());
     ASSERT_TRUE(wait_sync("a-up", a)) << a.wait(0ms).describe();
     ASSERT_TRUE(wait_sync("b-up", b)) << b.wait(0ms).describe();
+    EXPECT_EQ(trim(read_file("/sys/class/net/vz-" + zone + "/ifalias")), "berth zone");
+    EXPECT_EQ(trim(read_file("/sys/class/net/vz-" + zone + "/netdev_group")), std::to_string(0x62657274))
+        << "created in berth's device group, which marks it as ours before the alias is set";
     write_file(sync_ + "/a-go", "");
     EXPECT_TRUE(a.wait(20s).exited(0));
     EXPECT_TRUE(link_exists("vz-" + zone)) << "removed while machine b is still in the zone";
     release();
     EXPECT_TRUE(b.wait(20s).exited(0));
+    EXPECT_FALSE(link_exists("vz-" + zone)) << "left behind after its last machine";
+}
+
+// A supervisor killed between creating its zone's bridge and labelling it (two netlink requests) left
+// the bridge in berth's device group ("bert") but without the alias: the next start collects it. A
+// bridge of that name that is not ours (another group) stays.
+TEST_F(NetworkLinks, UnlabelledZoneBridgeOfAKilledSupervisorIsCollectedByTheNextStart) {
+    std::string zone = "z" + id_, other = "y" + id_;
+    ASSERT_TRUE(ip({"link", "add", "name", "vz-" + zone, "group", std::to_string(0x62657274), "type", "bridge"}).exited(0));
+    Undo undo{{"link", "del", "vz-" + zone}};
+    ASSERT_TRUE(ip({"link", "add", "name", "vz-" + other, "type", "bridge"}).exited(0));
+    Undo undo_other{{"link", "del", "vz-" + other}};
+    auto r = sh("true");
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_FALSE(link_exists("vz-" + zone)) << "the unlabelled bridge in berth's group was left behind";
+    EXPECT_TRUE(link_exists("vz-" + other)) << "a bridge that is not berth's was removed";
+}
+
+// Joining a zone whose bridge is such a leftover labels it, so that it is known as ours from then on.
+TEST_F(NetworkLinks, ZoneBridgeLeftUnlabelledIsLabelledWhenAMachineJoinsIt) {
+    std::string zone = "z" + id_;
+    ASSERT_TRUE(ip({"link", "add", "name", "vz-" + zone, "group", std::to_string(0x62657274), "type", "bridge"}).exited(0));
+    Undo undo{{"link", "del", "vz-" + zone}};
+    auto p = start("touch /sync/up; " + std::string(kWaitDone), {"--network-zone=" + zone});
+    ASSERT_TRUE(wait_sync("up", p)) << p.wait(0ms).describe();
+    EXPECT_EQ(trim(read_file("/sys/class/net/vz-" + zone + "/ifalias")), "berth zone");
+    release();
+    auto r = p.wait(20s);
+    EXPECT_TRUE(r.exited(0)) << r.describe();
     EXPECT_FALSE(link_exists("vz-" + zone)) << "left behind after its last machine";
 }
 
