@@ -117,10 +117,11 @@ Shift shift(const std::vector<double>& with, const std::vector<double>& base) {
         for (double b : base) d.push_back(w - b);
     std::sort(d.begin(), d.end());
     double n = static_cast<double>(with.size()), m = static_cast<double>(base.size()), N = n * m;
+    // The C-th smallest and C-th largest difference, C = floor(N/2 - z sqrt(nm(n+m+1)/12)) (1-based).
     auto limits = [&](double z) {
         double c = std::floor(N / 2 - z * std::sqrt(n * m * (n + m + 1) / 12));
-        size_t k = c < 0 ? 0 : static_cast<size_t>(c);
-        return std::make_pair(d[k], d[d.size() - 1 - k]);
+        size_t k = c < 1 ? 1 : static_cast<size_t>(c);
+        return std::make_pair(d[k - 1], d[d.size() - k]);
     };
     size_t h = d.size();
     Shift s{};
