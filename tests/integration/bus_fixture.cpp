@@ -1,8 +1,6 @@
 #include "bus_fixture.hpp"
 
 #include <grp.h>
-#include <poll.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -10,7 +8,6 @@
 #include <csignal>
 #include <cstdlib>
 #include <sstream>
-#include <stdexcept>
 #include <thread>
 
 namespace berth::test {
@@ -24,47 +21,31 @@ const std::vector<std::string> kNobody = {"--reuid=65534", "--regid=65534", "--c
 
 }  // namespace
 
-PrivateSystemBus::PrivateSystemBus(const std::string& dir) : socket_(dir + "/system_bus_socket") {
-    std::string config = dir + "/bus.conf";
-    // The system bus's default policy (Debian's system.conf) plus the policy file machined ships.
-    write_file(config,
-               "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN\"\n"
-               " \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n"
-               "<busconfig>\n"
-               "  <type>system</type>\n"
-               "  <listen>unix:path=" + socket_ + "</listen>\n"
-               "  <auth>EXTERNAL</auth>\n"
-               "  <policy context=\"default\">\n"
-               "    <allow user=\"*\"/>\n"
-               "    <deny own=\"*\"/>\n"
-               "    <deny send_type=\"method_call\"/>\n"
-               "    <allow send_type=\"signal\"/>\n"
-               "    <allow send_requested_reply=\"true\" send_type=\"method_return\"/>\n"
-               "    <allow send_requested_reply=\"true\" send_type=\"error\"/>\n"
-               "    <allow receive_type=\"method_call\"/>\n"
-               "    <allow receive_type=\"method_return\"/>\n"
-               "    <allow receive_type=\"error\"/>\n"
-               "    <allow receive_type=\"signal\"/>\n"
-               "    <allow send_destination=\"org.freedesktop.DBus\" send_interface=\"org.freedesktop.DBus\"/>\n"
-               "    <allow send_destination=\"org.freedesktop.DBus\" "
-               "send_interface=\"org.freedesktop.DBus.Introspectable\"/>\n"
-               "    <allow send_destination=\"org.freedesktop.DBus\" send_interface=\"org.freedesktop.DBus.Properties\"/>\n"
-               "  </policy>\n"
-               "  <include>" BERTH_UNITS "/org.freedesktop.machine1.conf</include>\n"
-               "</busconfig>\n");
-    auto r = run("/usr/bin/dbus-daemon", {"--config-file=" + config, "--fork", "--print-pid", "--nosyslog"});
-    if (!r.exited(0)) throw std::runtime_error("dbus-daemon: " + r.describe());
-    pid_t pid = std::stoi(r.out);
-    pidfd_ = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-    if (pidfd_ < 0) throw std::runtime_error("dbus-daemon exited right after starting");
-}
+// The system bus's default policy (Debian's system.conf) plus the policy file machined ships.
+PrivateSystemBus::PrivateSystemBus(const std::string& dir)
+    : DbusDaemon(dir,
+                 "  <policy context=\"default\">\n"
+                 "    <allow user=\"*\"/>\n"
+                 "    <deny own=\"*\"/>\n"
+                 "    <deny send_type=\"method_call\"/>\n"
+                 "    <allow send_type=\"signal\"/>\n"
+                 "    <allow send_requested_reply=\"true\" send_type=\"method_return\"/>\n"
+                 "    <allow send_requested_reply=\"true\" send_type=\"error\"/>\n"
+                 "    <allow receive_type=\"method_call\"/>\n"
+                 "    <allow receive_type=\"method_return\"/>\n"
+                 "    <allow receive_type=\"error\"/>\n"
+                 "    <allow receive_type=\"signal\"/>\n"
+                 "    <allow send_destination=\"org.freedesktop.DBus\" send_interface=\"org.freedesktop.DBus\"/>\n"
+                 "    <allow send_destination=\"org.freedesktop.DBus\" "
+                 "send_interface=\"org.freedesktop.DBus.Introspectable\"/>\n"
+                 "    <allow send_destination=\"org.freedesktop.DBus\" send_interface=\"org.freedesktop.DBus.Properties\"/>\n"
+                 "  </policy>\n"
+                 "  <include>" BERTH_UNITS "/org.freedesktop.machine1.conf</include>\n") {}
 
-PrivateSystemBus::~PrivateSystemBus() {
-    // By pidfd: the daemon is not our child (it forked), and its pid may be reused once it is gone.
-    ::syscall(SYS_pidfd_send_signal, pidfd_, SIGTERM, nullptr, 0);
-    pollfd p{pidfd_, POLLIN, 0};
-    if (::poll(&p, 1, 5000) <= 0) ::syscall(SYS_pidfd_send_signal, pidfd_, SIGKILL, nullptr, 0);
-    ::close(pidfd_);
+Process MachinedTest::start_registered(const std::string& script, const std::vector<std::string>& opts) const {
+    std::vector<std::string> all{"--register=yes"};
+    all.insert(all.end(), opts.begin(), opts.end());
+    return start_sh(script, all, {.env = {bus_->env()}, .timeout = 600s});
 }
 
 void MachinedTest::SetUp() {

@@ -15,25 +15,17 @@
 #include <string>
 #include <vector>
 
+#include "dbus_daemon.hpp"
 #include "fixture.hpp"
 
 namespace berth::test {
 
 std::string machined_path();
 
-class PrivateSystemBus {
+// The private system bus of a machined test: the system bus's default policy and machined's policy file.
+class PrivateSystemBus : public DbusDaemon {
 public:
     explicit PrivateSystemBus(const std::string& dir);  // throws std::runtime_error
-    ~PrivateSystemBus();
-    PrivateSystemBus(const PrivateSystemBus&) = delete;
-    PrivateSystemBus& operator=(const PrivateSystemBus&) = delete;
-
-    std::string address() const { return "unix:path=" + socket_; }
-    std::string env() const { return "DBUS_SYSTEM_BUS_ADDRESS=" + address(); }
-
-private:
-    std::string socket_;
-    int pidfd_ = -1;
 };
 
 class MachinedTest : public BusyboxTest {
@@ -65,6 +57,8 @@ protected:
     // Property of a machine object as busctl prints it ("s \"web\"").
     std::string machine_property(const std::string& name, const std::string& property,
                                  const std::string& interface = "org.freedesktop.machine1.Machine") const;
+    // Our nspawn running `script` in the busybox image (start_sh), registered with machined on this bus.
+    Process start_registered(const std::string& script, const std::vector<std::string>& opts = {}) const;
     // A plain leader process (sleep) and its registration through RegisterMachine by root.
     Process start_leader() const;
     RunResult register_leader(const std::string& name, pid_t leader) const;

@@ -26,9 +26,7 @@ Process MachinectlTest::register_sleeper(const std::string& name, const std::str
 }
 
 Process MachinectlTest::start_registered(const std::string& script, const std::vector<std::string>& opts) const {
-    std::vector<std::string> all{"--register=yes"};
-    all.insert(all.end(), opts.begin(), opts.end());
-    Process p = start_sh(script, all, {.env = {bus_->env()}, .timeout = 600s});
+    Process p = MachinedTest::start_registered(script, opts);
     EXPECT_TRUE(wait_up(p)) << "the machine did not come up";
     return p;
 }

@@ -8,10 +8,16 @@ namespace {
 
 class Berth : public MachinedTest {
 protected:
-    Process start_registered(const std::string& script) const {
-        return start_nspawn({"-q", "--register=yes", "-D", root_, "--bind=" + sync_ + ":/sync:idmap", "/bin/sh", "-c",
-                             "touch /sync/up; " + script},
-                            {.env = {bus_->env()}, .timeout = 120s});
+    // io.berth.Manager1.StartMachine(name) through sdbus-c++: "" if it succeeded, else "ERROR: MESSAGE".
+    static std::string start_machine_error(const std::string& name) {
+        try {
+            auto proxy = sdbus::createProxy(sdbus::createSystemBusConnection(), "org.freedesktop.machine1",
+                                            "/org/freedesktop/machine1");
+            proxy->callMethod("StartMachine").onInterface("io.berth.Manager1").withArguments(name);
+        } catch (const sdbus::Error& e) {
+            return e.getName() + ": " + e.getMessage();
+        }
+        return "";
     }
     // The nspawn running a machine: the parent of its leader.
     pid_t supervisor_of(const std::string& name) const {
@@ -116,14 +122,7 @@ TEST_F(Berth, StartMachineReportsAnImageThatDoesNotBoot) {
     std::string name = "noinit-" + id_;
     auto r = run(fixtures_dir() + "/busybox-rootfs.sh", {pool_ + "/" + name});
     ASSERT_TRUE(r.exited(0)) << r.describe();
-    std::string error;
-    try {
-        auto proxy = sdbus::createProxy(sdbus::createSystemBusConnection(), "org.freedesktop.machine1",
-                                        "/org/freedesktop/machine1");
-        proxy->callMethod("StartMachine").onInterface("io.berth.Manager1").withArguments(name);
-    } catch (const sdbus::Error& e) {
-        error = e.getName() + ": " + e.getMessage();
-    }
+    std::string error = start_machine_error(name);
     EXPECT_NE(error.find("org.freedesktop.DBus.Error.Failed"), std::string::npos) << error;
     EXPECT_NE(error.find("did not start"), std::string::npos) << error;
     EXPECT_EQ(machine_names(), std::vector<std::string>{".host"});
@@ -142,14 +141,7 @@ TEST_F(Berth, UnderSystemdEnableLinksTheUnitAndStartAsksSystemd) {
     // Enabled machines are systemd's to start at boot, not machined's.
     EXPECT_EQ(machine_names(), std::vector<std::string>{".host"});
     // StartMachine goes to systemd's StartUnit; this bus has no systemd, and the error says which unit.
-    std::string error;
-    try {
-        auto proxy = sdbus::createProxy(sdbus::createSystemBusConnection(), "org.freedesktop.machine1",
-                                        "/org/freedesktop/machine1");
-        proxy->callMethod("StartMachine").onInterface("io.berth.Manager1").withArguments(name);
-    } catch (const sdbus::Error& e) {
-        error = e.getMessage();
-    }
+    std::string error = start_machine_error(name);
     EXPECT_NE(error.find("nspawn@" + name + ".service"), std::string::npos) << error;
     EXPECT_TRUE(berth_manager("DisableMachine", {"s", name}).exited(0));
     EXPECT_FALSE(exists(wants));

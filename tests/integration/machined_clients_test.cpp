@@ -8,15 +8,7 @@
 namespace berth::test {
 namespace {
 
-class Clients : public MachinedTest {
-protected:
-    // Our nspawn running `script` in the busybox image, registered with machined.
-    Process start_registered(const std::string& script) const {
-        return start_nspawn({"-q", "--register=yes", "-D", root_, "--bind=" + sync_ + ":/sync:idmap", "/bin/sh", "-c",
-                             "touch /sync/up; " + script},
-                            {.env = {bus_->env()}, .timeout = 120s});
-    }
-};
+class Clients : public MachinedTest {};
 
 TEST_F(Clients, SystemdMachinectlListStatusShow) {
     start_machined();

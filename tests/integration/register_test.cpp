@@ -2,57 +2,22 @@
 // the test's own), and against no bus at all: `yes` must fail cleanly (one line naming the machine and
 // machined, nothing left behind, the command never runs), `auto` must run the machine as if nothing
 // happened. DBUS_SYSTEM_BUS_ADDRESS is set for nspawn only, never for the test process.
-#include <poll.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
-#include <csignal>
 #include <optional>
-#include <stdexcept>
 
+#include "dbus_daemon.hpp"
 #include "fixture.hpp"
 
 namespace berth::test {
 namespace {
 
-// A system bus of our own: dbus-daemon with a socket in `dir`, no service activation, everything allowed.
-class PrivateBus {
-public:
-    explicit PrivateBus(const std::string& dir) : socket_(dir + "/system_bus_socket") {
-        std::string config = dir + "/bus.conf";
-        write_file(config,
-                   "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN\"\n"
-                   " \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n"
-                   "<busconfig>\n"
-                   "  <type>system</type>\n"
-                   "  <listen>unix:path=" + socket_ + "</listen>\n"
-                   "  <auth>EXTERNAL</auth>\n"
-                   "  <policy context=\"default\">\n"
-                   "    <allow user=\"*\"/>\n"
-                   "    <allow own=\"*\"/>\n"
-                   "    <allow send_destination=\"*\"/>\n"
-                   "    <allow receive_sender=\"*\"/>\n"
-                   "  </policy>\n"
-                   "</busconfig>\n");
-        auto r = run("/usr/bin/dbus-daemon", {"--config-file=" + config, "--fork", "--print-pid", "--nosyslog"});
-        if (!r.exited(0)) throw std::runtime_error("dbus-daemon: " + r.describe());
-        pid_t pid = std::stoi(r.out);
-        pidfd_ = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-        if (pidfd_ < 0) throw std::runtime_error("dbus-daemon exited right after starting");
-    }
-    ~PrivateBus() {
-        // By pidfd: the daemon is not our child (it forked), and its pid may be reused once it is gone.
-        ::syscall(SYS_pidfd_send_signal, pidfd_, SIGTERM, nullptr, 0);
-        pollfd p{pidfd_, POLLIN, 0};
-        if (::poll(&p, 1, 5000) <= 0) ::syscall(SYS_pidfd_send_signal, pidfd_, SIGKILL, nullptr, 0);
-        ::close(pidfd_);
-    }
-    std::string env() const { return "DBUS_SYSTEM_BUS_ADDRESS=unix:path=" + socket_; }
-
-private:
-    std::string socket_;
-    int pidfd_ = -1;
-};
+// A system bus of our own where everything is allowed and nobody owns org.freedesktop.machine1.
+constexpr const char* kAllowAll =
+    "  <policy context=\"default\">\n"
+    "    <allow user=\"*\"/>\n"
+    "    <allow own=\"*\"/>\n"
+    "    <allow send_destination=\"*\"/>\n"
+    "    <allow receive_sender=\"*\"/>\n"
+    "  </policy>\n";
 
 class Register : public BusyboxTest {
 protected:
@@ -77,13 +42,13 @@ class RegisterWithBus : public Register {
 protected:
     void SetUp() override {
         Register::SetUp();
-        bus_.emplace(tmp_);
+        bus_.emplace(tmp_, kAllowAll);
     }
     void TearDown() override {
         bus_.reset();
         Register::TearDown();
     }
-    std::optional<PrivateBus> bus_;
+    std::optional<DbusDaemon> bus_;
 };
 
 TEST_F(RegisterWithBus, RegisterYesWithoutMachinedIsRefused) {
