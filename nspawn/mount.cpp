@@ -300,8 +300,10 @@ Status mount_custom(const Plan& plan, const PreparedRoot& root, int rootfd, std:
     }
     for (size_t i = 0; i < plan.binds.size(); i++) {
         const BindMount& b = plan.binds[i];
+        // The mount the supervisor made tells the source's kind: the child may not be able to look at the
+        // source's path at all (under a directory only host root may enter, such as /root).
         struct stat st {};
-        if (::stat(b.source.c_str(), &st) < 0) return errno_error(fmt::format("Bind source {}", b.source));
+        if (::fstat(binds.at(i).get(), &st) < 0) return errno_error(fmt::format("Bind source {}", b.source));
         BERTH_TRY(in_machine(attach_in_root(binds.at(i).get(), rootfd, b.destination, !S_ISDIR(st.st_mode)), plan,
                              fmt::format("Failed to bind {} to {}", b.source, b.destination)));
     }

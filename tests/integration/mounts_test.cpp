@@ -1,5 +1,6 @@
 // What the user asks to have mounted: --read-only, --bind/--bind-ro, --tmpfs, --overlay/--overlay-ro, -x.
 #include <sys/mount.h>
+#include <sys/stat.h>
 
 #include "fixture.hpp"
 
@@ -101,6 +102,39 @@ TEST_F(Mounts, BindNorbindLeavesOutSubmounts) {
     write_file(src + "/sub/marker", "sub\n");
     auto r = sh("test -d /data/sub && test ! -e /data/sub/marker", {"--bind=" + src + ":/data:norbind"});
     EXPECT_TRUE(r.exited(0)) << r.describe();
+}
+
+// Bind sources are opened with host root's rights (as systemd-nspawn -U does): under a directory only
+// root may enter (/root is 0700) the machine, whose root is not host root, still gets them, and then
+// reads and writes them as their own permissions allow it.
+TEST_F(Mounts, BindsOfFilesAndDirectoriesUnderARootOnlyDirectoryWork) {
+    auto priv = host_dir("root-only");
+    ASSERT_EQ(::chmod(priv.c_str(), 0700), 0);
+    auto dir = host_dir("root-only/dir", "in-dir", "dir\n");
+    auto shared = host_dir("root-only/shared");
+    write_file(priv + "/file", "file\n");
+    write_file(priv + "/file-rw", "");
+    auto r = sh("cat /data/in-dir /etc/from-file && echo guest > /shared/written && echo rw > /etc/file-rw && "
+                "touch /data/refused",
+                {"--bind-ro=" + dir + ":/data", "--bind-ro=" + priv + "/file:/etc/from-file",
+                 "--bind=" + shared + ":/shared:idmap", "--bind=" + priv + "/file-rw:/etc/file-rw:idmap"});
+    EXPECT_TRUE(r.exited(1)) << "the read-only bind must refuse the last write: " << r.describe();
+    EXPECT_EQ(r.out, "dir\nfile\n");
+    EXPECT_EQ(read_file(shared + "/written"), "guest\n");
+    EXPECT_EQ(read_file(priv + "/file-rw"), "rw\n");
+    EXPECT_FALSE(exists(dir + "/refused"));
+}
+
+// The guest's own permissions still hold through such a bind: a host root's 0600 file is not its to read.
+TEST_F(Mounts, BindUnderARootOnlyDirectoryKeepsTheSourcesOwnPermissions) {
+    auto priv = host_dir("root-only");
+    ASSERT_EQ(::chmod(priv.c_str(), 0700), 0);
+    auto pub = host_dir("root-only/pub", "open", "open\n");
+    write_file(pub + "/secret", "secret\n");
+    ASSERT_EQ(::chmod((pub + "/secret").c_str(), 0600), 0);
+    auto r = sh("ls /data; cat /data/open; cat /data/secret; echo status=$?", {"--bind-ro=" + pub + ":/data"});
+    EXPECT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_EQ(r.out, "open\nsecret\nopen\nstatus=1\n") << "the machine's root is not host root";
 }
 
 TEST_F(Mounts, TmpfsIsATmpfs) {
