@@ -11,6 +11,7 @@ source tests/fixtures/common.sh
 debian_image() {
     local image=/var/lib/machines/debian tmp=/var/lib/machines/.#debian.boot-sh
     [[ -d $image ]] && return 0
+    step "creating the image $image"
     say "creating $image from $BERTH_DEBIAN_ROOTFS"
     install -d -m 0700 /var/lib/machines  # root's alone: the images' set-user-ID programs belong to host root
     remove_tree "$tmp"
@@ -30,4 +31,5 @@ install_deps
 build
 debian_rootfs
 debian_image
+step "booting the machine"
 exec build/bin/nspawn -b -M debian "$@"

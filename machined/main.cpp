@@ -1,15 +1,57 @@
 // machined: the machine registry on the system bus (org.freedesktop.machine1, io.berth.Manager1).
+#include <fcntl.h>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <signal.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <sdbus-c++/IConnection.h>
 
 #include "config.hpp"
 #include "daemon.hpp"
+#include "fd.hpp"
 #include "log.hpp"
 
 using namespace berth;
 using namespace berth::machined;
+
+namespace {
+
+// --daemon: the process that was started returns once the daemon owns its bus name (exit status 0) or
+// has failed (1, the daemon's error on stderr), as `dbus-daemon --fork` does, so that a shell starting it
+// may call it on its next line. The daemon runs on in a session of its own; it writes one byte to the
+// returned pipe when ready.
+UniqueFd daemonize() {
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC) < 0) {
+        spdlog::error("Failed to create a pipe: {}", std::strerror(errno));
+        std::exit(1);
+    }
+    pid_t pid = ::fork();
+    if (pid < 0) {
+        spdlog::error("Failed to fork: {}", std::strerror(errno));
+        std::exit(1);
+    }
+    if (pid > 0) {
+        ::close(p[1]);
+        char ready;
+        ssize_t n;
+        do n = ::read(p[0], &ready, 1);
+        while (n < 0 && errno == EINTR);
+        std::_Exit(n == 1 ? 0 : 1);
+    }
+    ::close(p[0]);
+    ::setsid();
+    if (int null = ::open("/dev/null", O_RDWR | O_CLOEXEC); null >= 0) {
+        ::dup2(null, STDIN_FILENO);
+        if (null != STDIN_FILENO) ::close(null);
+    }
+    return UniqueFd(p[1]);
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
     CLI::App app{"machined: keeps the registry of running machines on the system bus"};
@@ -17,6 +59,8 @@ int main(int argc, char** argv) {
     app.add_option("--pool", pool, "Image pool (default /var/lib/machines)");
     auto* config_opt = app.add_option("--config", config_path, "Configuration file");
     app.add_option("--state-dir", state_dir, "Runtime state (default /run/berth)");
+    bool background = false;
+    app.add_flag("--daemon", background, "Run in the background; return once ready on the bus");
     CLI11_PARSE(app, argc, argv);
 
     setup_logging("machined", false);
@@ -28,6 +72,8 @@ int main(int argc, char** argv) {
     if (!pool.empty()) config->pool = pool;
     if (!state_dir.empty()) config->state_dir = state_dir;
     spdlog::default_logger()->set_level(config->log_level);
+    UniqueFd ready;
+    if (background) ready = daemonize();
 
     // Before any child exists: the signalfd wants them blocked, children unblock them again.
     sigset_t mask;
@@ -47,6 +93,10 @@ int main(int argc, char** argv) {
     if (auto s = daemon.start(); !s.ok()) {
         spdlog::error("{}", s.error().message);
         return 1;
+    }
+    if (ready) {
+        (void)!::write(ready.get(), "1", 1);
+        ready.reset();
     }
     return daemon.run();
 }

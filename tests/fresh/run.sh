@@ -7,7 +7,10 @@
 #   test: ./test.sh -R '<unit tests, Basics, the Debian boots>' must install, build, fetch the Debian
 #         rootfs and pass;
 #   boot: ./boot.sh must get to the guest's login prompt on a terminal; the script logs in as root and
-#         powers the guest off.
+#         powers the guest off. Then, in the same tree, the README's "Managing machines" blocks marked
+#         for this script run as written (install, system bus, machined, enable/start/status/poweroff);
+#         that part runs in a PID namespace of its own with its own /proc, so the bus and machined it
+#         starts end with it.
 # Usage: tests/fresh/run.sh [test|boot]... (both when none is named). Needs root and Debian's archive
 # (it downloads: not part of CI). Each check runs on its own copy of the pristine tree, removed afterwards
 # (BERTH_FRESH_KEEP=1 keeps it); the pristine tree itself is cached in $BERTH_FRESH_CACHE.
@@ -50,12 +53,20 @@ fresh_copy() {
 
 # Runs COMMAND (a shell command line) in /root/berth of the tree $1, entered as a new machine would be:
 # its own mount namespace, pivot_root into the tree, the host's /proc, /sys and /dev, tmpfs /run, /tmp.
+# With $3 = pidns: a PID namespace of its own too, with its own /proc; whatever COMMAND leaves running
+# ends with it.
 enter() {
-    local root=$1 command=$2
-    unshare --mount --propagation private -- bash -euc '
-        root=$1 command=$2
+    local root=$1 command=$2 pidns=${3:-}
+    local how=(--mount --propagation private)
+    [[ -z $pidns ]] || how+=(--pid --fork)
+    unshare "${how[@]}" -- bash -euc '
+        root=$1 command=$2 pidns=$3
         mount --bind "$root" "$root"
-        mount --rbind /proc "$root/proc"
+        if [[ -n $pidns ]]; then
+            mount -t proc proc "$root/proc"
+        else
+            mount --rbind /proc "$root/proc"
+        fi
         mount --rbind /sys "$root/sys"
         mount --rbind /dev "$root/dev"
         mount -t tmpfs -o mode=0755 tmpfs "$root/run"
@@ -68,7 +79,14 @@ enter() {
         cd /root/berth
         exec env -i HOME=/root TERM="${TERM:-dumb}" LANG=C.UTF-8 \
             PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin /bin/bash -c "$command"
-    ' fresh "$root" "$command"
+    ' fresh "$root" "$command" "$pidns"
+}
+
+# The README's blocks marked for this script, one after the other, as one script.
+readme_blocks() {
+    awk '/<!-- tests\/fresh\/run.sh runs this block as written -->/ { marked = 1; next }
+         marked && /^```/ { if (inside) { marked = 0; inside = 0 } else inside = 1; next }
+         inside { print }' "$repo/README.md"
 }
 
 finish() {
@@ -137,7 +155,27 @@ check_boot() {
     say "boot: exit status $status after $((SECONDS - start)) s (terminal log: $log)"
     tr -d '\r' <"$log" | tail -n 15 >&2
     cp "$log" /var/tmp/berth-fresh-boot.log
+    if [[ $status == 0 ]]; then
+        manage "$work" || status=1
+    fi
     finish "$work"
+    return $status
+}
+
+# The README's "Managing machines" as written, in the tree boot.sh built; then the machine it powered
+# off must be gone (bounded wait).
+manage() {
+    local work=$1 script status=0
+    script="set -ex
+$(readme_blocks)
+for i in \$(seq 120); do machinectl list | grep -q '^No machines' && exit 0; sleep 0.5; done
+echo 'the machine is still there a minute after poweroff' >&2; exit 1"
+    say "manage: the README's blocks, as written:"
+    readme_blocks | sed 's/^/    /' >&2
+    enter "$work/root" "$script" pidns </dev/null >"$work/manage.log" 2>&1 || status=$?
+    cat "$work/manage.log" >&2
+    cp "$work/manage.log" /var/tmp/berth-fresh-manage.log
+    say "manage: exit status $status"
     return $status
 }
 
