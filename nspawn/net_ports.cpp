@@ -221,13 +221,13 @@ void remove_forwards(const Netlink* nl, const std::function<bool(const std::stri
                 (void)change_address(*nl, RTM_DELADDR, link->index, ntohl(a.s_addr), 30);
         }
     }
-    if (!others && (!rules.empty() || nft_table_exists())) batch = fmt::format("delete table {}\n", kTable);
+    bool drop_table = !others && (!rules.empty() || nft_table_exists());
+    if (drop_table) batch = fmt::format("delete table {}\n", kTable);
     if (batch.empty()) return;
-    if (auto r = nft(batch); !r.ok()) {
-        spdlog::warn("Failed to remove port forwards: {}", r.error().message);
-        return;
-    }
-    if (!others && forward_chain) restore_forwarding(drop_comment);
+    // Forwarding goes back before its record (the forward chain) goes: a supervisor killed in between
+    // leaves the record, and the next start restores again, never ip_forward=1 with nothing to tell it.
+    if (drop_table && forward_chain) restore_forwarding(drop_comment);
+    if (auto r = nft(batch); !r.ok()) spdlog::warn("Failed to remove port forwards: {}", r.error().message);
 }
 
 // Port forwards to the machine, reached over `dev` (ve-NAME or the bridge its link is on). `owned`: the

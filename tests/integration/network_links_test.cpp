@@ -17,6 +17,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
+#include <random>
 #include <thread>
 
 #include "fixture.hpp"
@@ -567,6 +569,32 @@ TEST_F(PortForward, WhatAKilledSupervisorLeftIsCollectedByTheNextStart) {
     EXPECT_TRUE(r.exited(0)) << r.describe();
     EXPECT_FALSE(link_exists("vz-" + zone));
     EXPECT_FALSE(link_exists("vb-" + machine_));
+}
+
+// The supervisor SIGKILLed at random moments of its teardown (while it removes the forwards and turns
+// forwarding off again): whatever it left, the next start puts ip_forward back as it was before.
+TEST_F(PortForward, KillsDuringTeardownNeverLeaveForwardingOn) {
+    if (forward_before_ != "0") GTEST_SKIP() << "net.ipv4.ip_forward is already 1: nothing is flipped";
+    std::mt19937 rng(std::random_device{}());
+    auto image = second_image();
+    for (int round = 0; round < 20; round++) {
+        std::filesystem::remove(sync_ + "/done");
+        std::filesystem::remove(sync_ + "/serving");
+        auto p = start_server();
+        ASSERT_TRUE(wait_sync("serving", p)) << p.wait(0ms).describe();
+        ASSERT_EQ(ip_forward(), "1");
+        pid_t pid1 = guest_pid1(p.pid());
+        release();
+        std::this_thread::sleep_for(std::chrono::microseconds(std::uniform_int_distribution<int>(0, 150000)(rng)));
+        p.signal(SIGKILL);
+        p.wait(10s);
+        if (pid1 > 0) ::kill(pid1, SIGKILL);
+        for (int i = 0; i < 100 && pid1 > 0 && !process_dead(pid1); i++) std::this_thread::sleep_for(50ms);
+        auto r = nspawn({"-q", "--register=no", "-D", image, "/bin/true"});
+        ASSERT_TRUE(r.exited(0)) << r.describe();
+        ASSERT_EQ(ip_forward(), forward_before_) << "round " << round;
+        ASSERT_FALSE(nft_table_exists()) << "round " << round;
+    }
 }
 
 }  // namespace
