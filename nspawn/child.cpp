@@ -121,9 +121,7 @@ Status attach_console(const Plan& plan, bool session_leader) {
         ::_exit(1);
     }
     die_with_supervisor(supervisor);
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    reset_signal_dispositions();
     ::execve(exe.c_str(), argv.data(), envp.data());
     (void)ch.send_error(errno_error(fmt::format("Failed to execute {} in machine \"{}\"", plan.argv[0], plan.machine)));
     ::_exit(127);
@@ -212,9 +210,7 @@ void run_child(const ChildContext& ctx) {
         }
         if (pid == 0) {
             // PID 2 gets the terminal: a session of its own, the console as controlling tty.
-            struct sigaction dfl {};
-            dfl.sa_handler = SIG_DFL;
-            for (int s = 1; s <= SIGRTMAX; s++) ::sigaction(s, &dfl, nullptr);
+            reset_signal_dispositions();
             ::setsid();
             if (ctx.plan.console != ConsoleMode::Pipe) ::ioctl(0, TIOCSCTTY, 0);
             exec_payload(ctx.plan, ctx.channel, ctx.seccomp, ctx.supervisor_pidfd);

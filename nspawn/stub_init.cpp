@@ -21,8 +21,20 @@ sigset_t forwarded_set() {
 }
 }  // namespace
 
+void reset_signal_dispositions() {
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    for (int s = 1; s <= SIGRTMAX; s++)
+        if (s != SIGKILL && s != SIGSTOP) ::sigaction(s, &dfl, nullptr);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+}
+
 void prepare_stub_signals() {
-    // PID 1 of a namespace only receives signals it has a handler for.
+    // PID 1 of a namespace only receives signals it has a handler for; what it inherited ignored (SIGCHLD
+    // ignored would even reap PID 2 behind its back) goes back to the default first.
+    reset_signal_dispositions();
     sigset_t set = forwarded_set();
     struct sigaction sa {};
     sa.sa_handler = nothing;

@@ -1,4 +1,6 @@
 // The command in a busybox machine: who it is, what it sees of itself, how its end is reported.
+#include <signal.h>
+
 #include "fixture.hpp"
 
 namespace berth::test {
@@ -50,6 +52,66 @@ TEST_F(Basics, AsPid2RunsCommandAsPid2) {
 TEST_F(Basics, AsPid2PropagatesExitStatus) {
     auto r = sh("exit 5", {"--as-pid2"});
     EXPECT_TRUE(r.exited(5)) << r.describe();
+}
+
+// Started as a shell's background job or under nohup (SIGINT, SIGQUIT, SIGHUP ignored, signals blocked),
+// nspawn still hands its payload every signal at its default and none blocked, as systemd-nspawn does:
+// else `machinectl reboot` (SIGINT to a systemd guest's PID 1) is silently lost.
+class InheritedSignals : public BusyboxTest {
+protected:
+    // A shell that ignores signals, then runs nspawn with `payload` in the machine.
+    std::string command_with_signals_ignored(const std::vector<std::string>& payload,
+                                             const std::vector<std::string>& opts = {}) const {
+        std::string cmd = "trap '' INT QUIT HUP USR1 TERM; exec " + nspawn_path();
+        auto args = base();
+        args.insert(args.end(), opts.begin(), opts.end());
+        args.insert(args.end(), payload.begin(), payload.end());
+        for (auto& a : args) {
+            cmd += " '";
+            for (char c : a) cmd += c == '\'' ? std::string("'\\''") : std::string(1, c);
+            cmd += "'";
+        }
+        return cmd;
+    }
+    RunResult run_with_signals_ignored(const std::vector<std::string>& payload,
+                                       const std::vector<std::string>& opts = {}) const {
+        return run("/bin/sh", {"-c", command_with_signals_ignored(payload, opts)});
+    }
+    // grep as the payload itself: a shell would change dispositions of its own (busybox sh ignores SIGQUIT).
+    static std::vector<std::string> show(const std::string& pid) {
+        return {"/bin/grep", "-E", "^Sig(Blk|Ign)", "/proc/" + pid + "/status"};
+    }
+    static constexpr const char* kNone = "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n";
+};
+
+TEST_F(InheritedSignals, PayloadHasEverySignalAtItsDefault) {
+    auto r = run_with_signals_ignored(show("1"));
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_EQ(r.out, kNone);
+}
+
+TEST_F(InheritedSignals, AsPid2PayloadHasEverySignalAtItsDefaultAndTheStubInitIgnoresNone) {
+    auto r = run_with_signals_ignored(show("self"), {"--as-pid2"});
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_EQ(r.out, kNone);
+    r = run_with_signals_ignored(show("1"), {"--as-pid2"});
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_NE(r.out.find("SigIgn:\t0000000000000000\n"), std::string::npos) << r.out;
+}
+
+// SIGINT to the machine's PID 1 from the host (what `machinectl reboot` sends) reaches the payload, which
+// ends by it: PID 1 forwards it to PID 2, where it has its default action.
+TEST_F(InheritedSignals, SigintToTheMachineEndsTheAsPid2Payload) {
+    auto p = Process::start("/bin/sh", {"-c", command_with_signals_ignored(
+                                                  {"/bin/sh", "-c", "touch /sync/up; exec sleep 60"},
+                                                  {"--as-pid2", "--bind=" + sync_ + ":/sync:idmap"})},
+                            {.timeout = 60s});
+    ASSERT_TRUE(wait_for_file(sync_ + "/up", p, 20s)) << p.wait(0ms).describe();
+    pid_t pid1 = guest_pid1(p.pid());
+    ASSERT_GT(pid1, 0);
+    ASSERT_EQ(::kill(pid1, SIGINT), 0);
+    auto r = p.wait(30s);
+    EXPECT_TRUE(r.exited(128 + SIGINT)) << r.describe();
 }
 
 TEST_F(Basics, StandardInputReachesCommandInPipeMode) {
