@@ -24,16 +24,18 @@ uint64_t default_capabilities(bool private_network) {
     return mask;
 }
 
-Status apply_capabilities(const Plan& plan) { return limit_capabilities(plan.privileges.capabilities); }
-
-Status limit_capabilities(uint64_t keep) {
+Status limit_bounding_set(uint64_t keep) {
     int last = static_cast<int>(cap_max_bits()) - 1;
     for (int c = 0; c <= last; c++) {
         if (keep & (uint64_t{1} << c)) continue;
         if (::prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
             return errno_error(fmt::format("Failed to drop capability {} from the bounding set", c));
     }
-    // Root's effective/permitted/inheritable sets shrink to the same set; a non-root payload has none anyway.
+    return {};
+}
+
+Status limit_process_capabilities(uint64_t keep) {
+    int last = static_cast<int>(cap_max_bits()) - 1;
     cap_t caps = cap_get_proc();
     if (!caps) return errno_error("Failed to read capabilities");
     for (int c = 0; c <= last; c++) {
@@ -47,6 +49,11 @@ Status limit_capabilities(uint64_t keep) {
     cap_free(caps);
     if (r < 0) return errno_error("Failed to set capabilities");
     return {};
+}
+
+Status limit_capabilities(uint64_t keep) {
+    BERTH_TRY(limit_bounding_set(keep));
+    return limit_process_capabilities(keep);
 }
 
 }  // namespace berth::nspawn

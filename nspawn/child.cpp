@@ -110,12 +110,15 @@ Status attach_console(const Plan& plan, bool session_leader) {
         (void)::chdir("/");
     }
     // Limits, then the filter (loading it needs CAP_SYS_ADMIN or no_new_privs, so before the capabilities
-    // go: --drop-capability=CAP_SYS_ADMIN; it denies nothing the next steps call), then capabilities
-    // (dropping needs CAP_SETPCAP), and only then the user: a non-root user keeps none of them.
+    // go: --drop-capability=CAP_SYS_ADMIN; it denies nothing the next steps call), then the bounding set
+    // (dropping needs CAP_SETPCAP), the user (with CAP_SETGID and CAP_SETUID still effective, whatever
+    // the plan keeps), and last root's own capabilities: a non-root user has none left by then.
+    uint64_t keep = plan.privileges.capabilities;
     auto s = apply_process_limits(plan.resources);
     if (s.ok()) s = load_seccomp(seccomp, plan.privileges.no_new_privileges);
-    if (s.ok()) s = apply_capabilities(plan);
+    if (s.ok()) s = limit_bounding_set(keep);
     if (s.ok() && !plan.boot) s = become_user(plan.user);
+    if (s.ok()) s = limit_process_capabilities(keep);
     if (!s.ok()) {
         (void)ch.send_error(s.error());
         ::_exit(1);

@@ -159,6 +159,20 @@ TEST_P(Escape, CapabilityOptionsShapeTheBoundingSet) {
     EXPECT_FALSE(bnd & (1ull << 17)) << "CAP_SYS_RAWIO: " << r.out;
 }
 
+// --drop-capability=all keeps nothing, for root and for another user (the change of user is made before
+// the process's own capabilities go: setgroups and setresuid need CAP_SETGID and CAP_SETUID).
+TEST_P(Escape, DroppingEveryCapabilityLeavesNoneForRootOrAnotherUser) {
+    for (std::vector<std::string> opts : {std::vector<std::string>{"--drop-capability=all"},
+                                          std::vector<std::string>{"--drop-capability=all", "--user=nobody"}}) {
+        auto r = in_machine("grep -E '^Cap(Inh|Prm|Eff|Bnd|Amb):' /proc/self/status; id -u", opts);
+        ASSERT_TRUE(r.exited(0)) << r.describe();
+        EXPECT_EQ(r.out, std::string("CapInh:\t0000000000000000\nCapPrm:\t0000000000000000\n"
+                                     "CapEff:\t0000000000000000\nCapBnd:\t0000000000000000\n"
+                                     "CapAmb:\t0000000000000000\n") +
+                             (opts.size() == 1 ? "0\n" : "65534\n"));
+    }
+}
+
 // --- devices ---
 
 TEST_P(Escape, HostRootDiskCannotBeCreatedOrRead) {
