@@ -2,6 +2,8 @@
 
 #include <cctype>
 
+#include "escape.hpp"
+
 namespace berth {
 
 namespace {
@@ -15,7 +17,7 @@ bool machine_name_is_valid(std::string_view name) {
 
 Status check_machine_name(std::string_view name) {
     auto refuse = [&](const char* why) {
-        return plain_error(fmt::format("Invalid machine name \"{}\": {}", name, why));
+        return plain_error(fmt::format("Invalid machine name {}: {}", quote_untrusted(name), why));
     };
     if (name.empty()) return plain_error("Invalid machine name: it is empty");
     if (name.size() > kMachineNameMax) return refuse("longer than 64 characters");

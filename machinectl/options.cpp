@@ -2,6 +2,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "escape.hpp"
 #include "machine_name.hpp"
 #include "set_property.hpp"
 #include "signals.hpp"
@@ -52,20 +53,7 @@ See docs/machinectl.md for details.
 )";
 }
 
-std::string quote_arg(std::string_view s) {
-    std::string out = "\"";
-    for (unsigned char c : s) {
-        if (c == '"' || c == '\\') {
-            out += '\\';
-            out += static_cast<char>(c);
-        } else if (c < 0x20 || c >= 0x7f) {
-            out += fmt::format("\\x{:02x}", c);
-        } else {
-            out += static_cast<char>(c);
-        }
-    }
-    return out + "\"";
-}
+std::string quote_arg(std::string_view s) { return quote_untrusted(s); }
 
 Status check_name(std::string_view name) {
     if (name == ".host") return {};

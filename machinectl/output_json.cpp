@@ -1,5 +1,7 @@
 #include "output_json.hpp"
 
+#include <fmt/format.h>
+
 namespace berth::machinectl {
 
 namespace {
@@ -8,7 +10,23 @@ using Json = nlohmann::ordered_json;
 
 std::string scalar(const Json& j) {
     // Machine names and os-release values need not be UTF-8: replace bad bytes instead of throwing.
-    return j.dump(-1, ' ', false, Json::error_handler_t::replace);
+    std::string text = j.dump(-1, ' ', false, Json::error_handler_t::replace);
+    // JSON escapes only C0 controls; DEL and the C1 controls (U+0080..U+009F, CSI among them) are escaped
+    // too, so that JSON on a terminal cannot carry an escape sequence. The dump is valid UTF-8: C2 80..9F
+    // are exactly those code points.
+    std::string out;
+    out.reserve(text.size());
+    for (size_t i = 0; i < text.size(); i++) {
+        unsigned char c = static_cast<unsigned char>(text[i]);
+        if (c == 0x7f) {
+            out += "\\u007f";
+        } else if (c == 0xc2 && i + 1 < text.size() && static_cast<unsigned char>(text[i + 1]) <= 0x9f) {
+            out += fmt::format("\\u{:04x}", static_cast<unsigned char>(text[++i]));
+        } else {
+            out += static_cast<char>(c);
+        }
+    }
+    return out;
 }
 
 // systemd's json_variant_dump(JSON_FORMAT_PRETTY): tabs, "key" : value, empty containers as [] and {}.

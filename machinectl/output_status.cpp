@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include "escape.hpp"
+
 namespace berth::machinectl {
 
 void apply_properties(MachineStatus& s, const std::vector<Property>& props) {
@@ -34,17 +36,17 @@ std::string format_status(const MachineStatus& s, uint64_t now) {
 
     if (s.leader > 0) {
         out += fmt::format("\t  Leader: {}", s.leader);
-        if (!s.leader_comm.empty()) out += fmt::format(" ({})", s.leader_comm);
+        if (!s.leader_comm.empty()) out += fmt::format(" ({})", escape_untrusted(s.leader_comm));
         out += "\n";
     }
     if (!s.service.empty()) {
-        out += "\t Service: " + s.service;
-        if (!s.cls.empty()) out += "; class " + s.cls;
+        out += "\t Service: " + escape_untrusted(s.service);
+        if (!s.cls.empty()) out += "; class " + escape_untrusted(s.cls);
         out += "\n";
     } else if (!s.cls.empty()) {
-        out += "\t   Class: " + s.cls + "\n";
+        out += "\t   Class: " + escape_untrusted(s.cls) + "\n";
     }
-    if (!s.root.empty()) out += "\t    Root: " + s.root + "\n";
+    if (!s.root.empty()) out += "\t    Root: " + escape_untrusted(s.root) + "\n";
     if (!s.state.empty() || s.frozen.value_or(false)) {
         out += "\t   State: " + (s.state.empty() ? std::string("n/a") : s.state);
         if (s.frozen.value_or(false)) out += "; frozen";
@@ -72,10 +74,10 @@ std::string format_status(const MachineStatus& s, uint64_t now) {
         if (s.addresses[i].first == AF_INET6 && ifi > 0) out += fmt::format("%{}", ifi);
         out += "\n";
     }
-    if (!s.os_pretty_name.empty()) out += "\t      OS: " + s.os_pretty_name + "\n";
+    if (!s.os_pretty_name.empty()) out += "\t      OS: " + escape_untrusted(s.os_pretty_name) + "\n";
     if (s.uid_shift != 0) out += fmt::format("  UID Shift: {}\n", s.uid_shift);  // sic, as Debian's systemd 252
-    if (!s.unit.empty()) out += "\t    Unit: " + s.unit + "\n";
-    if (!s.cgroup.empty()) out += "\t  CGroup: " + s.cgroup + "\n";
+    if (!s.unit.empty()) out += "\t    Unit: " + escape_untrusted(s.unit) + "\n";
+    if (!s.cgroup.empty()) out += "\t  CGroup: " + escape_untrusted(s.cgroup) + "\n";
     if (s.processes) out += render_cgroup_tree(*s.processes, "\t\t  ");
     return out;
 }

@@ -1,5 +1,7 @@
 #include "output_table.hpp"
 
+#include "escape.hpp"
+
 #include <algorithm>
 
 namespace berth::machinectl {
@@ -60,7 +62,10 @@ std::string Table::render(bool header, size_t cell_height_max) const {
                 row.push_back({"-"});
                 continue;
             }
+            // Cells may hold what a guest or a caller chose (os-release, service names): escaped, so
+            // that no control character or escape sequence reaches the terminal.
             auto lines = split_lines(*c);
+            for (auto& line : lines) line = escape_untrusted(line);
             if (cell_height_max > 0 && lines.size() > cell_height_max) {
                 lines.resize(cell_height_max);
                 lines.back() += "…";

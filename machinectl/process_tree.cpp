@@ -10,6 +10,8 @@
 
 #include <fmt/format.h>
 
+#include "escape.hpp"
+
 namespace berth::machinectl {
 
 namespace {
@@ -67,16 +69,10 @@ std::string process_cmdline(pid_t pid, const std::string& proc_root) {
     while (!raw.empty() && raw.back() == '\0') raw.pop_back();
     if (raw.empty()) {
         std::string comm = process_comm(pid, proc_root);
-        return comm.empty() ? "n/a" : "[" + comm + "]";
+        return comm.empty() ? "n/a" : "[" + escape_untrusted(comm) + "]";
     }
-    std::string out;
-    for (char c : raw) {
-        unsigned char u = static_cast<unsigned char>(c);
-        if (c == '\0') out += ' ';
-        else if (u < 0x20 || u == 0x7f) out += fmt::format("\\x{:02x}", u);
-        else out += c;
-    }
-    return out;
+    std::replace(raw.begin(), raw.end(), '\0', ' ');
+    return escape_untrusted(raw);
 }
 
 Result<CgroupNode> read_cgroup_tree(const std::string& root, const std::string& path, const std::string& proc_root) {
@@ -122,7 +118,7 @@ std::string render_cgroup_tree(const CgroupNode& node, const std::string& prefix
     }
     for (size_t i = 0; i < node.children.size(); i++) {
         bool last = i + 1 == node.children.size();
-        out += fmt::format("{}{}{}\n", prefix, last ? "└─" : "├─", base_name(node.children[i].path));
+        out += fmt::format("{}{}{}\n", prefix, last ? "└─" : "├─", escape_untrusted(base_name(node.children[i].path)));
         out += render_cgroup_tree(node.children[i], prefix + (last ? "  " : "│ "));
     }
     return out;

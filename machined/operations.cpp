@@ -18,6 +18,7 @@
 
 #include "cgroup.hpp"
 #include "fileio.hpp"
+#include "escape.hpp"
 #include "os_release.hpp"
 #include "procfs.hpp"
 
@@ -159,7 +160,9 @@ Result<std::map<std::string, std::string>> machine_os_release(const Machine& m) 
     auto r = read_os_release_at(fd);
     ::close(fd);
     if (!r.ok()) return r.error();
-    return std::map<std::string, std::string>(r->begin(), r->end());
+    std::map<std::string, std::string> out;
+    for (auto& [key, value] : *r) out[to_valid_utf8(key)] = to_valid_utf8(value);
+    return out;
 }
 
 Result<uint32_t> machine_uid_shift(const Machine& m) {

@@ -47,6 +47,20 @@ TEST_F(BadInput, MachineNameLongerThan64IsRefused) {
     EXPECT_TRUE(refused_with(attempt({"-M", name}), name));
 }
 
+// A refused name is echoed escaped (one line, no escape sequence reaches the terminal) and cut.
+TEST_F(BadInput, MachineNameWithControlCharactersIsEchoedEscapedOnOneLine) {
+    EXPECT_TRUE(refused_with(attempt({"-M", "a\nb"}), "\"a\\x0ab\""));
+    auto r = attempt({"-M", "x\x1b]0;pwned\x07"});
+    EXPECT_TRUE(refused_with(r, "\"x\\x1b]0;pwned\\x07\""));
+    EXPECT_EQ(r.err.find('\x1b'), std::string::npos) << r.describe();
+}
+
+TEST_F(BadInput, HugeMachineNameIsEchoedCut) {
+    auto r = attempt({"-M", std::string(100000, 'a')});
+    EXPECT_TRUE(refused_with(r, "more bytes)"));
+    EXPECT_LT(r.err.size(), 400u) << r.describe();
+}
+
 TEST_F(BadInput, MachineNameDotDotIsRefused) {
     EXPECT_TRUE(refused_with(attempt({"-M", ".."}), "\"..\""));
 }

@@ -95,6 +95,35 @@ TEST_F(MachinectlHostile, UnprivilegedUsersMayLookButNotTouch) {
     EXPECT_TRUE(listed(name));
 }
 
+// What a guest chooses (its os-release, its processes' names and command lines, its cgroups' names)
+// reaches the administrator's terminal escaped: no escape sequence, no control character, no C1 byte.
+TEST_F(MachinectlHostile, GuestControlledStringsArePrintedEscaped) {
+    const std::string esc = "\x1b]0;pwned\x07\x1b[2J\xc2\x9b" "31m\x9b";
+    write_file(root_ + "/etc/os-release", "ID=\"evil" + esc + "\"\nVERSION_ID=\"1" + esc +
+                                               "\"\nPRETTY_NAME=\"Evil" + esc + "\"\n");
+    auto m = start_registered("cg=\"/sys/fs/cgroup/cg$(printf '\\033[2J')\"; mkdir \"$cg\" && "
+                              "sh -c 'echo $$ >\"$1/cgroup.procs\"; exec sleep 100000' sh \"$cg\" & "
+                              "sh -c 'sleep 100000; true' \"$(printf '\\033]0;pwned\\007')\" & sleep 100000");
+    for (auto args : {std::vector<std::string>{"list"}, std::vector<std::string>{"status", machine_},
+                      std::vector<std::string>{"list", "-o", "json"}}) {
+        auto r = machinectl(args);
+        ASSERT_TRUE(r.exited(0)) << r.describe();
+        for (char bad : {'\x1b', '\x07', '\x9b'})
+            EXPECT_EQ(r.out.find(bad), std::string::npos) << ::testing::PrintToString(args) << " printed byte "
+                                                          << int(static_cast<unsigned char>(bad)) << ": " << r.out;
+        EXPECT_EQ(r.out.find("\xc2\x9b"), std::string::npos) << "a C1 control in UTF-8: " << r.out;
+    }
+    auto list = machinectl({"list"});
+    // The lone 0x9b is no UTF-8: machined sends U+FFFD for it (D-Bus carries UTF-8 only).
+    EXPECT_NE(list.out.find("evil\\x1b]0;pwned\\x07\\x1b[2J\\xc2\\x9b31m\xef\xbf\xbd"), std::string::npos) << list.out;
+    auto status = machinectl({"status", machine_});
+    EXPECT_NE(status.out.find("OS: Evil\\x1b]0;pwned"), std::string::npos) << status.out;
+    EXPECT_NE(status.out.find("sh -c sleep 100000; true \\x1b]0;pwned\\x07"), std::string::npos) << status.out;
+    EXPECT_NE(status.out.find("cg\\x1b[2J"), std::string::npos) << "the cgroup: " << status.out;
+    EXPECT_TRUE(machinectl({"kill", "-s", "KILL", machine_}).exited(0));
+    m.wait(60s);
+}
+
 TEST_F(MachinectlHostile, NoMachinedOnTheBus) {
     // A bus where nobody owns org.freedesktop.machine1: one line, exit 1.
     auto r = run(machinectl_path(), {"list"}, {.env = {"DBUS_SYSTEM_BUS_ADDRESS=unix:path=" + tmp_ + "/none"}});
