@@ -1,6 +1,7 @@
 #include "launcher.hpp"
 
 #include <linux/sched.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/signalfd.h>
@@ -11,10 +12,14 @@
 #include <linux/mount.h>
 #include <unistd.h>
 
+#include <cstdlib>
+#include <optional>
+
 #include "child.hpp"
 #include "log.hpp"
 #include "dev.hpp"
 #include "devices.hpp"
+#include "fileio.hpp"
 #include "footprint.hpp"
 #include "lock.hpp"
 #include "machine_cgroup.hpp"
@@ -25,6 +30,7 @@
 #include "register.hpp"
 #include "resources.hpp"
 #include "seccomp.hpp"
+#include "signals.hpp"
 #include "stale.hpp"
 #include "userns.hpp"
 #include "supervisor.hpp"
@@ -184,11 +190,48 @@ Result<Cloned> clone_machine(const Plan& plan, int cgroup_fd, bool into_cgroup) 
     return c;
 }
 
-void reap(const Cloned& c) {
-    if (!c.pidfd) return;
-    ::syscall(SYS_pidfd_send_signal, c.pidfd.get(), SIGKILL, nullptr, 0);
+// Ends the child of a failed start. It is given `grace_ms` to end by itself first (it closed its side of
+// the setup, so it is exiting); returns how it ended then, or nothing when it had to be killed.
+std::optional<siginfo_t> reap(const Cloned& c, int grace_ms = 0) {
+    if (!c.pidfd) return std::nullopt;
     siginfo_t si{};
+    pollfd p{c.pidfd.get(), POLLIN, 0};
+    if (grace_ms > 0 && ::poll(&p, 1, grace_ms) == 1 &&
+        ::waitid(static_cast<idtype_t>(P_PIDFD), c.pidfd.get(), &si, WEXITED) == 0)
+        return si;
+    ::syscall(SYS_pidfd_send_signal, c.pidfd.get(), SIGKILL, nullptr, 0);
     ::waitid(static_cast<idtype_t>(P_PIDFD), c.pidfd.get(), &si, WEXITED);
+    return std::nullopt;
+}
+
+// The count of OOM kills in the machine's memory cgroup (v2 memory.events, v1 memory.oom_control).
+uint64_t oom_kills(const BootState& boot) {
+    std::vector<std::string> files{boot.cgroup.path() + "/memory.events"};
+    for (auto& v1 : boot.limits.v1_paths) files.push_back(v1 + "/memory.oom_control");
+    uint64_t total = 0;
+    for (auto& f : files) {
+        auto text = read_file(f);
+        if (!text.ok()) continue;
+        auto at = text->find("oom_kill ");
+        if (at != std::string::npos) total += std::strtoull(text->c_str() + at + 9, nullptr, 10);
+    }
+    return total;
+}
+
+// Why a child that closed its side of the setup without a word ended: its status or signal, and the
+// out-of-memory killer when that was it (a memory limit too small for even the setup, --memory-max=1).
+Error setup_death(const Plan& plan, const BootState& boot, const std::optional<siginfo_t>& how, const Error& e) {
+    if (!how) return e;
+    std::string what = how->si_code == CLD_EXITED ? fmt::format("exited with status {}", how->si_status)
+                                                  : fmt::format("was killed by {}", signal_name(how->si_status));
+    std::string why;
+    if (oom_kills(boot) > 0)
+        why = plan.resources.memory_max
+                  ? fmt::format(": the out-of-memory killer ended it; its memory limit ({} bytes, --memory-max) is "
+                                "too small to start it",
+                                *plan.resources.memory_max)
+                  : ": the out-of-memory killer ended it";
+    return Error{e.code, fmt::format("Machine \"{}\" {} during its setup{}", plan.machine, what, why)};
 }
 
 // Clone the child, walk it through the named stages, and hand back a machine whose payload runs.
@@ -214,8 +257,11 @@ Result<RunningMachine> start_machine(const Plan& plan, HostState& host) {
     child_ch.close();
 
     auto fail = [&](const Error& e) -> Result<RunningMachine> {
-        reap(*cloned);
-        return e;
+        if (e.code != EPIPE) {
+            reap(*cloned);
+            return e;
+        }
+        return setup_death(plan, host.boot, reap(*cloned, 1000), e);
     };
     if (!cloned->into_cgroup) {
         auto s = host.boot.cgroup.write("cgroup.procs", std::to_string(cloned->pid));

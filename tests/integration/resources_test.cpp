@@ -157,6 +157,15 @@ TEST_F(Resources, MemoryHogIsKilledByTheMachinesOom) {
     EXPECT_EQ(trim(read_file(sync_ + "/status")), "137");  // 128 + SIGKILL
 }
 
+// A memory limit too small for even the setup: the machine's OOM kills the child before it can say
+// anything; the error says so instead of "the other side of the setup exited".
+TEST_F(Resources, MemoryLimitTooSmallToStartSaysSo) {
+    auto r = sh("echo ran", {"--memory-max=1"});
+    EXPECT_TRUE(refused_with(r, "out-of-memory killer")) << r.describe();
+    EXPECT_NE(r.err.find("--memory-max"), std::string::npos) << r.describe();
+    EXPECT_EQ(r.out, "");
+}
+
 TEST_F(Resources, ForkBombStopsAtPidsMax) {
     // Forks until fork fails (or 200 times); after each fork records how many processes the machine has.
     auto r = sh(R"sh((i=0; while [ $i -lt 200 ]; do
