@@ -97,7 +97,15 @@ Status configure_userns(const Plan& plan, HostState& host, pid_t pid, const Chan
     if (own == Ownership::Chown) BERTH_TRY(chown_image(plan.directory, host.users));
     bool idmap = own == Ownership::Auto || own == Ownership::Map;
     auto root = make_root_mount(plan, host.root, idmap ? userns.get() : -1);
-    if (!root.ok() && own == Ownership::Auto && (root.error().code == EINVAL || root.error().code == EOPNOTSUPP)) {
+    bool cannot_idmap = !root.ok() && (root.error().code == EINVAL || root.error().code == EOPNOTSUPP);
+    if (cannot_idmap && own == Ownership::Auto && (plan.ephemeral || plan.read_only))
+        return Error{root.error().code,
+                     fmt::format("The filesystem of {} cannot do idmapped mounts, and with {} its files are not "
+                                 "changed to the machine's range: start it once without {} (or with "
+                                 "--private-users-ownership=chown), or with --private-users=no",
+                                 plan.directory, plan.ephemeral ? "--ephemeral" : "--read-only",
+                                 plan.ephemeral ? "--ephemeral" : "--read-only")};
+    if (cannot_idmap && own == Ownership::Auto) {
         spdlog::warn("The filesystem of {} cannot do idmapped mounts: changing the owner of its files to the "
                      "machine's range ({}..{}) once.",
                      plan.directory, host.users.base, host.users.base + host.users.range - 1);

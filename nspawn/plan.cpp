@@ -319,6 +319,12 @@ Result<Plan> make_plan(Options o, std::vector<std::string>& warnings) {
     if (!plan.network.ports.empty() && !plan.network.veth && plan.network.bridge.empty() && plan.network.zone.empty())
         return plain_error("--port needs a virtual network link: add --network-veth, --network-bridge or --network-zone");
     BERTH_ASSIGN(plan.userns, parse_userns(o, plan.directory));
+    // A chown writes every file of the image: only to one that is writable and locked for this machine
+    // alone (-x and --read-only share the image with other machines).
+    if (plan.userns.enabled() && plan.userns.ownership == Ownership::Chown && (plan.ephemeral || plan.read_only))
+        return plain_error(fmt::format("--private-users-ownership=chown changes the owner of every file of {}: "
+                                       "not with {}, which leaves the image unchanged",
+                                       plan.directory, plan.ephemeral ? "--ephemeral" : "--read-only"));
     // Without a user namespace the machine's root is host root: "idmap" is the identity, nothing to do
     // (as with systemd-nspawn), so one command line serves both modes.
     if (!plan.userns.enabled())

@@ -2,6 +2,7 @@
 // free and locked while the machine runs; the image's files get the machine's IDs through an idmapped
 // mount (nothing on disk changes), or a one-time recorded chown where asked; the machine's cgroup belongs
 // to its root.
+#include <sys/mount.h>
 #include <sys/stat.h>
 
 #include <sstream>
@@ -154,6 +155,51 @@ TEST_F(UserNamespace, ChownShiftsTheImageOnceAndLaterStartsUseItAsItIs) {
     EXPECT_EQ(second.out.substr(0, 2), "0\n") << "mapped twice: " << second.out;
     EXPECT_EQ(parse_map(second.out.substr(2)).outside, base) << "the recorded range was not reused";
     EXPECT_EQ(owner(root_ + "/etc/passwd"), base);
+}
+
+// A chown writes the whole image: never under -x or --read-only, which share it with other machines.
+TEST_F(UserNamespace, ChownIsRefusedWithEphemeralOrReadOnly) {
+    auto before = tree_snapshot(root_);
+    for (auto* mode : {"--ephemeral", "--read-only"}) {
+        auto r = sh("echo ran", {"--private-users-ownership=chown", mode});
+        EXPECT_TRUE(refused_with(r, "--private-users-ownership=chown")) << mode;
+        EXPECT_NE(r.err.find(mode), std::string::npos) << r.describe();
+    }
+    EXPECT_EQ(owner(root_), 0u);
+    EXPECT_EQ(owner(root_ + "/etc/passwd"), 0u);
+    EXPECT_EQ(tree_snapshot(root_), before);
+}
+
+// The automatic fallback (a filesystem without idmapped mounts: ramfs) never chowns a shared image either.
+TEST_F(UserNamespace, WithoutIdmappedMountsEphemeralAndReadOnlyAreRefusedNotChowned) {
+    std::string mnt = tmp_ + "/ramfs";
+    make_dirs(mnt);
+    ASSERT_EQ(::mount("ramfs", mnt.c_str(), "ramfs", 0, nullptr), 0);
+    struct Unmount {
+        std::string where;
+        ~Unmount() { ::umount2(where.c_str(), MNT_DETACH); }
+    } unmount{mnt};
+    std::string image = mnt + "/bb";
+    auto made = run(fixtures_dir() + "/busybox-rootfs.sh", {image});
+    ASSERT_TRUE(made.exited(0)) << made.describe();
+    for (auto* mode : {"--ephemeral", "--read-only"}) {
+        auto r = nspawn({"-q", "--register=no", "-D", image, mode, "/bin/true"});
+        EXPECT_TRUE(refused_with(r, "cannot do idmapped mounts")) << mode;
+        EXPECT_EQ(owner(image), 0u) << mode;
+        EXPECT_EQ(owner(image + "/etc/passwd"), 0u) << mode;
+    }
+}
+
+// While one machine uses an image read-only, another may not chown it under it (the image lock).
+TEST_F(UserNamespace, ChownWaitsForNoMachineUsingTheImage) {
+    make_dirs(root_ + "/sync");  // the mount point: a read-only image gets none made
+    auto reader = start_sh("while [ ! -e /sync/done ]; do sleep 0.1; done", {"--read-only"});
+    ASSERT_TRUE(wait_up(reader)) << reader.wait(0ms).describe();
+    auto r = nspawn({"-q", "--register=no", "-D", root_, "-M", "other-" + id_, "--private-users-ownership=chown",
+                     "/bin/true"});
+    EXPECT_TRUE(r.exited(1)) << r.describe();
+    EXPECT_EQ(owner(root_ + "/etc/passwd"), 0u) << "chowned under a running machine";
+    EXPECT_TRUE(finish(reader).exited(0));
 }
 
 TEST_F(UserNamespace, MachineCgroupBelongsToTheMachinesRoot) {
