@@ -45,6 +45,49 @@ Result<UniqueFd> make_fs_mount(const std::string& fstype, const std::string& opt
     return UniqueFd(m);
 }
 
+std::string overlay_escape(const std::string& path) {
+    std::string out;
+    for (char c : path) {
+        if (c == '\\' || c == ':' || c == ',') out += '\\';
+        out += c;
+    }
+    return out;
+}
+
+Result<UniqueFd> make_overlay_mount(const std::vector<std::string>& lowers_top_first, const std::string& upper,
+                                    const std::string& work, unsigned attrs) {
+    for (bool one_by_one : {true, false}) {
+        UniqueFd fs(::fsopen("overlay", FSOPEN_CLOEXEC));
+        if (!fs) return errno_error("Failed to open an overlay filesystem context");
+        auto set = [&](const char* key, const std::string& value) -> Status {
+            if (::fsconfig(fs.get(), FSCONFIG_SET_STRING, key, value.c_str(), 0) < 0)
+                return errno_error(fmt::format("Failed to set overlay layer {} {}", key, value));
+            return {};
+        };
+        BERTH_TRY(set("source", "overlay"));
+        if (one_by_one) {
+            // "lowerdir+" takes the path as it is, unescaped.
+            auto first = set("lowerdir+", lowers_top_first.at(0));
+            if (!first.ok() && first.error().code == EINVAL) continue;  // before 6.8: one escaped "lowerdir"
+            BERTH_TRY(first);
+            for (size_t i = 1; i < lowers_top_first.size(); i++) BERTH_TRY(set("lowerdir+", lowers_top_first[i]));
+        } else {
+            std::string joined;
+            for (auto& l : lowers_top_first) joined += (joined.empty() ? "" : ":") + overlay_escape(l);
+            BERTH_TRY(set("lowerdir", joined));
+        }
+        // upperdir and workdir are unescaped by overlayfs whichever way they come.
+        if (!upper.empty()) BERTH_TRY(set("upperdir", overlay_escape(upper)));
+        if (!work.empty()) BERTH_TRY(set("workdir", overlay_escape(work)));
+        if (::fsconfig(fs.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) < 0)
+            return errno_error("Failed to create the overlay filesystem");
+        int m = ::fsmount(fs.get(), FSMOUNT_CLOEXEC, attrs);
+        if (m < 0) return errno_error("Failed to mount the overlay filesystem");
+        return UniqueFd(m);
+    }
+    return plain_error("Failed to create the overlay filesystem", EINVAL);
+}
+
 Result<UniqueFd> make_bind_mount(int dirfd, const std::string& path, bool recursive) {
     unsigned flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (recursive ? AT_RECURSIVE : 0);
     if (path.empty()) flags |= AT_EMPTY_PATH;

@@ -5,6 +5,7 @@
 #include <linux/mount.h>
 
 #include <string>
+#include <vector>
 
 #include "fd.hpp"
 #include "result.hpp"
@@ -14,6 +15,17 @@ namespace berth {
 // A detached filesystem mount. `options`: "key=value,flag,..." as for mount(8); `attrs`: MOUNT_ATTR_*.
 Result<UniqueFd> make_fs_mount(const std::string& fstype, const std::string& options, unsigned attrs,
                                const std::string& source = "");
+
+// A detached overlayfs mount. Each layer is handed to the kernel on its own ("lowerdir+", topmost lower
+// first), never joined into an option string, so no character of a path (':', ',', '\\') is read as a
+// separator or an option: a path chosen inside an image cannot add layers or options. upper and work may
+// be empty (a read-only overlay). Kernels before 6.8 (no "lowerdir+") get one "lowerdir" with every
+// path escaped.
+Result<UniqueFd> make_overlay_mount(const std::vector<std::string>& lowers_top_first, const std::string& upper,
+                                    const std::string& work, unsigned attrs);
+
+// An overlayfs layer path escaped as overlayfs unescapes it ('\\', ':' and ',' behind a backslash).
+std::string overlay_escape(const std::string& path);
 
 // A detached copy of the tree at `path` (host path, or "" with `dirfd` to use dirfd itself).
 Result<UniqueFd> make_bind_mount(int dirfd, const std::string& path, bool recursive);

@@ -84,12 +84,10 @@ Status make_run_host(const Plan& plan, int rootfd) {
 }
 
 Status mount_overlay(const Plan& plan, const OverlayMount& ov, const OverlayDirs* dirs, int rootfd) {
-    std::string lower;
     // Layers are listed lowest first; overlayfs wants the topmost lower first.
-    for (auto it = ov.lowers.rbegin(); it != ov.lowers.rend(); ++it) lower += (lower.empty() ? "" : ":") + *it;
-    std::string opts = "lowerdir=" + lower;
-    if (dirs) opts += ",upperdir=" + dirs->upper + ",workdir=" + dirs->work;
-    auto m = make_fs_mount("overlay", opts, ov.read_only ? MOUNT_ATTR_RDONLY : 0, "overlay");
+    std::vector<std::string> lowers(ov.lowers.rbegin(), ov.lowers.rend());
+    auto m = make_overlay_mount(lowers, dirs ? dirs->upper : "", dirs ? dirs->work : "",
+                                ov.read_only ? MOUNT_ATTR_RDONLY : 0);
     if (!m.ok()) return in_machine(m.error(), plan, fmt::format("Failed to mount overlay on {}", ov.destination));
     return in_machine(attach_in_root(m->get(), rootfd, ov.destination), plan,
                       fmt::format("Failed to mount overlay on {}", ov.destination));
@@ -205,8 +203,7 @@ Result<UniqueFd> make_root_mount(const Plan& plan, const PreparedRoot& root, int
         if (!s.ok()) return Error{s.error().code, fmt::format("{} of {}", s.error().message, plan.directory)};
     }
     if (!plan.ephemeral) return tree;
-    std::string opts = fmt::format("lowerdir=/proc/self/fd/{},upperdir={},workdir={}", tree.get(), root.upper, root.work);
-    auto ov = make_fs_mount("overlay", opts, 0, "overlay");
+    auto ov = make_overlay_mount({fmt::format("/proc/self/fd/{}", tree.get())}, root.upper, root.work, 0);
     if (!ov.ok())
         return Error{ov.error().code, fmt::format("Failed to create the ephemeral snapshot of {}: {}", plan.directory,
                                                   ov.error().message)};

@@ -137,6 +137,29 @@ TEST_F(Mounts, BindUnderARootOnlyDirectoryKeepsTheSourcesOwnPermissions) {
     EXPECT_EQ(r.out, "open\nsecret\nopen\nstatus=1\n") << "the machine's root is not host root";
 }
 
+// An image's own path with ':' in it (a symlink to /x:etc) must stay one layer: joined into overlayfs's
+// "lowerdir" unescaped, it became the layers "<image>/x" and "etc", which is the host's /etc.
+TEST_F(Mounts, ImageLayerPathWithAColonStaysOneLayer) {
+    make_dirs(root_ + "/x:etc");
+    write_file(root_ + "/x:etc/marker", "image\n");
+    ASSERT_EQ(::symlink("/x:etc", (root_ + "/srv").c_str()), 0);
+    auto lower = host_dir("lower", "from-host", "host\n");
+    auto r = sh("ls /data", {"--overlay-ro=+/srv:" + lower + ":/data"});
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_EQ(r.out, "from-host\nmarker\n") << "not the image's layer and ours alone";
+}
+
+// Host layer paths with an escaped ':' (and ',' or '\\' in them) reach overlayfs whole.
+TEST_F(Mounts, HostLayerPathsWithColonsCommasAndBackslashesWork) {
+    auto odd = host_dir("a:b,c\\d", "odd", "odd\n");
+    auto lower = host_dir("lower", "from-host", "host\n");
+    std::string escaped;
+    for (char c : odd) escaped += c == ':' ? std::string("\\:") : std::string(1, c);
+    auto r = sh("ls /data", {"--overlay-ro=" + escaped + ":" + lower + ":/data"});
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_EQ(r.out, "from-host\nodd\n");
+}
+
 TEST_F(Mounts, TmpfsIsATmpfs) {
     auto r = sh("awk '$2 == \"/mnt\" { print $3 }' /proc/mounts", {"--tmpfs=/mnt"});
     ASSERT_TRUE(r.exited(0)) << r.describe();
