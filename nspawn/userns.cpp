@@ -38,8 +38,15 @@ uid_t root_owner(const std::string& directory) {
     return ::stat(directory.c_str(), &st) == 0 ? st.st_uid : 0;
 }
 
-// Any ID of the range in use by a host user or group?
-bool range_has_host_ids(uid_t base, uint32_t range) {
+constexpr uint64_t kMaxLockedBlocks = 4096;  // ranges up to 256M IDs
+
+bool overlaps(uint64_t a, uint64_t a_count, uint64_t b, uint64_t b_count) { return a < b + b_count && b < a + a_count; }
+
+// Why the range is the host's own, or "": IDs below 65536 (the host's users and groups), a user or group
+// of /etc/passwd and /etc/group, or a subordinate range of /etc/subuid and /etc/subgid (rootless
+// containers of the host's users).
+std::string host_ids_in(uid_t base, uint32_t range) {
+    if (overlaps(base, range, 0, kRange)) return "the host's own users and groups (IDs below 65536)";
     for (const char* file : {"/etc/passwd", "/etc/group"}) {
         auto text = read_file(file);
         if (!text.ok()) continue;
@@ -51,16 +58,48 @@ bool range_has_host_ids(uid_t base, uint32_t range) {
             unsigned id = 0;
             auto field = line.substr(b + 1, c - b - 1);
             if (std::from_chars(field.data(), field.data() + field.size(), id).ec != std::errc()) continue;
-            if (id >= base && id - base < range) return true;
+            if (overlaps(base, range, id, 1)) return fmt::format("{} {} of {}", file[5] == 'p' ? "user" : "group", id, file);
         }
     }
-    return false;
+    for (const char* file : {"/etc/subuid", "/etc/subgid"}) {
+        auto text = read_file(file);
+        if (!text.ok()) continue;
+        std::istringstream in(*text);
+        for (std::string line; std::getline(in, line);) {
+            auto a = line.find(':'), b = a == std::string::npos ? a : line.find(':', a + 1);
+            if (b == std::string::npos) continue;
+            uint64_t start = 0, count = 0;
+            auto f1 = line.substr(a + 1, b - a - 1), f2 = line.substr(b + 1);
+            if (std::from_chars(f1.data(), f1.data() + f1.size(), start).ec != std::errc() ||
+                std::from_chars(f2.data(), f2.data() + f2.size(), count).ec != std::errc())
+                continue;
+            if (overlaps(base, range, start, count))
+                return fmt::format("the subordinate IDs {}-{} of {} in {}", start, start + count - 1,
+                                   line.substr(0, a), file);
+        }
+    }
+    return "";
 }
 
-Result<UniqueFd> lock_range(uid_t base) {
+std::string block_lock_path(uid_t block) { return fmt::format("/run/berth/locks/uidrange-{}", block); }
+
+// Locks every 64K block the range touches, or fails with EWOULDBLOCK naming nothing (the caller does).
+Status lock_range(UserRange& r) {
     ::mkdir("/run/berth", 0755);
     ::mkdir("/run/berth/locks", 0700);
-    return lock_file(fmt::format("/run/berth/locks/uidrange-{}", base), true);
+    uint64_t first = r.base - r.base % kRange, end = uint64_t{r.base} + r.range;
+    if ((end - first + kRange - 1) / kRange > kMaxLockedBlocks)
+        return plain_error(fmt::format("UID range {}-{} is larger than {} IDs", r.base, end - 1, kMaxLockedBlocks * kRange),
+                           E2BIG);
+    for (uint64_t block = first; block < end; block += kRange) {
+        auto l = lock_file(block_lock_path(static_cast<uid_t>(block)), true);
+        if (!l.ok()) {
+            release_user_range(r);
+            return l.error();
+        }
+        r.locks.emplace_back(static_cast<uid_t>(block), std::move(*l));
+    }
+    return {};
 }
 
 thread_local UserRange* g_chown_range = nullptr;
@@ -121,41 +160,48 @@ Result<UserNsPlan> parse_userns(const Options& o, const std::string& directory) 
 Result<UserRange> allocate_user_range(const UserNsPlan& p, const std::string& directory, const std::string& machine) {
     UserRange r;
     r.range = p.range;
+    auto in_use = [&] {
+        return plain_error(fmt::format("UID range {}-{} for machine \"{}\" is in use by another running machine",
+                                       r.base, uint64_t{r.base} + r.range - 1, machine),
+                           EBUSY);
+    };
     if (p.mode != UserNsMode::Pick) {
         r.base = p.mode == UserNsMode::Identity ? 0 : p.base;
-        auto l = lock_range(r.base);
-        if (!l.ok())
-            return plain_error(fmt::format("UID range {}-{} for machine \"{}\" is in use by another running machine",
-                                           r.base, r.base + r.range - 1, machine),
-                               EBUSY);
-        r.lock = std::move(*l);
+        if (p.mode == UserNsMode::Yes) {
+            // Taken from the owner of the image's root directory, which anyone who made the image chose: it
+            // must be a possible map, and not the host's own IDs (give BASE:RANGE to mean those).
+            if (uint64_t{r.base} + r.range > 0xFFFFFFFFull)
+                return plain_error(fmt::format("--private-users=yes: the owner of {} is {}, and a range of {} from "
+                                               "there passes the largest ID 4294967294",
+                                               directory, r.base, r.range));
+            if (auto host = host_ids_in(r.base, r.range); !host.empty())
+                return plain_error(fmt::format("--private-users=yes: the owner of {} is {}, and the range {}-{} "
+                                               "holds {}; give --private-users=BASE:RANGE to use it anyway",
+                                               directory, r.base, r.base, uint64_t{r.base} + r.range - 1, host));
+        }
+        if (auto s = lock_range(r); !s.ok()) return s.error().code == EWOULDBLOCK ? in_use() : s.error();
         return r;
     }
-    // An image chowned earlier records its range as the owner of its root directory: reuse it.
+    // An image chowned earlier records its range as the owner of its root directory: reuse it when it is
+    // one pick would have chosen (an image made elsewhere may be owned by anyone).
     uid_t owner = root_owner(directory);
-    if (owner != 0 && owner % kRange == 0) {
-        auto l = lock_range(owner);
-        if (l.ok()) {
-            r.base = owner;
-            r.lock = std::move(*l);
-            return r;
-        }
+    if (owner >= kPickFirst && owner <= kPickLast && owner % kRange == 0 && host_ids_in(owner, kRange).empty()) {
+        r.base = owner;
+        if (lock_range(r).ok()) return r;
     }
     for (uid_t base = kPickFirst; base <= kPickLast; base += kRange) {
-        auto l = lock_range(base);
-        if (!l.ok()) continue;
-        if (range_has_host_ids(base, kRange)) continue;
         r.base = base;
-        r.lock = std::move(*l);
-        return r;
+        if (!lock_range(r).ok()) continue;
+        if (host_ids_in(base, kRange).empty()) return r;
+        release_user_range(r);
     }
     return plain_error(fmt::format("No free UID range left for machine \"{}\"", machine), EBUSY);
 }
 
 void release_user_range(UserRange& r) {
-    if (!r.lock) return;
-    ::unlink(fmt::format("/run/berth/locks/uidrange-{}", r.base).c_str());
-    r.lock.reset();
+    for (auto& [block, lock] : r.locks)
+        if (lock) ::unlink(block_lock_path(block).c_str());
+    r.locks.clear();
 }
 
 Status write_id_maps(pid_t pid, const UserRange& r) {

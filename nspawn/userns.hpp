@@ -5,6 +5,9 @@
 // only where the filesystem cannot idmap.
 #pragma once
 
+#include <utility>
+#include <vector>
+
 #include <sys/types.h>
 
 #include <cstdint>
@@ -29,11 +32,12 @@ struct UserNsPlan {
 
 Result<UserNsPlan> parse_userns(const Options& o, const std::string& directory);
 
-// The range a running machine holds.
+// The range a running machine holds: a lock on every 64K block of host IDs it touches
+// (/run/berth/locks/uidrange-BLOCKSTART), so that no two running machines ever share a host ID.
 struct UserRange {
     uid_t base = 0;
     uint32_t range = 0;
-    UniqueFd lock;
+    std::vector<std::pair<uid_t, UniqueFd>> locks;  // block start, lock
 };
 
 // Supervisor, before clone: choose and lock the range (pick prefers the range an earlier chown recorded).

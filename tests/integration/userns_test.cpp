@@ -202,6 +202,51 @@ TEST_F(UserNamespace, ChownWaitsForNoMachineUsingTheImage) {
     EXPECT_TRUE(finish(reader).exited(0));
 }
 
+// Ranges are locked as ranges: a fixed range that overlaps a running machine's is refused, even when
+// their bases differ.
+TEST_F(UserNamespace, AnOverlappingFixedRangeIsRefused) {
+    auto a = start_waiting({"--private-users=1048576:65536"});
+    ASSERT_TRUE(wait_up(a)) << a.wait(0ms).describe();
+    std::string other = tmp_ + "/bb2-" + id_;
+    ASSERT_TRUE(run(fixtures_dir() + "/busybox-rootfs.sh", {other}).exited(0));
+    for (auto* range : {"1081344:65536", "1114111:10", "1000000:50000"}) {
+        auto r = nspawn({"-q", "--register=no", "-D", other, std::string("--private-users=") + range, "/bin/true"});
+        EXPECT_TRUE(refused_with(r, "in use by another running machine")) << range;
+    }
+    EXPECT_TRUE(finish(a).exited(0));
+}
+
+// pick never hands out a block that a running machine's unaligned fixed range touches.
+TEST_F(UserNamespace, PickAvoidsABlockAFixedRangeTouches) {
+    auto a = start_waiting({"--private-users=524389:100"});  // inside pick's first block, 524288
+    ASSERT_TRUE(wait_up(a)) << a.wait(0ms).describe();
+    std::string other = tmp_ + "/bb2-" + id_;
+    ASSERT_TRUE(run(fixtures_dir() + "/busybox-rootfs.sh", {other}).exited(0));
+    auto r = nspawn({"-q", "--register=no", "-D", other, "/bin/cat", "/proc/self/uid_map"});
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    IdMap m = parse_map(r.out);
+    EXPECT_FALSE(m.outside < 524389 + 100 && 524389 < m.outside + m.count) << r.out;
+    EXPECT_TRUE(finish(a).exited(0));
+}
+
+// The owner of an image's root directory is whatever its maker chose: pick reuses it only when it is a
+// range pick would have chosen, and --private-users=yes refuses host IDs and impossible maps.
+TEST_F(UserNamespace, AnImageOwnedByAHostOrImpossibleIdIsNotTakenAsItsRange) {
+    for (uid_t owner : {65536u, 1000u, 0xFFFF0000u}) {
+        ASSERT_EQ(::chown(root_.c_str(), owner, owner), 0);
+        auto r = sh("cat /proc/self/uid_map");
+        ASSERT_TRUE(r.exited(0)) << r.describe();
+        IdMap m = parse_map(r.out);
+        EXPECT_NE(m.outside, owner) << "pick took the image owner " << owner;
+        EXPECT_GE(m.outside, 0x80000u) << r.out;
+    }
+    ASSERT_EQ(::chown(root_.c_str(), 1000, 1000), 0);
+    EXPECT_TRUE(refused_with(sh("true", {"--private-users=yes"}), "IDs below 65536"));
+    ASSERT_EQ(::chown(root_.c_str(), 0xFFFF0000u, 0xFFFF0000u), 0);
+    EXPECT_TRUE(refused_with(sh("true", {"--private-users=yes"}), "passes the largest ID"));
+    ASSERT_EQ(::chown(root_.c_str(), 0, 0), 0);
+}
+
 TEST_F(UserNamespace, MachineCgroupBelongsToTheMachinesRoot) {
     auto p = start_sh("mkdir /sys/fs/cgroup/child && echo made > /sync/made; "
                       "while [ ! -e /sync/done ]; do sleep 0.1; done; rmdir /sys/fs/cgroup/child");
