@@ -93,22 +93,39 @@ Status mount_overlay(const Plan& plan, const OverlayMount& ov, const OverlayDirs
                       fmt::format("Failed to mount overlay on {}", ov.destination));
 }
 
+constexpr const char* kTempUpperPrefix = "/var/tmp/berth-overlay.";
+constexpr const char* kWorkPrefix = ".#berth-work.";
+
+// Appends `path` to the machine's overlay record before it is created.
+Status record_overlay_dir(const std::string& record, const std::string& path) {
+    ::mkdir("/run/berth", 0755);
+    if (::mkdir(kOverlayRecordDir, 0700) < 0 && errno != EEXIST)
+        return errno_error(fmt::format("Failed to create {}", kOverlayRecordDir));
+    UniqueFd fd(::open(record.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600));
+    std::string entry = path + '\0';
+    if (!fd || ::write(fd.get(), entry.data(), entry.size()) != static_cast<ssize_t>(entry.size()))
+        return errno_error(fmt::format("Failed to record {} in {}", path, record));
+    return {};
+}
+
 // overlayfs needs an empty work directory on the upper layer's filesystem: a hidden sibling of it.
-Result<OverlayDirs> make_overlay_dirs(const OverlayMount& ov) {
+Result<OverlayDirs> make_overlay_dirs(const OverlayMount& ov, const std::string& machine, const std::string& record) {
     OverlayDirs d;
     std::string tag = id128_to_hex(random_id128()).substr(0, 12);
     if (ov.upper.empty()) {
-        d.remove = "/var/tmp/berth-overlay." + tag;
+        d.remove = fmt::format("{}{}.{}", kTempUpperPrefix, machine, tag);
         d.upper = d.remove + "/upper";
         d.work = d.remove + "/work";
+        BERTH_TRY(record_overlay_dir(record, d.remove));
         for (auto& p : {d.remove, d.upper})
             if (::mkdir(p.c_str(), 0700) < 0) return errno_error(fmt::format("Failed to create {}", p));
         if (::chmod(d.upper.c_str(), 0755) < 0) return errno_error(fmt::format("Failed to set mode of {}", d.upper));
     } else {
         std::filesystem::path up(ov.upper);
         d.upper = ov.upper;
-        d.work = fmt::format("{}/.#berth-work.{}.{}", up.parent_path().string(), up.filename().string(), tag);
+        d.work = fmt::format("{}/{}{}.{}", up.parent_path().string(), kWorkPrefix, up.filename().string(), tag);
         d.remove = d.work;
+        BERTH_TRY(record_overlay_dir(record, d.remove));
     }
     if (::mkdir(d.work.c_str(), 0700) < 0)
         return errno_error(fmt::format("Failed to create overlay work directory {}", d.work));
@@ -129,6 +146,22 @@ Result<std::string> make_staging_dir(const std::string& machine) {
 }
 
 }  // namespace
+
+void remove_recorded_overlay_dirs(const std::string& record) {
+    auto text = read_file(record);
+    for (size_t i = 0; text.ok() && i < text->size();) {
+        size_t end = text->find('\0', i);
+        if (end == std::string::npos) break;  // a half-written last entry: its directory was never made
+        std::filesystem::path p(text->substr(i, end - i));
+        i = end + 1;
+        bool ours = p.is_absolute() && (p.string().rfind(kTempUpperPrefix, 0) == 0 ||
+                                        p.filename().string().rfind(kWorkPrefix, 0) == 0);
+        std::error_code ec;
+        if (ours) std::filesystem::remove_all(p, ec);
+    }
+    (void)::unlink(record.c_str());
+    (void)::rmdir(kOverlayRecordDir);  // only succeeds when no other machine uses it
+}
 
 void remove_staging_dir(const std::string& dir) {
     (void)::rmdir(dir.c_str());
@@ -175,8 +208,10 @@ Status fill_root(const Plan& plan, uid_t machine_root, PreparedRoot& root) {
 
     for (auto& ov : plan.overlays) {
         if (ov.read_only) continue;
-        BERTH_ASSIGN(auto d, make_overlay_dirs(ov));
-        root.overlay_dirs.push_back(d);
+        root.overlay_record = fmt::format("{}/{}", kOverlayRecordDir, plan.machine);
+        auto d = make_overlay_dirs(ov, plan.machine, root.overlay_record);
+        if (!d.ok()) return d.error();
+        root.overlay_dirs.push_back(*d);
     }
     return {};
 }
@@ -219,6 +254,7 @@ Status attach_root_mount(int mfd, const PreparedRoot& root) {
 void cleanup_root(const PreparedRoot& root) {
     std::error_code ec;
     for (auto& d : root.overlay_dirs) std::filesystem::remove_all(d.remove, ec);
+    if (!root.overlay_record.empty()) remove_recorded_overlay_dirs(root.overlay_record);
     if (!root.staging.empty()) {
         (void)::umount2(root.staging.c_str(), MNT_DETACH);  // with the root mounted below it
         remove_staging_dir(root.staging);

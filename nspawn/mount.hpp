@@ -13,6 +13,9 @@
 namespace berth::nspawn {
 
 inline constexpr const char* kStagingDir = "/run/berth/root";
+// One file per machine (named after it) listing, NUL-separated, the directories made on the host for its
+// writable overlays; written before each is made, so what a killed supervisor left is found again.
+inline constexpr const char* kOverlayRecordDir = "/run/berth/overlays";
 
 struct OverlayDirs {
     std::string upper, work;  // for one writable --overlay
@@ -29,6 +32,7 @@ struct PreparedRoot {
     bool per_boot = false;                 // user namespace: make_root_mount() each boot, the child attaches it
     std::string upper, work;               // --ephemeral: the snapshot's layers, on the staging tmpfs
     std::vector<OverlayDirs> overlay_dirs;  // one per writable overlay, in plan order
+    std::string overlay_record;             // kOverlayRecordDir/NAME when overlay_dirs were made
 };
 
 // Supervisor, before the first clone: private mount namespace, the staging tmpfs, and without a user
@@ -44,6 +48,9 @@ void cleanup_root(const PreparedRoot& root);
 // The staging directory of a machine (and kStagingDir when it was the last), also one a killed
 // supervisor left: the machine's lock must be held.
 void remove_staging_dir(const std::string& dir);
+// The overlay directories a record lists (only names of the kinds we make) and the record: the machine's
+// lock must be held.
+void remove_recorded_overlay_dirs(const std::string& record);
 
 // Supervisor (user namespace without a network of its own, where sysfs may not be mounted): the host's
 // /sys, read-only, without the mounts below it (debugfs, tracefs, bpffs, securityfs, cgroup v1

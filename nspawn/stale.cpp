@@ -48,8 +48,9 @@ void collect_stale_state() {
     // What a machine's supervisor made is removed under the machine's lock, taken here, so that a start
     // of that machine cannot race us. No lock file at all also means no supervisor: nspawn creates it
     // before anything else. A running machine's lock is held, and its state is left alone.
-    auto for_dead_machines = [](const std::string& dir, const std::function<void(const std::string&)>& remove) {
-        for (auto& name : list_dir(dir, true)) {
+    auto for_dead_machines = [](const std::string& dir, const std::function<void(const std::string&)>& remove,
+                                bool dirs = true) {
+        for (auto& name : list_dir(dir, dirs)) {
             std::string lock = fmt::format("{}/machine-{}", kLockDir, name);
             UniqueFd held = try_lock(lock);
             if (!held && ::access(lock.c_str(), F_OK) == 0) continue;
@@ -81,6 +82,10 @@ void collect_stale_state() {
     for_dead_machines(kStagingDir, [](const std::string& name) {
         remove_staging_dir(fmt::format("{}/{}", kStagingDir, name));
     });
+    // Directories made on the host for writable overlays, as their records list them.
+    for_dead_machines(kOverlayRecordDir, [](const std::string& name) {
+        remove_recorded_overlay_dirs(fmt::format("{}/{}", kOverlayRecordDir, name));
+    }, false);
     for (auto& file : list_dir(kLockDir, false)) {
         std::string lock = fmt::format("{}/{}", kLockDir, file);
         if (UniqueFd held = try_lock(lock)) ::unlink(lock.c_str());

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <filesystem>
 #include <sstream>
 #include <thread>
 
@@ -189,6 +190,37 @@ TEST_F(FailedStart, NextStartOfAnotherMachineCollectsStaleCgroupAndLocks) {
     p.signal(SIGTERM);
     auto r = p.wait(10s);
     EXPECT_FALSE(r.timed_out) << r.describe();
+}
+
+// The directories made on the host for writable overlays (a temporary upper in /var/tmp, a work
+// directory beside a given upper) are collected by the next start after a SIGKILLed supervisor.
+TEST_F(FailedStart, KilledSupervisorsOverlayDirectoriesAreCollectedByTheNextStart) {
+    auto here = [&](const std::string& d) {
+        make_dirs(tmp_ + "/" + d);
+        return tmp_ + "/" + d;
+    };
+    std::string lower = here("lower"), upper = here("upper");
+    auto ours = [&] {
+        std::vector<std::string> found;
+        for (auto& dir : {std::string("/var/tmp"), tmp_})
+            for (auto& e : std::filesystem::directory_iterator(dir)) {
+                std::string n = e.path().filename().string();
+                if (n.rfind("berth-overlay." + machine_ + ".", 0) == 0 || n.rfind(".#berth-work.", 0) == 0)
+                    found.push_back(e.path().string());
+            }
+        return found;
+    };
+    auto guest = kill_supervisor_of_running_machine(
+        {"--private-users=no", "--overlay=" + lower + "::/tmp-over", "--overlay=" + lower + ":" + upper + ":/over"},
+        false);
+    ASSERT_TRUE(all_dead(guest, 10s)) << "guest processes outlived their supervisor";
+    ASSERT_EQ(ours().size(), 2u) << "the test proves nothing: " << ::testing::PrintToString(ours());
+    std::string other = tmp_ + "/bb2-" + id_;
+    ASSERT_TRUE(run(fixtures_dir() + "/busybox-rootfs.sh", {other}).exited(0));
+    auto r = nspawn({"-q", "--register=no", "-D", other, "/bin/true"});
+    EXPECT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_EQ(ours(), std::vector<std::string>{}) << "overlay directories left behind";
+    EXPECT_TRUE(std::filesystem::exists(upper)) << "the user's upper directory itself stays";
 }
 
 TEST_F(FailedStart, SameMachineStartsAgainAfterSupervisorWasKilled) {
