@@ -89,6 +89,29 @@ Result<UniqueFd> touch_in_root(int rootfd, const std::string& path, mode_t mode)
     return open_in_root(rootfd, path, O_PATH);
 }
 
+Result<std::string> read_untrusted_file(int rootfd, const std::string& path, size_t max_bytes) {
+    BERTH_ASSIGN(UniqueFd at, open_in_root(rootfd, path, O_PATH));
+    struct stat st {};
+    if (::fstat(at.get(), &st) < 0) return errno_error(fmt::format("Failed to look at {}", path));
+    if (!S_ISREG(st.st_mode)) return plain_error(fmt::format("{} is not a regular file", path), EINVAL);
+    if (static_cast<uint64_t>(st.st_size) > max_bytes)
+        return plain_error(fmt::format("{} is larger than {} bytes", path, max_bytes), EFBIG);
+    // Reopened through its O_PATH descriptor: the very file looked at, never a FIFO swapped in since.
+    UniqueFd fd(::open(fmt::format("/proc/self/fd/{}", at.get()).c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
+    if (!fd) return errno_error(fmt::format("Failed to open {}", path));
+    std::string out;
+    char buf[16384];
+    for (;;) {
+        ssize_t n = ::read(fd.get(), buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return errno_error(fmt::format("Failed to read {}", path));
+        if (n == 0) return out;
+        if (out.size() + static_cast<size_t>(n) > max_bytes)
+            return plain_error(fmt::format("{} is larger than {} bytes", path, max_bytes), EFBIG);
+        out.append(buf, static_cast<size_t>(n));
+    }
+}
+
 bool exists_in_root(int rootfd, const std::string& path) { return open_in_root(rootfd, path, O_PATH).ok(); }
 
 Result<std::string> normalize_absolute_path(const std::string& path, const std::string& what) {

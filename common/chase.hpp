@@ -21,6 +21,12 @@ Result<UniqueFd> touch_in_root(int rootfd, const std::string& path, mode_t mode 
 
 bool exists_in_root(int rootfd, const std::string& path);
 
+// Reads a file that an image or a running guest controls (os-release, machine-id, passwd, group, ...),
+// so that no such file can hang or exhaust the reader: resolved inside `rootfd`, opened O_PATH first (a
+// FIFO or device node is never opened), refused unless a regular file, refused when larger than
+// `max_bytes`, and read at most that far even if it grows meanwhile. Errors name the path and the reason.
+Result<std::string> read_untrusted_file(int rootfd, const std::string& path, size_t max_bytes);
+
 // "/a/./b//c/" -> "/a/b/c"; error if it contains "..".
 Result<std::string> normalize_absolute_path(const std::string& path, const std::string& what);
 

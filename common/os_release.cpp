@@ -5,14 +5,18 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <optional>
 #include <sstream>
 
+#include "chase.hpp"
 #include "fd.hpp"
 #include "fileio.hpp"
 
 namespace berth {
 
 namespace {
+constexpr size_t kOsReleaseMax = 64 << 10;
+
 std::string unquote(std::string v) {
     if (v.size() >= 2 && (v.front() == '"' || v.front() == '\'') && v.back() == v.front()) {
         char q = v.front();
@@ -49,16 +53,15 @@ OsRelease parse_os_release(const std::string& text) {
 }
 
 Result<OsRelease> read_os_release_at(int rootfd) {
-    for (const char* p : {"etc/os-release", "usr/lib/os-release"}) {
-        open_how how{};
-        how.flags = O_RDONLY | O_CLOEXEC;
-        how.resolve = RESOLVE_IN_ROOT;
-        int fd = static_cast<int>(::syscall(SYS_openat2, rootfd, p, &how, sizeof how));
-        if (fd < 0) continue;
-        UniqueFd guard(fd);
-        BERTH_ASSIGN(std::string text, read_fd(fd, p));
-        return parse_os_release(text);
+    // The first of the two that is there; one that is there but not a sane regular file (a FIFO, a huge
+    // file: a guest may plant either) is skipped, and its error is the answer when the other is missing.
+    std::optional<Error> first;
+    for (const char* p : {"/etc/os-release", "/usr/lib/os-release"}) {
+        auto text = read_untrusted_file(rootfd, p, kOsReleaseMax);
+        if (text.ok()) return parse_os_release(*text);
+        if (text.error().code != ENOENT && !first) first = text.error();
     }
+    if (first) return *first;
     return plain_error("No os-release file found", ENOENT);
 }
 

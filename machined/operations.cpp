@@ -14,9 +14,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <functional>
 #include <sstream>
 
 #include "cgroup.hpp"
+#include "fd.hpp"
 #include "fileio.hpp"
 #include "escape.hpp"
 #include "os_release.hpp"
@@ -27,6 +30,70 @@ namespace berth::machined {
 namespace {
 
 constexpr int kFreezeTimeoutMs = 10000;
+constexpr int kHelperTimeoutMs = 5000;         // a helper that looks into a machine, at the most
+constexpr size_t kHelperOutputMax = 1 << 20;   // and what it may answer
+
+// Runs `work` in a forked child and returns what it answered, so that whatever the child meets inside a
+// machine (a namespace to enter, a file a guest controls: a FUSE mount that never answers, say) can
+// neither hang nor bloat machined: the child is killed after kHelperTimeoutMs, and an answer larger than
+// kHelperOutputMax is refused. `what` names the work for messages.
+Result<std::string> output_of_helper(const std::function<Result<std::string>()>& work, const std::string& what) {
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC) < 0) return errno_error("Failed to create a pipe");
+    UniqueFd rd(p[0]), wr(p[1]);
+    pid_t child = ::fork();
+    if (child < 0) return errno_error("Failed to fork");
+    if (child == 0) {
+        rd.reset();
+        auto r = work();
+        // One byte for the outcome, then the answer, or errno and the message.
+        std::string out = r.ok() ? "O" + *r : "E" + std::to_string(r.error().code) + ":" + r.error().message;
+        for (size_t done = 0; done < out.size();) {
+            ssize_t n = ::write(wr.get(), out.data() + done, out.size() - done);
+            if (n <= 0) ::_exit(1);
+            done += static_cast<size_t>(n);
+        }
+        ::_exit(0);
+    }
+    wr.reset();
+    std::string data;
+    bool too_long = false, timed_out = false;
+    struct timespec start {};
+    ::clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
+        struct timespec now {};
+        ::clock_gettime(CLOCK_MONOTONIC, &now);
+        long spent = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+        pollfd pfd{rd.get(), POLLIN, 0};
+        int ready = spent >= kHelperTimeoutMs ? 0 : ::poll(&pfd, 1, static_cast<int>(kHelperTimeoutMs - spent));
+        if (ready < 0 && errno == EINTR) continue;
+        if (ready <= 0) {
+            timed_out = true;
+            break;
+        }
+        char buf[16384];
+        ssize_t n = ::read(rd.get(), buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        if (data.size() + static_cast<size_t>(n) > kHelperOutputMax) {
+            too_long = true;
+            break;
+        }
+        data.append(buf, static_cast<size_t>(n));
+    }
+    if (timed_out || too_long) ::kill(child, SIGKILL);
+    int status = 0;
+    while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (timed_out) return plain_error(fmt::format("Failed to {}: no answer within {} s", what, kHelperTimeoutMs / 1000), ETIMEDOUT);
+    if (too_long) return plain_error(fmt::format("Failed to {}: the answer is larger than {} bytes", what, kHelperOutputMax), EFBIG);
+    if (data.empty() || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        return plain_error(fmt::format("Failed to {}", what), EIO);
+    if (data[0] == 'O') return data.substr(1);
+    auto colon = data.find(':');
+    int code = std::atoi(data.substr(1, colon == std::string::npos ? 0 : colon - 1).c_str());
+    return plain_error(colon == std::string::npos ? std::string("unknown error") : data.substr(colon + 1), code ? code : EIO);
+}
 
 Result<Cgroup> machine_cgroup(const Machine& m) {
     if (m.cgroup.empty())
@@ -155,13 +222,26 @@ Status set_frozen(Machine& m, bool frozen) {
 
 Result<std::map<std::string, std::string>> machine_os_release(const Machine& m) {
     std::string root = m.is_host() ? "/" : fmt::format("/proc/{}/root", m.leader);
-    int fd = ::open(root.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return errno_error(fmt::format("Failed to open the root directory of machine \"{}\"", m.name));
-    auto r = read_os_release_at(fd);
-    ::close(fd);
-    if (!r.ok()) return r.error();
+    // Read by a helper: the files are the guest's, and so is every filesystem on the way to them.
+    auto text = output_of_helper(
+        [&]() -> Result<std::string> {
+            UniqueFd fd(::open(root.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC));
+            if (!fd) return errno_error(fmt::format("Failed to open the root directory of machine \"{}\"", m.name));
+            BERTH_ASSIGN(OsRelease os, read_os_release_at(fd.get()));
+            std::string out;
+            for (auto& [key, value] : os) out += key + '\0' + value + '\0';
+            return out;
+        },
+        fmt::format("read the os-release of machine \"{}\"", m.name));
+    if (!text.ok()) return text.error();
+    // D-Bus carries UTF-8 only: one bad byte of the guest's would fail the whole reply.
     std::map<std::string, std::string> out;
-    for (auto& [key, value] : *r) out[to_valid_utf8(key)] = to_valid_utf8(value);
+    for (size_t i = 0; i < text->size();) {
+        size_t k = text->find('\0', i), v = k == std::string::npos ? k : text->find('\0', k + 1);
+        if (v == std::string::npos) break;
+        out[to_valid_utf8(text->substr(i, k - i))] = to_valid_utf8(text->substr(k + 1, v - k - 1));
+        i = v + 1;
+    }
     return out;
 }
 
@@ -198,60 +278,37 @@ Result<std::vector<std::pair<int32_t, std::vector<uint8_t>>>> machine_addresses(
         return errno_error(fmt::format("Failed to look at the network namespace of machine \"{}\"", m.name));
     if (!m.is_host() && ours.st_ino == theirs.st_ino && ours.st_dev == theirs.st_dev)
         return plain_error(fmt::format("Machine \"{}\" does not use private networking", m.name), ENXIO);
-    int nsfd = ::open(ns.c_str(), O_RDONLY | O_CLOEXEC);
-    if (nsfd < 0) return errno_error(fmt::format("Failed to open {}", ns));
-    int p[2];
-    if (::pipe2(p, O_CLOEXEC) < 0) {
-        ::close(nsfd);
-        return errno_error("Failed to create a pipe");
-    }
-    // A child enters the namespace, so machined itself never leaves its own.
-    pid_t child = ::fork();
-    if (child == 0) {
-        ::close(p[0]);
-        if (::setns(nsfd, CLONE_NEWNET) < 0) ::_exit(1);
-        ifaddrs* list = nullptr;
-        if (::getifaddrs(&list) < 0) ::_exit(1);
-        std::string out;
-        for (auto* a = list; a; a = a->ifa_next) {
-            if (!a->ifa_addr || (a->ifa_flags & IFF_LOOPBACK)) continue;
-            const uint8_t* bytes = nullptr;
-            uint8_t len = 0;
-            int32_t family = a->ifa_addr->sa_family;
-            if (family == AF_INET) {
-                bytes = reinterpret_cast<const uint8_t*>(&reinterpret_cast<sockaddr_in*>(a->ifa_addr)->sin_addr);
-                len = 4;
-            } else if (family == AF_INET6) {
-                bytes = reinterpret_cast<const uint8_t*>(&reinterpret_cast<sockaddr_in6*>(a->ifa_addr)->sin6_addr);
-                len = 16;
-            } else {
-                continue;
+    UniqueFd nsfd(::open(ns.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!nsfd) return errno_error(fmt::format("Failed to open {}", ns));
+    // A helper enters the namespace, so machined itself never leaves its own.
+    auto data = output_of_helper(
+        [&]() -> Result<std::string> {
+            if (::setns(nsfd.get(), CLONE_NEWNET) < 0) return errno_error("Failed to enter the network namespace");
+            ifaddrs* list = nullptr;
+            if (::getifaddrs(&list) < 0) return errno_error("Failed to list the addresses");
+            std::string out;
+            for (auto* a = list; a; a = a->ifa_next) {
+                if (!a->ifa_addr || (a->ifa_flags & IFF_LOOPBACK)) continue;
+                const uint8_t* bytes = nullptr;
+                uint8_t len = 0;
+                int32_t family = a->ifa_addr->sa_family;
+                if (family == AF_INET) {
+                    bytes = reinterpret_cast<const uint8_t*>(&reinterpret_cast<sockaddr_in*>(a->ifa_addr)->sin_addr);
+                    len = 4;
+                } else if (family == AF_INET6) {
+                    bytes = reinterpret_cast<const uint8_t*>(&reinterpret_cast<sockaddr_in6*>(a->ifa_addr)->sin6_addr);
+                    len = 16;
+                } else {
+                    continue;
+                }
+                out.append(reinterpret_cast<const char*>(&family), sizeof family);
+                out.push_back(static_cast<char>(len));
+                out.append(reinterpret_cast<const char*>(bytes), len);
             }
-            out.append(reinterpret_cast<const char*>(&family), sizeof family);
-            out.push_back(static_cast<char>(len));
-            out.append(reinterpret_cast<const char*>(bytes), len);
-        }
-        for (size_t done = 0; done < out.size();) {
-            ssize_t n = ::write(p[1], out.data() + done, out.size() - done);
-            if (n <= 0) ::_exit(1);
-            done += n;
-        }
-        ::_exit(0);
-    }
-    ::close(nsfd);
-    ::close(p[1]);
-    if (child < 0) {
-        ::close(p[0]);
-        return errno_error("Failed to fork");
-    }
-    auto data = read_fd(p[0], "the address list");
-    ::close(p[0]);
-    int status = 0;
-    while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
-    }
+            return out;
+        },
+        fmt::format("read the addresses of machine \"{}\"", m.name));
     if (!data.ok()) return data.error();
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        return plain_error(fmt::format("Failed to read the addresses of machine \"{}\"", m.name), EIO);
     std::vector<std::pair<int32_t, std::vector<uint8_t>>> out;
     const std::string& d = *data;
     for (size_t i = 0; i + sizeof(int32_t) + 1 <= d.size();) {

@@ -369,15 +369,15 @@ Result<Plan> make_plan(Options o, std::vector<std::string>& warnings) {
         if (id128_is_null(id)) return plain_error("--uuid must not be all zeros");
         given = id;
     }
-    auto mid = open_in_root(rootfd.get(), "/etc/machine-id", O_RDONLY);
-    if (mid.ok()) {
-        auto text = read_fd(mid->get(), "/etc/machine-id");
-        if (text.ok() && text->size() >= 32) {
-            auto id = parse_id128(text->substr(0, 32));
-            if (id.ok() && !id128_is_null(*id)) {
-                plan.uuid = *id;
-                plan.uuid_from_image = true;
-            }
+    // A guest may plant anything there for its next boot (a FIFO, a device, a huge file): never a hang.
+    auto mid = read_untrusted_file(rootfd.get(), "/etc/machine-id", 4096);
+    if (!mid.ok() && mid.error().code != ENOENT)
+        warnings.push_back(fmt::format("Ignoring the image's machine ID: {}", mid.error().message));
+    if (mid.ok() && mid->size() >= 32) {
+        auto id = parse_id128(mid->substr(0, 32));
+        if (id.ok() && !id128_is_null(*id)) {
+            plan.uuid = *id;
+            plan.uuid_from_image = true;
         }
     }
     if (!plan.uuid_from_image) plan.uuid = given ? *given : random_id128();

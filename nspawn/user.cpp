@@ -34,11 +34,17 @@ bool parse_id(const std::string& s, unsigned& out) {
     return ec == std::errc() && p == s.data() + s.size() && !s.empty();
 }
 
-std::string read_in_root(int rootfd, const char* path) {
-    auto fd = open_in_root(rootfd, path, O_RDONLY);
-    if (!fd.ok()) return {};
-    auto text = read_fd(fd->get(), path);
-    return text.ok() ? *text : std::string{};
+constexpr size_t kAccountFileMax = 16 << 20;  // /etc/passwd, /etc/group: hundreds of thousands of entries
+
+// The image's account file, "" when it has none; one it controls in any other way (a FIFO, a device, a
+// huge sparse file) is an error, never a hang.
+Result<std::string> read_account_file(int rootfd, const char* path, const std::string& machine) {
+    auto text = read_untrusted_file(rootfd, path, kAccountFileMax);
+    if (!text.ok() && text.error().code == ENOENT) return std::string{};
+    if (!text.ok())
+        return Error{text.error().code, fmt::format("Failed to read the users of machine \"{}\": {}", machine,
+                                                    text.error().message)};
+    return text;
 }
 
 }  // namespace
@@ -46,7 +52,7 @@ std::string read_in_root(int rootfd, const char* path) {
 Result<UserInfo> lookup_user(int rootfd, const std::string& user, const std::string& machine) {
     unsigned numeric = 0;
     bool by_id = parse_id(user, numeric);
-    std::string passwd = read_in_root(rootfd, "/etc/passwd");
+    BERTH_ASSIGN(std::string passwd, read_account_file(rootfd, "/etc/passwd", machine));
     std::istringstream in(passwd);
     UserInfo u;
     bool found = false;
@@ -65,7 +71,8 @@ Result<UserInfo> lookup_user(int rootfd, const std::string& user, const std::str
         return plain_error(fmt::format("User \"{}\" not found in machine \"{}\" (its /etc/passwd)", user, machine),
                            ESRCH);
     }
-    std::istringstream gin(read_in_root(rootfd, "/etc/group"));
+    BERTH_ASSIGN(std::string group, read_account_file(rootfd, "/etc/group", machine));
+    std::istringstream gin(group);
     for (std::string line; std::getline(gin, line);) {
         auto f = split(line, ':');
         if (f.size() < 4) continue;

@@ -1,5 +1,11 @@
 // Hostile input to machinectl: each refusal is one line on stderr and exit status 1, nothing on stdout,
 // and machined stays alive with its registry unchanged.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+
 #include "machinectl_fixture.hpp"
 
 namespace berth::test {
@@ -120,6 +126,37 @@ TEST_F(MachinectlHostile, GuestControlledStringsArePrintedEscaped) {
     EXPECT_NE(status.out.find("OS: Evil\\x1b]0;pwned"), std::string::npos) << status.out;
     EXPECT_NE(status.out.find("sh -c sleep 100000; true \\x1b]0;pwned\\x07"), std::string::npos) << status.out;
     EXPECT_NE(status.out.find("cg\\x1b[2J"), std::string::npos) << "the cgroup: " << status.out;
+    EXPECT_TRUE(machinectl({"kill", "-s", "KILL", machine_}).exited(0));
+    m.wait(60s);
+}
+
+// A guest's os-release that is a FIFO or a huge sparse file neither hangs machined nor bloats it: the
+// OS column stays empty, machined answers the next call, and its memory stays small.
+TEST_F(MachinectlHostile, HostileOsReleaseFilesNeitherHangNorBloatMachined) {
+    std::filesystem::remove(root_ + "/etc/os-release");
+    ASSERT_EQ(::mkfifo((root_ + "/etc/os-release").c_str(), 0644), 0);
+    make_dirs(root_ + "/usr/lib");
+    {
+        std::filesystem::remove(root_ + "/usr/lib/os-release");
+        int fd = ::open((root_ + "/usr/lib/os-release").c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+        ASSERT_GE(fd, 0);
+        ASSERT_EQ(::ftruncate(fd, off_t{1} << 30), 0);  // 1 GiB of zeros, sparse
+        ::close(fd);
+    }
+    auto m = start_registered("sleep 100000");
+    for (int i = 0; i < 3; i++) {
+        auto r = machinectl({"list"});
+        ASSERT_TRUE(r.exited(0)) << r.describe();
+        EXPECT_NE(r.out.find(machine_ + " container nspawn  -  -"), std::string::npos) << r.out;
+    }
+    auto call = busctl({"call", "org.freedesktop.machine1", "/org/freedesktop/machine1",
+                        "org.freedesktop.machine1.Manager", "GetMachineOSRelease", "s", machine_});
+    EXPECT_FALSE(call.exited(0)) << call.describe();
+    EXPECT_NE(call.err.find("not a regular file"), std::string::npos) << call.describe();
+    std::string status = read_file("/proc/" + std::to_string(machined_->pid()) + "/status");
+    auto at = status.find("VmHWM:");
+    ASSERT_NE(at, std::string::npos);
+    EXPECT_LT(std::stoul(status.substr(at + 6)), 64u * 1024) << "machined's peak memory (kB): " << status.substr(at, 30);
     EXPECT_TRUE(machinectl({"kill", "-s", "KILL", machine_}).exited(0));
     m.wait(60s);
 }
