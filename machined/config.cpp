@@ -43,10 +43,10 @@ Result<Config> load_config(const std::string& path, bool required) {
             if (!v || (level == spdlog::level::off && *v != "off"))
                 return bad("one of trace, debug, info, warning, error, critical, off");
             c.log_level = level;
-        } else if (k == "terminate_timeout_sec") {
+        } else if (k == "terminate_timeout_sec" || k == "start_timeout_sec") {
             auto v = node.value<int64_t>();
             if (!v || *v < 0 || *v > 3600) return bad("seconds between 0 and 3600");
-            c.terminate_timeout_sec = static_cast<int>(*v);
+            (k == "start_timeout_sec" ? c.start_timeout_sec : c.terminate_timeout_sec) = static_cast<int>(*v);
         } else {
             return plain_error(fmt::format("Unknown key \"{}\" in {}", k, path));
         }

@@ -18,6 +18,9 @@ struct Config {
     spdlog::level::level_enum log_level = spdlog::level::info;
     // TerminateMachine: how long the leader has after SIGTERM before the whole machine gets SIGKILL.
     int terminate_timeout_sec = 10;
+    // StartMachine without systemd: how long nspawn has to register the machine before the call fails
+    // and that nspawn is stopped (0: no limit).
+    int start_timeout_sec = 30;
     std::string nspawn;  // the nspawn binary the standalone supervisor runs; next to machined by default
 };
 

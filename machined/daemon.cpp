@@ -159,10 +159,50 @@ void Daemon::start_machine(const std::string& name, const sdbus::MethodCall& cal
     auto s = supervisor_->start(name);
     if (!s.ok() && s.error().code == ENOENT) throw_bus_error(kNoSuchImage, s.error().message);
     ok_or_throw(s);
-    if (supervisor_->running(name))
+    if (supervisor_->running(name)) {
         pending_starts_[name].push_back(call);  // answered by register_machine() or on nspawn's exit
-    else
+        if (config_.start_timeout_sec > 0)
+            start_deadlines_.emplace(name, now_ms() + config_.start_timeout_sec * 1000L);
+    } else {
         call.createReply().send();
+    }
+}
+
+void Daemon::terminate_machine(const std::string& name) {
+    if (registry_.find(name) || !supervisor_->running(name)) return terminate_machine(require(name));
+    stop_unregistered(name);
+}
+
+void Daemon::stop_unregistered(const std::string& name) {
+    spdlog::info("Stopping the nspawn of machine \"{}\", which has not registered", name);
+    supervisor_->signal(name, SIGTERM);
+    nspawn_kill_deadlines_.emplace(name, now_ms() + config_.terminate_timeout_sec * 1000L);
+}
+
+// StartMachine calls whose nspawn neither registered nor exited in time fail, and that nspawn is
+// stopped; an nspawn asked to stop that is still there at its deadline is killed.
+void Daemon::check_starts() {
+    long now = now_ms();
+    for (auto it = start_deadlines_.begin(); it != start_deadlines_.end();) {
+        std::string name = it->first;
+        bool due = it->second <= now;
+        it = due ? start_deadlines_.erase(it) : std::next(it);
+        if (!due || registry_.find(name)) continue;
+        std::string why = fmt::format("nspawn did not register it within {} s; stopping it", config_.start_timeout_sec);
+        answer_starts(name, &why);
+        if (supervisor_->running(name)) stop_unregistered(name);
+    }
+    for (auto it = nspawn_kill_deadlines_.begin(); it != nspawn_kill_deadlines_.end();) {
+        if (!supervisor_->running(it->first)) {
+            it = nspawn_kill_deadlines_.erase(it);
+        } else if (it->second <= now) {
+            spdlog::info("The nspawn of machine \"{}\" did not stop after SIGTERM: killing it", it->first);
+            supervisor_->signal(it->first, SIGKILL);
+            it = nspawn_kill_deadlines_.erase(it);
+        } else {
+            ++it;
+        }
+    }
 }
 
 void Daemon::answer_starts(const std::string& name, const std::string* failure) {
@@ -170,6 +210,7 @@ void Daemon::answer_starts(const std::string& name, const std::string* failure) 
     if (it == pending_starts_.end()) return;
     auto calls = std::move(it->second);
     pending_starts_.erase(it);
+    start_deadlines_.erase(name);
     for (auto& call : calls) {
         // A caller that went away meanwhile is no reason to fail whatever we are doing now.
         try {
@@ -242,10 +283,10 @@ void Daemon::retry_rmdirs() {
 
 int Daemon::next_timeout_ms() const {
     if (!pending_rmdirs_.empty()) return kRmdirRetryMs;
-    if (terminate_deadlines_.empty()) return -1;
-    long next = std::min_element(terminate_deadlines_.begin(), terminate_deadlines_.end(),
-                                 [](auto& a, auto& b) { return a.second < b.second; })
-                    ->second;
+    long next = -1;
+    for (auto* deadlines : {&terminate_deadlines_, &start_deadlines_, &nspawn_kill_deadlines_})
+        for (auto& [name, when] : *deadlines) next = next < 0 ? when : std::min(next, when);
+    if (next < 0) return -1;
     return static_cast<int>(std::max(0L, next - now_ms()));
 }
 
@@ -316,6 +357,7 @@ int Daemon::run() {
             }
         }
         check_terminations();
+        check_starts();
         retry_rmdirs();
     }
 }

@@ -44,6 +44,9 @@ public:
     Machine& register_machine(const RegistrationRequest& req, const Caller& caller, bool create_cgroup);
     void unregister_machine(const std::string& name);
     void terminate_machine(Machine& m);
+    // TerminateMachine by name: a registered machine, or one whose nspawn machined runs and that has not
+    // registered (yet): that nspawn is stopped (SIGTERM, SIGKILL after terminate_timeout_sec).
+    void terminate_machine(const std::string& name);
     void freeze_machine(Machine& m, bool frozen);
     void set_machine_limits(Machine& m, const std::vector<std::pair<std::string, std::string>>& limits);
     // Replies to `call` once the machine registered (or nspawn failed); under systemd once the job is queued.
@@ -56,6 +59,8 @@ private:
     void on_leader_exit(int pidfd);
     void check_terminations();
     void answer_starts(const std::string& name, const std::string* failure);  // nullptr: it registered
+    void stop_unregistered(const std::string& name);  // SIGTERM to its nspawn, SIGKILL at the deadline
+    void check_starts();
     void retry_rmdirs();
     int next_timeout_ms() const;
 
@@ -71,6 +76,8 @@ private:
     std::map<std::string, long> terminate_deadlines_;  // name -> CLOCK_MONOTONIC ms
     std::vector<std::pair<std::string, long>> pending_rmdirs_;  // cgroup, give up after (CLOCK_MONOTONIC ms)
     std::map<std::string, std::vector<sdbus::MethodCall>> pending_starts_;  // StartMachine calls to answer
+    std::map<std::string, long> start_deadlines_;    // name -> CLOCK_MONOTONIC ms: registered by then, or stopped
+    std::map<std::string, long> nspawn_kill_deadlines_;  // name -> CLOCK_MONOTONIC ms: SIGKILL to its nspawn
     int signal_fd_ = -1;
 };
 

@@ -1,5 +1,7 @@
 #include "supervisor.hpp"
 
+#include <sys/syscall.h>
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -63,6 +65,13 @@ Status Supervisor::start(const std::string& name) {
         }
     }
     return spawn(name);
+}
+
+bool Supervisor::signal(const std::string& name, int sig) {
+    auto it = children_.find(name);
+    if (it == children_.end()) return false;
+    ::syscall(SYS_pidfd_send_signal, it->second.pidfd.get(), sig, nullptr, 0);
+    return true;
 }
 
 Status Supervisor::spawn(const std::string& name) {

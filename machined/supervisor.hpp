@@ -33,6 +33,9 @@ public:
     // ENOENT when the image is not in the pool.
     Status start(const std::string& name);
 
+    // Signals the nspawn machined runs for `name` (false: it runs none).
+    bool signal(const std::string& name, int sig);
+
     std::vector<int> fds() const;  // pidfds of the nspawns machined runs
     bool owns(int fd) const;
     // Reap; start again after exit status 133. Returns the machine's name and how nspawn ended when it

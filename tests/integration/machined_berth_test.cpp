@@ -1,5 +1,8 @@
 // io.berth.Manager1 and io.berth.Machine1: freeze/thaw, live limits, start/enable of pool images.
 #include <signal.h>
+#include <sys/stat.h>
+
+#include <thread>
 
 #include "bus_fixture.hpp"
 
@@ -126,6 +129,51 @@ TEST_F(Berth, StartMachineReportsAnImageThatDoesNotBoot) {
     EXPECT_NE(error.find("org.freedesktop.DBus.Error.Failed"), std::string::npos) << error;
     EXPECT_NE(error.find("did not start"), std::string::npos) << error;
     EXPECT_EQ(machine_names(), std::vector<std::string>{".host"});
+}
+
+// An nspawn that neither registers its machine nor exits (a stand-in that only sleeps): StartMachine
+// fails after start_timeout_sec instead of never answering, and that nspawn is stopped.
+class StuckStart : public Berth {
+protected:
+    void SetUp() override {
+        Berth::SetUp();
+        name_ = "stuck-" + id_;
+        fake_ = tmp_ + "/stuck-nspawn";
+        pid_file_ = tmp_ + "/stuck.pid";
+        write_file(fake_, "#!/bin/sh\necho $$ > " + pid_file_ + "\nexec sleep 1000\n");
+        ::chmod(fake_.c_str(), 0755);
+        auto r = run(fixtures_dir() + "/busybox-rootfs.sh", {pool_ + "/" + name_});
+        ASSERT_TRUE(r.exited(0)) << r.describe();
+    }
+    pid_t stuck_pid() const {
+        std::string text = read_file(pid_file_);
+        return text.empty() ? -1 : std::stoi(text);
+    }
+    std::string fake_, pid_file_, name_;
+};
+
+TEST_F(StuckStart, StartMachineFailsWhenNspawnNeverRegistersAndStopsIt) {
+    start_machined("start_timeout_sec = 1\nnspawn = \"" + fake_ + "\"\n");
+    std::string error = start_machine_error(name_);
+    EXPECT_NE(error.find("did not register it within 1 s"), std::string::npos) << error;
+    pid_t pid = stuck_pid();
+    ASSERT_GT(pid, 0);
+    EXPECT_TRUE(eventually([&] { return process_dead(pid); })) << "the stuck nspawn was not stopped";
+    EXPECT_EQ(machine_names(), std::vector<std::string>{".host"});
+}
+
+TEST_F(StuckStart, TerminateStopsAnNspawnThatHasNotRegistered) {
+    start_machined("start_timeout_sec = 0\nnspawn = \"" + fake_ + "\"\n");
+    std::string error = "unanswered";
+    std::thread caller([&] { error = start_machine_error(name_); });
+    bool started = eventually([&] { return stuck_pid() > 0; });
+    pid_t pid = stuck_pid();
+    auto r = manager("TerminateMachine", {"s", name_});
+    EXPECT_TRUE(r.exited(0)) << r.describe();
+    caller.join();
+    ASSERT_TRUE(started);
+    EXPECT_NE(error.find("did not start"), std::string::npos) << error;
+    EXPECT_TRUE(eventually([&] { return process_dead(pid); })) << "the stuck nspawn was not stopped";
 }
 
 TEST_F(Berth, UnderSystemdEnableLinksTheUnitAndStartAsksSystemd) {
