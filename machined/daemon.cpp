@@ -1,5 +1,7 @@
 #include "daemon.hpp"
 
+#include <sdbus-c++/sdbus-c++.h>
+
 #include <poll.h>
 #include <signal.h>
 #include <sys/signalfd.h>
@@ -28,6 +30,22 @@ long now_ms() {
     timespec ts{};
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+// The bus daemon's pid, as it says itself (0 when it does not).
+pid_t bus_daemon_pid(sdbus::IConnection& bus) {
+    try {
+        auto proxy = sdbus::createProxy(bus, "org.freedesktop.DBus", "/org/freedesktop/DBus");
+        uint32_t pid = 0;
+        proxy->callMethod("GetConnectionUnixProcessID")
+            .onInterface("org.freedesktop.DBus")
+            .withArguments(std::string("org.freedesktop.DBus"))
+            .storeResultsTo(pid);
+        return static_cast<pid_t>(pid);
+    } catch (const sdbus::Error& e) {
+        spdlog::warn("Cannot tell the bus daemon's pid: {}", e.getMessage());
+        return 0;
+    }
 }
 
 bool readable_now(int fd) {
@@ -98,7 +116,7 @@ Machine& Daemon::machine_of_caller(sd_bus_message* call) {
 }
 
 Machine& Daemon::register_machine(const RegistrationRequest& req, const Caller& caller, bool create_cgroup) {
-    auto prepared = value_or_throw(prepare_machine(req, caller, registry_, create_cgroup));
+    auto prepared = value_or_throw(prepare_machine(req, caller, registry_, create_cgroup, protected_));
     Machine& m = registry_.add(std::move(prepared));
     if (auto s = state_.save(m); !s.ok())
         spdlog::warn("Machine \"{}\" will be forgotten if machined restarts: {}", m.name, s.error().message);
@@ -235,7 +253,8 @@ void Daemon::emit_manager_changed(const std::string& interface, const std::vecto
 
 Status Daemon::start() {
     BERTH_TRY(state_.prepare());
-    for (auto& m : state_.load_live()) {
+    protected_ = protected_pids(bus_daemon_pid(*bus_));
+    for (auto& m : state_.load_live(protected_)) {
         spdlog::info("Machine \"{}\" still runs (leader {})", m->name, m->leader);
         registry_.add(std::move(m));
     }

@@ -6,6 +6,7 @@
 #include <sdbus-c++/IObject.h>
 
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 
@@ -78,6 +79,7 @@ private:
     std::map<std::string, std::vector<sdbus::MethodCall>> pending_starts_;  // StartMachine calls to answer
     std::map<std::string, long> start_deadlines_;    // name -> CLOCK_MONOTONIC ms: registered by then, or stopped
     std::map<std::string, long> nspawn_kill_deadlines_;  // name -> CLOCK_MONOTONIC ms: SIGKILL to its nspawn
+    std::set<pid_t> protected_;  // never a machine's leader: machined, the bus daemon, their ancestors
     int signal_fd_ = -1;
 };
 

@@ -42,6 +42,13 @@ Result<uid_t> process_uid(pid_t pid) {
     return static_cast<uid_t>(std::stoul(text.substr(at + 5)));
 }
 
+Result<pid_t> parent_pid(pid_t pid) {
+    BERTH_ASSIGN(std::string text, read_file(fmt::format("/proc/{}/status", pid)));
+    auto at = text.find("\nPPid:");
+    if (at == std::string::npos) return plain_error(fmt::format("No PPid in /proc/{}/status", pid), EIO);
+    return static_cast<pid_t>(std::stol(text.substr(at + 6)));
+}
+
 Result<UniqueFd> pidfd_open(pid_t pid) {
     int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
     if (fd < 0) return errno_error(fmt::format("Failed to open process {}", pid));

@@ -20,6 +20,8 @@ bool process_running(pid_t pid);
 
 // The real uid, from /proc/PID/status.
 Result<uid_t> process_uid(pid_t pid);
+// The parent's pid, from /proc/PID/status.
+Result<pid_t> parent_pid(pid_t pid);
 
 Result<UniqueFd> pidfd_open(pid_t pid);
 Status pidfd_send_signal(int pidfd, int sig);

@@ -31,6 +31,8 @@ Status check_request(const RegistrationRequest& req, pid_t leader, const Machine
     if (!req.root_directory.empty() &&
         (req.root_directory[0] != '/' || !printable(req.root_directory) || req.root_directory.size() > 4096))
         return invalid(fmt::format("Invalid root directory \"{}\": must be an absolute path", req.root_directory));
+    if (req.ifindices.size() > kMaxInterfaces)
+        return invalid(fmt::format("Too many network interfaces: {}, at most {}", req.ifindices.size(), kMaxInterfaces));
     for (int32_t i : req.ifindices)
         if (i <= 0) return invalid(fmt::format("Invalid network interface index {}", i));
     if (leader == 1) return invalid("Leader PID 1 is the host's init, not a machine's");
@@ -70,11 +72,30 @@ std::string exclusive_cgroup_of(pid_t leader, pid_t caller, const MachineRegistr
     return *leader_cg;
 }
 
+std::set<pid_t> protected_pids(pid_t bus_daemon) {
+    std::set<pid_t> out;
+    auto with_ancestors = [&](pid_t pid) {
+        for (int depth = 0; pid > 1 && depth < 4096 && out.insert(pid).second; depth++) {
+            auto parent = parent_pid(pid);
+            if (!parent.ok()) break;
+            pid = *parent;
+        }
+    };
+    with_ancestors(::getpid());
+    if (bus_daemon > 0) with_ancestors(bus_daemon);
+    return out;
+}
+
 Result<std::unique_ptr<Machine>> prepare_machine(const RegistrationRequest& req, const Caller& caller,
-                                                 const MachineRegistry& registry, bool create_cgroup) {
+                                                 const MachineRegistry& registry, bool create_cgroup,
+                                                 const std::set<pid_t>& protected_leaders) {
     pid_t leader = req.leader == 0 ? caller.pid : static_cast<pid_t>(req.leader);
     if (req.leader > static_cast<uint32_t>(INT32_MAX)) return invalid(fmt::format("Invalid leader PID {}", req.leader));
     BERTH_TRY(check_request(req, leader, registry));
+    if (protected_leaders.count(leader))
+        return invalid(fmt::format("Process {} is machined, the bus daemon or one of their ancestors: not a machine's "
+                                   "leader",
+                                   leader));
 
     auto m = std::make_unique<Machine>();
     m->name = req.name;

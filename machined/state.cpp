@@ -1,17 +1,23 @@
 #include "state.hpp"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <sstream>
 
+#include "cgroup.hpp"
+#include "chase.hpp"
+#include "fd.hpp"
 #include "fileio.hpp"
 #include "log.hpp"
 #include "machine_name.hpp"
 #include "procfs.hpp"
+#include "registration.hpp"
 
 namespace berth::machined {
 
@@ -54,10 +60,28 @@ std::string to_toml(const Machine& m) {
     return out.str();
 }
 
-Result<std::unique_ptr<Machine>> from_toml(const std::string& path) {
+constexpr size_t kStateFileMax = 64 << 10;  // a record is a few hundred bytes
+
+// Only paths machined itself makes for a machine: its unified cgroup /berth/NAME and, on hybrid hosts,
+// <v1 mount>/berth/NAME. Anything else in a record is a forgery (removing it would rmdir a host directory).
+bool valid_cgroups(const Machine& m) {
+    if (m.cgroup_created && m.cgroup != "/berth/" + m.name) return false;
+    if (!m.cgroup.empty() && (m.cgroup[0] != '/' || m.cgroup.find("/..") != std::string::npos ||
+                              m.cgroup.find("//") != std::string::npos))
+        return false;
+    auto v1 = cgroup_v1_mounts();
+    for (auto& path : m.v1_cgroups) {
+        bool ours = std::any_of(v1.begin(), v1.end(), [&](auto& c) { return path == c.second + "/berth/" + m.name; });
+        if (!ours) return false;
+    }
+    return true;
+}
+
+Result<std::unique_ptr<Machine>> from_toml(int dirfd, const std::string& file, const std::string& path) {
+    BERTH_ASSIGN(std::string text, read_untrusted_file(dirfd, file, kStateFileMax));
     toml::table t;
     try {
-        t = toml::parse_file(path);
+        t = toml::parse(text, path);
     } catch (const toml::parse_error& e) {
         return plain_error(fmt::format("Malformed machine state {}: {}", path, e.description()));
     }
@@ -74,13 +98,16 @@ Result<std::unique_ptr<Machine>> from_toml(const std::string& path) {
     m->leader_start_time = u64("leader_start_time");
     m->timestamp_realtime = u64("timestamp_realtime");
     m->timestamp_monotonic = u64("timestamp_monotonic");
-    if (auto* ifs = t["ifindices"].as_array())
+    if (auto* ifs = t["ifindices"].as_array()) {
+        if (ifs->size() > kMaxInterfaces) return plain_error(fmt::format("Invalid machine state in {}", path));
         for (auto& i : *ifs) m->ifindices.push_back(static_cast<int32_t>(i.value_or(int64_t{0})));
+    }
     m->cgroup = t["cgroup"].value_or(std::string());
     m->cgroup_created = t["cgroup_created"].value_or(false);
     if (auto* v1 = t["v1_cgroups"].as_array())
         for (auto& d : *v1) m->v1_cgroups.push_back(d.value_or(std::string()));
-    if (!machine_name_is_valid(m->name) || m->leader <= 1 || (m->klass != "container" && m->klass != "vm"))
+    if (!machine_name_is_valid(m->name) || m->leader <= 1 || (m->klass != "container" && m->klass != "vm") ||
+        !valid_cgroups(*m))
         return plain_error(fmt::format("Invalid machine state in {}", path));
     return m;
 }
@@ -99,23 +126,37 @@ void StateStore::remove(const std::string& name) const {
         spdlog::warn("Failed to remove the state of machine \"{}\": {}", name, std::strerror(errno));
 }
 
-std::vector<std::unique_ptr<Machine>> StateStore::load_live() const {
+std::vector<std::unique_ptr<Machine>> StateStore::load_live(const std::set<pid_t>& protected_leaders) const {
     std::vector<std::unique_ptr<Machine>> out;
+    UniqueFd dirfd(::open(dir_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     DIR* d = ::opendir(dir_.c_str());
-    if (!d) return out;
+    if (!d || !dirfd) {
+        if (d) ::closedir(d);
+        return out;
+    }
     std::vector<std::string> names;
     while (auto* e = ::readdir(d))
         if (e->d_name[0] != '.') names.push_back(e->d_name);
     ::closedir(d);
+    std::sort(names.begin(), names.end());
+    std::set<pid_t> leaders;
     for (auto& file : names) {
-        auto m = from_toml(dir_ + "/" + file);
+        auto m = from_toml(dirfd.get(), file, dir_ + "/" + file);
         // A crash may leave write_file_atomic's NAME.tmp.XXXX behind: its name does not match its file.
         if (!m.ok() || (*m)->name != file) {
-            spdlog::warn("Dropping unreadable machine state {}/{}", dir_, file);
+            spdlog::warn("Dropping unreadable machine state {}/{}: {}", dir_, file,
+                         m.ok() ? "its name is not the machine's" : m.error().message);
             (void)::unlink((dir_ + "/" + file).c_str());
             continue;
         }
         auto& machine = *m;
+        if (protected_leaders.count(machine->leader) || !leaders.insert(machine->leader).second) {
+            spdlog::warn("Dropping machine state {}/{}: its leader {} is machined, the bus daemon, one of their "
+                         "ancestors or another machine's",
+                         dir_, file, machine->leader);
+            (void)::unlink((dir_ + "/" + file).c_str());
+            continue;
+        }
         auto fd = pidfd_open(machine->leader);
         auto start = fd.ok() ? process_start_time(machine->leader) : Result<uint64_t>(fd.error());
         if (!fd.ok() || !start.ok() || *start != machine->leader_start_time || !process_running(machine->leader)) {

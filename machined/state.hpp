@@ -2,7 +2,10 @@
 // restarted machined finds its machines again.
 #pragma once
 
+#include <sys/types.h>
+
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -20,8 +23,10 @@ public:
     void remove(const std::string& name) const;
 
     // Every machine on record whose leader is still the same live process, with a pidfd on it.
-    // Records of dead leaders (or of a pid now used by another process) are deleted.
-    std::vector<std::unique_ptr<Machine>> load_live() const;
+    // Records of dead leaders (or of a pid now used by another process) are deleted. The records are
+    // untrusted input: anything but a small regular file of valid values, cgroups other than berth's own
+    // for the machine, a leader in `protected_leaders` or one a record before already claimed, is dropped.
+    std::vector<std::unique_ptr<Machine>> load_live(const std::set<pid_t>& protected_leaders = {}) const;
 
     const std::string& dir() const { return dir_; }
 

@@ -1,5 +1,6 @@
 // Hostile input: every bad call gets a D-Bus error, machined stays up, the registry is unchanged.
 #include <signal.h>
+#include <unistd.h>
 
 #include "bus_fixture.hpp"
 
@@ -55,6 +56,36 @@ TEST_F(Hostile, NonUtf8NameNeverReachesTheRegistry) {
     // D-Bus itself refuses strings that are not UTF-8: the client library or the bus rejects the call.
     auto r = register_leader(std::string("bad\xff") + id_, spare());
     EXPECT_FALSE(r.exited(0)) << r.describe();
+}
+
+// A million interface indexes: refused, and machined's memory does not stay grown.
+TEST_F(Hostile, AMillionInterfacesAreRefusedAndCostNothingLasting) {
+    auto rss = [&] {
+        std::string status = read_file("/proc/" + std::to_string(machined_->pid()) + "/status");
+        auto at = status.find("VmRSS:");
+        return at == std::string::npos ? 0ul : std::stoul(status.substr(at + 6));
+    };
+    unsigned long before = rss();
+    uint32_t leader = spare();
+    std::string error = bus_error_of([&](sdbus::IProxy& p) {
+        p.callMethod("RegisterMachineWithNetwork").onInterface("org.freedesktop.machine1.Manager")
+            .withArguments("many-" + id_, std::vector<uint8_t>{}, std::string("test"), std::string("container"), leader,
+                           std::string("/"), std::vector<int32_t>(1000000, 1));
+    });
+    EXPECT_EQ(error, kInvalid);
+    EXPECT_LT(rss(), before + 24 * 1024) << "kB before: " << before;
+}
+
+// Terminate and Kill of a "machine" led by machined, the bus daemon or one of their ancestors would stop
+// them: such leaders are refused.
+TEST_F(Hostile, MachinedTheBusDaemonAndTheirAncestorsAreNoLeaders) {
+    auto bus = busctl({"call", "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                       "GetConnectionUnixProcessID", "s", "org.freedesktop.DBus"});
+    ASSERT_TRUE(bus.exited(0)) << bus.describe();
+    uint32_t bus_pid = static_cast<uint32_t>(std::stoul(bus.out.substr(2)));
+    EXPECT_EQ(attempt("self-" + id_, {}, static_cast<uint32_t>(machined_->pid())), kInvalid);
+    EXPECT_EQ(attempt("bus-" + id_, {}, bus_pid), kInvalid);
+    EXPECT_EQ(attempt("parent-" + id_, {}, static_cast<uint32_t>(::getpid())), kInvalid) << "machined's parent";
 }
 
 TEST_F(Hostile, DuplicateNameIsMachineExists) {

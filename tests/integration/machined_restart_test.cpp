@@ -1,5 +1,10 @@
 // machined killed and started again: live machines come back once, dead ones are dropped.
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sstream>
 
 #include "bus_fixture.hpp"
 
@@ -69,6 +74,56 @@ TEST_F(Restart, ReusedPidIsNotTheSameMachine) {
     start_machined();
     EXPECT_EQ(machine_names(), std::vector<std::string>{".host"});
     EXPECT_FALSE(exists(path));
+}
+
+// Records in the state directory are untrusted input: a FIFO, a huge file, a forged cgroup path and a
+// second record of a leader are dropped; machined starts, adopts only the honest record, and removes
+// nothing that is not its own when the forged record's leader exits.
+TEST_F(Restart, HostileStateFilesAreDroppedAndChangeNothing) {
+    start_machined();
+    auto a = start_leader(), c = start_leader();
+    ASSERT_TRUE(register_leader("a-" + id_, a.pid()).exited(0));
+    ASSERT_TRUE(register_leader("c-" + id_, c.pid()).exited(0));
+    stop_machined(SIGKILL);
+    std::string dir = state_dir_ + "/machines/";
+    ASSERT_EQ(::mkfifo((dir + "fifo-" + id_).c_str(), 0644), 0);
+    {
+        int fd = ::open((dir + "big-" + id_).c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+        ASSERT_GE(fd, 0);
+        ASSERT_EQ(::ftruncate(fd, off_t{100} << 20), 0);
+        ::close(fd);
+    }
+    // c's record now claims a "cgroup" machined made that is a host directory.
+    std::string victim = tmp_ + "/victim";
+    make_dirs(victim);
+    std::string forged;
+    std::istringstream in(read_file(dir + "c-" + id_));
+    for (std::string line; std::getline(in, line);) {
+        if (line.rfind("cgroup =", 0) == 0) line = "cgroup = \"/../../../../../.." + victim + "\"";
+        if (line.rfind("cgroup_created =", 0) == 0) line = "cgroup_created = true";
+        forged += line + "\n";
+    }
+    write_file(dir + "c-" + id_, forged);
+    // A second record of a's leader under another name.
+    std::string dup = read_file(dir + "a-" + id_);
+    auto at = dup.find("name = ");
+    ASSERT_NE(at, std::string::npos);
+    dup.replace(at, dup.find('\n', at) - at, "name = 'dup-" + id_ + "'");
+    write_file(dir + "dup-" + id_, dup);
+
+    start_machined();
+    EXPECT_EQ(machine_names(), (std::vector<std::string>{".host", "a-" + id_}));
+    for (auto* gone : {"fifo-", "big-", "c-", "dup-"})
+        EXPECT_FALSE(exists(dir + gone + id_)) << gone << " record kept";
+    c.signal(SIGKILL);
+    c.wait(5s);
+    EXPECT_TRUE(exists(victim)) << "machined removed a host directory a record named";
+    std::string status = read_file("/proc/" + std::to_string(machined_->pid()) + "/status");
+    auto hwm = status.find("VmHWM:");
+    ASSERT_NE(hwm, std::string::npos);
+    EXPECT_LT(std::stoul(status.substr(hwm + 6)), 64u * 1024) << status.substr(hwm, 30);
+    a.signal(SIGKILL);
+    a.wait(5s);
 }
 
 }  // namespace
