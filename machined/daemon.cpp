@@ -166,9 +166,12 @@ void Daemon::freeze_machine(Machine& m, bool frozen) {
 }
 
 void Daemon::set_machine_limits(Machine& m, const std::vector<std::pair<std::string, std::string>>& limits) {
-    auto created = value_or_throw(berth::machined::set_machine_limits(m, limits));
+    std::vector<std::string> created;
+    auto s = berth::machined::set_machine_limits(m, limits, created);
+    // Recorded even when a write failed after they were made: they go with the machine.
     m.v1_cgroups.insert(m.v1_cgroups.end(), created.begin(), created.end());
     if (!created.empty()) (void)state_.save(m);
+    ok_or_throw(s);
 }
 
 void Daemon::start_machine(const std::string& name, const sdbus::MethodCall& call) {

@@ -11,9 +11,11 @@
 
 namespace berth::machined {
 
-// Every pair is checked before anything is written. Returns the v1 cgroups created for the machine
-// (hybrid hosts), which machined removes with the machine when they are empty.
-Result<std::vector<std::string>> set_machine_limits(const Machine& m,
-                                                    const std::vector<std::pair<std::string, std::string>>& limits);
+// Every pair is checked (values, CPUs this host has, controllers it has) before anything is written: a
+// bad request changes nothing (EINVAL, EOPNOTSUPP). `created` gets the v1 cgroups made for the machine
+// (hybrid hosts), also when a write fails later on; machined records them and removes them with the
+// machine when they are empty.
+Status set_machine_limits(const Machine& m, const std::vector<std::pair<std::string, std::string>>& limits,
+                          std::vector<std::string>& created);
 
 }  // namespace berth::machined

@@ -356,9 +356,9 @@ Result<ResourceCgroups> apply_cgroup_limits(const Resources& r, const Cgroup& ma
     return rc;
 }
 
-Result<ResourceCgroups> apply_cgroup_limits_live(const Resources& r, const Cgroup& machine, const std::string& name) {
-    ResourceCgroups created;
-    if (machine.empty() || !r.any_cgroup_limit()) return created;
+Status apply_cgroup_limits_live(const Resources& r, const Cgroup& machine, const std::string& name,
+                                ResourceCgroups& created) {
+    if (machine.empty() || !r.any_cgroup_limit()) return {};
     auto wanted = wanted_controllers(r);
     const std::string dir = machine.path();
     const std::string root = dir.substr(0, dir.size() - machine.rel().size());
@@ -399,7 +399,7 @@ Result<ResourceCgroups> apply_cgroup_limits_live(const Resources& r, const Cgrou
             }
         }
     }
-    return created;
+    return {};
 }
 
 Status attach_v1_cgroups(const ResourceCgroups& rc, pid_t pid) {

@@ -52,9 +52,11 @@ void prepare_process_limits(const Resources& r);
 Result<ResourceCgroups> apply_cgroup_limits(const Resources& r, const Cgroup& machine, const std::string& name);
 // machined, on a running machine (SetMachineLimits): the same cgroup settings written live. On hybrid hosts
 // the v1 cgroups <controller>/berth/NAME are reused or created, and every process in `machine` (the
-// unified cgroup) is moved into them; the result lists the ones created here. Process limits (rlimits,
-// OOM score, CPU affinity) are not cgroup settings: `r` must not have any.
-Result<ResourceCgroups> apply_cgroup_limits_live(const Resources& r, const Cgroup& machine, const std::string& name);
+// unified cgroup) is moved into them; `created` gets each one created here as soon as it exists, so
+// that a caller records them even when a later write fails. Process limits (rlimits, OOM score, CPU
+// affinity) are not cgroup settings: `r` must not have any.
+Status apply_cgroup_limits_live(const Resources& r, const Cgroup& machine, const std::string& name,
+                                ResourceCgroups& created);
 // Supervisor, right after the clone: its own OOM score adjustment back (prepare_process_limits lends it
 // the machine's, which the child inherits), so that it never runs with the machine's for long.
 void take_back_oom_score();

@@ -93,6 +93,39 @@ TEST_F(Berth, SetMachineLimitsWritesTheCgroup) {
     p.wait(60s);
 }
 
+// A request with one bad value changes nothing: no limit written, no v1 cgroup made, InvalidArgs.
+TEST_F(Berth, SetMachineLimitsWithOneBadValueChangesNothing) {
+    start_machined();
+    auto p = start_registered("sleep 1000");
+    ASSERT_TRUE(wait_up(p));
+    ASSERT_TRUE(eventually([&] { return machine_names() == std::vector<std::string>{".host", machine_}; }));
+    auto v1_dirs = [&] {
+        std::vector<std::string> found;
+        for (auto* ctrl : {"cpuset", "memory", "pids", "cpu,cpuacct", "blkio"})
+            if (exists(std::string("/sys/fs/cgroup/") + ctrl + "/berth/" + machine_))
+                found.push_back(ctrl);
+        return found;
+    };
+    std::string pids_v2 = cgroup2_root() + "/berth/" + machine_ + "/pids.max";
+    std::string before = exists(pids_v2) ? read_file(pids_v2) : "";
+    for (std::string cpus : {"0-9999", "1-0", "0,,1", "x"}) {
+        EXPECT_EQ(bus_error_of([&](sdbus::IProxy& px) {
+                      px.callMethod("SetMachineLimits").onInterface("io.berth.Manager1")
+                          .withArguments(machine_, std::vector<sdbus::Struct<std::string, std::string>>{
+                                                       {"MemoryMax", "100M"}, {"TasksMax", "7"}, {"AllowedCPUs", cpus}});
+                  }),
+                  "org.freedesktop.DBus.Error.InvalidArgs")
+            << cpus;
+    }
+    EXPECT_EQ(v1_dirs(), std::vector<std::string>{}) << "cgroups made for a refused request";
+    EXPECT_EQ(exists(pids_v2) ? read_file(pids_v2) : "", before);
+    // A good one is applied, and what it made goes with the machine (the fixture checks no cgroup stays).
+    auto r = berth_manager("SetMachineLimits", {"sa(ss)", machine_, "2", "TasksMax", "70", "AllowedCPUs", "0"});
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    p.signal(SIGTERM);
+    p.wait(60s);
+}
+
 TEST_F(Berth, StartMachineBootsPoolImageAndRebootComesBack) {
     start_machined();
     std::string name = "boot-" + id_;
