@@ -1,16 +1,16 @@
 #include "supervisor.hpp"
 
-#include <sys/syscall.h>
-
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <sdbus-c++/IProxy.h>
 
 #include "log.hpp"
+#include "pool.hpp"
 #include "procfs.hpp"
 
 #ifndef P_PIDFD
@@ -75,6 +75,8 @@ bool Supervisor::signal(const std::string& name, int sig) {
 }
 
 Status Supervisor::spawn(const std::string& name) {
+    // As nspawn -M does for its pool: nspawn -D is not told this is one.
+    BERTH_TRY(secure_pool(config_.pool));
     std::vector<std::string> args = {nspawn_, "-q", "-b", "--register=yes", "--console=passive",
                                      "-D", config_.pool + "/" + name, "-M", name};
     pid_t pid = ::fork();

@@ -27,6 +27,7 @@
 #include "mount_api.hpp"
 #include "net.hpp"
 #include "notify.hpp"
+#include "pool.hpp"
 #include "register.hpp"
 #include "resources.hpp"
 #include "seccomp.hpp"
@@ -302,21 +303,6 @@ Result<RunningMachine> start_machine(const Plan& plan, HostState& host) {
     m.pidfd = std::move(cloned->pidfd);
     m.channel = std::move(parent_ch);
     return m;
-}
-
-// Host root owns the files of a pool image (idmapped mounts change nothing on disk), its set-user-ID
-// programs included: a pool other users can enter would let them run those as root.
-Status secure_pool(const std::string& pool) {
-    if (pool.empty()) return {};
-    struct stat st {};
-    if (::stat(pool.c_str(), &st) < 0) return errno_error(fmt::format("Pool {}", pool));
-    if ((st.st_mode & 07077) == 0 && st.st_uid == 0) return {};
-    spdlog::warn("Other users can enter the pool {} and run the set-user-ID programs of its images as root: "
-                 "making it root's alone (0700).",
-                 pool);
-    if (::chown(pool.c_str(), 0, 0) < 0 || ::chmod(pool.c_str(), 0700) < 0)
-        return errno_error(fmt::format("Failed to make the pool {} root's alone", pool));
-    return {};
 }
 
 }  // namespace

@@ -152,6 +152,21 @@ TEST_F(Berth, StartMachineBootsPoolImageAndRebootComesBack) {
     EXPECT_TRUE(eventually([&] { return process_dead(nspawn); }, 60s));
 }
 
+// machined starts pool images with nspawn -D, which is not told it is a pool: machined closes the pool
+// as nspawn -M does (its images' set-user-ID programs belong to host root).
+TEST_F(Berth, StartMachineClosesAPoolOtherUsersCanEnter) {
+    start_machined();
+    std::string name = "open-" + id_;
+    make_bootable_image(name);
+    ASSERT_EQ(::chmod(pool_.c_str(), 0755), 0);
+    EXPECT_EQ(start_machine_error(name), "");
+    struct stat st {};
+    ASSERT_EQ(::stat(pool_.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 0700u);
+    EXPECT_TRUE(manager("TerminateMachine", {"s", name}).exited(0));
+    EXPECT_TRUE(eventually([&] { return machine_names() == std::vector<std::string>{".host"}; }));
+}
+
 TEST_F(Berth, StartMachineReportsAnImageThatDoesNotBoot) {
     start_machined();
     // The plain busybox image has no init: nspawn -b fails, and StartMachine says so.
