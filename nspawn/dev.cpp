@@ -47,8 +47,10 @@ Result<UniqueFd> setup_dev(const Plan& plan, int rootfd) {
             return fail(plan, errno_error(fmt::format("/dev/{}", l.name)), "Failed to create symlink");
     }
     struct Fs { const char* dest; const char* type; const char* opts; unsigned attrs; };
-    for (auto f : {Fs{"/dev/pts", "devpts", "newinstance,ptmxmode=0666,mode=0620,gid=5", MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC},
-                   Fs{"/dev/shm", "tmpfs", "mode=01777,size=20%", MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV},
+    // Budgets (docs/nspawn.md, "Defaults"): at most 1024 ptys of the kernel's pty.max, /dev/shm a tenth of RAM.
+    for (auto f : {Fs{"/dev/pts", "devpts", "newinstance,ptmxmode=0666,mode=0620,gid=5,max=1024",
+                      MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC},
+                   Fs{"/dev/shm", "tmpfs", "mode=01777,size=10%,nr_inodes=1m", MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV},
                    Fs{"/dev/mqueue", "mqueue", "", MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC}}) {
         auto m = make_fs_mount(f.type, f.opts, f.attrs, f.type);
         if (!m.ok()) return fail(plan, m.error(), fmt::format("Failed to mount {}", f.dest));

@@ -179,7 +179,9 @@ Status fill_root(const Plan& plan, uid_t machine_root, PreparedRoot& root) {
     // The staging tmpfs, ours alone: it holds the root's mount point and the ephemeral snapshot's upper
     // layer, so the snapshot survives guest reboots.
     BERTH_ASSIGN(root.staging, make_staging_dir(plan.machine));
-    BERTH_ASSIGN(UniqueFd t, make_fs_mount("tmpfs", "mode=0755", kNoSuidDev, "tmpfs"));
+    // Half of RAM at most for what an ephemeral machine writes (its upper layer lives here): with /run,
+    // /tmp and /dev/shm, a machine's tmpfs budget stays below the host's RAM (docs/nspawn.md, "Defaults").
+    BERTH_ASSIGN(UniqueFd t, make_fs_mount("tmpfs", "mode=0755,size=50%", kNoSuidDev, "tmpfs"));
     {
         UniqueFd at(::open(root.staging.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
         if (!at) return errno_error(fmt::format("Failed to open {}", root.staging));
@@ -271,7 +273,7 @@ Status mount_api_filesystems(const Plan& plan, int rootfd, int sys_mount) {
     BERTH_TRY(in_machine(mount_fs(rootfd, "/run", "tmpfs", "mode=0755,size=20%,nr_inodes=800k", kNoSuidDev), plan,
                          "Failed to mount /run"));
     BERTH_TRY(in_machine(make_run_host(plan, rootfd), plan, "Failed to populate /run/host"));
-    BERTH_TRY(in_machine(mount_fs(rootfd, "/tmp", "tmpfs", "mode=01777,size=20%,nr_inodes=400k", kNoSuidDev), plan,
+    BERTH_TRY(in_machine(mount_fs(rootfd, "/tmp", "tmpfs", "mode=01777,size=10%,nr_inodes=400k", kNoSuidDev), plan,
                          "Failed to mount /tmp"));
     BERTH_TRY(in_machine(mount_fs(rootfd, "/proc", "proc", "", kNoSuidDevExec), plan, "Failed to mount /proc"));
     if (sys_mount >= 0) {

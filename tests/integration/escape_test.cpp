@@ -173,6 +173,29 @@ TEST_P(Escape, DroppingEveryCapabilityLeavesNoneForRootOrAnotherUser) {
     }
 }
 
+// A machine's tmpfs mounts together stay well below the host's RAM, and its devpts has a limit of its own.
+TEST_P(Escape, TmpfsBudgetsStayBelowTheHostsRamAndPtysAreLimited) {
+    auto r = in_machine("cat /proc/mounts");
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    std::istringstream in(r.out);
+    unsigned long long total_kb = 0;
+    bool devpts_max = false;
+    for (std::string dev, dir, type, opts; in >> dev >> dir >> type >> opts;) {
+        std::string rest;
+        std::getline(in, rest);
+        if (type == "devpts" && dir == "/dev/pts") devpts_max = opts.find("max=1024") != std::string::npos;
+        // The masks on /proc and /run/host are binds of /run's tmpfs: each filesystem counted once.
+        if (type != "tmpfs" || (dir != "/run" && dir != "/tmp" && dir != "/dev" && dir != "/dev/shm")) continue;
+        auto at = opts.find("size=");
+        ASSERT_NE(at, std::string::npos) << dir << " has no size limit: " << opts;
+        total_kb += std::stoull(opts.substr(at + 5));
+    }
+    std::string meminfo = read_file("/proc/meminfo");
+    unsigned long long ram_kb = std::stoull(meminfo.substr(meminfo.find("MemTotal:") + 9));
+    EXPECT_LE(total_kb, ram_kb * 41 / 100) << "the machine's tmpfs mounts may take " << total_kb << " of " << ram_kb << " kB";
+    EXPECT_TRUE(devpts_max) << r.out;
+}
+
 // --- devices ---
 
 TEST_P(Escape, HostRootDiskCannotBeCreatedOrRead) {
