@@ -42,40 +42,40 @@ constexpr uint64_t kMaxLockedBlocks = 4096;  // ranges up to 256M IDs
 
 bool overlaps(uint64_t a, uint64_t a_count, uint64_t b, uint64_t b_count) { return a < b + b_count && b < a + a_count; }
 
+// The lines of an account file (passwd, group, subuid, subgid) as their ':'-separated fields.
+std::vector<std::vector<std::string>> colon_records(const char* file) {
+    std::vector<std::vector<std::string>> out;
+    auto text = read_file(file);
+    std::istringstream in(text.ok() ? *text : std::string());
+    for (std::string line; std::getline(in, line);) {
+        std::vector<std::string> fields(1);
+        for (char c : line) {
+            if (c == ':') fields.emplace_back();
+            else fields.back().push_back(c);
+        }
+        out.push_back(std::move(fields));
+    }
+    return out;
+}
+
+bool number(const std::string& s, uint64_t& out) {
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+    return ec == std::errc() && p == s.data() + s.size() && !s.empty();
+}
+
 // Why the range is the host's own, or "": IDs below 65536 (the host's users and groups), a user or group
-// of /etc/passwd and /etc/group, or a subordinate range of /etc/subuid and /etc/subgid (rootless
-// containers of the host's users).
+// of /etc/passwd and /etc/group (field 3), or a subordinate range of /etc/subuid and /etc/subgid (fields
+// 2 and 3: rootless containers of the host's users).
 std::string host_ids_in(uid_t base, uint32_t range) {
     if (overlaps(base, range, 0, kRange)) return "the host's own users and groups (IDs below 65536)";
-    for (const char* file : {"/etc/passwd", "/etc/group"}) {
-        auto text = read_file(file);
-        if (!text.ok()) continue;
-        std::istringstream in(*text);
-        for (std::string line; std::getline(in, line);) {
-            auto a = line.find(':'), b = a == std::string::npos ? a : line.find(':', a + 1);
-            if (b == std::string::npos) continue;
-            auto c = line.find(':', b + 1);
-            unsigned id = 0;
-            auto field = line.substr(b + 1, c - b - 1);
-            if (std::from_chars(field.data(), field.data() + field.size(), id).ec != std::errc()) continue;
-            if (overlaps(base, range, id, 1)) return fmt::format("{} {} of {}", file[5] == 'p' ? "user" : "group", id, file);
-        }
-    }
-    for (const char* file : {"/etc/subuid", "/etc/subgid"}) {
-        auto text = read_file(file);
-        if (!text.ok()) continue;
-        std::istringstream in(*text);
-        for (std::string line; std::getline(in, line);) {
-            auto a = line.find(':'), b = a == std::string::npos ? a : line.find(':', a + 1);
-            if (b == std::string::npos) continue;
-            uint64_t start = 0, count = 0;
-            auto f1 = line.substr(a + 1, b - a - 1), f2 = line.substr(b + 1);
-            if (std::from_chars(f1.data(), f1.data() + f1.size(), start).ec != std::errc() ||
-                std::from_chars(f2.data(), f2.data() + f2.size(), count).ec != std::errc())
-                continue;
-            if (overlaps(base, range, start, count))
-                return fmt::format("the subordinate IDs {}-{} of {} in {}", start, start + count - 1,
-                                   line.substr(0, a), file);
+    for (const char* file : {"/etc/passwd", "/etc/group", "/etc/subuid", "/etc/subgid"}) {
+        bool sub = std::string_view(file).substr(0, 8) == "/etc/sub";
+        for (auto& f : colon_records(file)) {
+            uint64_t start = 0, count = 1;
+            if (f.size() < 3 || !number(f[sub ? 1 : 2], start) || (sub && !number(f[2], count))) continue;
+            if (!overlaps(base, range, start, count)) continue;
+            if (sub) return fmt::format("the subordinate IDs {}-{} of {} in {}", start, start + count - 1, f[0], file);
+            return fmt::format("{} {} of {}", file[5] == 'p' ? "user" : "group", start, file);
         }
     }
     return "";
