@@ -290,3 +290,51 @@ TEST(ExistsInRoot, DoesNotSeeTheHostThroughSymlinks) {
     UniqueFd root(t.open_dir("img"));
     EXPECT_FALSE(exists_in_root(root.get(), "/hostetc/passwd"));
 }
+
+// --- read_untrusted_file ---
+
+namespace {
+UniqueFd open_root(const TempTree& t) { return UniqueFd(::open(t.path().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC)); }
+}  // namespace
+
+TEST(ReadUntrustedFile, ReadsASmallRegularFileFollowingSymlinksInsideTheRoot) {
+    TempTree t;
+    t.write("usr/lib/os-release", "ID=debian\n");
+    ASSERT_EQ(::symlink("../usr/lib/os-release", (t / "os-release").c_str()), 0);
+    auto root = open_root(t);
+    EXPECT_EQ(berth::read_untrusted_file(root.get(), "/usr/lib/os-release", 100).value(), "ID=debian\n");
+    EXPECT_EQ(berth::read_untrusted_file(root.get(), "/os-release", 100).value(), "ID=debian\n");
+}
+
+TEST(ReadUntrustedFile, RefusesAFifoWithoutOpeningIt) {
+    TempTree t;
+    ASSERT_EQ(::mkfifo((t / "fifo").c_str(), 0644), 0);
+    auto root = open_root(t);
+    auto r = berth::read_untrusted_file(root.get(), "/fifo", 100);  // would block forever if opened
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.error().message.find("/fifo is not a regular file"), std::string::npos) << r.error().message;
+}
+
+TEST(ReadUntrustedFile, RefusesAFileLargerThanTheCapNamingIt) {
+    TempTree t;
+    t.write("big", std::string(101, 'x'));
+    auto root = open_root(t);
+    auto r = berth::read_untrusted_file(root.get(), "/big", 100);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, EFBIG);
+    EXPECT_NE(r.error().message.find("/big is larger than 100 bytes"), std::string::npos) << r.error().message;
+    EXPECT_EQ(berth::read_untrusted_file(root.get(), "/big", 101).value().size(), 101u);
+}
+
+TEST(ReadUntrustedFile, MissingFileIsEnoentAndSymlinksCannotLeaveTheRoot) {
+    TempTree outside;
+    outside.write("secret", "host\n");
+    TempTree t;
+    ASSERT_EQ(::symlink((outside / "secret").c_str(), (t / "link").c_str()), 0);
+    auto root = open_root(t);
+    auto missing = berth::read_untrusted_file(root.get(), "/nothing", 100);
+    ASSERT_FALSE(missing.ok());
+    EXPECT_EQ(missing.error().code, ENOENT);
+    auto escaped = berth::read_untrusted_file(root.get(), "/link", 100);
+    EXPECT_FALSE(escaped.ok()) << "read the host's file: " << escaped.value();
+}

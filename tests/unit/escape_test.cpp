@@ -1,5 +1,7 @@
-// Guest-controlled text on the administrator's terminal: escape_untrusted, quote_untrusted, to_valid_utf8.
+// Guest-controlled text on the administrator's terminal: escape_untrusted, quote_untrusted, to_valid_utf8;
+// and overlayfs layer paths, escaped for the kernels that take all layers in one option.
 #include "escape.hpp"
+#include "mount_api.hpp"
 
 #include <gtest/gtest.h>
 
@@ -54,6 +56,12 @@ TEST(ToValidUtf8, ReplacesOnlyMalformedBytes) {
     EXPECT_EQ(to_valid_utf8("a\x9b" "b"), "a\xef\xbf\xbd" "b");
     EXPECT_EQ(to_valid_utf8("\xc0\xaf"), "\xef\xbf\xbd\xef\xbf\xbd");
     EXPECT_EQ(to_valid_utf8("\xc2\x9b"), "\xc2\x9b") << "valid UTF-8 (a C1 control), escaped only on output";
+}
+
+TEST(OverlayEscape, EscapesWhatOverlayfsSplitsOnOrUnescapes) {
+    EXPECT_EQ(overlay_escape("/var/lib/machines/x:etc"), "/var/lib/machines/x\\:etc");
+    EXPECT_EQ(overlay_escape("/a,b\\c"), "/a\\,b\\\\c");
+    EXPECT_EQ(overlay_escape("/plain/path"), "/plain/path");
 }
 
 }  // namespace
