@@ -115,7 +115,7 @@ Status set_machine_limits(const Machine& m, const std::vector<std::pair<std::str
             cpus = value;
             continue;
         }
-        if (name == "cpu-affinity" || name == "oom-score-adjust" || name == "rlimit")
+        if (name == "cpu-affinity" || name == "oom-score-adjust" || name == "rlimit" || name == "userns-limit")
             return plain_error(fmt::format("\"{}\" is a limit of the machine's init process, set when it starts; it "
                                            "cannot change on a running machine",
                                            key));

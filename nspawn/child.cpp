@@ -164,6 +164,7 @@ Status build_machine(const ChildContext& ctx) {
     BERTH_TRY(ch.expect(Stage::ParentConfigured));
     if (plan.userns.enabled()) {
         BERTH_TRY(become_userns_root());
+        BERTH_TRY(apply_userns_limits(plan.resources));
         die_with_supervisor(ctx.supervisor_pidfd);
     }
     if (ctx.unshare_cgroupns && ::unshare(CLONE_NEWCGROUP) < 0)

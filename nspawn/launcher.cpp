@@ -178,7 +178,13 @@ struct Cloned {
     bool into_cgroup = true;
 };
 
-Result<Cloned> clone_machine(const Plan& plan, int cgroup_fd, bool into_cgroup) {
+Result<Cloned> clone_machine(const Plan& plan, uid_t owner, int cgroup_fd, bool into_cgroup) {
+    std::optional<NamespaceOwner> as_owner;
+    if (plan.userns.enabled()) {
+        auto o = NamespaceOwner::assume(owner, plan.resources.tasks_ceiling);
+        if (!o.ok()) return o.error();
+        as_owner.emplace(std::move(*o));
+    }
     clone_args args{};
     int pidfd = -1;
     // No CLONE_NEWNET: the child makes its network namespace itself, in parallel with our work.
@@ -191,6 +197,7 @@ Result<Cloned> clone_machine(const Plan& plan, int cgroup_fd, bool into_cgroup) 
     args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
     args.exit_signal = SIGCHLD;
     long pid = ::syscall(SYS_clone3, &args, sizeof args);
+    if (pid == 0 && as_owner) as_owner->forget();
     if (pid < 0) return errno_error(fmt::format("Failed to create the namespaces of machine \"{}\"", plan.machine));
     Cloned c;
     c.pid = static_cast<pid_t>(pid);
@@ -250,10 +257,11 @@ Result<RunningMachine> start_machine(const Plan& plan, HostState& host) {
     BERTH_ASSIGN(UniqueFd cgfd, host.boot.cgroup.open_dir());
     UniqueFd self(static_cast<int>(::syscall(SYS_pidfd_open, ::getpid(), 0)));
 
-    auto cloned = clone_machine(plan, cgfd.get(), true);
+    uid_t owner = plan.userns.enabled() ? host.users.base : 0;
+    auto cloned = clone_machine(plan, owner, cgfd.get(), true);
     if (!cloned.ok() && (cloned.error().code == EINVAL || cloned.error().code == EOPNOTSUPP ||
                          cloned.error().code == E2BIG || cloned.error().code == EBUSY))
-        cloned = clone_machine(plan, cgfd.get(), false);  // kernels without CLONE_INTO_CGROUP
+        cloned = clone_machine(plan, owner, cgfd.get(), false);  // kernels without CLONE_INTO_CGROUP
     if (!cloned.ok()) {
         take_back_oom_score();
         return cloned.error();

@@ -57,6 +57,8 @@ Resources (live-adjustable with machinectl set-property):
      --memory-max=BYTES  --memory-high=BYTES  --memory-swap-max=BYTES
      --cpu-weight=1..10000  --cpu-quota=PERCENT  --pids-max=N  --io-weight=1..10000
      --cpu-affinity=CPUS    --rlimit=NAME=SOFT[:HARD]  --oom-score-adjust=-1000..1000
+     --userns-limit=NAME=N  A per-user limit in the machine's user namespace
+                            (inotify_instances, user_namespaces, ...: /proc/sys/user/max_NAME)
 
 Network:
   -n --network-veth         veth pair: ve-NAME on the host, host0 inside
@@ -134,6 +136,7 @@ Result<Options> parse_command_line(int argc, char** argv) {
     str("--cpu-affinity", o.cpu_affinity);
     str("--oom-score-adjust", o.oom_score_adjust);
     list("--rlimit", o.rlimit);
+    list("--userns-limit", o.userns_limit);
     flag("-n,--network-veth", o.network_veth);
     str("--network-bridge", o.network_bridge);
     str("--network-zone", o.network_zone);

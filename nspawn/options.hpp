@@ -25,6 +25,7 @@ struct Options {
     std::optional<std::string> memory_max, memory_high, memory_swap_max, cpu_weight, cpu_quota, pids_max, io_weight,
         cpu_affinity, oom_score_adjust;
     std::optional<std::vector<std::string>> rlimit;
+    std::optional<std::vector<std::string>> userns_limit;
     // Network.
     std::optional<bool> network_veth;
     std::optional<std::string> network_bridge, network_zone;

@@ -331,6 +331,14 @@ Result<Plan> make_plan(Options o, std::vector<std::string>& warnings) {
         for (auto& b : plan.binds) b.idmap = false;
     BERTH_ASSIGN(plan.privileges, parse_privileges(o, plan.private_network));
     BERTH_ASSIGN(plan.resources, parse_resources(o));
+    // Without a range of its own the kernel keeps no ceiling of the machine's tasks: its cgroup does.
+    bool own_range = plan.userns.enabled() && plan.userns.mode != UserNsMode::Identity;
+    if (!own_range && !plan.resources.pids_max) {
+        plan.resources.pids_max = plan.resources.tasks_ceiling;
+        plan.resources.pids_max_is_default = true;
+    }
+    if (!plan.resources.userns_limits.empty() && !plan.userns.enabled())
+        return plain_error("--userns-limit sets limits of the machine's user namespace: not with --private-users=no");
 
     // What must exist inside the image.
     UniqueFd rootfd(::open(plan.directory.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));

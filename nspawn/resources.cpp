@@ -337,6 +337,7 @@ Result<ResourceCgroups> apply_cgroup_limits(const Resources& r, const Cgroup& ma
                 spdlog::warn("--io-weight ignored: neither the io (v2) nor the blkio (v1) controller is available");
                 continue;
             }
+            if (ctrl == "pids" && r.pids_max_is_default) continue;  // a default where it can be, no error
             return undo(plain_error(fmt::format("Cannot limit {} of machine \"{}\": the {} controller is available "
                                                 "neither in cgroup v2 nor as a cgroup v1 hierarchy",
                                                 ctrl, name, ctrl),
@@ -416,6 +417,16 @@ void take_back_oom_score() { take_back_lent_oom_score(); }
 void remove_v1_cgroups(const ResourceCgroups& rc) {
     take_back_oom_score();  // should the clone have failed
     for (auto it = rc.v1_paths.rbegin(); it != rc.v1_paths.rend(); ++it) remove_v1_cgroup(*it);
+}
+
+Status apply_userns_limits(const Resources& r) {
+    for (auto& l : r.userns_limits) {
+        auto s = write_file("/proc/sys/user/" + l.name, std::to_string(l.value));
+        if (!s.ok())
+            return sys_error(s.error().code, fmt::format("Failed to set the user namespace's limit {} to {}: {}", l.name,
+                                                         l.value, s.error().message));
+    }
+    return {};
 }
 
 Status apply_process_limits(const Resources& r) {

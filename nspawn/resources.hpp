@@ -18,6 +18,12 @@ struct Rlimit {
     uint64_t soft = 0, hard = 0;  // RLIM_INFINITY for "infinity"
 };
 
+// A per-user limit of the machine's user namespace: /proc/sys/user/NAME there.
+struct UserNsLimit {
+    std::string name;  // "max_inotify_instances"
+    uint64_t value = 0;
+};
+
 struct Resources {
     std::optional<uint64_t> memory_max, memory_high, memory_swap_max;  // bytes; UINT64_MAX = "infinity"
     std::optional<uint64_t> cpu_weight;                               // 1..10000
@@ -27,9 +33,20 @@ struct Resources {
     std::vector<int> cpu_affinity;                                    // CPU numbers
     std::vector<Rlimit> rlimits;
     std::optional<int> oom_score_adjust;                              // -1000..1000
+    std::vector<UserNsLimit> userns_limits;
+    // The machine's processes and threads, all users together: --pids-max when given, else
+    // default_tasks_max(). Kept by the kernel with the machine's user namespace (see NamespaceOwner); a
+    // machine without one of its own range gets it as its cgroup's pids limit (plan.cpp).
+    uint64_t tasks_ceiling = 0;
+    bool pids_max_is_default = false;  // pids_max is tasks_ceiling, not asked for: skipped without a controller
 
     bool any_cgroup_limit() const;
 };
+
+// The default ceiling of a machine's tasks: a quarter of what the host allows (kernel.pid_max,
+// kernel.threads-max), at most 16384 (systemd's TasksMax for nspawn@.service). A booted Debian runs a
+// few dozen; a fork bomb stops there with the host's pids to spare.
+uint64_t default_tasks_max();
 
 // From options (command line + settings); every bad value is an error naming option and value.
 Result<Resources> parse_resources(const Options& o);
@@ -66,5 +83,7 @@ Status attach_v1_cgroups(const ResourceCgroups& rc, pid_t pid);
 void remove_v1_cgroups(const ResourceCgroups& rc);
 // Child, just before exec: rlimits, OOM score adjustment, CPU affinity.
 Status apply_process_limits(const Resources& r);
+// Child, as root of its new user namespace: the namespace's per-user limits (--userns-limit).
+Status apply_userns_limits(const Resources& r);
 
 }  // namespace berth::nspawn

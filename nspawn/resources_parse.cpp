@@ -229,6 +229,36 @@ Why set_rlimit(Resources& r, std::string_view v) {
     return std::nullopt;
 }
 
+// /proc/sys/user/max_NAME of the machine's user namespace. The kernel counts each of them per user of the
+// namespace, and all of the machine's together against its root's host uid, the namespace's owner.
+constexpr const char* kUserNsLimits[] = {
+    "cgroup_namespaces", "fanotify_groups", "fanotify_marks",  "inotify_instances", "inotify_watches",
+    "ipc_namespaces",    "mnt_namespaces",  "net_namespaces",  "pid_namespaces",    "time_namespaces",
+    "user_namespaces",   "uts_namespaces",
+};
+
+Why set_userns_limit(Resources& r, std::string_view v) {
+    auto eq = v.find('=');
+    if (eq == std::string_view::npos)
+        return std::string("expected NAME=N, like \"inotify_instances=64\"");
+    std::string name(v.substr(0, eq));
+    std::replace(name.begin(), name.end(), '-', '_');
+    if (name.rfind("max_", 0) == 0) name.erase(0, 4);
+    bool known = false;
+    for (auto* k : kUserNsLimits) known = known || name == k;
+    if (!known)
+        return std::string("unknown limit name; known: cgroup_namespaces fanotify_groups fanotify_marks "
+                           "inotify_instances inotify_watches ipc_namespaces mnt_namespaces net_namespaces "
+                           "pid_namespaces time_namespaces user_namespaces uts_namespaces");
+    auto n = parse_uint(v.substr(eq + 1));
+    if (!n || *n > static_cast<uint64_t>(std::numeric_limits<int>::max()))
+        return fmt::format("expected a number between 0 and {}", std::numeric_limits<int>::max());
+    name = "max_" + name;
+    std::erase_if(r.userns_limits, [&](const UserNsLimit& x) { return x.name == name; });
+    r.userns_limits.push_back(UserNsLimit{name, *n});
+    return std::nullopt;
+}
+
 // The options, by name; settings keys are the same with '_' for '-'.
 struct Key {
     const char* name;
@@ -246,6 +276,7 @@ constexpr Key kKeys[] = {
     {"cpu-affinity", set_cpu_affinity},
     {"oom-score-adjust", set_oom_score_adjust},
     {"rlimit", set_rlimit},
+    {"userns-limit", set_userns_limit},
 };
 
 Status apply_key(const Key& k, const std::string& label, const std::string& value, Resources& r) {
@@ -315,6 +346,18 @@ const char* rlimit_name(int resource) {
 
 }  // namespace resources_detail
 
+uint64_t default_tasks_max() {
+    auto number = [](const char* file) -> uint64_t {
+        auto text = read_file(file);
+        std::string_view v = text.ok() ? std::string_view(*text) : std::string_view();
+        while (!v.empty() && v.back() == '\n') v.remove_suffix(1);
+        auto n = parse_uint(v);
+        return n.value_or(32768);  // the kernel's default pid_max
+    };
+    return std::min<uint64_t>(16384, std::min(number("/proc/sys/kernel/pid_max"),
+                                              number("/proc/sys/kernel/threads-max")) / 4);
+}
+
 bool Resources::any_cgroup_limit() const {
     return memory_max || memory_high || memory_swap_max || cpu_weight || cpu_quota_percent || pids_max || io_weight;
 }
@@ -334,6 +377,8 @@ Result<Resources> parse_resources(const Options& o) {
     BERTH_TRY(one("cpu-affinity", o.cpu_affinity));
     BERTH_TRY(one("oom-score-adjust", o.oom_score_adjust));
     for (auto& l : o.rlimit.value_or(std::vector<std::string>{})) BERTH_TRY(apply_key(key("rlimit"), "--rlimit", l, r));
+    for (auto& l : o.userns_limit.value_or(std::vector<std::string>{}))
+        BERTH_TRY(apply_key(key("userns-limit"), "--userns-limit", l, r));
 
     // Checked against this host now, so that the child cannot fail on them after everything is set up.
     cpu_set_t allowed;
@@ -353,6 +398,7 @@ Result<Resources> parse_resources(const Options& o) {
                                            l.soft, l.hard, max));
     }
     BERTH_TRY(check_privilege(r));
+    r.tasks_ceiling = r.pids_max ? *r.pids_max : default_tasks_max();
     return r;
 }
 
@@ -366,7 +412,7 @@ Status parse_resource_assignment(const std::string& assignment, Resources& r) {
         return plain_error(fmt::format("Invalid resource assignment \"{}\": expected KEY=VALUE", assignment));
     return plain_error(fmt::format("Unknown resource \"{}\" in \"{}\": known are memory-max, memory-high, "
                                    "memory-swap-max, cpu-weight, cpu-quota, pids-max, io-weight, cpu-affinity, "
-                                   "oom-score-adjust, rlimit",
+                                   "oom-score-adjust, rlimit, userns-limit",
                                    name, assignment));
 }
 

@@ -137,6 +137,7 @@ constexpr Key kKeys[] = {
     {"resources", "cpu_affinity", false, set_scalar<&Options::cpu_affinity>},
     {"resources", "oom_score_adjust", false, set_scalar<&Options::oom_score_adjust>},
     {"resources", "rlimit", false, set_list<&Options::rlimit>},
+    {"resources", "userns_limit", false, set_list<&Options::userns_limit>},
     {"network", "private", false, set_bool<&Options::private_network>},
     {"network", "veth", false, set_bool<&Options::network_veth>},
     {"network", "bridge", true, set_string<&Options::network_bridge>},

@@ -7,6 +7,8 @@
 #include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/capability.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <charconv>
@@ -235,6 +237,47 @@ Status chown_image(const std::string& directory, const UserRange& r) {
     g_chown_range = nullptr;
     if (rc != 0) return sys_error(rc > 0 ? rc : errno, fmt::format("Failed to chown image {}", directory));
     return {};
+}
+
+// The raw system calls change this thread's credentials only (glibc's wrappers change every thread's).
+Result<NamespaceOwner> NamespaceOwner::assume(uid_t base, uint64_t tasks) {
+    NamespaceOwner o;
+    if (base == 0) return o;
+    if (::getrlimit(RLIMIT_NPROC, &o.nproc_) < 0) return errno_error("Failed to read RLIMIT_NPROC");
+    rlimit ceiling = o.nproc_;
+    ceiling.rlim_cur = std::min<uint64_t>(tasks, o.nproc_.rlim_max);
+    if (::setrlimit(RLIMIT_NPROC, &ceiling) < 0) return errno_error("Failed to set RLIMIT_NPROC");
+    o.active_ = true;  // from here on the destructor restores
+    if (::syscall(SYS_setresgid, -1, base, -1) < 0)
+        return errno_error(fmt::format("Failed to take group {} as the owner of the user namespace", base));
+    if (::syscall(SYS_setresuid, base, base, -1) < 0)
+        return errno_error(fmt::format("Failed to take user {} as the owner of the user namespace", base));
+    // Leaving euid 0 cleared the effective set (the permitted set stays: the saved uid is 0).
+    cap_t caps = cap_get_proc();
+    if (!caps) return errno_error("Failed to read capabilities");
+    for (cap_value_t c = 0; c <= CAP_LAST_CAP; c++) {
+        cap_flag_value_t permitted = CAP_CLEAR;
+        if (cap_get_flag(caps, c, CAP_PERMITTED, &permitted) == 0 && permitted == CAP_SET)
+            cap_set_flag(caps, CAP_EFFECTIVE, 1, &c, CAP_SET);
+    }
+    int r = cap_set_proc(caps);
+    cap_free(caps);
+    if (r < 0) return errno_error("Failed to raise capabilities as the owner of the user namespace");
+    return o;
+}
+
+NamespaceOwner::~NamespaceOwner() {
+    if (!active_) return;
+    // Back to euid 0 copies the permitted set to the effective set again.
+    (void)::syscall(SYS_setresuid, 0, 0, -1);
+    (void)::syscall(SYS_setresgid, -1, 0, -1);
+    (void)::setrlimit(RLIMIT_NPROC, &nproc_);
+}
+
+void NamespaceOwner::forget() {
+    if (!active_) return;
+    active_ = false;
+    (void)::setrlimit(RLIMIT_NPROC, &nproc_);
 }
 
 Status become_userns_root() {

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include <cstdint>
@@ -57,6 +58,34 @@ Status delegate_cgroup(const Cgroup& cg, uid_t root);
 Status chown_image(const std::string& directory, const UserRange& r);
 // Whether chown_image() shifted the image into this range already.
 bool image_chowned_to(const std::string& directory, const UserRange& r);
+
+// Supervisor, around the clone that makes the machine's user namespace: the calling thread's real and
+// effective uid and its effective gid become the range's base (its capabilities stay effective, its saved
+// uid stays 0), and RLIMIT_NPROC is `tasks`. So:
+// - the namespace is owned by the machine's own root, not by host root. The kernel charges the per-user
+//   counts a guest uses (inotify instances and watches, namespaces, ...) to the namespace's owner on the
+//   host: each machine has the host's per-user limits to itself, and no guest can exhaust host root's or
+//   another machine's;
+// - the kernel records `tasks` as the namespace's own process limit (taken from its creator, when that is
+//   not root), which counts every process and thread of every user of the machine together, at no cost
+//   at start: a fork bomb stops there.
+// Back to root and the old limit when it goes out of scope; the cloned child takes back the old limit
+// too (forget). Base 0 (--private-users=identity) changes nothing.
+class NamespaceOwner {
+public:
+    static Result<NamespaceOwner> assume(uid_t base, uint64_t tasks);
+    NamespaceOwner(NamespaceOwner&& o) noexcept : active_(std::exchange(o.active_, false)), nproc_(o.nproc_) {}
+    NamespaceOwner& operator=(NamespaceOwner&&) = delete;
+    ~NamespaceOwner();
+    // In the cloned child: keep the owner's credentials (the new namespace maps them to its root), take
+    // back the old RLIMIT_NPROC (the namespace keeps `tasks`).
+    void forget();
+
+private:
+    NamespaceOwner() = default;
+    bool active_ = false;
+    rlimit nproc_{};
+};
 
 // Child, first thing after the maps exist: become root (uid/gid 0, no groups) of the new namespace.
 Status become_userns_root();

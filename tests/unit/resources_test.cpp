@@ -194,6 +194,54 @@ TEST(ResourceRlimit, BadOnesAreRefused) {
     EXPECT_NE(refusal("rlimit=NOFILE=1:").find("Invalid rlimit"), std::string::npos);
 }
 
+TEST(ResourceUsernsLimit, TakesTheKernelsNamesWithOrWithoutMaxAndDashes) {
+    auto r = assigned("userns-limit=inotify_instances=64");
+    ASSERT_EQ(r.userns_limits.size(), 1u);
+    EXPECT_EQ(r.userns_limits[0].name, "max_inotify_instances");
+    EXPECT_EQ(r.userns_limits[0].value, 64u);
+    EXPECT_EQ(assigned("userns-limit=max_user_namespaces=0").userns_limits[0].name, "max_user_namespaces");
+    EXPECT_EQ(assigned("userns-limit=inotify-watches=8192").userns_limits[0].name, "max_inotify_watches");
+    for (auto n : {"cgroup_namespaces", "fanotify_groups", "fanotify_marks", "ipc_namespaces", "mnt_namespaces",
+                   "net_namespaces", "pid_namespaces", "time_namespaces", "uts_namespaces"})
+        EXPECT_EQ(assigned(std::string("userns-limit=") + n + "=1").userns_limits.size(), 1u) << n;
+}
+
+TEST(ResourceUsernsLimit, LaterAssignmentOfTheSameLimitWins) {
+    Resources r;
+    ASSERT_TRUE(parse_resource_assignment("userns-limit=inotify_instances=10", r).ok());
+    ASSERT_TRUE(parse_resource_assignment("userns-limit=max_inotify_instances=20", r).ok());
+    ASSERT_EQ(r.userns_limits.size(), 1u);
+    EXPECT_EQ(r.userns_limits[0].value, 20u);
+}
+
+TEST(ResourceUsernsLimit, BadOnesAreRefused) {
+    EXPECT_NE(refusal("userns-limit=bogus=1").find("unknown limit name"), std::string::npos);
+    EXPECT_NE(refusal("userns-limit=inotify_instances").find("expected NAME=N"), std::string::npos);
+    EXPECT_NE(refusal("userns-limit=inotify_instances=-1").find("between 0 and 2147483647"), std::string::npos);
+    EXPECT_NE(refusal("userns-limit=inotify_instances=2147483648").find("between 0 and"), std::string::npos);
+    EXPECT_NE(refusal("userns-limit=../../kernel/pid_max=1").find("unknown limit name"), std::string::npos);
+}
+
+TEST(ResourceTasks, TheCeilingIsPidsMaxOrTheDefault) {
+    auto none = parse_with([](Options&) {});
+    ASSERT_TRUE(none.ok());
+    EXPECT_EQ(none->tasks_ceiling, default_tasks_max());
+    EXPECT_FALSE(none->pids_max) << "no cgroup limit unless asked for";
+    auto some = parse_with([](Options& o) { o.pids_max = "77"; });
+    ASSERT_TRUE(some.ok());
+    EXPECT_EQ(some->tasks_ceiling, 77u);
+    auto inf = parse_with([](Options& o) { o.pids_max = "infinity"; });
+    ASSERT_TRUE(inf.ok());
+    EXPECT_EQ(inf->tasks_ceiling, kInf);
+}
+
+TEST(ResourceTasks, TheDefaultIsAQuarterOfTheHostsPidsAtMost16384) {
+    uint64_t pid_max = std::stoull(read_file("/proc/sys/kernel/pid_max").value());
+    uint64_t threads = std::stoull(read_file("/proc/sys/kernel/threads-max").value());
+    EXPECT_EQ(default_tasks_max(), std::min<uint64_t>(16384, std::min(pid_max, threads) / 4));
+    EXPECT_GE(default_tasks_max(), 1024u) << "a booted Debian's few dozen tasks fit many times over";
+}
+
 TEST(ResourceRlimit, NofileAboveTheKernelsMaximumIsRefusedInThePlan) {
     auto nr_open = read_file("/proc/sys/fs/nr_open");
     ASSERT_TRUE(nr_open.ok());
