@@ -161,6 +161,11 @@ Status build_machine(const ChildContext& ctx) {
         BERTH_ASSIGN(Message bm, ch.expect(Stage::BindMount));
         binds.push_back(std::move(bm.fd));
     }
+    std::vector<UniqueFd> overlays;
+    for (size_t i = 0; plan.userns.enabled() && i < plan.overlays.size(); i++) {
+        BERTH_ASSIGN(Message om, ch.expect(Stage::OverlayMount));
+        overlays.push_back(std::move(om.fd));
+    }
     BERTH_TRY(ch.expect(Stage::ParentConfigured));
     if (plan.userns.enabled()) {
         BERTH_TRY(become_userns_root());
@@ -186,7 +191,7 @@ Status build_machine(const ChildContext& ctx) {
     if (master) BERTH_TRY(ch.send(Stage::ConsoleMaster, master.get()));
     BERTH_ASSIGN(UniqueFd notify, bind_notify_socket(plan, rootfd.get()));
     BERTH_TRY(ch.send(Stage::NotifySocket, notify.get()));
-    BERTH_TRY(mount_custom(plan, ctx.root, rootfd.get(), binds));
+    BERTH_TRY(mount_custom(plan, ctx.root, rootfd.get(), binds, overlays));
     BERTH_TRY(finish_mounts(plan, rootfd.get()));
     BERTH_TRY(enter_root(rootfd.get()));
     BERTH_TRY(ch.send(Stage::ChildReady));

@@ -141,6 +141,16 @@ Status send_binds(const Plan& plan, pid_t pid, const Channel& ch) {
     return {};
 }
 
+// With a user namespace, every --overlay is made here too (see make_machine_overlays).
+Status send_overlays(const Plan& plan, const HostState& host, pid_t pid, const Channel& ch) {
+    if (!plan.userns.enabled() || plan.overlays.empty()) return {};
+    UniqueFd userns(::open(fmt::format("/proc/{}/ns/user", pid).c_str(), O_RDONLY | O_CLOEXEC));
+    if (!userns) return errno_error("Failed to open the machine's user namespace");
+    BERTH_ASSIGN(auto overlays, make_machine_overlays(plan, host.root, userns.get(), host.users.base));
+    for (auto& m : overlays) BERTH_TRY(ch.send(Stage::OverlayMount, m.get()));
+    return {};
+}
+
 // The parent's part once the child exists and waits: its cgroup limits and device policy, its maps and
 // mounts, the cgroups it must join.
 Status configure_child(const Plan& plan, HostState& host, pid_t pid, const Channel& ch) {
@@ -148,6 +158,7 @@ Status configure_child(const Plan& plan, HostState& host, pid_t pid, const Chann
     BERTH_ASSIGN(host.boot.devices, restrict_devices(host.boot.cgroup, plan.machine));
     if (plan.userns.enabled()) BERTH_TRY(configure_userns(plan, host, pid, ch));
     BERTH_TRY(send_binds(plan, pid, ch));
+    BERTH_TRY(send_overlays(plan, host, pid, ch));
     BERTH_TRY(attach_v1_cgroups(host.boot.limits, pid));
     BERTH_TRY(attach_devices(host.boot.devices, pid));
     return {};

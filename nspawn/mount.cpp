@@ -326,7 +326,50 @@ Result<UniqueFd> make_bind(const BindMount& b, int userns_fd) {
     return m;
 }
 
-Status mount_custom(const Plan& plan, const PreparedRoot& root, int rootfd, std::vector<UniqueFd>& binds) {
+Result<std::vector<UniqueFd>> make_machine_overlays(const Plan& plan, const PreparedRoot& root, int userns_fd,
+                                                   uid_t base) {
+    std::vector<UniqueFd> out;
+    size_t w = 0;
+    for (auto& ov : plan.overlays) {
+        auto fail = [&](const Error& e) {
+            return Error{e.code, fmt::format("Failed to make the overlay on {} of machine \"{}\": {}", ov.destination,
+                                              plan.machine, e.message)};
+        };
+        std::vector<UniqueFd> layers;
+        std::vector<std::string> lowers;  // topmost first
+        for (auto it = ov.lowers.rbegin(); it != ov.lowers.rend(); ++it) {
+            auto m = make_bind_mount(AT_FDCWD, *it, true);
+            if (!m.ok()) return fail(m.error());
+            if (auto s = set_idmap(m->get(), userns_fd, true); !s.ok()) return fail(s.error());
+            lowers.push_back(fmt::format("/proc/self/fd/{}", m->get()));
+            layers.push_back(std::move(*m));
+        }
+        std::string upper, work;
+        if (!ov.read_only) {
+            // upper and work are siblings, and overlayfs wants both on one mount: the idmapped parent.
+            const OverlayDirs& d = root.overlay_dirs.at(w++);
+            std::filesystem::path up(d.upper), wk(d.work);
+            auto m = make_bind_mount(AT_FDCWD, up.parent_path().string(), false);
+            if (!m.ok()) return fail(m.error());
+            if (auto s = set_idmap(m->get(), userns_fd, false); !s.ok()) return fail(s.error());
+            upper = fmt::format("/proc/self/fd/{}/{}", m->get(), up.filename().string());
+            work = fmt::format("/proc/self/fd/{}/{}", m->get(), wk.filename().string());
+            layers.push_back(std::move(*m));
+        }
+        Result<UniqueFd> made = plain_error("", EINVAL);
+        {
+            auto as_root = FsIds::assume(base);
+            if (!as_root.ok()) return fail(as_root.error());
+            made = make_overlay_mount(lowers, upper, work, ov.read_only ? MOUNT_ATTR_RDONLY : 0);
+        }
+        if (!made.ok()) return fail(made.error());
+        out.push_back(std::move(*made));
+    }
+    return out;
+}
+
+Status mount_custom(const Plan& plan, const PreparedRoot& root, int rootfd, std::vector<UniqueFd>& binds,
+                    std::vector<UniqueFd>& overlays) {
     if (plan.read_only) {
         // Before the user's mounts: a mount point missing from a read-only image is refused, never created
         // in it. rootfd is the root mount itself: only it turns read-only, the API filesystems stay writable.
@@ -346,8 +389,15 @@ Status mount_custom(const Plan& plan, const PreparedRoot& root, int rootfd, std:
         BERTH_TRY(in_machine(mount_fs(rootfd, t.destination, "tmpfs", t.options, kNoSuidDev), plan,
                              fmt::format("Failed to mount tmpfs on {}", t.destination)));
     size_t w = 0;
-    for (auto& ov : plan.overlays)
+    for (size_t i = 0; i < plan.overlays.size(); i++) {
+        auto& ov = plan.overlays[i];
+        if (i < overlays.size()) {
+            BERTH_TRY(in_machine(attach_in_root(overlays[i].get(), rootfd, ov.destination), plan,
+                                 fmt::format("Failed to mount overlay on {}", ov.destination)));
+            continue;
+        }
         BERTH_TRY(mount_overlay(plan, ov, ov.read_only ? nullptr : &root.overlay_dirs.at(w++), rootfd));
+    }
     return {};
 }
 

@@ -64,9 +64,19 @@ Status mount_api_filesystems(const Plan& plan, int rootfd, int sys_mount);
 Status protect_proc(const Plan& plan, int rootfd);
 // Supervisor, after clone: the detached mount for one --bind (idmapped with `userns_fd` if asked).
 Result<UniqueFd> make_bind(const BindMount& b, int userns_fd);
+// Supervisor, after clone, with a user namespace: the detached mount of each --overlay/--overlay-ro, in
+// plan order. Its layers are idmapped as the image is (host IDs 0..65535 are the machine's), and the
+// overlay is created with the machine root's host uid (`base`) as filesystem uid: overlayfs works on its
+// layers with its creator's credentials, so it makes its work directory and copies files up as the
+// machine's root would. The guest writes to an overlay as to its own root directory, and a new file owned
+// by its root is owned by host ID 0 in the upper directory, as in the image. Made here: inside the user
+// namespace neither idmapping nor a layer only host root may enter (the temporary upper) is possible.
+Result<std::vector<UniqueFd>> make_machine_overlays(const Plan& plan, const PreparedRoot& root, int userns_fd,
+                                                   uid_t base);
 // Child: --read-only, then --bind (the supervisor's mounts, in plan order), --tmpfs, --overlay in the
-// order given.
-Status mount_custom(const Plan& plan, const PreparedRoot& root, int rootfd, std::vector<UniqueFd>& binds);
+// order given (the supervisor's mounts when `overlays` has them, else made here).
+Status mount_custom(const Plan& plan, const PreparedRoot& root, int rootfd, std::vector<UniqueFd>& binds,
+                    std::vector<UniqueFd>& overlays);
 // Child: /run/host read-only.
 Status finish_mounts(const Plan& plan, int rootfd);
 // Child: make the directory `rootfd` the root directory and drop the old one.

@@ -27,6 +27,7 @@ const char* stage_name(Stage s) {
         case Stage::Go: return "go";
         case Stage::Failed: return "failed";
         case Stage::NetworkNamespace: return "network-namespace";
+        case Stage::OverlayMount: return "overlay-mount";
     }
     return "?";
 }

@@ -22,6 +22,7 @@ enum class Stage : uint32_t {
     Go,                    // parent -> child: network configured, registered; exec init
     Failed,                // either way: errno + text follow
     NetworkNamespace,      // child -> parent (private network): its network namespace exists
+    OverlayMount,          // parent -> child (user namespace): one --overlay/--overlay-ro, in plan order (fd)
 };
 
 const char* stage_name(Stage s);

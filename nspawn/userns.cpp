@@ -239,6 +239,43 @@ Status chown_image(const std::string& directory, const UserRange& r) {
     return {};
 }
 
+namespace {
+
+// Effective again what is permitted: a change of the effective or filesystem uid away from 0 cleared it.
+Status raise_permitted_capabilities() {
+    cap_t caps = cap_get_proc();
+    if (!caps) return errno_error("Failed to read capabilities");
+    for (cap_value_t c = 0; c <= CAP_LAST_CAP; c++) {
+        cap_flag_value_t permitted = CAP_CLEAR;
+        if (cap_get_flag(caps, c, CAP_PERMITTED, &permitted) == 0 && permitted == CAP_SET)
+            cap_set_flag(caps, CAP_EFFECTIVE, 1, &c, CAP_SET);
+    }
+    int r = cap_set_proc(caps);
+    cap_free(caps);
+    if (r < 0) return errno_error("Failed to raise capabilities");
+    return {};
+}
+
+}  // namespace
+
+Result<FsIds> FsIds::assume(uid_t uid) {
+    FsIds f;
+    ::syscall(SYS_setfsgid, uid);
+    ::syscall(SYS_setfsuid, uid);
+    f.active_ = true;
+    if (static_cast<uid_t>(::syscall(SYS_setfsuid, -1)) != uid)
+        return plain_error(fmt::format("Failed to take {} as the filesystem user", uid), EPERM);
+    BERTH_TRY(raise_permitted_capabilities());
+    return f;
+}
+
+FsIds::~FsIds() {
+    if (!active_) return;
+    // Back to fsuid 0 makes the filesystem capabilities effective again.
+    ::syscall(SYS_setfsuid, 0);
+    ::syscall(SYS_setfsgid, 0);
+}
+
 // The raw system calls change this thread's credentials only (glibc's wrappers change every thread's).
 Result<NamespaceOwner> NamespaceOwner::assume(uid_t base, uint64_t tasks) {
     NamespaceOwner o;
@@ -253,16 +290,7 @@ Result<NamespaceOwner> NamespaceOwner::assume(uid_t base, uint64_t tasks) {
     if (::syscall(SYS_setresuid, base, base, -1) < 0)
         return errno_error(fmt::format("Failed to take user {} as the owner of the user namespace", base));
     // Leaving euid 0 cleared the effective set (the permitted set stays: the saved uid is 0).
-    cap_t caps = cap_get_proc();
-    if (!caps) return errno_error("Failed to read capabilities");
-    for (cap_value_t c = 0; c <= CAP_LAST_CAP; c++) {
-        cap_flag_value_t permitted = CAP_CLEAR;
-        if (cap_get_flag(caps, c, CAP_PERMITTED, &permitted) == 0 && permitted == CAP_SET)
-            cap_set_flag(caps, CAP_EFFECTIVE, 1, &c, CAP_SET);
-    }
-    int r = cap_set_proc(caps);
-    cap_free(caps);
-    if (r < 0) return errno_error("Failed to raise capabilities as the owner of the user namespace");
+    BERTH_TRY(raise_permitted_capabilities());
     return o;
 }
 

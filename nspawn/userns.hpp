@@ -87,6 +87,20 @@ private:
     rlimit nproc_{};
 };
 
+// Supervisor: the calling thread's filesystem uid and gid are `uid` (its capabilities stay effective)
+// until this goes out of scope. What a filesystem records of its creator (overlayfs) is then `uid`.
+class FsIds {
+public:
+    static Result<FsIds> assume(uid_t uid);
+    FsIds(FsIds&& o) noexcept : active_(std::exchange(o.active_, false)) {}
+    FsIds& operator=(FsIds&&) = delete;
+    ~FsIds();
+
+private:
+    FsIds() = default;
+    bool active_ = false;
+};
+
 // Child, first thing after the maps exist: become root (uid/gid 0, no groups) of the new namespace.
 Status become_userns_root();
 

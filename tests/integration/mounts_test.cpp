@@ -185,6 +185,43 @@ TEST_F(Mounts, OverlayWritesLandInUpperLayer) {
     EXPECT_EQ(tree_snapshot(lower), lower_before);
 }
 
+// Under the default user namespace (the supervisor makes the overlay on idmapped layers, as the machine's
+// root): before, --overlay=L:U:D came up read-only and L::D failed with EACCES.
+TEST_F(Mounts, OverlayWritesLandInUpperLayerUnderTheUserNamespace) {
+    auto lower = host_dir("lower", "old", "lower\n");
+    make_dirs(lower + "/sub");
+    auto upper = host_dir("upper");
+    auto lower_before = tree_snapshot(lower);
+    auto r = sh("cat /data/old && echo changed > /data/old && echo new > /data/new && mkdir /data/dir && "
+                "touch /data/sub/in-sub && echo x > /data/alice && chown 1000:1000 /data/alice && stat -c %u /data/old",
+                {"--overlay=" + lower + ":" + upper + ":/data"});
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_EQ(r.out, "lower\n0\n") << "host root's files are the machine's root's";
+    EXPECT_EQ(read_file(upper + "/old"), "changed\n");
+    EXPECT_EQ(read_file(upper + "/new"), "new\n");
+    EXPECT_TRUE(exists(upper + "/dir") && exists(upper + "/sub/in-sub"));
+    // In the upper directory files are owned as in the image: the machine's IDs 0..65535 are host IDs 0..65535.
+    struct stat st {};
+    ASSERT_EQ(::stat((upper + "/new").c_str(), &st), 0);
+    EXPECT_EQ(st.st_uid, 0u);
+    ASSERT_EQ(::stat((upper + "/alice").c_str(), &st), 0);
+    EXPECT_EQ(st.st_uid, 1000u);
+    EXPECT_EQ(tree_snapshot(lower), lower_before);
+    for (auto& n : list_dir(tmp_)) EXPECT_EQ(n.rfind(".#berth-work.", 0), std::string::npos) << "work directory left: " << n;
+}
+
+TEST_F(Mounts, OverlayWithATemporaryUpperIsWritableUnderTheUserNamespace) {
+    auto lower = host_dir("lower", "old", "lower\n");
+    auto lower_before = tree_snapshot(lower);
+    auto r = sh("echo changed > /data/old && echo new > /data/new && cat /data/old /data/new",
+                {"--overlay=" + lower + "::/data"});
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_EQ(r.out, "changed\nnew\n");
+    EXPECT_EQ(tree_snapshot(lower), lower_before);
+    for (auto& n : list_dir("/var/tmp"))
+        EXPECT_NE(n.rfind("berth-overlay." + machine_ + ".", 0), 0u) << "temporary upper left: " << n;
+}
+
 TEST_F(Mounts, OverlayRoStacksLayersReadOnly) {
     auto bottom = host_dir("bottom", "both", "bottom\n");
     write_file(bottom + "/only-bottom", "b\n");
