@@ -77,6 +77,20 @@ protected:
         write_file(sync + "/done", "");
         return p.wait(60s);
     }
+    // A bounded fork bomb (the default ceiling and 100 more) stops at the ceiling, while the host forks.
+    void expect_fork_bomb_stopped(const std::vector<std::string>& opts) const {
+        uint64_t ceiling = default_tasks_max();
+        auto p = start_hog("fork", ceiling + 100, opts);
+        ASSERT_TRUE(wait_up(p));
+        HogResult h = hog_line(p, sync_);
+        EXPECT_EQ(h.error, "EAGAIN");
+        // The ceiling counts every task of the machine: its shell and the hog itself besides the forks.
+        EXPECT_LT(h.got, ceiling);
+        EXPECT_GE(h.got + 8, ceiling);
+        EXPECT_TRUE(run("/bin/true", {}).exited(0)) << "the host forks and runs programs meanwhile";
+        auto r = finish(p, sync_);
+        EXPECT_TRUE(r.exited(0)) << r.describe();
+    }
 };
 
 TEST_F(HostHeadroom, AGuestsInotifyInstancesAreChargedToItsOwnRangeAndHostRootKeepsItsHeadroom) {
@@ -138,20 +152,7 @@ TEST_F(HostHeadroom, UsernsLimitIsRefusedWithoutAUserNamespaceOrWithABadValue) {
     EXPECT_TRUE(refused_with(sh("true", {"--userns-limit=inotify_instances=-1"}), "expected a number between 0"));
 }
 
-TEST_F(HostHeadroom, AForkBombStopsAtTheDefaultCeilingWithTheHostsPidsToSpare) {
-    uint64_t ceiling = default_tasks_max();
-    auto p = start_hog("fork", ceiling + 100);
-    ASSERT_TRUE(wait_up(p));
-    HogResult h = hog_line(p, sync_);
-    EXPECT_EQ(h.error, "EAGAIN");
-    // The ceiling counts every task of the machine: its shell and the hog itself besides the forks.
-    EXPECT_LT(h.got, ceiling);
-    EXPECT_GE(h.got + 8, ceiling);
-    // The host forks and runs programs meanwhile.
-    EXPECT_TRUE(run("/bin/true", {}).exited(0));
-    auto r = finish(p, sync_);
-    EXPECT_TRUE(r.exited(0)) << r.describe();
-}
+TEST_F(HostHeadroom, AForkBombStopsAtTheDefaultCeilingWithTheHostsPidsToSpare) { expect_fork_bomb_stopped({}); }
 
 TEST_F(HostHeadroom, PidsMaxInfinityLiftsTheCeilingAndASmallOneLowersIt) {
     uint64_t ceiling = default_tasks_max();
@@ -175,15 +176,7 @@ TEST_F(HostHeadroom, PidsMaxInfinityLiftsTheCeilingAndASmallOneLowersIt) {
 }
 
 TEST_F(HostHeadroom, WithoutAUserNamespaceTheCeilingIsTheCgroupsPidsLimit) {
-    uint64_t ceiling = default_tasks_max();
-    auto p = start_hog("fork", ceiling + 100, {"--private-users=no"});
-    ASSERT_TRUE(wait_up(p));
-    HogResult h = hog_line(p, sync_);
-    EXPECT_EQ(h.error, "EAGAIN");
-    EXPECT_LT(h.got, ceiling);
-    EXPECT_GE(h.got + 8, ceiling);
-    EXPECT_TRUE(run("/bin/true", {}).exited(0));
-    EXPECT_TRUE(finish(p, sync_).exited(0));
+    expect_fork_bomb_stopped({"--private-users=no"});
 }
 
 TEST_F(HostHeadroom, ADevShmFillerStopsAtItsTenthOfRamAndTheHostsShmIsUntouched) {
