@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install what berth needs, build it, and run every test (unit and integration) with CTest.
+# Install what berth needs, build it, and run every test: unit and integration with CTest, then the
+# sanitizer build's tests (tests/sanitize.sh) and the fuzz targets (tests/fuzz/run.sh).
 # Needs root and no terminal, so it runs the same by hand, from a fresh clone and in CI.
 # Extra arguments go to ctest, e.g. ./test.sh -R integration.Basics or ./test.sh -L integration.
 set -euo pipefail
@@ -10,4 +11,13 @@ require_root
 install_deps
 build
 debian_rootfs
-exec ctest --test-dir build --output-on-failure "$@" </dev/null
+# With arguments: just those tests of the normal build.
+if (($#)); then
+    exec ctest --test-dir build --output-on-failure "$@" </dev/null
+fi
+step "running the tests" "see the failed tests' output above"
+ctest --test-dir build --output-on-failure </dev/null
+# Then the unit, machined and machinectl tests again in a build with AddressSanitizer and
+# UndefinedBehaviorSanitizer, and every fuzz target for a bounded time (tests/fuzz/run.sh).
+tests/sanitize.sh
+tests/fuzz/run.sh

@@ -5,6 +5,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <optional>
 #include <sstream>
 
@@ -44,6 +45,11 @@ OsRelease parse_os_release(const std::string& text) {
         auto eq = line.find('=');
         if (eq == std::string::npos) continue;
         std::string key = line.substr(first, eq - first);
+        while (!key.empty() && (key.back() == ' ' || key.back() == '\t')) key.pop_back();
+        // A shell variable name, or not an assignment (systemd skips such lines too).
+        bool name = !key.empty() && !std::isdigit(static_cast<unsigned char>(key[0]));
+        for (char c : key) name = name && (std::isalnum(static_cast<unsigned char>(c)) || c == '_');
+        if (!name) continue;
         std::string value = line.substr(eq + 1);
         while (!value.empty() && (value.back() == ' ' || value.back() == '\t' || value.back() == '\r'))
             value.pop_back();

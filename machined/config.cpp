@@ -4,6 +4,9 @@
 
 #include <toml++/toml.h>
 
+#include "fileio.hpp"
+#include "toml_text.hpp"
+
 namespace berth::machined {
 
 Result<Config> load_config(const std::string& path, bool required) {
@@ -13,9 +16,11 @@ Result<Config> load_config(const std::string& path, bool required) {
         if (errno == ENOENT && !required) return c;
         return errno_error(fmt::format("Failed to read {}", path));
     }
+    BERTH_ASSIGN(std::string text, read_file(path));
+    BERTH_ASSIGN(std::string guarded, guard_toml_text(text, "configuration " + path));
     toml::table t;
     try {
-        t = toml::parse_file(path);
+        t = toml::parse(guarded, path);
     } catch (const toml::parse_error& e) {
         return plain_error(fmt::format("Failed to parse {}: {} (line {})", path, e.description(),
                                        e.source().begin.line));

@@ -4,7 +4,9 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "fd.hpp"
@@ -31,5 +33,13 @@ struct IdRange {
     uint32_t inner = 0, outer = 0, count = 0;
 };
 Result<std::vector<IdRange>> read_id_map(pid_t pid, const char* which);  // "uid_map" | "gid_map"
+
+// The parsers behind the readers above, on the file's text (fuzzed: tests/fuzz). Malformed text is
+// nullopt, never an exception. A process names itself (its comm in /proc/PID/stat is any 15 bytes,
+// parentheses and spaces included), so the fields after it are found from the last ')'.
+std::optional<std::vector<std::string>> stat_fields_of(std::string_view stat);
+// The first number after "\nKEY:" in /proc/PID/status ("Uid", "PPid").
+std::optional<uint64_t> status_number(std::string_view status, std::string_view key);
+std::vector<IdRange> parse_id_map(std::string_view text);
 
 }  // namespace berth::machined

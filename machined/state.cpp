@@ -18,6 +18,7 @@
 #include "machine_name.hpp"
 #include "procfs.hpp"
 #include "registration.hpp"
+#include "toml_text.hpp"
 
 namespace berth::machined {
 
@@ -77,11 +78,13 @@ bool valid_cgroups(const Machine& m) {
     return true;
 }
 
-Result<std::unique_ptr<Machine>> from_toml(int dirfd, const std::string& file, const std::string& path) {
-    BERTH_ASSIGN(std::string text, read_untrusted_file(dirfd, file, kStateFileMax));
+}  // namespace
+
+Result<std::unique_ptr<Machine>> parse_machine_state(const std::string& text, const std::string& path) {
+    BERTH_ASSIGN(std::string guarded, guard_toml_text(text, "machine state " + path));
     toml::table t;
     try {
-        t = toml::parse(text, path);
+        t = toml::parse(guarded, path);
     } catch (const toml::parse_error& e) {
         return plain_error(fmt::format("Malformed machine state {}: {}", path, e.description()));
     }
@@ -110,6 +113,13 @@ Result<std::unique_ptr<Machine>> from_toml(int dirfd, const std::string& file, c
         !valid_cgroups(*m))
         return plain_error(fmt::format("Invalid machine state in {}", path));
     return m;
+}
+
+namespace {
+
+Result<std::unique_ptr<Machine>> from_toml(int dirfd, const std::string& file, const std::string& path) {
+    BERTH_ASSIGN(std::string text, read_untrusted_file(dirfd, file, kStateFileMax));
+    return parse_machine_state(text, path);
 }
 
 }  // namespace

@@ -34,4 +34,7 @@ private:
     std::string dir_;
 };
 
+// One record's text (`path` names it in messages), checked as load_live() does (fuzzed: tests/fuzz).
+Result<std::unique_ptr<Machine>> parse_machine_state(const std::string& text, const std::string& path);
+
 }  // namespace berth::machined

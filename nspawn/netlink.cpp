@@ -79,7 +79,10 @@ Status Netlink::talk(nl_msg* msg, const std::function<void(nlmsghdr*)>& each) co
     nlmsg_free(msg);
     if (r < 0) return Error{EIO, ""};
     talk_cb::State st{&each};
-    nl_cb* cb = nl_cb_clone(nl_socket_get_cb(sk_));
+    // nl_socket_get_cb() takes a reference: put back, or the socket's own callbacks outlive it.
+    nl_cb* own = nl_socket_get_cb(sk_);
+    nl_cb* cb = nl_cb_clone(own);
+    nl_cb_put(own);
     if (!cb) return Error{ENOMEM, ""};
     nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, talk_cb::valid, &st);
     nl_cb_set(cb, NL_CB_FINISH, NL_CB_CUSTOM, talk_cb::finish, &st);

@@ -4,6 +4,8 @@
 
 #include <toml++/toml.h>
 
+#include "toml_text.hpp"
+
 namespace berth::nspawn {
 
 namespace {
@@ -173,9 +175,10 @@ std::vector<SettingsFile> find_settings(const std::string& name, const std::stri
 
 Status apply_settings(const std::string& toml_text, const SettingsFile& file, Options& options,
                       std::vector<std::string>& warnings) {
+    BERTH_ASSIGN(std::string guarded, guard_toml_text(toml_text, "settings file " + file.path));
     toml::table doc;
     try {
-        doc = toml::parse(toml_text, file.path);
+        doc = toml::parse(guarded, file.path);
     } catch (const toml::parse_error& e) {
         return plain_error(fmt::format("Failed to parse settings file {} at line {}: {}", file.path,
                                        e.source().begin.line, e.description()));

@@ -5,7 +5,8 @@
 # bound in and tmpfs on /run and /tmp. A clean clone of this repository's HEAD goes to the tree's /root
 # (0700, where root naturally puts it), then:
 #   test: ./test.sh -R '<unit tests, Basics, the Debian boots>' must install, build, fetch the Debian
-#         rootfs and pass;
+#         rootfs and pass, then tests/sanitize.sh (some unit tests) and tests/fuzz/run.sh 5 must build and
+#         pass, with the tools the install step brought;
 #   boot: ./boot.sh must get to the guest's login prompt on a terminal; the script logs in as root and
 #         powers the guest off. Then, in the same tree, the README's "Managing machines" blocks marked
 #         for this script run as written (install, system bus, machined, enable/start/status/poweroff);
@@ -21,6 +22,7 @@ repo=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
 cache=${BERTH_FRESH_CACHE:-/var/cache/berth/fresh-bookworm}
 mirror=${BERTH_FRESH_MIRROR:-http://deb.debian.org/debian}
 tests_regex='^unit\.|^machined-unit\.|\.Basics\.|Debian'
+sanitize_regex='^unit\.Resource|^unit\.TomlText|^machined-unit\.'
 boot_timeout=${BERTH_FRESH_BOOT_TIMEOUT:-3600}
 
 say() { printf '==> fresh: %s\n' "$*" >&2; }
@@ -103,9 +105,13 @@ check_test() {
     work=$(fresh_copy)
     say "test: ./test.sh -R '$tests_regex' in a pristine tree ($work)"
     start=$SECONDS
-    enter "$work/root" "./test.sh -R '$tests_regex'" </dev/null 2>&1 | tee "$work/test.log" || status=$?
+    # Then what ./test.sh runs after the normal suite, briefly: the sanitizer build with a few of its
+    # tests, every fuzz target for 5 s (their tools come with the install step above).
+    enter "$work/root" "./test.sh -R '$tests_regex' && tests/sanitize.sh -R '$sanitize_regex' && tests/fuzz/run.sh 5" \
+        </dev/null 2>&1 | tee "$work/test.log" || status=$?
     say "test: exit status $status after $((SECONDS - start)) s (log: $work/test.log)"
-    [[ $status == 0 ]] && grep -q '100% tests passed' "$work/test.log" || status=1
+    [[ $status == 0 ]] && [[ $(grep -c '100% tests passed' "$work/test.log") == 2 ]] &&
+        [[ $(grep -c 'no finding' "$work/test.log") -ge 7 ]] || status=1
     cp "$work/test.log" /var/tmp/berth-fresh-test.log
     finish "$work"
     return $status

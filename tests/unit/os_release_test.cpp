@@ -123,3 +123,12 @@ TEST(ReadOsReleaseAt, FailsWithENOENTWhenThereIsNone) {
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().code, ENOENT);
 }
+
+// Found by tests/fuzz (fuzz_os_release): "=x" gave an empty key.
+TEST(ParseOsRelease, SkipsLinesWhoseKeyIsNoVariableName) {
+    auto r = parse_os_release("=novalue\nBAD-KEY=x\n1ID=x\nK\x1b[2J=x\nID=debian\n");
+    EXPECT_EQ(r.size(), 1u);
+    EXPECT_EQ(r["ID"], "debian");
+}
+
+TEST(ParseOsRelease, TrimsBlanksBeforeTheEqualsSign) { EXPECT_EQ(parse_os_release("ID \t=debian\n")["ID"], "debian"); }

@@ -1,0 +1,20 @@
+// A settings file next to an image (untrusted) or in /etc/berth/nspawn (trusted): any bytes. Applying it
+// fails with an error or fills options, never crashes; the options it fills then go through the same
+// plan-time parsers as the command line's.
+#include "fuzz_util.hpp"
+#include "settings.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+    using namespace berth::fuzz;
+    if (size == 0) return 0;
+    bool trusted = data[0] & 1;
+    std::string toml = text(data + 1, size - 1);
+    berth::nspawn::Options options;
+    std::vector<std::string> warnings;
+    try {
+        (void)berth::nspawn::apply_settings(toml, {"/fuzz/machine.toml", trusted}, options, warnings);
+    } catch (...) {
+        check(false, "apply_settings throws");
+    }
+    return 0;
+}
