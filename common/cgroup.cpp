@@ -1,4 +1,4 @@
-#include "cgroup.hpp"
+#include "common/cgroup.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -14,7 +14,7 @@
 #include <sstream>
 #include <vector>
 
-#include "fileio.hpp"
+#include "common/fileio.hpp"
 
 namespace berth {
 

@@ -4,8 +4,8 @@
 #include <map>
 #include <string>
 
-#include "fd.hpp"
-#include "result.hpp"
+#include "common/fd.hpp"
+#include "common/result.hpp"
 
 namespace berth {
 

@@ -1,4 +1,4 @@
-#include "chase.hpp"
+#include "common/chase.hpp"
 
 #include <fcntl.h>
 #include <linux/openat2.h>

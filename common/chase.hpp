@@ -5,8 +5,8 @@
 
 #include <string>
 
-#include "fd.hpp"
-#include "result.hpp"
+#include "common/fd.hpp"
+#include "common/result.hpp"
 
 namespace berth {
 

@@ -1,11 +1,11 @@
-#include "fileio.hpp"
+#include "common/fileio.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fd.hpp"
-#include "id128.hpp"
+#include "common/fd.hpp"
+#include "common/id128.hpp"
 
 namespace berth {
 

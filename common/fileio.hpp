@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "result.hpp"
+#include "common/result.hpp"
 
 namespace berth {
 

@@ -1,4 +1,4 @@
-#include "id128.hpp"
+#include "common/id128.hpp"
 
 #include <sys/random.h>
 

@@ -1,8 +1,8 @@
-#include "machine_name.hpp"
+#include "common/machine_name.hpp"
 
 #include <cctype>
 
-#include "escape.hpp"
+#include "common/escape.hpp"
 
 namespace berth {
 

@@ -1,4 +1,4 @@
-#include "mount_api.hpp"
+#include "common/mount_api.hpp"
 
 #include <fcntl.h>
 #include <sys/mount.h>
@@ -7,7 +7,7 @@
 
 #include <vector>
 
-#include "chase.hpp"
+#include "common/chase.hpp"
 
 namespace berth {
 

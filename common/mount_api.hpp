@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "fd.hpp"
-#include "result.hpp"
+#include "common/fd.hpp"
+#include "common/result.hpp"
 
 namespace berth {
 

@@ -1,4 +1,4 @@
-#include "os_release.hpp"
+#include "common/os_release.hpp"
 
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -9,9 +9,9 @@
 #include <optional>
 #include <sstream>
 
-#include "chase.hpp"
-#include "fd.hpp"
-#include "fileio.hpp"
+#include "common/chase.hpp"
+#include "common/fd.hpp"
+#include "common/fileio.hpp"
 
 namespace berth {
 

@@ -4,7 +4,7 @@
 #include <map>
 #include <string>
 
-#include "result.hpp"
+#include "common/result.hpp"
 
 namespace berth {
 

@@ -1,9 +1,9 @@
-#include "pool.hpp"
+#include "common/pool.hpp"
 
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "log.hpp"
+#include "common/log.hpp"
 
 namespace berth {
 

@@ -1,6 +1,6 @@
-#include "toml_text.hpp"
+#include "common/toml_text.hpp"
 
-#include "escape.hpp"
+#include "common/escape.hpp"
 
 namespace berth {
 

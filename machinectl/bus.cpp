@@ -1,4 +1,4 @@
-#include "bus.hpp"
+#include "machinectl/bus.hpp"
 
 #include <arpa/inet.h>
 

@@ -11,9 +11,9 @@
 
 #include <sdbus-c++/sdbus-c++.h>
 
-#include "bus_names.hpp"
-#include "properties.hpp"
-#include "result.hpp"
+#include "common/bus_names.hpp"
+#include "common/result.hpp"
+#include "machinectl/properties.hpp"
 
 namespace berth::machinectl {
 

@@ -4,9 +4,9 @@
 
 #include <fmt/format.h>
 
-#include "bus.hpp"
-#include "options.hpp"
-#include "verbs.hpp"
+#include "machinectl/bus.hpp"
+#include "machinectl/options.hpp"
+#include "machinectl/verbs.hpp"
 
 using namespace berth::machinectl;
 

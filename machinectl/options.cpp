@@ -1,12 +1,12 @@
-#include "options.hpp"
+#include "machinectl/options.hpp"
 
 #include <CLI/CLI.hpp>
 
-#include "escape.hpp"
-#include "machine_name.hpp"
-#include "set_property.hpp"
-#include "signals.hpp"
-#include "verbs.hpp"
+#include "common/escape.hpp"
+#include "common/machine_name.hpp"
+#include "common/signals.hpp"
+#include "machinectl/set_property.hpp"
+#include "machinectl/verbs.hpp"
 
 namespace berth::machinectl {
 

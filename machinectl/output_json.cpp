@@ -1,4 +1,4 @@
-#include "output_json.hpp"
+#include "machinectl/output_json.hpp"
 
 #include <fmt/format.h>
 

@@ -5,7 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "options.hpp"
+#include "machinectl/options.hpp"
 
 namespace berth::machinectl {
 

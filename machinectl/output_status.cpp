@@ -1,10 +1,10 @@
-#include "output_status.hpp"
+#include "machinectl/output_status.hpp"
 
 #include <sys/socket.h>
 
 #include <fmt/format.h>
 
-#include "escape.hpp"
+#include "common/escape.hpp"
 
 namespace berth::machinectl {
 

@@ -10,8 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "process_tree.hpp"
-#include "properties.hpp"
+#include "machinectl/process_tree.hpp"
+#include "machinectl/properties.hpp"
 
 namespace berth::machinectl {
 

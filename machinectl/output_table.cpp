@@ -1,6 +1,6 @@
-#include "output_table.hpp"
+#include "machinectl/output_table.hpp"
 
-#include "escape.hpp"
+#include "common/escape.hpp"
 
 #include <algorithm>
 

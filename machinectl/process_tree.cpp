@@ -1,4 +1,4 @@
-#include "process_tree.hpp"
+#include "machinectl/process_tree.hpp"
 
 #include <dirent.h>
 #include <linux/magic.h>
@@ -10,7 +10,7 @@
 
 #include <fmt/format.h>
 
-#include "escape.hpp"
+#include "common/escape.hpp"
 
 namespace berth::machinectl {
 

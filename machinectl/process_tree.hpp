@@ -10,7 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "result.hpp"
+#include "common/result.hpp"
 
 namespace berth::machinectl {
 

@@ -1,4 +1,4 @@
-#include "properties.hpp"
+#include "machinectl/properties.hpp"
 
 #include <time.h>
 

@@ -1,8 +1,8 @@
-#include "set_property.hpp"
+#include "machinectl/set_property.hpp"
 
 #include <fmt/format.h>
 
-#include "options.hpp"
+#include "machinectl/options.hpp"
 
 namespace berth::machinectl {
 

@@ -5,7 +5,7 @@
 #include <utility>
 #include <vector>
 
-#include "result.hpp"
+#include "common/result.hpp"
 
 namespace berth::machinectl {
 

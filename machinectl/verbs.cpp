@@ -1,4 +1,4 @@
-#include "verbs.hpp"
+#include "machinectl/verbs.hpp"
 
 #include <cstdint>
 

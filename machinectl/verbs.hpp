@@ -4,7 +4,7 @@
 #include <string>
 #include <string_view>
 
-#include "options.hpp"
+#include "machinectl/options.hpp"
 
 namespace berth::machinectl {
 

@@ -1,9 +1,9 @@
 // The verbs over berth's own io.berth.Manager1: start, enable, disable, freeze, thaw, set-property.
 #include <fmt/format.h>
 
-#include "bus.hpp"
-#include "set_property.hpp"
-#include "verbs.hpp"
+#include "machinectl/bus.hpp"
+#include "machinectl/set_property.hpp"
+#include "machinectl/verbs.hpp"
 
 namespace berth::machinectl {
 

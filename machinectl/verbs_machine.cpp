@@ -6,11 +6,11 @@
 
 #include <fmt/format.h>
 
-#include "bus.hpp"
-#include "output_json.hpp"
-#include "output_status.hpp"
-#include "output_table.hpp"
-#include "verbs.hpp"
+#include "machinectl/bus.hpp"
+#include "machinectl/output_json.hpp"
+#include "machinectl/output_status.hpp"
+#include "machinectl/output_table.hpp"
+#include "machinectl/verbs.hpp"
 
 namespace berth::machinectl {
 

@@ -1,11 +1,11 @@
-#include "access.hpp"
+#include "machined/access.hpp"
 
 #include <grp.h>
 
 #include <algorithm>
 
-#include "bus_error.hpp"
-#include "log.hpp"
+#include "common/log.hpp"
+#include "machined/bus_error.hpp"
 
 namespace berth::machined {
 

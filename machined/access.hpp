@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "registration.hpp"
-#include "result.hpp"
+#include "common/result.hpp"
+#include "machined/register_request.hpp"
 
 namespace berth::machined {
 

@@ -1,10 +1,10 @@
 // io.berth.Manager1 on /org/freedesktop/machine1: what systemd's machined lacks (docs/machined.md).
 #include <sdbus-c++/Types.h>
 
-#include "bus_error.hpp"
-#include "daemon.hpp"
-#include "machine_name.hpp"
-#include "objects.hpp"
+#include "common/machine_name.hpp"
+#include "machined/bus_error.hpp"
+#include "machined/daemon.hpp"
+#include "machined/objects.hpp"
 
 namespace berth::machined {
 

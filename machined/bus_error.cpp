@@ -1,4 +1,4 @@
-#include "bus_error.hpp"
+#include "machined/bus_error.hpp"
 
 namespace berth::machined {
 

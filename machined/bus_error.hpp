@@ -3,8 +3,8 @@
 
 #include <sdbus-c++/Error.h>
 
-#include "bus_names.hpp"
-#include "result.hpp"
+#include "common/bus_names.hpp"
+#include "common/result.hpp"
 
 namespace berth::machined {
 

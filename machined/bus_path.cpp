@@ -1,4 +1,4 @@
-#include "bus_path.hpp"
+#include "machined/bus_path.hpp"
 
 #include <fmt/format.h>
 

@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "bus_names.hpp"
+#include "common/bus_names.hpp"
 
 namespace berth::machined {
 

@@ -1,11 +1,11 @@
-#include "config.hpp"
+#include "machined/config.hpp"
 
 #include <sys/stat.h>
 
 #include <toml++/toml.h>
 
-#include "fileio.hpp"
-#include "toml_text.hpp"
+#include "common/fileio.hpp"
+#include "common/toml_text.hpp"
 
 namespace berth::machined {
 

@@ -6,7 +6,7 @@
 
 #include <spdlog/common.h>
 
-#include "result.hpp"
+#include "common/result.hpp"
 
 namespace berth::machined {
 

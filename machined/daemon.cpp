@@ -1,4 +1,4 @@
-#include "daemon.hpp"
+#include "machined/daemon.hpp"
 
 #include <sdbus-c++/sdbus-c++.h>
 
@@ -10,14 +10,14 @@
 
 #include <algorithm>
 
-#include "bus_error.hpp"
-#include "bus_path.hpp"
-#include "cgroup.hpp"
-#include "limits.hpp"
-#include "log.hpp"
-#include "objects.hpp"
-#include "operations.hpp"
-#include "sdbus_raw.hpp"
+#include "common/cgroup.hpp"
+#include "common/log.hpp"
+#include "machined/bus_error.hpp"
+#include "machined/bus_path.hpp"
+#include "machined/limits.hpp"
+#include "machined/objects.hpp"
+#include "machined/operations.hpp"
+#include "machined/sdbus_raw.hpp"
 
 namespace berth::machined {
 

@@ -10,14 +10,14 @@
 #include <memory>
 #include <string>
 
-#include "access.hpp"
-#include "config.hpp"
-#include "enabled.hpp"
-#include "machine_objects.hpp"
-#include "registration.hpp"
-#include "registry.hpp"
-#include "state.hpp"
-#include "supervisor.hpp"
+#include "machined/access.hpp"
+#include "machined/config.hpp"
+#include "machined/enabled.hpp"
+#include "machined/machine_objects.hpp"
+#include "machined/register_request.hpp"
+#include "machined/registry.hpp"
+#include "machined/state.hpp"
+#include "machined/machine_starter.hpp"
 
 namespace berth::machined {
 

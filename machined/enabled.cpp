@@ -1,4 +1,4 @@
-#include "enabled.hpp"
+#include "machined/enabled.hpp"
 
 #include <dirent.h>
 #include <sys/stat.h>
@@ -6,8 +6,8 @@
 
 #include <algorithm>
 
-#include "fileio.hpp"
-#include "machine_name.hpp"
+#include "common/fileio.hpp"
+#include "common/machine_name.hpp"
 
 namespace berth::machined {
 

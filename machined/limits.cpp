@@ -1,4 +1,4 @@
-#include "limits.hpp"
+#include "machined/limits.hpp"
 
 #include <sys/stat.h>
 
@@ -7,9 +7,9 @@
 #include <optional>
 #include <sstream>
 
-#include "cgroup.hpp"
-#include "fileio.hpp"
-#include "resources.hpp"
+#include "common/cgroup.hpp"
+#include "common/fileio.hpp"
+#include "nspawn/resources.hpp"
 
 namespace berth::machined {
 

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "fd.hpp"
-#include "id128.hpp"
+#include "common/fd.hpp"
+#include "common/id128.hpp"
 
 namespace berth::machined {
 

@@ -1,15 +1,15 @@
-#include "machine_objects.hpp"
+#include "machined/machine_objects.hpp"
 
 #include <sdbus-c++/Error.h>
 
 #include <cstring>
 #include <functional>
 
-#include "bus_error.hpp"
-#include "bus_path.hpp"
-#include "daemon.hpp"
-#include "objects.hpp"
-#include "operations.hpp"
+#include "machined/bus_error.hpp"
+#include "machined/bus_path.hpp"
+#include "machined/daemon.hpp"
+#include "machined/objects.hpp"
+#include "machined/operations.hpp"
 
 namespace berth::machined {
 

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "machine.hpp"
+#include "machined/machine.hpp"
 
 namespace berth::machined {
 

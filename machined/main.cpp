@@ -9,10 +9,10 @@
 #include <CLI/CLI.hpp>
 #include <sdbus-c++/IConnection.h>
 
-#include "config.hpp"
-#include "daemon.hpp"
-#include "fd.hpp"
-#include "log.hpp"
+#include "common/fd.hpp"
+#include "common/log.hpp"
+#include "machined/config.hpp"
+#include "machined/daemon.hpp"
 
 using namespace berth;
 using namespace berth::machined;

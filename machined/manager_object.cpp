@@ -5,12 +5,12 @@
 
 #include <limits>
 
-#include "bus_error.hpp"
-#include "bus_path.hpp"
-#include "daemon.hpp"
-#include "objects.hpp"
-#include "operations.hpp"
-#include "sdbus_raw.hpp"
+#include "machined/bus_error.hpp"
+#include "machined/bus_path.hpp"
+#include "machined/daemon.hpp"
+#include "machined/objects.hpp"
+#include "machined/operations.hpp"
+#include "machined/sdbus_raw.hpp"
 
 namespace berth::machined {
 

@@ -7,9 +7,9 @@
 #include <functional>
 #include <string>
 
-#include "bus_error.hpp"
-#include "bus_names.hpp"
-#include "machine.hpp"
+#include "common/bus_names.hpp"
+#include "machined/bus_error.hpp"
+#include "machined/machine.hpp"
 
 namespace berth::machined {
 

@@ -1,4 +1,4 @@
-#include "operations.hpp"
+#include "machined/operations.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -18,12 +18,12 @@
 #include <functional>
 #include <sstream>
 
-#include "cgroup.hpp"
-#include "fd.hpp"
-#include "fileio.hpp"
-#include "escape.hpp"
-#include "os_release.hpp"
-#include "procfs.hpp"
+#include "common/cgroup.hpp"
+#include "common/escape.hpp"
+#include "common/fd.hpp"
+#include "common/fileio.hpp"
+#include "common/os_release.hpp"
+#include "machined/procfs.hpp"
 
 namespace berth::machined {
 

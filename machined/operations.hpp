@@ -10,8 +10,8 @@
 #include <utility>
 #include <vector>
 
-#include "machine.hpp"
-#include "result.hpp"
+#include "common/result.hpp"
+#include "machined/machine.hpp"
 
 namespace berth::machined {
 

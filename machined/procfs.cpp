@@ -1,4 +1,4 @@
-#include "procfs.hpp"
+#include "machined/procfs.hpp"
 
 #include <signal.h>
 #include <sys/syscall.h>
@@ -7,7 +7,7 @@
 #include <charconv>
 #include <sstream>
 
-#include "fileio.hpp"
+#include "common/fileio.hpp"
 
 namespace berth::machined {
 

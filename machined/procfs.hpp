@@ -9,8 +9,8 @@
 #include <string_view>
 #include <vector>
 
-#include "fd.hpp"
-#include "result.hpp"
+#include "common/fd.hpp"
+#include "common/result.hpp"
 
 namespace berth::machined {
 

@@ -1,4 +1,4 @@
-#include "registry.hpp"
+#include "machined/registry.hpp"
 
 #include <time.h>
 

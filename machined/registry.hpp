@@ -1,5 +1,5 @@
 // MachineRegistry: the machines machined knows, by name, with the lookups the bus API needs.
-// Pure bookkeeping: it validates nothing and touches no process; see registration.hpp for that.
+// Pure bookkeeping: it validates nothing and touches no process; see register_request.hpp for that.
 #pragma once
 
 #include <map>
@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "machine.hpp"
+#include "machined/machine.hpp"
 
 namespace berth::machined {
 

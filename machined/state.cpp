@@ -1,4 +1,4 @@
-#include "state.hpp"
+#include "machined/state.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -10,15 +10,15 @@
 #include <algorithm>
 #include <sstream>
 
-#include "cgroup.hpp"
-#include "chase.hpp"
-#include "fd.hpp"
-#include "fileio.hpp"
-#include "log.hpp"
-#include "machine_name.hpp"
-#include "procfs.hpp"
-#include "registration.hpp"
-#include "toml_text.hpp"
+#include "common/cgroup.hpp"
+#include "common/chase.hpp"
+#include "common/fd.hpp"
+#include "common/fileio.hpp"
+#include "common/log.hpp"
+#include "common/machine_name.hpp"
+#include "common/toml_text.hpp"
+#include "machined/procfs.hpp"
+#include "machined/register_request.hpp"
 
 namespace berth::machined {
 

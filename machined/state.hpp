@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "machine.hpp"
-#include "result.hpp"
+#include "common/result.hpp"
+#include "machined/machine.hpp"
 
 namespace berth::machined {
 

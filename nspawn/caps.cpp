@@ -1,4 +1,4 @@
-#include "caps.hpp"
+#include "nspawn/caps.hpp"
 
 #include <linux/capability.h>
 #include <sys/prctl.h>

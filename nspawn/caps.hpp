@@ -4,7 +4,7 @@
 
 #include <cstdint>
 
-#include "plan.hpp"
+#include "nspawn/plan.hpp"
 
 namespace berth::nspawn {
 

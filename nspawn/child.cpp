@@ -1,4 +1,4 @@
-#include "child.hpp"
+#include "nspawn/child.hpp"
 
 #include <linux/capability.h>
 
@@ -15,15 +15,15 @@
 
 #include <cstdlib>
 
-#include "caps.hpp"
-#include "dev.hpp"
-#include "id128.hpp"
-#include "net.hpp"
-#include "resources.hpp"
-#include "notify.hpp"
-#include "stub_init.hpp"
-#include "user.hpp"
-#include "userns.hpp"
+#include "common/id128.hpp"
+#include "nspawn/caps.hpp"
+#include "nspawn/dev_tree.hpp"
+#include "nspawn/net.hpp"
+#include "nspawn/notify.hpp"
+#include "nspawn/resources.hpp"
+#include "nspawn/stub_init.hpp"
+#include "nspawn/image_users.hpp"
+#include "nspawn/userns.hpp"
 
 namespace berth::nspawn {
 

@@ -2,10 +2,10 @@
 // parses anything; every failure goes back to the supervisor as a Failed message.
 #pragma once
 
-#include "mount.hpp"
-#include "plan.hpp"
-#include "seccomp.hpp"
-#include "sync.hpp"
+#include "nspawn/mount.hpp"
+#include "nspawn/plan.hpp"
+#include "nspawn/seccomp.hpp"
+#include "nspawn/sync.hpp"
 
 namespace berth::nspawn {
 

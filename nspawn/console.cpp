@@ -1,4 +1,4 @@
-#include "console.hpp"
+#include "nspawn/console.hpp"
 
 #include <fcntl.h>
 #include <sys/ioctl.h>

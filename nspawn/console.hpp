@@ -7,8 +7,8 @@
 
 #include <string>
 
-#include "fd.hpp"
-#include "plan.hpp"
+#include "common/fd.hpp"
+#include "nspawn/plan.hpp"
 
 namespace berth::nspawn {
 

@@ -1,4 +1,4 @@
-#include "footprint.hpp"
+#include "nspawn/footprint.hpp"
 
 #include <link.h>
 #include <sys/mman.h>

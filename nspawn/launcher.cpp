@@ -1,4 +1,4 @@
-#include "launcher.hpp"
+#include "nspawn/launcher.hpp"
 
 #include <linux/sched.h>
 #include <poll.h>
@@ -15,26 +15,26 @@
 #include <cstdlib>
 #include <optional>
 
-#include "child.hpp"
-#include "log.hpp"
-#include "dev.hpp"
-#include "devices.hpp"
-#include "fileio.hpp"
-#include "footprint.hpp"
-#include "lock.hpp"
-#include "machine_cgroup.hpp"
-#include "mount.hpp"
-#include "mount_api.hpp"
-#include "net.hpp"
-#include "notify.hpp"
-#include "pool.hpp"
-#include "register.hpp"
-#include "resources.hpp"
-#include "seccomp.hpp"
-#include "signals.hpp"
-#include "stale.hpp"
-#include "userns.hpp"
-#include "supervisor.hpp"
+#include "common/fileio.hpp"
+#include "common/log.hpp"
+#include "common/mount_api.hpp"
+#include "common/pool.hpp"
+#include "common/signals.hpp"
+#include "nspawn/child.hpp"
+#include "nspawn/dev_tree.hpp"
+#include "nspawn/device_policy.hpp"
+#include "nspawn/footprint.hpp"
+#include "nspawn/lock.hpp"
+#include "nspawn/machine_cgroup.hpp"
+#include "nspawn/mount.hpp"
+#include "nspawn/net.hpp"
+#include "nspawn/notify.hpp"
+#include "nspawn/machined_registration.hpp"
+#include "nspawn/resources.hpp"
+#include "nspawn/seccomp.hpp"
+#include "nspawn/stale.hpp"
+#include "nspawn/supervisor.hpp"
+#include "nspawn/userns.hpp"
 
 namespace berth::nspawn {
 

@@ -1,7 +1,7 @@
 // The orchestrator: the list of steps that turns a plan into a running machine and back into nothing.
 #pragma once
 
-#include "plan.hpp"
+#include "nspawn/plan.hpp"
 
 namespace berth::nspawn {
 

@@ -1,4 +1,4 @@
-#include "lock.hpp"
+#include "nspawn/lock.hpp"
 
 #include <fcntl.h>
 #include <sys/file.h>

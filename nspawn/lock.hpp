@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "fd.hpp"
-#include "plan.hpp"
+#include "common/fd.hpp"
+#include "nspawn/plan.hpp"
 
 namespace berth::nspawn {
 

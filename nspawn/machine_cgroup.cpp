@@ -1,9 +1,9 @@
-#include "machine_cgroup.hpp"
+#include "nspawn/machine_cgroup.hpp"
 
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fileio.hpp"
+#include "common/fileio.hpp"
 
 namespace berth::nspawn {
 

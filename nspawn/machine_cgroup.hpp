@@ -3,8 +3,8 @@
 // is rooted there, so its init manages exactly that subtree.
 #pragma once
 
-#include "cgroup.hpp"
-#include "plan.hpp"
+#include "common/cgroup.hpp"
+#include "nspawn/plan.hpp"
 
 namespace berth::nspawn {
 

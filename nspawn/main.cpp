@@ -1,10 +1,10 @@
 // nspawn: spawn a command or boot an OS in a machine. Options follow systemd-nspawn's spelling.
 #include <cstdio>
 
-#include "launcher.hpp"
-#include "log.hpp"
-#include "options.hpp"
-#include "plan.hpp"
+#include "common/log.hpp"
+#include "nspawn/launcher.hpp"
+#include "nspawn/options.hpp"
+#include "nspawn/plan.hpp"
 
 using namespace berth;
 using namespace berth::nspawn;

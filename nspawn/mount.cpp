@@ -1,4 +1,4 @@
-#include "mount.hpp"
+#include "nspawn/mount.hpp"
 
 #include <fcntl.h>
 #include <sys/mount.h>
@@ -9,10 +9,10 @@
 
 #include <filesystem>
 
-#include "chase.hpp"
-#include "fileio.hpp"
-#include "id128.hpp"
-#include "mount_api.hpp"
+#include "common/chase.hpp"
+#include "common/fileio.hpp"
+#include "common/id128.hpp"
+#include "common/mount_api.hpp"
 
 namespace berth::nspawn {
 

@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "fd.hpp"
-#include "plan.hpp"
-#include "result.hpp"
+#include "common/fd.hpp"
+#include "common/result.hpp"
+#include "nspawn/plan.hpp"
 
 namespace berth::nspawn {
 
@@ -58,7 +58,7 @@ void remove_recorded_overlay_dirs(const std::string& record);
 // systemd. Made outside, since inside the user namespace those mounts are locked to /sys.
 Result<UniqueFd> make_sys_mount();
 // Child: /proc, /sys (sysfs, or `sys_mount` when not -1), /sys/fs/cgroup, /run, /run/host, /tmp (the /dev
-// tree is dev.hpp's).
+// tree is dev_tree.hpp's).
 Status mount_api_filesystems(const Plan& plan, int rootfd, int sys_mount);
 // Child: hide kernel-internal /proc files and make /proc/sys read-only (needs /run/host/inaccessible).
 Status protect_proc(const Plan& plan, int rootfd);

@@ -14,7 +14,7 @@
 // namespace open until then, so they outlive its last process. If the supervisor itself is killed, the
 // kernel returns physical devices to the host when the namespace dies and destroys virtual ones (veth,
 // dummy, ...), as with systemd-nspawn.
-#include "net.hpp"
+#include "nspawn/net.hpp"
 
 #include <fcntl.h>
 #include <linux/if.h>
@@ -27,11 +27,11 @@
 #include <algorithm>
 #include <set>
 
-#include "fileio.hpp"
-#include "log.hpp"
-#include "net_ports.hpp"
-#include "net_util.hpp"
-#include "netlink.hpp"
+#include "common/fileio.hpp"
+#include "common/log.hpp"
+#include "nspawn/net_ports.hpp"
+#include "nspawn/net_util.hpp"
+#include "nspawn/netlink.hpp"
 
 namespace berth::nspawn {
 

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "options.hpp"
+#include "nspawn/options.hpp"
 
 namespace berth::nspawn {
 

@@ -13,7 +13,7 @@
 // (ve-NAME, vz-ZONE get route_localnet=1), not over the administrator's bridge of --network-bridge; a
 // guest network manager that flushes foreign addresses (systemd-networkd without KeepConfiguration=)
 // removes .2 from host0 and with it the forwards.
-#include "net_ports.hpp"
+#include "nspawn/net_ports.hpp"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -32,9 +32,9 @@
 #include <charconv>
 #include <sstream>
 
-#include "fileio.hpp"
-#include "log.hpp"
-#include "net_util.hpp"
+#include "common/fileio.hpp"
+#include "common/log.hpp"
+#include "nspawn/net_util.hpp"
 
 namespace berth::nspawn::net {
 

@@ -7,8 +7,8 @@
 #include <functional>
 #include <string>
 
-#include "net.hpp"
-#include "netlink.hpp"
+#include "nspawn/net.hpp"
+#include "nspawn/netlink.hpp"
 
 namespace berth::nspawn::net {
 

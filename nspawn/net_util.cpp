@@ -1,4 +1,4 @@
-#include "net_util.hpp"
+#include "nspawn/net_util.hpp"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -8,7 +8,7 @@
 
 #include <sstream>
 
-#include "fileio.hpp"
+#include "common/fileio.hpp"
 
 namespace berth::nspawn::net {
 

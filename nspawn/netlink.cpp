@@ -1,7 +1,7 @@
 // Removing a link blocks the caller for ~20 ms in rcu_barrier() after the link is already gone from the
 // host; a helper process makes that call and we wait only until the kernel announces it gone
 // (LinkRemoval), which keeps teardown under a millisecond.
-#include "netlink.hpp"
+#include "nspawn/netlink.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -19,8 +19,8 @@
 
 #include <cstring>
 
-#include "fd.hpp"
-#include "log.hpp"
+#include "common/fd.hpp"
+#include "common/log.hpp"
 
 namespace berth::nspawn::net {
 

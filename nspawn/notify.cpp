@@ -1,4 +1,4 @@
-#include "notify.hpp"
+#include "nspawn/notify.hpp"
 
 #include <fcntl.h>
 #include <sys/socket.h>
@@ -9,7 +9,7 @@
 #include <cstring>
 #include <sstream>
 
-#include "chase.hpp"
+#include "common/chase.hpp"
 
 namespace berth::nspawn {
 

@@ -1,4 +1,4 @@
-#include "options.hpp"
+#include "nspawn/options.hpp"
 
 #include <CLI/CLI.hpp>
 

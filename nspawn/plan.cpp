@@ -1,4 +1,4 @@
-#include "plan.hpp"
+#include "nspawn/plan.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -8,11 +8,11 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "chase.hpp"
-#include "fileio.hpp"
-#include "machine_name.hpp"
-#include "settings.hpp"
-#include "signals.hpp"
+#include "common/chase.hpp"
+#include "common/fileio.hpp"
+#include "common/machine_name.hpp"
+#include "common/signals.hpp"
+#include "nspawn/settings.hpp"
 
 namespace berth::nspawn {
 

@@ -6,13 +6,13 @@
 #include <string>
 #include <vector>
 
-#include "id128.hpp"
-#include "net.hpp"
-#include "options.hpp"
-#include "resources.hpp"
-#include "seccomp.hpp"
-#include "user.hpp"
-#include "userns.hpp"
+#include "common/id128.hpp"
+#include "nspawn/net.hpp"
+#include "nspawn/options.hpp"
+#include "nspawn/resources.hpp"
+#include "nspawn/seccomp.hpp"
+#include "nspawn/image_users.hpp"
+#include "nspawn/userns.hpp"
 
 namespace berth::nspawn {
 

@@ -1,4 +1,4 @@
-#include "resources.hpp"
+#include "nspawn/resources.hpp"
 
 #include <dirent.h>
 #include <linux/capability.h>
@@ -18,9 +18,9 @@
 #include <set>
 #include <sstream>
 
-#include "fileio.hpp"
-#include "log.hpp"
-#include "resources_common.hpp"
+#include "common/fileio.hpp"
+#include "common/log.hpp"
+#include "nspawn/resources_common.hpp"
 
 namespace berth::nspawn {
 

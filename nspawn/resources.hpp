@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "cgroup.hpp"
-#include "options.hpp"
+#include "common/cgroup.hpp"
+#include "nspawn/options.hpp"
 
 namespace berth::nspawn {
 

@@ -1,4 +1,4 @@
-#include "seccomp.hpp"
+#include "nspawn/seccomp.hpp"
 
 #include <linux/seccomp.h>
 #include <sys/capability.h>
@@ -15,8 +15,8 @@
 #include <set>
 #include <string_view>
 
-#include "caps.hpp"
-#include "fd.hpp"
+#include "common/fd.hpp"
+#include "nspawn/caps.hpp"
 
 namespace berth::nspawn {
 

@@ -14,7 +14,7 @@
 #include <string_view>
 #include <vector>
 
-#include "options.hpp"
+#include "nspawn/options.hpp"
 
 namespace berth::nspawn {
 

@@ -3,8 +3,8 @@
 // Usage: berth-seccomp-gen OUTPUT.cpp
 #include <cstdio>
 
-#include "caps.hpp"
-#include "seccomp.hpp"
+#include "nspawn/caps.hpp"
+#include "nspawn/seccomp.hpp"
 
 using namespace berth::nspawn;
 
@@ -28,7 +28,7 @@ int main(int argc, char** argv) {
     }
     std::fprintf(out,
                  "// Generated at build time by berth-seccomp-gen (nspawn/seccomp_gen.cpp): do not edit.\n"
-                 "#include \"seccomp.hpp\"\n\nnamespace berth::nspawn {\nnamespace {\n\n"
+                 "#include \"nspawn/seccomp.hpp\"\n\nnamespace berth::nspawn {\nnamespace {\n\n"
                  "constexpr std::string_view kDenied[] = {\n");
     for (auto& d : deny) std::fprintf(out, "    \"%s\",\n", d.c_str());
     std::fprintf(out, "};\n\nconstexpr sock_filter kCode[] = {\n");

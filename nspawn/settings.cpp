@@ -1,10 +1,10 @@
-#include "settings.hpp"
+#include "nspawn/settings.hpp"
 
 #include <sys/stat.h>
 
 #include <toml++/toml.h>
 
-#include "toml_text.hpp"
+#include "common/toml_text.hpp"
 
 namespace berth::nspawn {
 

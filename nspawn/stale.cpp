@@ -1,4 +1,4 @@
-#include "stale.hpp"
+#include "nspawn/stale.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -10,11 +10,11 @@
 #include <string>
 #include <vector>
 
-#include "cgroup.hpp"
-#include "fd.hpp"
-#include "fileio.hpp"
-#include "mount.hpp"
-#include "result.hpp"
+#include "common/cgroup.hpp"
+#include "common/fd.hpp"
+#include "common/fileio.hpp"
+#include "common/result.hpp"
+#include "nspawn/mount.hpp"
 
 namespace berth::nspawn {
 

@@ -1,4 +1,4 @@
-#include "stub_init.hpp"
+#include "nspawn/stub_init.hpp"
 
 #include <signal.h>
 #include <sys/wait.h>

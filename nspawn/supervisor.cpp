@@ -1,4 +1,4 @@
-#include "supervisor.hpp"
+#include "nspawn/supervisor.hpp"
 
 #include <signal.h>
 #include <sys/epoll.h>
@@ -7,9 +7,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "log.hpp"
-#include "notify.hpp"
-#include "signals.hpp"
+#include "common/log.hpp"
+#include "common/signals.hpp"
+#include "nspawn/notify.hpp"
 
 namespace berth::nspawn {
 

@@ -5,10 +5,10 @@
 #include <memory>
 #include <optional>
 
-#include "cgroup.hpp"
-#include "console.hpp"
-#include "plan.hpp"
-#include "sync.hpp"
+#include "common/cgroup.hpp"
+#include "nspawn/console.hpp"
+#include "nspawn/plan.hpp"
+#include "nspawn/sync.hpp"
 
 namespace berth::nspawn {
 

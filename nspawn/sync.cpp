@@ -1,4 +1,4 @@
-#include "sync.hpp"
+#include "nspawn/sync.hpp"
 
 #include <poll.h>
 #include <sys/socket.h>

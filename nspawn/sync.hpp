@@ -6,8 +6,8 @@
 #include <cstdint>
 #include <string>
 
-#include "fd.hpp"
-#include "result.hpp"
+#include "common/fd.hpp"
+#include "common/result.hpp"
 
 namespace berth::nspawn {
 

@@ -1,4 +1,4 @@
-#include "userns.hpp"
+#include "nspawn/userns.hpp"
 
 #include <fcntl.h>
 #include <ftw.h>
@@ -14,10 +14,10 @@
 #include <charconv>
 #include <sstream>
 
-#include "fileio.hpp"
-#include "lock.hpp"
-#include "log.hpp"
-#include "mount_api.hpp"
+#include "common/fileio.hpp"
+#include "common/log.hpp"
+#include "common/mount_api.hpp"
+#include "nspawn/lock.hpp"
 
 namespace berth::nspawn {
 

@@ -14,9 +14,9 @@
 #include <cstdint>
 #include <string>
 
-#include "cgroup.hpp"
-#include "fd.hpp"
-#include "options.hpp"
+#include "common/cgroup.hpp"
+#include "common/fd.hpp"
+#include "nspawn/options.hpp"
 
 namespace berth::nspawn {
 

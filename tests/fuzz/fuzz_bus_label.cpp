@@ -1,7 +1,7 @@
 // Object path labels: any machine name escapes to a valid label that unescapes to the name; any label a
 // caller sends unescapes to something or to nothing, never a crash.
-#include "bus_path.hpp"
-#include "fuzz_util.hpp"
+#include "machined/bus_path.hpp"
+#include "tests/fuzz/fuzz_util.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     using namespace berth::fuzz;

@@ -1,7 +1,7 @@
 // escape_untrusted, quote_untrusted, to_valid_utf8: whatever a guest puts in a string, what reaches a
 // terminal is printable valid UTF-8 of bounded length, and what reaches D-Bus is valid UTF-8.
-#include "escape.hpp"
-#include "fuzz_util.hpp"
+#include "common/escape.hpp"
+#include "tests/fuzz/fuzz_util.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     using namespace berth::fuzz;

@@ -1,14 +1,14 @@
 // The values of options and of machinectl set-property / SetMachineLimits, which come from command
 // lines, settings files and bus callers: the first byte picks the parser, the rest is the value. Each
 // answers a value or an error, never an exception or a crash.
-#include "fuzz_util.hpp"
-#include "id128.hpp"
-#include "machine_name.hpp"
-#include "mount_api.hpp"
-#include "net_ports.hpp"
-#include "plan.hpp"
-#include "resources.hpp"
-#include "signals.hpp"
+#include "common/id128.hpp"
+#include "common/machine_name.hpp"
+#include "common/mount_api.hpp"
+#include "common/signals.hpp"
+#include "nspawn/net_ports.hpp"
+#include "nspawn/plan.hpp"
+#include "nspawn/resources.hpp"
+#include "tests/fuzz/fuzz_util.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     using namespace berth;

@@ -1,8 +1,8 @@
 // os-release as a guest writes it: any bytes. The parser never fails or hangs, and every value it keeps
 // prints safely once escaped (as machinectl and machined show them).
-#include "escape.hpp"
-#include "fuzz_util.hpp"
-#include "os_release.hpp"
+#include "common/escape.hpp"
+#include "common/os_release.hpp"
+#include "tests/fuzz/fuzz_util.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     using namespace berth::fuzz;

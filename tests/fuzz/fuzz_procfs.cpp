@@ -1,8 +1,8 @@
 // The /proc texts machined reads about processes a guest runs: a guest names its processes (comm, any
 // 15 bytes, parentheses and spaces included), so /proc/PID/stat is partly the guest's; status and the
 // id maps are parsed the same defensive way. Never an exception, never a crash.
-#include "fuzz_util.hpp"
-#include "procfs.hpp"
+#include "machined/procfs.hpp"
+#include "tests/fuzz/fuzz_util.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     using namespace berth::fuzz;

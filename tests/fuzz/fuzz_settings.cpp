@@ -1,8 +1,8 @@
 // A settings file next to an image (untrusted) or in /etc/berth/nspawn (trusted): any bytes. Applying it
 // fails with an error or fills options, never crashes; the options it fills then go through the same
 // plan-time parsers as the command line's.
-#include "fuzz_util.hpp"
-#include "settings.hpp"
+#include "nspawn/settings.hpp"
+#include "tests/fuzz/fuzz_util.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     using namespace berth::fuzz;

@@ -1,9 +1,9 @@
 // machined's records in its state directory, which a restarted machined reads back: untrusted (any
 // bytes). A record is refused or gives a machine with a valid name, a leader above 1, a known class and
 // cgroups of berth's own.
-#include "fuzz_util.hpp"
-#include "machine_name.hpp"
-#include "state.hpp"
+#include "common/machine_name.hpp"
+#include "machined/state.hpp"
+#include "tests/fuzz/fuzz_util.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     using namespace berth::fuzz;

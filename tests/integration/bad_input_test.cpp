@@ -1,7 +1,7 @@
 // Bad input: exit status 1, one line on stderr naming the thing, and nothing created anywhere. The
 // fixture proves no mount, cgroup or /run/berth entry appeared; each test adds that the image and its
 // directory are untouched.
-#include "fixture.hpp"
+#include "tests/integration/fixture.hpp"
 
 namespace berth::test {
 namespace {

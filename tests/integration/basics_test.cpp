@@ -1,7 +1,7 @@
 // The command in a busybox machine: who it is, what it sees of itself, how its end is reported.
 #include <signal.h>
 
-#include "fixture.hpp"
+#include "tests/integration/fixture.hpp"
 
 namespace berth::test {
 namespace {

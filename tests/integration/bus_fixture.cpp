@@ -1,4 +1,4 @@
-#include "bus_fixture.hpp"
+#include "tests/integration/bus_fixture.hpp"
 
 #include <grp.h>
 #include <sys/wait.h>

@@ -15,8 +15,8 @@
 #include <string>
 #include <vector>
 
-#include "dbus_daemon.hpp"
-#include "fixture.hpp"
+#include "tests/integration/dbus_daemon.hpp"
+#include "tests/integration/fixture.hpp"
 
 namespace berth::test {
 

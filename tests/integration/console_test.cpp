@@ -5,7 +5,7 @@
 #include <csignal>
 #include <thread>
 
-#include "fixture.hpp"
+#include "tests/integration/fixture.hpp"
 
 namespace berth::test {
 namespace {

@@ -3,7 +3,7 @@
 #include <set>
 #include <sstream>
 
-#include "fixture.hpp"
+#include "tests/integration/fixture.hpp"
 
 namespace berth::test {
 namespace {

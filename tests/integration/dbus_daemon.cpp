@@ -1,4 +1,4 @@
-#include "dbus_daemon.hpp"
+#include "tests/integration/dbus_daemon.hpp"
 
 #include <poll.h>
 #include <sys/syscall.h>
@@ -7,7 +7,7 @@
 #include <csignal>
 #include <stdexcept>
 
-#include "harness.hpp"
+#include "tests/integration/harness.hpp"
 
 namespace berth::test {
 

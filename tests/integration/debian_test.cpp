@@ -6,7 +6,7 @@
 #include <csignal>
 #include <cstdlib>
 
-#include "fixture.hpp"
+#include "tests/integration/fixture.hpp"
 
 namespace berth::test {
 namespace {

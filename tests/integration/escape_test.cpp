@@ -12,7 +12,7 @@
 #include <set>
 #include <sstream>
 
-#include "fixture.hpp"
+#include "tests/integration/fixture.hpp"
 
 namespace berth::test {
 namespace {

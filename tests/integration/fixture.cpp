@@ -1,4 +1,4 @@
-#include "fixture.hpp"
+#include "tests/integration/fixture.hpp"
 
 #include <sys/stat.h>
 

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "harness.hpp"
+#include "tests/integration/harness.hpp"
 
 namespace berth::test {
 

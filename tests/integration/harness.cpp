@@ -1,4 +1,4 @@
-#include "harness.hpp"
+#include "tests/integration/harness.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>

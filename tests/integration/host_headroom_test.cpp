@@ -9,7 +9,7 @@
 
 #include <sstream>
 
-#include "fixture.hpp"
+#include "tests/integration/fixture.hpp"
 
 namespace berth::test {
 namespace {

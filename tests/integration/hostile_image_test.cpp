@@ -8,7 +8,7 @@
 
 #include <filesystem>
 
-#include "fixture.hpp"
+#include "tests/integration/fixture.hpp"
 
 namespace berth::test {
 namespace {

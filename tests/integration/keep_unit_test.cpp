@@ -1,7 +1,7 @@
 // --keep-unit: nspawn stays in the cgroup of whoever started it and leaves restarts to its unit manager,
 // so a guest reboot ends nspawn with exit status 133 ("restart me") instead of booting again in place.
 // Without systemd on the host (as here) the machine still gets a cgroup of its own.
-#include "fixture.hpp"
+#include "tests/integration/fixture.hpp"
 
 namespace berth::test {
 namespace {

@@ -2,7 +2,7 @@
 #include <csignal>
 #include <thread>
 
-#include "fixture.hpp"
+#include "tests/integration/fixture.hpp"
 
 namespace berth::test {
 namespace {

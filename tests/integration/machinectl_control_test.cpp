@@ -4,7 +4,7 @@
 #include <csignal>
 #include <thread>
 
-#include "machinectl_fixture.hpp"
+#include "tests/integration/machinectl_fixture.hpp"
 
 namespace berth::test {
 namespace {

@@ -1,4 +1,4 @@
-#include "machinectl_fixture.hpp"
+#include "tests/integration/machinectl_fixture.hpp"
 
 #include <algorithm>
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "bus_fixture.hpp"
+#include "tests/integration/bus_fixture.hpp"
 
 namespace berth::test {
 

@@ -6,7 +6,7 @@
 
 #include <filesystem>
 
-#include "machinectl_fixture.hpp"
+#include "tests/integration/machinectl_fixture.hpp"
 
 namespace berth::test {
 namespace {

@@ -6,7 +6,7 @@
 #include <csignal>
 #include <sstream>
 
-#include "machinectl_fixture.hpp"
+#include "tests/integration/machinectl_fixture.hpp"
 
 namespace berth::test {
 namespace {

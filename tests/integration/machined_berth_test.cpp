@@ -4,7 +4,7 @@
 
 #include <thread>
 
-#include "bus_fixture.hpp"
+#include "tests/integration/bus_fixture.hpp"
 
 namespace berth::test {
 namespace {

@@ -3,7 +3,7 @@
 
 #include <sstream>
 
-#include "bus_fixture.hpp"
+#include "tests/integration/bus_fixture.hpp"
 
 namespace berth::test {
 namespace {

@@ -5,7 +5,7 @@
 #include <cerrno>
 #include <string>
 
-#include "bus_fixture.hpp"
+#include "tests/integration/bus_fixture.hpp"
 
 namespace berth::test {
 namespace {

@@ -2,7 +2,7 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include "bus_fixture.hpp"
+#include "tests/integration/bus_fixture.hpp"
 
 namespace berth::test {
 namespace {

@@ -1,7 +1,7 @@
 // The registry through the bus: registration, lookups, properties, object paths, signals, leader death.
 #include <signal.h>
 
-#include "bus_fixture.hpp"
+#include "tests/integration/bus_fixture.hpp"
 
 namespace berth::test {
 namespace {

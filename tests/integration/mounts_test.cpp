@@ -2,7 +2,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 
-#include "fixture.hpp"
+#include "tests/integration/fixture.hpp"
 
 namespace berth::test {
 namespace {

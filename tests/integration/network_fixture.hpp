@@ -21,7 +21,7 @@
 #include <algorithm>
 #include <thread>
 
-#include "fixture.hpp"
+#include "tests/integration/fixture.hpp"
 
 namespace berth::test {
 

@@ -1,6 +1,6 @@
 // Network links: veth pairs (ve-NAME <-> host0), bridges (vb-NAME on BR), zones (vz-ZONE, created on demand
 // and removed with its last machine) and moved host interfaces. Forwarded ports: port_forward_test.cpp.
-#include "network_fixture.hpp"
+#include "tests/integration/network_fixture.hpp"
 
 namespace berth::test {
 namespace {

@@ -1,6 +1,6 @@
 // --private-network: the machine gets a network namespace of its own with only loopback, and loopback is
 // up; without it the machine shares the host's network.
-#include "fixture.hpp"
+#include "tests/integration/fixture.hpp"
 
 namespace berth::test {
 namespace {

@@ -11,7 +11,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "fixture.hpp"
+#include "tests/integration/fixture.hpp"
 
 namespace berth::test {
 namespace {

@@ -3,7 +3,7 @@
 #include <filesystem>
 #include <random>
 
-#include "network_fixture.hpp"
+#include "tests/integration/network_fixture.hpp"
 
 namespace berth::test {
 namespace {

@@ -10,7 +10,7 @@
 
 #include <cstdio>
 
-#include "fixture.hpp"
+#include "tests/integration/fixture.hpp"
 
 namespace berth::test {
 namespace {

@@ -1,7 +1,7 @@
 // More refused input: hostnames, environment assignments and settings files that cannot be right. As for
 // every refusal: exit status 1, one line on stderr naming the culprit, nothing created (the fixture's leak
 // check) and the image directory untouched.
-#include "fixture.hpp"
+#include "tests/integration/fixture.hpp"
 
 namespace berth::test {
 namespace {

@@ -4,8 +4,8 @@
 // happened. DBUS_SYSTEM_BUS_ADDRESS is set for nspawn only, never for the test process.
 #include <optional>
 
-#include "dbus_daemon.hpp"
-#include "fixture.hpp"
+#include "tests/integration/dbus_daemon.hpp"
+#include "tests/integration/fixture.hpp"
 
 namespace berth::test {
 namespace {

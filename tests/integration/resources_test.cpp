@@ -13,7 +13,7 @@
 #include <cstdio>
 #include <sstream>
 
-#include "fixture.hpp"
+#include "tests/integration/fixture.hpp"
 
 namespace berth::test {
 namespace {

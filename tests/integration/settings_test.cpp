@@ -1,6 +1,6 @@
 // Per-machine settings: NAME.toml next to the image is read, but untrusted (binds ignored) unless
 // --settings=trusted; the command line wins; --settings=no ignores the file.
-#include "fixture.hpp"
+#include "tests/integration/fixture.hpp"
 
 namespace berth::test {
 namespace {

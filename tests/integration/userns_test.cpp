@@ -7,7 +7,7 @@
 
 #include <sstream>
 
-#include "fixture.hpp"
+#include "tests/integration/fixture.hpp"
 
 namespace berth::test {
 namespace {

@@ -5,8 +5,8 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
-#include "chase.hpp"
-#include "temp_tree.hpp"
+#include "common/chase.hpp"
+#include "tests/unit/temp_tree.hpp"
 
 using berth::exists_in_root;
 using berth::mkdir_p_in_root;

@@ -1,7 +1,7 @@
 // Guest-controlled text on the administrator's terminal: escape_untrusted, quote_untrusted, to_valid_utf8;
 // and overlayfs layer paths, escaped for the kernels that take all layers in one option.
-#include "escape.hpp"
-#include "mount_api.hpp"
+#include "common/escape.hpp"
+#include "common/mount_api.hpp"
 
 #include <gtest/gtest.h>
 

@@ -5,9 +5,9 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
-#include "fd.hpp"
-#include "fileio.hpp"
-#include "temp_tree.hpp"
+#include "common/fd.hpp"
+#include "common/fileio.hpp"
+#include "tests/unit/temp_tree.hpp"
 
 using berth::read_file;
 using berth::read_file_at;
@@ -110,7 +110,7 @@ TEST(ReadFileAt, ReadsRelativeToADirectoryFd) {
     EXPECT_EQ(read_file_at(dir.get(), "file").value(), "content");
 }
 
-// The contract os_release.cpp, user.cpp and plan.cpp rely on: given an fd already opened (by open_in_root)
+// The contract os_release.cpp, image_users.cpp and plan.cpp rely on: given an fd already opened (by open_in_root)
 // on a file, an empty path reads that file itself.
 TEST(ReadFileAt, WithAnEmptyPathReadsTheOpenFileItself) {
     TempTree t;

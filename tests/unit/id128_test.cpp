@@ -1,7 +1,7 @@
 // 128-bit ids: machine id and container uuid, as 32 hex digits or the dashed UUID form.
 #include <gtest/gtest.h>
 
-#include "id128.hpp"
+#include "common/id128.hpp"
 
 using berth::Id128;
 using berth::id128_is_null;

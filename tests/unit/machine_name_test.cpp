@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "machine_name.hpp"
+#include "common/machine_name.hpp"
 
 using berth::check_machine_name;
 using berth::kMachineNameMax;

@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "options.hpp"
-#include "set_property.hpp"
+#include "machinectl/options.hpp"
+#include "machinectl/set_property.hpp"
 
 using namespace berth::machinectl;
 

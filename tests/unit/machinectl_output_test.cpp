@@ -8,12 +8,12 @@
 #include <cstdlib>
 #include <limits>
 
-#include "output_json.hpp"
-#include "output_status.hpp"
-#include "output_table.hpp"
-#include "process_tree.hpp"
-#include "properties.hpp"
-#include "temp_tree.hpp"
+#include "machinectl/output_json.hpp"
+#include "machinectl/output_status.hpp"
+#include "machinectl/output_table.hpp"
+#include "machinectl/process_tree.hpp"
+#include "machinectl/properties.hpp"
+#include "tests/unit/temp_tree.hpp"
 
 using namespace berth::machinectl;
 

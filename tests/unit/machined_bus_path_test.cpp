@@ -1,7 +1,7 @@
 // Object path labels as sd-bus spells them (machine1-api.md).
 #include <gtest/gtest.h>
 
-#include "bus_path.hpp"
+#include "machined/bus_path.hpp"
 
 namespace berth::machined {
 namespace {

@@ -2,10 +2,10 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include "config.hpp"
-#include "fileio.hpp"
-#include "registry.hpp"
-#include "temp_tree.hpp"
+#include "common/fileio.hpp"
+#include "machined/config.hpp"
+#include "machined/registry.hpp"
+#include "tests/unit/temp_tree.hpp"
 
 namespace berth::machined {
 namespace {

@@ -6,8 +6,8 @@
 
 #include <csignal>
 
-#include "plan.hpp"
-#include "temp_tree.hpp"
+#include "nspawn/plan.hpp"
+#include "tests/unit/temp_tree.hpp"
 
 using berth::id128_is_null;
 using berth::id128_to_hex;

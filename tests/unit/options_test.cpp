@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "options.hpp"
+#include "nspawn/options.hpp"
 
 using berth::Result;
 using berth::nspawn::Options;

@@ -3,9 +3,9 @@
 
 #include <fcntl.h>
 
-#include "fd.hpp"
-#include "os_release.hpp"
-#include "temp_tree.hpp"
+#include "common/fd.hpp"
+#include "common/os_release.hpp"
+#include "tests/unit/temp_tree.hpp"
 
 using berth::parse_os_release;
 using berth::read_os_release_at;

@@ -1,8 +1,8 @@
 // The pieces of the plan that parse one option value: --bind, --tmpfs, --overlay, --console.
 #include <gtest/gtest.h>
 
-#include "plan.hpp"
-#include "temp_tree.hpp"
+#include "nspawn/plan.hpp"
+#include "tests/unit/temp_tree.hpp"
 
 using berth::nspawn::ConsoleMode;
 using berth::nspawn::parse_bind;

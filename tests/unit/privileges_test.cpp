@@ -13,8 +13,8 @@
 #include <algorithm>
 #include <functional>
 
-#include "caps.hpp"
-#include "seccomp.hpp"
+#include "nspawn/caps.hpp"
+#include "nspawn/seccomp.hpp"
 
 using berth::nspawn::compile_seccomp;
 using berth::nspawn::default_capabilities;

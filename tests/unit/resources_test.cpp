@@ -11,9 +11,9 @@
 #include <limits>
 #include <sstream>
 
-#include "fileio.hpp"
-#include "resources.hpp"
-#include "temp_tree.hpp"
+#include "common/fileio.hpp"
+#include "nspawn/resources.hpp"
+#include "tests/unit/temp_tree.hpp"
 
 namespace berth::nspawn {
 namespace {

@@ -4,8 +4,8 @@
 #include <cstring>
 #include <memory>
 
-#include "fd.hpp"
-#include "result.hpp"
+#include "common/fd.hpp"
+#include "common/result.hpp"
 
 using berth::Error;
 using berth::errno_error;

@@ -1,8 +1,8 @@
 // Per-machine TOML settings: every option has a key, the command line wins, untrusted files can't expose the host.
 #include <gtest/gtest.h>
 
-#include "settings.hpp"
-#include "temp_tree.hpp"
+#include "nspawn/settings.hpp"
+#include "tests/unit/temp_tree.hpp"
 
 using berth::nspawn::apply_settings;
 using berth::nspawn::find_settings;

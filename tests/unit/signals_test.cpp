@@ -3,7 +3,7 @@
 
 #include <csignal>
 
-#include "signals.hpp"
+#include "common/signals.hpp"
 
 using berth::parse_signal;
 using berth::signal_name;

@@ -4,7 +4,7 @@
 
 #include <cerrno>
 
-#include "sync.hpp"
+#include "nspawn/sync.hpp"
 
 using berth::Error;
 using berth::nspawn::Channel;

@@ -4,7 +4,7 @@
 
 #include <toml++/toml.h>
 
-#include "toml_text.hpp"
+#include "common/toml_text.hpp"
 
 using berth::guard_toml_text;
 

@@ -16,9 +16,9 @@
 #include <string>
 #include <vector>
 
-#include "config.hpp"
-#include "fd.hpp"
-#include "result.hpp"
+#include "common/fd.hpp"
+#include "common/result.hpp"
+#include "machined/config.hpp"
 
 namespace berth::machined {
 

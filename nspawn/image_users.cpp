@@ -1,4 +1,4 @@
-#include "user.hpp"
+#include "nspawn/image_users.hpp"
 
 #include <fcntl.h>
 #include <grp.h>
@@ -7,8 +7,8 @@
 #include <charconv>
 #include <sstream>
 
-#include "chase.hpp"
-#include "fileio.hpp"
+#include "common/chase.hpp"
+#include "common/fileio.hpp"
 
 namespace berth::nspawn {
 

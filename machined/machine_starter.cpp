@@ -1,4 +1,4 @@
-#include "supervisor.hpp"
+#include "machined/machine_starter.hpp"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -9,9 +9,9 @@
 
 #include <sdbus-c++/IProxy.h>
 
-#include "log.hpp"
-#include "pool.hpp"
-#include "procfs.hpp"
+#include "common/log.hpp"
+#include "common/pool.hpp"
+#include "machined/procfs.hpp"
 
 #ifndef P_PIDFD
 #define P_PIDFD 3

@@ -1,4 +1,4 @@
-#include "register.hpp"
+#include "nspawn/machined_registration.hpp"
 
 #include <dlfcn.h>
 #include <sys/stat.h>
@@ -10,8 +10,8 @@
 
 #include <systemd/sd-bus.h>
 
-#include "bus_names.hpp"
-#include "log.hpp"
+#include "common/bus_names.hpp"
+#include "common/log.hpp"
 
 namespace berth::nspawn {
 

@@ -1,12 +1,12 @@
-#include "dev.hpp"
+#include "nspawn/dev_tree.hpp"
 
 #include <fcntl.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "chase.hpp"
-#include "mount_api.hpp"
+#include "common/chase.hpp"
+#include "common/mount_api.hpp"
 
 namespace berth::nspawn {
 

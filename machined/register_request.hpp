@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "machine.hpp"
-#include "registry.hpp"
-#include "result.hpp"
+#include "common/result.hpp"
+#include "machined/machine.hpp"
+#include "machined/registry.hpp"
 
 namespace berth::machined {
 

@@ -2,9 +2,9 @@
 // namespace too), a private devpts instance, /dev/shm, /dev/mqueue, and the console pty.
 #pragma once
 
-#include "fd.hpp"
-#include "plan.hpp"
-#include "result.hpp"
+#include "common/fd.hpp"
+#include "common/result.hpp"
+#include "nspawn/plan.hpp"
 
 namespace berth::nspawn {
 

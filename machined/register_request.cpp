@@ -1,10 +1,10 @@
-#include "registration.hpp"
+#include "machined/register_request.hpp"
 
 #include <unistd.h>
 
-#include "cgroup.hpp"
-#include "machine_name.hpp"
-#include "procfs.hpp"
+#include "common/cgroup.hpp"
+#include "common/machine_name.hpp"
+#include "machined/procfs.hpp"
 
 namespace berth::machined {
 

@@ -1,4 +1,4 @@
-#include "devices.hpp"
+#include "nspawn/device_policy.hpp"
 
 #include <fcntl.h>
 #include <linux/bpf.h>
@@ -12,7 +12,7 @@
 #include <thread>
 #include <vector>
 
-#include "fileio.hpp"
+#include "common/fileio.hpp"
 
 namespace berth::nspawn {
 

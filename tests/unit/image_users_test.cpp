@@ -1,9 +1,9 @@
 // Users are looked up in the image's own /etc/passwd and /etc/group, never the host's.
 #include <gtest/gtest.h>
 
-#include "fd.hpp"
-#include "temp_tree.hpp"
-#include "user.hpp"
+#include "common/fd.hpp"
+#include "nspawn/image_users.hpp"
+#include "tests/unit/temp_tree.hpp"
 
 using berth::UniqueFd;
 using berth::nspawn::lookup_user;

@@ -10,7 +10,7 @@
 
 #include <string>
 
-#include "cgroup.hpp"
+#include "common/cgroup.hpp"
 
 namespace berth::nspawn {
 

@@ -7,7 +7,7 @@
 
 #include <vector>
 
-#include "plan.hpp"
+#include "nspawn/plan.hpp"
 
 namespace berth::nspawn {
 
