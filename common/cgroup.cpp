@@ -146,23 +146,19 @@ Status Cgroup::kill_all(int timeout_ms) const {
         }
     }
     // cgroup.events signals changes with POLLPRI.
-    int fd = ::open((path() + "/cgroup.events").c_str(), O_RDONLY | O_CLOEXEC);
+    UniqueFd events(::open((path() + "/cgroup.events").c_str(), O_RDONLY | O_CLOEXEC));
     long deadline = now_ms() + timeout_ms;
     while (true) {
         auto still = populated();
         if (!still.ok() || !*still) break;
-        if (now_ms() > deadline) {
-            if (fd >= 0) ::close(fd);
-            return plain_error(fmt::format("Processes in cgroup {} did not die", path()), EBUSY);
-        }
-        if (fd >= 0) {
-            pollfd p{fd, POLLPRI, 0};
+        if (now_ms() > deadline) return plain_error(fmt::format("Processes in cgroup {} did not die", path()), EBUSY);
+        if (events) {
+            pollfd p{events.get(), POLLPRI, 0};
             ::poll(&p, 1, 20);
         } else {
             ::usleep(2000);
         }
     }
-    if (fd >= 0) ::close(fd);
     return {};
 }
 

@@ -84,9 +84,7 @@ Daemon::Daemon(Config config, std::unique_ptr<sdbus::IConnection> bus)
       enabled_(config_.enabled_dir),
       supervisor_(std::make_unique<Supervisor>(config_, *bus_)) {}
 
-Daemon::~Daemon() {
-    if (signal_fd_ >= 0) ::close(signal_fd_);
-}
+Daemon::~Daemon() = default;
 
 Caller Daemon::caller_of(const sdbus::Message& m) { return access_.caller_of(current_call(m)); }
 
@@ -279,8 +277,8 @@ Status Daemon::start() {
     sigset_t mask;
     sigemptyset(&mask);
     for (int s : {SIGTERM, SIGINT, SIGCHLD}) sigaddset(&mask, s);
-    signal_fd_ = ::signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-    if (signal_fd_ < 0) return errno_error("Failed to create a signalfd");
+    signal_fd_.reset(::signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
+    if (!signal_fd_) return errno_error("Failed to create a signalfd");
 
     if (!systemd_is_running()) {
         for (auto& name : enabled_.list()) {
@@ -347,7 +345,7 @@ int Daemon::run() {
         auto pd = bus_->getEventLoopPollData();
         fds.clear();
         fds.push_back({pd.fd, pd.events, 0});
-        fds.push_back({signal_fd_, POLLIN, 0});
+        fds.push_back({signal_fd_.get(), POLLIN, 0});
         for (auto* m : registry_.all())
             if (m->pidfd) fds.push_back({m->pidfd.get(), POLLIN, 0});
         size_t first_child = fds.size();
@@ -362,7 +360,7 @@ int Daemon::run() {
         }
         if (fds[1].revents & POLLIN) {
             signalfd_siginfo si{};
-            while (::read(signal_fd_, &si, sizeof si) == sizeof si) {
+            while (::read(signal_fd_.get(), &si, sizeof si) == sizeof si) {
                 if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
                     spdlog::info("Exiting on signal {}; machines keep running", si.ssi_signo);
                     return 0;

@@ -80,7 +80,7 @@ private:
     std::map<std::string, long> start_deadlines_;    // name -> CLOCK_MONOTONIC ms: registered by then, or stopped
     std::map<std::string, long> nspawn_kill_deadlines_;  // name -> CLOCK_MONOTONIC ms: SIGKILL to its nspawn
     std::set<pid_t> protected_;  // never a machine's leader: machined, the bus daemon, their ancestors
-    int signal_fd_ = -1;
+    UniqueFd signal_fd_;
 };
 
 }  // namespace berth::machined

@@ -29,26 +29,26 @@ UniqueFd daemonize() {
         spdlog::error("Failed to create a pipe: {}", std::strerror(errno));
         std::exit(1);
     }
+    UniqueFd from_daemon(p[0]), to_starter(p[1]);
     pid_t pid = ::fork();
     if (pid < 0) {
         spdlog::error("Failed to fork: {}", std::strerror(errno));
         std::exit(1);
     }
     if (pid > 0) {
-        ::close(p[1]);
+        to_starter.reset();
         char ready;
         ssize_t n;
-        do n = ::read(p[0], &ready, 1);
+        do n = ::read(from_daemon.get(), &ready, 1);
         while (n < 0 && errno == EINTR);
         std::_Exit(n == 1 ? 0 : 1);
     }
-    ::close(p[0]);
+    from_daemon.reset();
     ::setsid();
-    if (int null = ::open("/dev/null", O_RDWR | O_CLOEXEC); null >= 0) {
-        ::dup2(null, STDIN_FILENO);
-        if (null != STDIN_FILENO) ::close(null);
-    }
-    return UniqueFd(p[1]);
+    UniqueFd null(::open("/dev/null", O_RDWR | O_CLOEXEC));
+    if (null.get() == STDIN_FILENO) (void)null.release();  // stdin was closed: /dev/null is it now
+    else if (null) ::dup2(null.get(), STDIN_FILENO);
+    return to_starter;
 }
 
 }  // namespace

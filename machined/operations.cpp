@@ -134,7 +134,7 @@ long now_ms() {
 
 // Wait until `file` in `dir` contains `want`, woken by POLLPRI (cgroup.events) or polling.
 Status wait_for_content(const std::string& path, const std::string& want, const std::string& what) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    UniqueFd events(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     long deadline = now_ms() + kFreezeTimeoutMs;
     Status result = plain_error(fmt::format("Timed out waiting for {}", what), ETIMEDOUT);
     while (now_ms() < deadline) {
@@ -147,10 +147,9 @@ Status wait_for_content(const std::string& path, const std::string& want, const 
             result = {};
             break;
         }
-        pollfd p{fd, POLLPRI, 0};
-        if (fd < 0 || ::poll(&p, 1, 20) < 0) ::usleep(20000);
+        pollfd p{events.get(), POLLPRI, 0};
+        if (!events || ::poll(&p, 1, 20) < 0) ::usleep(20000);
     }
-    if (fd >= 0) ::close(fd);
     return result;
 }
 

@@ -81,13 +81,12 @@ std::string find_executable(const std::string& cmd) {
 Status attach_console(const Plan& plan, bool session_leader) {
     if (session_leader && ::setsid() < 0) return errno_error("Failed to start a new session");
     if (plan.console == ConsoleMode::Pipe) return {};
-    int fd = ::open("/dev/console", O_RDWR | O_NOCTTY | O_CLOEXEC);
-    if (fd < 0) return errno_error("Failed to open /dev/console");
-    if (session_leader && ::ioctl(fd, TIOCSCTTY, 0) < 0)
+    UniqueFd console(::open("/dev/console", O_RDWR | O_NOCTTY | O_CLOEXEC));
+    if (!console) return errno_error("Failed to open /dev/console");
+    if (session_leader && ::ioctl(console.get(), TIOCSCTTY, 0) < 0)
         return errno_error("Failed to make /dev/console the controlling terminal");
     for (int i = 0; i < 3; i++)
-        if (::dup2(fd, i) < 0) return errno_error("Failed to attach the console");
-    ::close(fd);
+        if (::dup2(console.get(), i) < 0) return errno_error("Failed to attach the console");
     return {};
 }
 

@@ -153,7 +153,7 @@ Result<DeviceGuard> restrict_v2(const Cgroup& machine) {
     if (bpf(BPF_PROG_ATTACH, attach) < 0)
         return errno_error(fmt::format("Failed to attach the BPF device program to {}", machine.path()));
     DeviceGuard g;
-    g.bpf_link_fd = prog.release();
+    g.bpf_link = std::move(prog);
     return g;
 }
 
@@ -185,10 +185,10 @@ Status attach_devices(const DeviceGuard& g, pid_t pid) {
     return {};
 }
 
-void release_devices(const DeviceGuard& g) {
+void release_devices(DeviceGuard& g) {
     // v2: the program stays attached until the machine's cgroup is removed, so nothing outlives the
     // policy; only our reference goes.
-    if (g.bpf_link_fd >= 0) ::close(g.bpf_link_fd);
+    g.bpf_link.reset();
     if (!g.v1_path.empty()) remove_v1(g.v1_path);
 }
 

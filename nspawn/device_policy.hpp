@@ -11,12 +11,13 @@
 #include <string>
 
 #include "common/cgroup.hpp"
+#include "common/fd.hpp"
 
 namespace berth::nspawn {
 
 struct DeviceGuard {
     std::string v1_path;  // devices cgroup created on a v1/hybrid host, removed at exit
-    int bpf_link_fd = -1; // v2: the attached program (closing the supervisor's fd keeps it attached)
+    UniqueFd bpf_link;    // v2: the attached program (closing the supervisor's fd keeps it attached)
 };
 
 // Supervisor, after the machine cgroup exists.
@@ -24,6 +25,6 @@ Result<DeviceGuard> restrict_devices(const Cgroup& machine, const std::string& n
 // Supervisor, once the child exists (v1: move it into the devices cgroup).
 Status attach_devices(const DeviceGuard& g, pid_t pid);
 // Supervisor, at exit.
-void release_devices(const DeviceGuard& g);
+void release_devices(DeviceGuard& g);
 
 }  // namespace berth::nspawn

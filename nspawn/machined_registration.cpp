@@ -97,25 +97,22 @@ std::pair<int, std::string> run_helper(const char* method, const Plan& plan, pid
                                        const std::vector<int>& ifindices) {
     int p[2];
     if (::pipe2(p, O_CLOEXEC) < 0) return {1, std::strerror(errno)};
+    UniqueFd from_helper(p[0]), to_parent(p[1]);
     pid_t pid = ::fork();
-    if (pid < 0) {
-        ::close(p[0]);
-        ::close(p[1]);
-        return {1, std::strerror(errno)};
-    }
+    if (pid < 0) return {1, std::strerror(errno)};
     if (pid == 0) {
-        ::close(p[0]);
-        helper(p[1], method, plan, leader, ifindices);
+        from_helper.reset();
+        helper(to_parent.release(), method, plan, leader, ifindices);
     }
-    ::close(p[1]);
+    to_parent.reset();
     std::string text;
     char buf[512];
-    for (ssize_t n; (n = ::read(p[0], buf, sizeof buf)) != 0;) {
+    for (ssize_t n; (n = ::read(from_helper.get(), buf, sizeof buf)) != 0;) {
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) break;
         text.append(buf, n);
     }
-    ::close(p[0]);
+    from_helper.reset();
     int status = 0;
     while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
