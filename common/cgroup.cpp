@@ -14,6 +14,7 @@
 #include <sstream>
 #include <vector>
 
+#include "common/clock.hpp"
 #include "common/fileio.hpp"
 
 namespace berth {
@@ -23,12 +24,6 @@ namespace {
 bool is_fs(const char* path, long magic) {
     struct statfs s {};
     return ::statfs(path, &s) == 0 && s.f_type == magic;
-}
-
-long now_ms() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 // Remove a cgroup directory and its children, deepest first.

@@ -11,6 +11,7 @@
 #include <algorithm>
 
 #include "common/cgroup.hpp"
+#include "common/clock.hpp"
 #include "common/log.hpp"
 #include "machined/bus_error.hpp"
 #include "machined/bus_path.hpp"
@@ -25,12 +26,6 @@ namespace {
 
 constexpr long kRmdirPatienceMs = 10000;
 constexpr int kRmdirRetryMs = 50;
-
-long now_ms() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 // The bus daemon's pid, as it says itself (0 when it does not).
 pid_t bus_daemon_pid(sdbus::IConnection& bus) {

@@ -19,6 +19,7 @@
 #include <sstream>
 
 #include "common/cgroup.hpp"
+#include "common/clock.hpp"
 #include "common/escape.hpp"
 #include "common/fd.hpp"
 #include "common/fileio.hpp"
@@ -124,12 +125,6 @@ void collect_pids(const std::string& dir, std::vector<pid_t>& out) {
 bool file_exists(const std::string& path) {
     struct stat st {};
     return ::stat(path.c_str(), &st) == 0;
-}
-
-long now_ms() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 // Wait until `file` in `dir` contains `want`, woken by POLLPRI (cgroup.events) or polling.

@@ -5,15 +5,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.hpp"
+
 namespace berth::nspawn {
 
 namespace {
-long now_ms() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void write_all(int fd, const char* p, size_t n) {
     while (n > 0) {
         ssize_t w = ::write(fd, p, n);
