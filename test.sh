@@ -19,5 +19,8 @@ step "running the tests" "see the failed tests' output above"
 ctest --test-dir build --output-on-failure </dev/null
 # Then the unit, machined and machinectl tests again in a build with AddressSanitizer and
 # UndefinedBehaviorSanitizer, and every fuzz target for a bounded time (tests/fuzz/run.sh).
-tests/sanitize.sh
-tests/fuzz/run.sh
+# Each reports its own failure in one line, and test.sh adds none (BERTH_NESTED).
+step "testing with sanitizers"
+BERTH_NESTED=1 tests/sanitize.sh
+step "fuzzing"
+BERTH_NESTED=1 tests/fuzz/run.sh

@@ -39,6 +39,5 @@ for seeds in tests/fuzz/corpus/*/; do
     fi
 done
 if ((${#failed[@]})); then
-    say "fuzzing found problems in: ${failed[*]}"
-    exit 1
+    die "fuzzing found problems in: ${failed[*]} (inputs in $dir/artifacts/)"
 fi
