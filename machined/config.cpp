@@ -49,7 +49,8 @@ Result<Config> load_config(const std::string& path, bool required) {
                 return bad("one of trace, debug, info, warning, error, critical, off");
             c.log_level = level;
         } else if (k == "terminate_timeout_sec" || k == "start_timeout_sec") {
-            auto v = node.value<int64_t>();
+            auto* i = node.as_integer();  // not value<int64_t>(): it converts floats unchecked
+            std::optional<int64_t> v = i ? std::optional<int64_t>(i->get()) : std::nullopt;
             if (!v || *v < 0 || *v > 3600) return bad("seconds between 0 and 3600");
             (k == "start_timeout_sec" ? c.start_timeout_sec : c.terminate_timeout_sec) = static_cast<int>(*v);
         } else {

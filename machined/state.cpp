@@ -8,6 +8,7 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <limits>
 #include <sstream>
 
 #include "common/cgroup.hpp"
@@ -96,14 +97,21 @@ Result<std::unique_ptr<Machine>> parse_machine_state(const std::string& text, co
     m->klass = t["class"].value_or(std::string("container"));
     m->root_directory = t["root_directory"].value_or(std::string());
     m->unit = t["unit"].value_or(std::string());
-    m->leader = static_cast<pid_t>(t["leader"].value_or(int64_t{0}));
+    // Integers only: toml++ converts a float to an integer unchecked (4.2e25 is undefined behaviour; found
+    // by tests/fuzz, fuzz_state_file).
+    auto integer = [](const toml::node* n) -> int64_t {
+        auto* i = n ? n->as_integer() : nullptr;
+        return i ? i->get() : 0;
+    };
+    int64_t leader = integer(t["leader"].node());
+    m->leader = leader > 1 && leader <= std::numeric_limits<pid_t>::max() ? static_cast<pid_t>(leader) : 0;
     auto u64 = [&](const char* key) { return std::strtoull(t[key].value_or(std::string("0")).c_str(), nullptr, 10); };
     m->leader_start_time = u64("leader_start_time");
     m->timestamp_realtime = u64("timestamp_realtime");
     m->timestamp_monotonic = u64("timestamp_monotonic");
     if (auto* ifs = t["ifindices"].as_array()) {
         if (ifs->size() > kMaxInterfaces) return plain_error(fmt::format("Invalid machine state in {}", path));
-        for (auto& i : *ifs) m->ifindices.push_back(static_cast<int32_t>(i.value_or(int64_t{0})));
+        for (auto& i : *ifs) m->ifindices.push_back(static_cast<int32_t>(integer(&i)));
     }
     m->cgroup = t["cgroup"].value_or(std::string());
     m->cgroup_created = t["cgroup_created"].value_or(false);

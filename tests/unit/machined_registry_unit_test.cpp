@@ -5,6 +5,7 @@
 #include "common/fileio.hpp"
 #include "machined/config.hpp"
 #include "machined/registry.hpp"
+#include "machined/state.hpp"
 #include "tests/unit/temp_tree.hpp"
 
 namespace berth::machined {
@@ -75,3 +76,14 @@ TEST(MachinedConfig, ReadsEveryKeyAndRefusesUnknownOnes) {
 
 }  // namespace
 }  // namespace berth::machined
+
+// Found by tests/fuzz (fuzz_state_file): a float where an integer belongs was converted unchecked
+// (undefined behaviour for 4.2e25). A record with one is refused; its ifindices take integers only.
+TEST(MachineState, AFloatLeaderIsRefusedWithoutConversion) {
+    std::string record = "name = \"a\"\nclass = \"container\"\nleader = 4.2e25\n";
+    EXPECT_FALSE(berth::machined::parse_machine_state(record, "/x/a").ok());
+    auto m = berth::machined::parse_machine_state("name = \"a\"\nleader = 4242\nifindices = [ 3, 1e30 ]\n", "/x/a");
+    ASSERT_TRUE(m.ok()) << m.error().message;
+    EXPECT_EQ((*m)->leader, 4242);
+    EXPECT_EQ((*m)->ifindices, (std::vector<int32_t>{3, 0}));
+}
