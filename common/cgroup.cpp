@@ -19,6 +19,14 @@
 
 namespace berth {
 
+std::string machine_cgroup(const std::string& name) { return std::string(kMachinesCgroup) + "/" + name; }
+
+std::string machines_v1_cgroup(const std::string& v1_mount) { return v1_mount + kMachinesCgroup; }
+
+std::string machine_v1_cgroup(const std::string& v1_mount, const std::string& name) {
+    return v1_mount + machine_cgroup(name);
+}
+
 namespace {
 
 bool is_fs(const char* path, long magic) {

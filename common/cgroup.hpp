@@ -24,6 +24,16 @@ Result<CgroupLayout> detect_cgroup_layout();
 // on a pure v2 host.
 std::map<std::string, std::string> cgroup_v1_mounts();
 
+// Where machines live: every machine NAME that berth creates a cgroup for gets /berth/NAME in the unified
+// hierarchy and, on hybrid hosts, <controller mount>/berth/NAME in each v1 hierarchy it needs (limits,
+// freezer). The one place these paths are spelled.
+inline constexpr const char* kMachinesCgroup = "/berth";
+// "/berth/NAME", relative to the unified hierarchy's root.
+std::string machine_cgroup(const std::string& name);
+// "<v1 mount>/berth" and "<v1 mount>/berth/NAME", absolute.
+std::string machines_v1_cgroup(const std::string& v1_mount);
+std::string machine_v1_cgroup(const std::string& v1_mount, const std::string& name);
+
 // The calling process's cgroup in the unified hierarchy ("0::/x/y" -> "/x/y").
 Result<std::string> own_unified_cgroup(pid_t pid = 0);
 

@@ -2,8 +2,10 @@
 
 #include <signal.h>
 
-#include <charconv>
+#include <climits>
 #include <cstring>
+
+#include "common/values.hpp"
 
 namespace berth {
 
@@ -20,11 +22,9 @@ constexpr Named kSignals[] = {
 };
 
 Result<int> parse_number(std::string_view s, std::string_view whole) {
-    int v = 0;
-    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (ec != std::errc() || p != s.data() + s.size())
-        return plain_error(fmt::format("Unknown signal \"{}\"", whole));
-    return v;
+    auto v = parse_uint(s);
+    if (!v || *v > INT_MAX) return plain_error(fmt::format("Unknown signal \"{}\"", whole));
+    return static_cast<int>(*v);
 }
 }  // namespace
 

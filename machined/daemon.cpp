@@ -71,7 +71,7 @@ bool try_rmdir_with_parent(const std::string& dir) {
 
 }  // namespace
 
-Daemon::Daemon(Config config, std::unique_ptr<sdbus::IConnection> bus)
+Daemon::Daemon(MachinedConfig config, std::unique_ptr<sdbus::IConnection> bus)
     : config_(std::move(config)),
       bus_(std::move(bus)),
       state_(config_.state_dir),

@@ -10,20 +10,20 @@
 #include <memory>
 #include <string>
 
+#include "common/machined_config.hpp"
 #include "machined/access.hpp"
-#include "machined/config.hpp"
 #include "machined/enabled.hpp"
 #include "machined/machine_objects.hpp"
+#include "machined/machine_starter.hpp"
 #include "machined/register_request.hpp"
 #include "machined/registry.hpp"
 #include "machined/state.hpp"
-#include "machined/machine_starter.hpp"
 
 namespace berth::machined {
 
 class Daemon {
 public:
-    Daemon(Config config, std::unique_ptr<sdbus::IConnection> bus);
+    Daemon(MachinedConfig config, std::unique_ptr<sdbus::IConnection> bus);
     ~Daemon();
 
     // Picks up the machines on record, exports the objects, takes the bus name, starts enabled machines.
@@ -32,7 +32,7 @@ public:
     int run();
 
     // For the bus objects. The throwing ones throw sdbus::Error with the D-Bus error the API specifies.
-    const Config& config() const { return config_; }
+    const MachinedConfig& config() const { return config_; }
     MachineRegistry& registry() { return registry_; }
     Supervisor& supervisor() { return *supervisor_; }
     EnabledSet& enabled() { return enabled_; }
@@ -65,7 +65,7 @@ private:
     void retry_rmdirs();
     int next_timeout_ms() const;
 
-    Config config_;
+    MachinedConfig config_;
     std::unique_ptr<sdbus::IConnection> bus_;
     MachineRegistry registry_;
     StateStore state_;

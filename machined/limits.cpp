@@ -9,7 +9,8 @@
 
 #include "common/cgroup.hpp"
 #include "common/fileio.hpp"
-#include "nspawn/resources.hpp"
+#include "common/resources.hpp"
+#include "common/values.hpp"
 
 namespace berth::machined {
 
@@ -43,8 +44,9 @@ Status check_cpu_list(const std::string& v) {
         auto dash = item.find('-');
         std::string a = item.substr(0, dash), b = dash == std::string::npos ? a : item.substr(dash + 1);
         auto number = [](const std::string& s, unsigned& out) {
-            if (s.empty() || s.size() > 9 || s.find_first_not_of("0123456789") != std::string::npos) return false;
-            out = static_cast<unsigned>(std::stoul(s));
+            auto v = parse_uint(s);
+            if (!v || s.size() > 9) return false;
+            out = static_cast<unsigned>(*v);
             return true;
         };
         unsigned lo = 0, hi = 0;
@@ -105,7 +107,7 @@ Status set_machine_limits(const Machine& m, const std::vector<std::pair<std::str
     if (m.is_host()) return plain_error("The host's limits are not machined's to change", EINVAL);
     if (m.cgroup.empty())
         return plain_error(fmt::format("Machine \"{}\" has no cgroup of its own to limit", m.name), EOPNOTSUPP);
-    nspawn::Resources r;
+    Resources r;
     std::optional<std::string> cpus;
     for (auto& [key, value] : limits) {
         auto it = kSystemdNames.find(key);
@@ -119,14 +121,14 @@ Status set_machine_limits(const Machine& m, const std::vector<std::pair<std::str
             return plain_error(fmt::format("\"{}\" is a limit of the machine's init process, set when it starts; it "
                                            "cannot change on a running machine",
                                            key));
-        BERTH_TRY(nspawn::parse_resource_assignment(name + "=" + value, r));
+        BERTH_TRY(parse_resource_assignment(name + "=" + value, r));
     }
     BERTH_ASSIGN(CgroupLayout layout, detect_cgroup_layout());
     Cgroup cg(layout.unified_root, m.cgroup);
     if (cpus && !have_cpuset(cg)) return plain_error("AllowedCPUs: no cpuset controller on this host", EOPNOTSUPP);
     // Only now anything is written.
-    nspawn::ResourceCgroups made;
-    auto applied = nspawn::apply_cgroup_limits_live(r, cg, m.name, made);
+    ResourceCgroups made;
+    auto applied = apply_cgroup_limits_live(r, cg, m.name, made);
     created.insert(created.end(), made.v1_paths.begin(), made.v1_paths.end());
     BERTH_TRY(applied);
     if (cpus) {

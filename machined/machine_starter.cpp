@@ -38,7 +38,7 @@ bool systemd_is_running() {
     return ::lstat("/run/systemd/system", &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-Supervisor::Supervisor(const Config& config, sdbus::IConnection& bus)
+Supervisor::Supervisor(const MachinedConfig& config, sdbus::IConnection& bus)
     : config_(config), bus_(bus), nspawn_(config.nspawn.empty() ? default_nspawn() : config.nspawn) {}
 
 bool Supervisor::image_exists(const std::string& name) const {

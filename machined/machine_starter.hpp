@@ -17,8 +17,8 @@
 #include <vector>
 
 #include "common/fd.hpp"
+#include "common/machined_config.hpp"
 #include "common/result.hpp"
-#include "machined/config.hpp"
 
 namespace berth::machined {
 
@@ -26,7 +26,7 @@ bool systemd_is_running();  // /run/systemd/system exists: PID 1 is systemd
 
 class Supervisor {
 public:
-    Supervisor(const Config& config, sdbus::IConnection& bus);
+    Supervisor(const MachinedConfig& config, sdbus::IConnection& bus);
 
     bool image_exists(const std::string& name) const;
     bool running(const std::string& name) const { return children_.count(name) > 0; }
@@ -45,7 +45,7 @@ public:
 private:
     Status spawn(const std::string& name);
 
-    const Config& config_;
+    const MachinedConfig& config_;
     sdbus::IConnection& bus_;
     std::string nspawn_;
     struct Child {

@@ -11,7 +11,8 @@
 
 #include "common/fd.hpp"
 #include "common/log.hpp"
-#include "machined/config.hpp"
+#include "common/machined_config.hpp"
+#include "common/paths.hpp"
 #include "machined/daemon.hpp"
 
 using namespace berth;
@@ -55,7 +56,7 @@ UniqueFd daemonize() {
 
 int main(int argc, char** argv) {
     CLI::App app{"machined: keeps the registry of running machines on the system bus"};
-    std::string pool, config_path = "/etc/berth/machined.toml", state_dir;
+    std::string pool, config_path = paths::kMachinedConfig, state_dir;
     app.add_option("--pool", pool, "Image pool (default /var/lib/machines)");
     auto* config_opt = app.add_option("--config", config_path, "Configuration file");
     app.add_option("--state-dir", state_dir, "Runtime state (default /run/berth)");
@@ -64,7 +65,7 @@ int main(int argc, char** argv) {
     CLI11_PARSE(app, argc, argv);
 
     setup_logging("machined", false);
-    auto config = load_config(config_path, config_opt->count() > 0);
+    auto config = load_machined_config(config_path, config_opt->count() > 0);
     if (!config.ok()) {
         spdlog::error("{}", config.error().message);
         return 1;

@@ -148,14 +148,17 @@ Status wait_for_content(const std::string& path, const std::string& want, const 
     return result;
 }
 
-std::string v1_freezer_dir(const Machine& m) { return "/sys/fs/cgroup/freezer/berth/" + m.name; }
+// The v1 freezer hierarchy of hybrid hosts without cgroup.freeze.
+constexpr const char* kV1Freezer = "/sys/fs/cgroup/freezer";
+
+std::string v1_freezer_dir(const Machine& m) { return machine_v1_cgroup(kV1Freezer, m.name); }
 
 Status set_frozen_v1(Machine& m, const Cgroup& cg, bool frozen) {
     std::string dir = v1_freezer_dir(m);
-    if (!file_exists("/sys/fs/cgroup/freezer"))
+    if (!file_exists(kV1Freezer))
         return plain_error("Neither cgroup.freeze (cgroup v2) nor the v1 freezer is available", EOPNOTSUPP);
     if (frozen) {
-        (void)::mkdir("/sys/fs/cgroup/freezer/berth", 0755);
+        (void)::mkdir(machines_v1_cgroup(kV1Freezer).c_str(), 0755);
         if (::mkdir(dir.c_str(), 0755) < 0 && errno != EEXIST) return errno_error("Failed to create " + dir);
         if (std::find(m.v1_cgroups.begin(), m.v1_cgroups.end(), dir) == m.v1_cgroups.end()) m.v1_cgroups.push_back(dir);
         std::vector<pid_t> pids;

@@ -44,7 +44,7 @@ Status check_request(const RegistrationRequest& req, pid_t leader, const Machine
 
 Status move_into_new_cgroup(Machine& m) {
     BERTH_ASSIGN(CgroupLayout layout, detect_cgroup_layout());
-    std::string rel = "/berth/" + m.name;
+    std::string rel = machine_cgroup(m.name);
     BERTH_ASSIGN(Cgroup cg, Cgroup::create(layout, rel));
     auto moved = cg.write("cgroup.procs", std::to_string(m.leader));
     if (!moved.ok()) {

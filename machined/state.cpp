@@ -64,16 +64,16 @@ std::string to_toml(const Machine& m) {
 
 constexpr size_t kStateFileMax = 64 << 10;  // a record is a few hundred bytes
 
-// Only paths machined itself makes for a machine: its unified cgroup /berth/NAME and, on hybrid hosts,
-// <v1 mount>/berth/NAME. Anything else in a record is a forgery (removing it would rmdir a host directory).
+// Only paths machined itself makes for a machine: its unified cgroup and, on hybrid hosts, its v1 cgroups
+// (common/cgroup.hpp, machine_cgroup). Anything else in a record is a forgery (removing it would rmdir a host directory).
 bool valid_cgroups(const Machine& m) {
-    if (m.cgroup_created && m.cgroup != "/berth/" + m.name) return false;
+    if (m.cgroup_created && m.cgroup != machine_cgroup(m.name)) return false;
     if (!m.cgroup.empty() && (m.cgroup[0] != '/' || m.cgroup.find("/..") != std::string::npos ||
                               m.cgroup.find("//") != std::string::npos))
         return false;
     auto v1 = cgroup_v1_mounts();
     for (auto& path : m.v1_cgroups) {
-        bool ours = std::any_of(v1.begin(), v1.end(), [&](auto& c) { return path == c.second + "/berth/" + m.name; });
+        bool ours = std::any_of(v1.begin(), v1.end(), [&](auto& c) { return path == machine_v1_cgroup(c.second, m.name); });
         if (!ours) return false;
     }
     return true;

@@ -16,13 +16,13 @@
 #include <cstdlib>
 
 #include "common/id128.hpp"
+#include "common/resources.hpp"
 #include "nspawn/caps.hpp"
 #include "nspawn/dev_tree.hpp"
+#include "nspawn/image_users.hpp"
 #include "nspawn/net.hpp"
 #include "nspawn/notify.hpp"
-#include "nspawn/resources.hpp"
 #include "nspawn/stub_init.hpp"
-#include "nspawn/image_users.hpp"
 #include "nspawn/userns.hpp"
 
 namespace berth::nspawn {

@@ -4,11 +4,12 @@
 #include <grp.h>
 #include <unistd.h>
 
-#include <charconv>
+#include <climits>
 #include <sstream>
 
 #include "common/chase.hpp"
 #include "common/fileio.hpp"
+#include "common/values.hpp"
 
 namespace berth::nspawn {
 
@@ -30,8 +31,10 @@ std::vector<std::string> split(const std::string& line, char sep) {
 }
 
 bool parse_id(const std::string& s, unsigned& out) {
-    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-    return ec == std::errc() && p == s.data() + s.size() && !s.empty();
+    auto v = parse_uint(s);
+    if (!v || *v > UINT_MAX) return false;
+    out = static_cast<unsigned>(*v);
+    return true;
 }
 
 constexpr size_t kAccountFileMax = 16 << 20;  // /etc/passwd, /etc/group: hundreds of thousands of entries

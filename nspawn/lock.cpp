@@ -1,3 +1,4 @@
+#include "common/paths.hpp"
 #include "nspawn/lock.hpp"
 
 #include <fcntl.h>
@@ -8,7 +9,6 @@
 namespace berth::nspawn {
 
 namespace {
-constexpr const char* kLockDir = "/run/berth/locks";
 
 }  // namespace
 
@@ -24,14 +24,14 @@ Result<UniqueFd> lock_file(const std::string& path, bool exclusive) {
 
 Result<MachineLocks> MachineLocks::acquire(const Plan& plan) {
     MachineLocks locks;
-    std::string name_lock = fmt::format("{}/machine-{}", kLockDir, plan.machine);
+    std::string name_lock = paths::machine_lock(plan.machine);
     // The last supervisor to exit removes the empty directories (see below): one may go between our
     // mkdir and our lock file, so try again. Once our lock file is in, the directory stays.
     Result<UniqueFd> n = Error{ENOENT, ""};
     for (int attempt = 0; attempt < 10 && !n.ok() && n.error().code == ENOENT; attempt++) {
         ::mkdir("/run/berth", 0755);
-        if (::mkdir(kLockDir, 0700) < 0 && errno != EEXIST && errno != ENOENT)
-            return errno_error(fmt::format("Failed to create {}", kLockDir));
+        if (::mkdir(paths::kLocks, 0700) < 0 && errno != EEXIST && errno != ENOENT)
+            return errno_error(fmt::format("Failed to create {}", paths::kLocks));
         n = lock_file(name_lock, true);
     }
     if (!n.ok()) {
@@ -43,7 +43,7 @@ Result<MachineLocks> MachineLocks::acquire(const Plan& plan) {
 
     struct stat st {};
     if (::stat(plan.directory.c_str(), &st) < 0) return errno_error(fmt::format("Directory {}", plan.directory));
-    std::string image_lock = fmt::format("{}/inode-{}:{}", kLockDir, static_cast<unsigned long>(st.st_dev),
+    std::string image_lock = fmt::format("{}/inode-{}:{}", paths::kLocks, static_cast<unsigned long>(st.st_dev),
                                          static_cast<unsigned long>(st.st_ino));
     bool shared = plan.ephemeral || plan.read_only;
     auto i = lock_file(image_lock, !shared);
@@ -65,7 +65,7 @@ MachineLocks::~MachineLocks() {
     }
     // The host is left as it was: the runtime directories go with the last machine (rmdir only
     // succeeds when they are empty, i.e. no other machine runs and machined keeps no state).
-    (void)::rmdir(kLockDir);
+    (void)::rmdir(paths::kLocks);
     (void)::rmdir("/run/berth");
 }
 

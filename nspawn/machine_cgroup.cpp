@@ -8,7 +8,6 @@
 namespace berth::nspawn {
 
 namespace {
-constexpr const char* kBase = "/berth";
 
 bool under_systemd() {
     struct stat st {};
@@ -28,11 +27,11 @@ Result<Cgroup> create_machine_cgroup(const Plan& plan) {
     }
     // Another supervisor may remove an empty /berth between our mkdirs: retry.
     for (int attempt = 0;; attempt++) {
-        auto cg = Cgroup::create(layout, fmt::format("{}/{}", kBase, plan.machine));
+        auto cg = Cgroup::create(layout, machine_cgroup(plan.machine));
         if (cg.ok() || cg.error().code != ENOENT || attempt > 5) {
             if (!cg.ok() && cg.error().code == EBUSY)
                 return plain_error(fmt::format("Machine \"{}\" still has processes in cgroup {}", plan.machine,
-                                               layout.unified_root + kBase + "/" + plan.machine),
+                                               layout.unified_root + machine_cgroup(plan.machine)),
                                    EBUSY);
             return cg;
         }
@@ -42,8 +41,8 @@ Result<Cgroup> create_machine_cgroup(const Plan& plan) {
 void remove_machine_cgroup(const Cgroup& cg) {
     if (cg.empty()) return;
     (void)cg.remove();
-    if (cg.rel().rfind(std::string(kBase) + "/", 0) == 0) {
-        std::string base = cg.path().substr(0, cg.path().size() - (cg.rel().size() - std::string(kBase).size()));
+    if (cg.rel().rfind(std::string(kMachinesCgroup) + "/", 0) == 0) {
+        std::string base = cg.path().substr(0, cg.path().size() - (cg.rel().size() - std::string(kMachinesCgroup).size()));
         (void)::rmdir(base.c_str());  // only succeeds when no other machine uses it
     }
 }

@@ -1,3 +1,4 @@
+#include "common/paths.hpp"
 #include "nspawn/mount.hpp"
 
 #include <fcntl.h>
@@ -99,8 +100,8 @@ constexpr const char* kWorkPrefix = ".#berth-work.";
 // Appends `path` to the machine's overlay record before it is created.
 Status record_overlay_dir(const std::string& record, const std::string& path) {
     ::mkdir("/run/berth", 0755);
-    if (::mkdir(kOverlayRecordDir, 0700) < 0 && errno != EEXIST)
-        return errno_error(fmt::format("Failed to create {}", kOverlayRecordDir));
+    if (::mkdir(paths::kOverlayRecords, 0700) < 0 && errno != EEXIST)
+        return errno_error(fmt::format("Failed to create {}", paths::kOverlayRecords));
     UniqueFd fd(::open(record.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600));
     std::string entry = path + '\0';
     if (!fd || ::write(fd.get(), entry.data(), entry.size()) != static_cast<ssize_t>(entry.size()))
@@ -134,12 +135,12 @@ Result<OverlayDirs> make_overlay_dirs(const OverlayMount& ov, const std::string&
 
 Result<std::string> make_staging_dir(const std::string& machine) {
     ::mkdir("/run/berth", 0755);
-    std::string dir = fmt::format("{}/{}", kStagingDir, machine);
-    // Another supervisor may remove an empty kStagingDir between our mkdirs: retry. A leftover of a
+    std::string dir = fmt::format("{}/{}", paths::kStaging, machine);
+    // Another supervisor may remove an empty paths::kStaging between our mkdirs: retry. A leftover of a
     // killed supervisor of this machine (whose lock we hold now) is reused.
     for (int attempt = 0;; attempt++) {
-        if (::mkdir(kStagingDir, 0755) < 0 && errno != EEXIST)
-            return errno_error(fmt::format("Failed to create {}", kStagingDir));
+        if (::mkdir(paths::kStaging, 0755) < 0 && errno != EEXIST)
+            return errno_error(fmt::format("Failed to create {}", paths::kStaging));
         if (::mkdir(dir.c_str(), 0755) == 0 || errno == EEXIST) return dir;
         if (errno != ENOENT || attempt > 5) return errno_error(fmt::format("Failed to create {}", dir));
     }
@@ -160,12 +161,12 @@ void remove_recorded_overlay_dirs(const std::string& record) {
         if (ours) std::filesystem::remove_all(p, ec);
     }
     (void)::unlink(record.c_str());
-    (void)::rmdir(kOverlayRecordDir);  // only succeeds when no other machine uses it
+    (void)::rmdir(paths::kOverlayRecords);  // only succeeds when no other machine uses it
 }
 
 void remove_staging_dir(const std::string& dir) {
     (void)::rmdir(dir.c_str());
-    (void)::rmdir(kStagingDir);  // only succeeds when no other machine uses it
+    (void)::rmdir(paths::kStaging);  // only succeeds when no other machine uses it
 }
 
 namespace {
@@ -210,7 +211,7 @@ Status fill_root(const Plan& plan, uid_t machine_root, PreparedRoot& root) {
 
     for (auto& ov : plan.overlays) {
         if (ov.read_only) continue;
-        root.overlay_record = fmt::format("{}/{}", kOverlayRecordDir, plan.machine);
+        root.overlay_record = fmt::format("{}/{}", paths::kOverlayRecords, plan.machine);
         auto d = make_overlay_dirs(ov, plan.machine, root.overlay_record);
         if (!d.ok()) return d.error();
         root.overlay_dirs.push_back(*d);

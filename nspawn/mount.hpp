@@ -7,15 +7,11 @@
 #include <vector>
 
 #include "common/fd.hpp"
+#include "common/paths.hpp"
 #include "common/result.hpp"
 #include "nspawn/plan.hpp"
 
 namespace berth::nspawn {
-
-inline constexpr const char* kStagingDir = "/run/berth/root";
-// One file per machine (named after it) listing, NUL-separated, the directories made on the host for its
-// writable overlays; written before each is made, so what a killed supervisor left is found again.
-inline constexpr const char* kOverlayRecordDir = "/run/berth/overlays";
 
 struct OverlayDirs {
     std::string upper, work;  // for one writable --overlay
@@ -25,14 +21,14 @@ struct OverlayDirs {
 struct PreparedRoot {
     std::string path;                      // where the machine's root is mounted in the supervisor's namespace
     UniqueFd image;                        // the image directory itself
-    // A tmpfs of ours on kStagingDir/NAME (only in our namespace) holding `path`, and with --ephemeral
+    // A tmpfs of ours on paths::kStaging/NAME (only in our namespace) holding `path`, and with --ephemeral
     // `upper` and `work`: the machine's root may walk there, which it may not do into the image's pool
     // (root's alone); named after the machine, so what a killed supervisor left is found again.
     std::string staging;
     bool per_boot = false;                 // user namespace: make_root_mount() each boot, the child attaches it
     std::string upper, work;               // --ephemeral: the snapshot's layers, on the staging tmpfs
     std::vector<OverlayDirs> overlay_dirs;  // one per writable overlay, in plan order
-    std::string overlay_record;             // kOverlayRecordDir/NAME when overlay_dirs were made
+    std::string overlay_record;             // paths::kOverlayRecords/NAME when overlay_dirs were made
 };
 
 // Supervisor, before the first clone: private mount namespace, the staging tmpfs, and without a user
@@ -45,7 +41,7 @@ Result<UniqueFd> make_root_mount(const Plan& plan, const PreparedRoot& root, int
 Status attach_root_mount(int mfd, const PreparedRoot& root);
 // Supervisor, at exit: remove what prepare_root created on the host's filesystems.
 void cleanup_root(const PreparedRoot& root);
-// The staging directory of a machine (and kStagingDir when it was the last), also one a killed
+// The staging directory of a machine (and paths::kStaging when it was the last), also one a killed
 // supervisor left: the machine's lock must be held.
 void remove_staging_dir(const std::string& dir);
 // The overlay directories a record lists (only names of the kinds we make) and the record: the machine's

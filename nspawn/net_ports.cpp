@@ -29,11 +29,11 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <charconv>
 #include <sstream>
 
 #include "common/fileio.hpp"
 #include "common/log.hpp"
+#include "common/values.hpp"
 #include "nspawn/net_util.hpp"
 
 namespace berth::nspawn::net {
@@ -116,9 +116,11 @@ std::vector<NftRule> list_rules() {
         }
         size_t h = l.rfind("# handle ");
         if (l.rfind("table ", 0) == 0 || h == std::string_view::npos || chain.empty()) continue;
+        auto handle = parse_uint(l.substr(h + 9));
+        if (!handle) continue;
         NftRule r;
         r.chain = chain;
-        r.handle = std::stoul(std::string(l.substr(h + 9)));
+        r.handle = *handle;
         if (size_t c = l.find("comment \""); c != std::string_view::npos && c < h) {
             size_t end = l.find('"', c + 9);
             r.comment = std::string(l.substr(c + 9, end - c - 9));
@@ -339,12 +341,10 @@ Result<PortForward> parse_port(const std::string& value) {
     if (parts.empty() || parts.size() > 2) return bad("wrong number of fields");
     uint16_t ports[2] = {0, 0};
     for (size_t i = 0; i < parts.size(); i++) {
-        unsigned v = 0;
-        auto [end, ec] = std::from_chars(parts[i].data(), parts[i].data() + parts[i].size(), v);
-        if (parts[i].empty() || ec != std::errc() || end != parts[i].data() + parts[i].size())
-            return bad(fmt::format("\"{}\" is not a port number", parts[i]));
-        if (v < 1 || v > 65535) return bad(fmt::format("port {} is out of range 1-65535", parts[i]));
-        ports[i] = static_cast<uint16_t>(v);
+        auto v = parse_uint(parts[i]);
+        if (!v) return bad(fmt::format("\"{}\" is not a port number", parts[i]));
+        if (*v < 1 || *v > 65535) return bad(fmt::format("port {} is out of range 1-65535", parts[i]));
+        ports[i] = static_cast<uint16_t>(*v);
     }
     p.host_port = ports[0];
     p.guest_port = parts.size() == 2 ? ports[1] : ports[0];

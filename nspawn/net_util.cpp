@@ -1,3 +1,4 @@
+#include "common/paths.hpp"
 #include "nspawn/net_util.hpp"
 
 #include <fcntl.h>
@@ -43,7 +44,7 @@ std::string field(const std::string& text, std::string_view key) {
 // which would make a start of that machine fail with "already running" in the meantime.
 bool machine_running(const std::string& machine) {
     struct stat st {};
-    if (::stat(fmt::format("{}/machine-{}", kLockDir, machine).c_str(), &st) < 0) return false;
+    if (::stat(paths::machine_lock(machine).c_str(), &st) < 0) return false;
     auto locks = read_file("/proc/locks");
     if (!locks.ok()) return true;  // when in doubt, leave it alone
     std::string id = fmt::format("{:02x}:{:02x}:{}", major(st.st_dev), minor(st.st_dev),
@@ -62,11 +63,11 @@ bool machine_running(const std::string& machine) {
 // a flock on the lock directory, which exists whenever a machine runs and nobody else locks.
 Result<UniqueFd> lock_network() {
     ::mkdir("/run/berth", 0755);
-    ::mkdir(kLockDir, 0700);
-    UniqueFd fd(::open(kLockDir, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!fd) return errno_error(fmt::format("Failed to open {}", kLockDir));
+    ::mkdir(paths::kLocks, 0700);
+    UniqueFd fd(::open(paths::kLocks, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) return errno_error(fmt::format("Failed to open {}", paths::kLocks));
     while (::flock(fd.get(), LOCK_EX) < 0)
-        if (errno != EINTR) return errno_error(fmt::format("Failed to lock {}", kLockDir));
+        if (errno != EINTR) return errno_error(fmt::format("Failed to lock {}", paths::kLocks));
     return fd;
 }
 

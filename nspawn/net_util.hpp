@@ -13,7 +13,6 @@
 
 namespace berth::nspawn::net {
 
-inline constexpr const char* kLockDir = "/run/berth/locks";
 inline constexpr const char* kMachineAlias = "berth machine=";  // alias of our ve-/vb- links
 inline constexpr const char* kZoneAlias = "berth zone";         // alias of the zone bridges we created
 // The device group zone bridges are created in ("bert"). The kernel takes a group, unlike an alias, with

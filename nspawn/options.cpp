@@ -2,13 +2,9 @@
 
 #include <CLI/CLI.hpp>
 
-namespace berth::nspawn {
+#include "common/values.hpp"
 
-Result<bool> parse_boolean(const std::string& text, const std::string& what) {
-    if (text == "yes" || text == "true" || text == "1" || text == "on") return true;
-    if (text == "no" || text == "false" || text == "0" || text == "off") return false;
-    return plain_error(fmt::format("Invalid value \"{}\" for {}: expected yes or no", text, what));
-}
+namespace berth::nspawn {
 
 std::string help_text() {
     return R"(nspawn [OPTIONS...] [COMMAND [ARGS...]]

@@ -37,7 +37,4 @@ struct Options {
 Result<Options> parse_command_line(int argc, char** argv);
 std::string help_text();
 
-// "yes"/"no"/"true"/"false"/"1"/"0"/"on"/"off".
-Result<bool> parse_boolean(const std::string& text, const std::string& what);
-
 }  // namespace berth::nspawn

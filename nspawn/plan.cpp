@@ -11,14 +11,16 @@
 #include "common/chase.hpp"
 #include "common/fileio.hpp"
 #include "common/machine_name.hpp"
+#include "common/machined_config.hpp"
+#include "common/paths.hpp"
 #include "common/signals.hpp"
+#include "common/values.hpp"
 #include "nspawn/settings.hpp"
 
 namespace berth::nspawn {
 
 namespace {
 
-constexpr const char* kDefaultPool = "/var/lib/machines";
 constexpr const char* kInits[] = {"/usr/lib/systemd/systemd", "/lib/systemd/systemd", "/sbin/init"};
 
 // Split on ':' honouring "\:" escapes.
@@ -44,18 +46,11 @@ Result<std::string> host_path(const std::string& p, const std::string& what) {
     return norm;
 }
 
-std::string pool_path() {
-    if (const char* env = std::getenv("BERTH_POOL"); env && *env) return env;
-    auto text = read_file("/etc/berth/machined.toml");
-    if (text.ok()) {
-        // Only the one key matters here; a full parse is machined's business.
-        auto pos = text->find("pool");
-        if (pos != std::string::npos) {
-            auto q1 = text->find('"', pos), q2 = q1 == std::string::npos ? q1 : text->find('"', q1 + 1);
-            if (q2 != std::string::npos) return text->substr(q1 + 1, q2 - q1 - 1);
-        }
-    }
-    return kDefaultPool;
+// BERTH_POOL (tests), else machined's pool: the images `machinectl start` and nspawn -M agree on.
+Result<std::string> pool_path() {
+    if (const char* env = std::getenv("BERTH_POOL"); env && *env) return std::string(env);
+    BERTH_ASSIGN(MachinedConfig config, load_machined_config(paths::kMachinedConfig, false));
+    return config.pool;
 }
 
 bool is_executable_in_root(int rootfd, const std::string& path) {
@@ -196,6 +191,27 @@ Result<ConsoleMode> parse_console(const std::string& text) {
     return plain_error(fmt::format("Invalid console mode \"{}\": expected interactive, read-only, passive or pipe", text));
 }
 
+Result<Resources> parse_resources(const Options& o) {
+    Resources r;
+    auto one = [&](const char* name, const std::optional<std::string>& v) -> Status {
+        return v ? set_resource(name, *v, fmt::format("--{}", name), r) : Status{};
+    };
+    BERTH_TRY(one("memory-max", o.memory_max));
+    BERTH_TRY(one("memory-high", o.memory_high));
+    BERTH_TRY(one("memory-swap-max", o.memory_swap_max));
+    BERTH_TRY(one("cpu-weight", o.cpu_weight));
+    BERTH_TRY(one("cpu-quota", o.cpu_quota));
+    BERTH_TRY(one("pids-max", o.pids_max));
+    BERTH_TRY(one("io-weight", o.io_weight));
+    BERTH_TRY(one("cpu-affinity", o.cpu_affinity));
+    BERTH_TRY(one("oom-score-adjust", o.oom_score_adjust));
+    for (auto& l : o.rlimit.value_or(std::vector<std::string>{})) BERTH_TRY(set_resource("rlimit", l, "--rlimit", r));
+    for (auto& l : o.userns_limit.value_or(std::vector<std::string>{}))
+        BERTH_TRY(set_resource("userns-limit", l, "--userns-limit", r));
+    BERTH_TRY(finish_resources(r));
+    return r;
+}
+
 Result<Plan> make_plan(Options o, std::vector<std::string>& warnings) {
     Plan plan;
     if (::geteuid() != 0) return plain_error("nspawn must be run as root", EPERM);
@@ -206,7 +222,7 @@ Result<Plan> make_plan(Options o, std::vector<std::string>& warnings) {
         dir = *o.directory;
     } else if (o.machine) {
         BERTH_TRY(check_machine_name(*o.machine));
-        plan.pool = pool_path();
+        BERTH_ASSIGN(plan.pool, pool_path());
         dir = plan.pool + "/" + *o.machine;
     } else {
         char cwd[PATH_MAX];

@@ -7,11 +7,11 @@
 #include <vector>
 
 #include "common/id128.hpp"
+#include "common/resources.hpp"
+#include "nspawn/image_users.hpp"
 #include "nspawn/net.hpp"
 #include "nspawn/options.hpp"
-#include "nspawn/resources.hpp"
 #include "nspawn/seccomp.hpp"
-#include "nspawn/image_users.hpp"
 #include "nspawn/userns.hpp"
 
 namespace berth::nspawn {
@@ -81,5 +81,7 @@ Result<BindMount> parse_bind(const std::string& spec, bool read_only);
 Result<TmpfsMount> parse_tmpfs(const std::string& spec);
 Result<OverlayMount> parse_overlay(const std::string& spec, bool read_only);
 Result<ConsoleMode> parse_console(const std::string& text);
+// From options (command line + settings); every bad value is an error naming option and value.
+Result<Resources> parse_resources(const Options& o);
 
 }  // namespace berth::nspawn

@@ -16,6 +16,7 @@
 #include <string_view>
 
 #include "common/fd.hpp"
+#include "common/values.hpp"
 #include "nspawn/caps.hpp"
 
 namespace berth::nspawn {

@@ -1,3 +1,4 @@
+#include "common/paths.hpp"
 #include "nspawn/settings.hpp"
 
 #include <sys/stat.h>
@@ -162,7 +163,7 @@ bool is_file(const std::string& p) {
 }  // namespace
 
 std::vector<SettingsFile> find_settings(const std::string& name, const std::string& directory, bool trust_image_dir) {
-    for (const char* dir : {"/etc/berth/nspawn", "/run/berth/nspawn"}) {
+    for (const char* dir : paths::kSettingsDirs) {
         std::string p = fmt::format("{}/{}.toml", dir, name);
         if (is_file(p)) return {{p, true}};
     }

@@ -1,3 +1,4 @@
+#include "common/paths.hpp"
 #include "nspawn/stale.hpp"
 
 #include <dirent.h>
@@ -20,7 +21,6 @@ namespace berth::nspawn {
 
 namespace {
 
-constexpr const char* kLockDir = "/run/berth/locks";
 
 std::vector<std::string> list_dir(const std::string& path, bool dirs) {
     std::vector<std::string> out;
@@ -51,7 +51,7 @@ void collect_stale_state() {
     auto for_dead_machines = [](const std::string& dir, const std::function<void(const std::string&)>& remove,
                                 bool dirs = true) {
         for (auto& name : list_dir(dir, dirs)) {
-            std::string lock = fmt::format("{}/machine-{}", kLockDir, name);
+            std::string lock = paths::machine_lock(name);
             UniqueFd held = try_lock(lock);
             if (!held && ::access(lock.c_str(), F_OK) == 0) continue;
             remove(name);
@@ -60,8 +60,8 @@ void collect_stale_state() {
     };
     auto layout = detect_cgroup_layout();
     if (layout.ok()) {
-        for_dead_machines(layout->unified_root + "/berth", [&](const std::string& name) {
-            Cgroup cg(layout->unified_root, "/berth/" + name);
+        for_dead_machines(layout->unified_root + kMachinesCgroup, [&](const std::string& name) {
+            Cgroup cg(layout->unified_root, machine_cgroup(name));
             auto busy = cg.populated();
             if (busy.ok() && !*busy) (void)cg.remove();
         });
@@ -79,15 +79,15 @@ void collect_stale_state() {
         (void)::rmdir(base.c_str());  // only succeeds when no machine uses it
     }
     // Staging directories (the mounts on them died with their supervisor's namespace).
-    for_dead_machines(kStagingDir, [](const std::string& name) {
-        remove_staging_dir(fmt::format("{}/{}", kStagingDir, name));
+    for_dead_machines(paths::kStaging, [](const std::string& name) {
+        remove_staging_dir(fmt::format("{}/{}", paths::kStaging, name));
     });
     // Directories made on the host for writable overlays, as their records list them.
-    for_dead_machines(kOverlayRecordDir, [](const std::string& name) {
-        remove_recorded_overlay_dirs(fmt::format("{}/{}", kOverlayRecordDir, name));
+    for_dead_machines(paths::kOverlayRecords, [](const std::string& name) {
+        remove_recorded_overlay_dirs(fmt::format("{}/{}", paths::kOverlayRecords, name));
     }, false);
-    for (auto& file : list_dir(kLockDir, false)) {
-        std::string lock = fmt::format("{}/{}", kLockDir, file);
+    for (auto& file : list_dir(paths::kLocks, false)) {
+        std::string lock = fmt::format("{}/{}", paths::kLocks, file);
         if (UniqueFd held = try_lock(lock)) ::unlink(lock.c_str());
     }
 }

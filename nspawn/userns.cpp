@@ -1,3 +1,4 @@
+#include "common/paths.hpp"
 #include "nspawn/userns.hpp"
 
 #include <fcntl.h>
@@ -11,12 +12,12 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <charconv>
 #include <sstream>
 
 #include "common/fileio.hpp"
 #include "common/log.hpp"
 #include "common/mount_api.hpp"
+#include "common/values.hpp"
 #include "nspawn/lock.hpp"
 
 namespace berth::nspawn {
@@ -28,11 +29,10 @@ constexpr uid_t kPickLast = 0x6FFF0000;
 constexpr uint32_t kRange = 0x10000;
 
 Result<uint64_t> parse_u32(const std::string& s, const std::string& what) {
-    uint64_t v = 0;
-    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (ec != std::errc() || p != s.data() + s.size() || s.empty() || v > 0xFFFFFFFFull)
+    auto v = parse_uint(s);
+    if (!v || *v > 0xFFFFFFFFull)
         return plain_error(fmt::format("Invalid --private-users \"{}\": {} is not a number", what, s));
-    return v;
+    return *v;
 }
 
 uid_t root_owner(const std::string& directory) {
@@ -61,8 +61,9 @@ std::vector<std::vector<std::string>> colon_records(const char* file) {
 }
 
 bool number(const std::string& s, uint64_t& out) {
-    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-    return ec == std::errc() && p == s.data() + s.size() && !s.empty();
+    auto v = parse_uint(s);
+    if (v) out = *v;
+    return v.has_value();
 }
 
 // Why the range is the host's own, or "": IDs below 65536 (the host's users and groups), a user or group
@@ -83,12 +84,12 @@ std::string host_ids_in(uid_t base, uint32_t range) {
     return "";
 }
 
-std::string block_lock_path(uid_t block) { return fmt::format("/run/berth/locks/uidrange-{}", block); }
+std::string block_lock_path(uid_t block) { return fmt::format("{}/uidrange-{}", paths::kLocks, block); }
 
 // Locks every 64K block the range touches, or fails with EWOULDBLOCK naming nothing (the caller does).
 Status lock_range(UserRange& r) {
     ::mkdir("/run/berth", 0755);
-    ::mkdir("/run/berth/locks", 0700);
+    ::mkdir(paths::kLocks, 0700);
     uint64_t first = r.base - r.base % kRange, end = uint64_t{r.base} + r.range;
     if ((end - first + kRange - 1) / kRange > kMaxLockedBlocks)
         return plain_error(fmt::format("UID range {}-{} is larger than {} IDs", r.base, end - 1, kMaxLockedBlocks * kRange),

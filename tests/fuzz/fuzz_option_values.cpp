@@ -4,10 +4,10 @@
 #include "common/id128.hpp"
 #include "common/machine_name.hpp"
 #include "common/mount_api.hpp"
+#include "common/resources.hpp"
 #include "common/signals.hpp"
 #include "nspawn/net_ports.hpp"
 #include "nspawn/plan.hpp"
-#include "nspawn/resources.hpp"
 #include "tests/fuzz/fuzz_util.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -26,8 +26,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             }
             case 3: (void)nspawn::net::parse_port(v); break;
             case 4: {
-                nspawn::Resources r;
-                (void)nspawn::parse_resource_assignment(v, r);
+                Resources r;
+                (void)parse_resource_assignment(v, r);
                 break;
             }
             case 5: (void)nspawn::parse_console(v); break;

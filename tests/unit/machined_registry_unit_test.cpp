@@ -3,7 +3,7 @@
 #include <unistd.h>
 
 #include "common/fileio.hpp"
-#include "machined/config.hpp"
+#include "common/machined_config.hpp"
 #include "machined/registry.hpp"
 #include "machined/state.hpp"
 #include "tests/unit/temp_tree.hpp"
@@ -59,7 +59,7 @@ TEST(MachinedConfig, ReadsEveryKeyAndRefusesUnknownOnes) {
     std::string path = t.path() + "/machined.toml";
     ASSERT_TRUE(write_file_atomic(path, "pool = \"/srv/pool\"\nallowed_groups = [\"wheel\"]\nlog_level = \"debug\"\n"
                                         "enabled_dir = \"/etc/x\"\nterminate_timeout_sec = 3\n").ok());
-    auto c = load_config(path, true);
+    auto c = load_machined_config(path, true);
     ASSERT_TRUE(c.ok()) << c.error().message;
     EXPECT_EQ(c->pool, "/srv/pool");
     EXPECT_EQ(c->allowed_groups, std::vector<std::string>{"wheel"});
@@ -67,11 +67,11 @@ TEST(MachinedConfig, ReadsEveryKeyAndRefusesUnknownOnes) {
     EXPECT_EQ(c->enabled_dir, "/etc/x");
     EXPECT_EQ(c->terminate_timeout_sec, 3);
     ASSERT_TRUE(write_file_atomic(path, "colour = \"red\"\n").ok());
-    EXPECT_FALSE(load_config(path, true).ok());
+    EXPECT_FALSE(load_machined_config(path, true).ok());
     ASSERT_TRUE(write_file_atomic(path, "pool = \"relative\"\n").ok());
-    EXPECT_FALSE(load_config(path, true).ok());
-    EXPECT_TRUE(load_config(t.path() + "/missing.toml", false).ok());
-    EXPECT_FALSE(load_config(t.path() + "/missing.toml", true).ok());
+    EXPECT_FALSE(load_machined_config(path, true).ok());
+    EXPECT_TRUE(load_machined_config(t.path() + "/missing.toml", false).ok());
+    EXPECT_FALSE(load_machined_config(t.path() + "/missing.toml", true).ok());
 }
 
 }  // namespace

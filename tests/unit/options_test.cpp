@@ -5,11 +5,12 @@
 #include <string>
 #include <vector>
 
+#include "common/values.hpp"
 #include "nspawn/options.hpp"
 
 using berth::Result;
 using berth::nspawn::Options;
-using berth::nspawn::parse_boolean;
+using berth::parse_boolean;
 using berth::nspawn::parse_command_line;
 using Strings = std::vector<std::string>;
 

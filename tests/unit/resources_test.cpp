@@ -12,7 +12,8 @@
 #include <sstream>
 
 #include "common/fileio.hpp"
-#include "nspawn/resources.hpp"
+#include "common/resources.hpp"
+#include "nspawn/plan.hpp"
 #include "tests/unit/temp_tree.hpp"
 
 namespace berth::nspawn {

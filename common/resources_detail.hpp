@@ -8,9 +8,9 @@
 #include <limits>
 #include <string>
 
-namespace berth::nspawn::resources_detail {
+#include "common/values.hpp"
 
-inline constexpr uint64_t kInfinity = std::numeric_limits<uint64_t>::max();  // "infinity" / "max"
+namespace berth::resources_detail {
 
 // The value, or `infinity` for kInfinity ("max", "-1", "infinity", as the file wants it).
 inline std::string limit_text(uint64_t v, const char* infinity) { return v == kInfinity ? infinity : std::to_string(v); }
@@ -19,4 +19,4 @@ rlim_t nofile_max();
 // "NOFILE" for RLIMIT_NOFILE.
 const char* rlimit_name(int resource);
 
-}  // namespace berth::nspawn::resources_detail
+}  // namespace berth::resources_detail

@@ -1,4 +1,4 @@
-#include "nspawn/resources.hpp"
+#include "common/resources.hpp"
 
 #include <dirent.h>
 #include <linux/capability.h>
@@ -20,9 +20,9 @@
 
 #include "common/fileio.hpp"
 #include "common/log.hpp"
-#include "nspawn/resources_common.hpp"
+#include "common/resources_detail.hpp"
 
-namespace berth::nspawn {
+namespace berth {
 
 using namespace resources_detail;
 
@@ -39,74 +39,52 @@ bool all_digits(std::string_view s) {
     return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
-std::optional<uint64_t> parse_uint(std::string_view s) {
-    uint64_t v = 0;
-    if (!all_digits(s)) return std::nullopt;
-    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
-    return v;
+// "0-3,6" for a CPU set.
+std::string cpu_list(const cpu_set_t& set) {
+    std::string out;
+    for (int c = 0; c < CPU_SETSIZE; c++) {
+        if (!CPU_ISSET(c, &set)) continue;
+        int last = c;
+        while (last + 1 < CPU_SETSIZE && CPU_ISSET(last + 1, &set)) last++;
+        out += (out.empty() ? "" : ",") + (last == c ? std::to_string(c) : fmt::format("{}-{}", c, last));
+        c = last;
+    }
+    return out;
 }
 
-std::optional<int64_t> parse_int(std::string_view s) {
-    bool neg = !s.empty() && s[0] == '-';
-    if (!s.empty() && (s[0] == '-' || s[0] == '+')) s.remove_prefix(1);
-    auto u = parse_uint(s);
-    if (!u || *u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) return std::nullopt;
-    return neg ? -static_cast<int64_t>(*u) : static_cast<int64_t>(*u);
-}
-
-// Bytes: digits, an optional fraction, an optional 1024-based suffix (like systemd's parse_size), or
-// "infinity".
-std::optional<uint64_t> parse_size(std::string_view s) {
-    if (s == "infinity") return kInfinity;
-    static constexpr std::pair<char, int> kSuffixes[] = {{'K', 10}, {'M', 20}, {'G', 30},
-                                                         {'T', 40}, {'P', 50}, {'E', 60}};
-    int shift = 0;
-    if (!s.empty() && s.back() == 'B') s.remove_suffix(1);
-    for (auto [c, sh] : kSuffixes)
-        if (!s.empty() && s.back() == c) {
-            shift = sh;
-            s.remove_suffix(1);
-            break;
-        }
-    std::string_view whole = s, frac;
-    if (auto dot = s.find('.'); dot != std::string_view::npos) {
-        whole = s.substr(0, dot);
-        frac = s.substr(dot + 1);
-        if (!all_digits(frac) || shift == 0) return std::nullopt;
-        if (frac.size() > 18) frac = frac.substr(0, 18);
+// An integer of the settings file as it is, or the text of the command line (or a settings string) parsed.
+template <typename Parse>
+auto number_or(const OptionValue& v, Parse parse) -> decltype(parse(std::string_view())) {
+    if (auto* i = std::get_if<int64_t>(&v)) {
+        if (*i < 0) return std::nullopt;
+        return static_cast<uint64_t>(*i);
     }
-    auto w = parse_uint(whole);
-    if (!w) return std::nullopt;
-    unsigned __int128 v = static_cast<unsigned __int128>(*w) << shift;
-    if (!frac.empty()) {
-        unsigned __int128 scale = 1;
-        for (size_t i = 0; i < frac.size(); i++) scale *= 10;
-        v += (static_cast<unsigned __int128>(*parse_uint(frac)) << shift) / scale;
-    }
-    if (v >= kInfinity) return std::nullopt;
-    return static_cast<uint64_t>(v);
+    if (auto* t = std::get_if<std::string>(&v)) return parse(*t);
+    return std::nullopt;
 }
 
 const char* const kSizeHelp = "expected bytes with an optional K, M, G, T, P or E suffix (1024-based), or \"infinity\"";
 
-Why set_size(std::optional<uint64_t>& out, std::string_view v, bool zero_ok) {
-    auto n = parse_size(v);
+Why set_size(std::optional<uint64_t>& out, const OptionValue& v, bool zero_ok) {
+    auto n = number_or(v, [](std::string_view t) { return parse_size(t); });
     if (!n) return kSizeHelp;
     if (*n == 0 && !zero_ok) return std::string("must be greater than 0 (\"infinity\" means no limit)");
     out = *n;
     return std::nullopt;
 }
 
-Why set_weight(std::optional<uint64_t>& out, std::string_view v) {
-    auto n = parse_uint(v);
+Why set_weight(std::optional<uint64_t>& out, const OptionValue& value) {
+    auto n = number_or(value, [](std::string_view t) { return parse_uint(t); });
     if (!n || *n < 1 || *n > 10000) return std::string("expected an integer between 1 and 10000 (default 100)");
     out = *n;
     return std::nullopt;
 }
 
-Why set_cpu_quota(Resources& r, std::string_view v) {
+Why set_cpu_quota(Resources& r, const OptionValue& value) {
     const std::string help = "expected a percentage of one CPU greater than 0, like \"50%\" or \"200%\"";
+    auto* text = std::get_if<std::string>(&value);
+    if (!text) return help;
+    std::string_view v = *text;
     if (v == "infinity") {
         r.cpu_quota_percent = std::numeric_limits<double>::infinity();
         return std::nullopt;
@@ -124,22 +102,25 @@ Why set_cpu_quota(Resources& r, std::string_view v) {
     return std::nullopt;
 }
 
-Why set_pids_max(Resources& r, std::string_view v) {
-    if (v == "infinity" || v == "max") {
+Why set_pids_max(Resources& r, const OptionValue& value) {
+    auto n = number_or(value, [](std::string_view t) {
+        return t == "infinity" || t == "max" ? std::optional<uint64_t>(kInfinity) : parse_uint(t);
+    });
+    if (n == kInfinity) {
         r.pids_max = kInfinity;
         return std::nullopt;
     }
-    auto n = parse_uint(v);
     if (!n || *n < 1 || *n > kPidMaxLimit)
         return fmt::format("expected a number of tasks between 1 and {}, or \"infinity\"", kPidMaxLimit);
     r.pids_max = *n;
     return std::nullopt;
 }
 
-Why set_cpu_affinity(Resources& r, std::string_view v) {
+Why set_cpu_affinity(Resources& r, const OptionValue& value) {
     const std::string help = fmt::format("expected CPU numbers and ranges below {}, like \"0,2-3\"", CPU_SETSIZE);
     std::set<int> cpus;
-    std::string text(v);
+    if (!std::holds_alternative<int64_t>(value) && !std::holds_alternative<std::string>(value)) return help;
+    std::string text = value_text(value);
     std::replace(text.begin(), text.end(), ',', ' ');
     std::istringstream in(text);
     for (std::string item; in >> item;) {
@@ -154,8 +135,10 @@ Why set_cpu_affinity(Resources& r, std::string_view v) {
     return std::nullopt;
 }
 
-Why set_oom_score_adjust(Resources& r, std::string_view v) {
-    auto n = parse_int(v);
+Why set_oom_score_adjust(Resources& r, const OptionValue& value) {
+    std::optional<int64_t> n;
+    if (auto* i = std::get_if<int64_t>(&value)) n = *i;
+    else if (auto* t = std::get_if<std::string>(&value)) n = parse_int(*t);
     if (!n || *n < -1000 || *n > 1000) return std::string("expected an integer between -1000 and 1000");
     r.oom_score_adjust = static_cast<int>(*n);
     return std::nullopt;
@@ -203,7 +186,10 @@ std::optional<uint64_t> parse_limit_value(std::string_view v, LimitUnit unit) {
     return n;
 }
 
-Why set_rlimit(Resources& r, std::string_view v) {
+Why set_rlimit(Resources& r, const OptionValue& value) {
+    auto* text = std::get_if<std::string>(&value);
+    if (!text) return std::string("expected a string NAME=SOFT[:HARD]");
+    std::string_view v = *text;
     auto eq = v.find('=');
     if (eq == std::string_view::npos)
         return std::string("expected NAME=SOFT[:HARD], like \"NOFILE=1024:4096\" or \"NOFILE=infinity\"");
@@ -237,7 +223,10 @@ constexpr const char* kUserNsLimits[] = {
     "user_namespaces",   "uts_namespaces",
 };
 
-Why set_userns_limit(Resources& r, std::string_view v) {
+Why set_userns_limit(Resources& r, const OptionValue& value) {
+    auto* text = std::get_if<std::string>(&value);
+    if (!text) return std::string("expected a string NAME=N");
+    std::string_view v = *text;
     auto eq = v.find('=');
     if (eq == std::string_view::npos)
         return std::string("expected NAME=N, like \"inotify_instances=64\"");
@@ -262,45 +251,27 @@ Why set_userns_limit(Resources& r, std::string_view v) {
 // The options, by name; settings keys are the same with '_' for '-'.
 struct Key {
     const char* name;
-    Why (*set)(Resources&, std::string_view);
+    Why (*set)(Resources&, const OptionValue&);
 };
 
 constexpr Key kKeys[] = {
-    {"memory-max", [](Resources& r, std::string_view v) { return set_size(r.memory_max, v, false); }},
-    {"memory-high", [](Resources& r, std::string_view v) { return set_size(r.memory_high, v, false); }},
-    {"memory-swap-max", [](Resources& r, std::string_view v) { return set_size(r.memory_swap_max, v, true); }},
-    {"cpu-weight", [](Resources& r, std::string_view v) { return set_weight(r.cpu_weight, v); }},
+    {"memory-max", [](Resources& r, const OptionValue& v) { return set_size(r.memory_max, v, false); }},
+    {"memory-high", [](Resources& r, const OptionValue& v) { return set_size(r.memory_high, v, false); }},
+    {"memory-swap-max", [](Resources& r, const OptionValue& v) { return set_size(r.memory_swap_max, v, true); }},
+    {"cpu-weight", [](Resources& r, const OptionValue& v) { return set_weight(r.cpu_weight, v); }},
     {"cpu-quota", set_cpu_quota},
     {"pids-max", set_pids_max},
-    {"io-weight", [](Resources& r, std::string_view v) { return set_weight(r.io_weight, v); }},
+    {"io-weight", [](Resources& r, const OptionValue& v) { return set_weight(r.io_weight, v); }},
     {"cpu-affinity", set_cpu_affinity},
     {"oom-score-adjust", set_oom_score_adjust},
     {"rlimit", set_rlimit},
     {"userns-limit", set_userns_limit},
 };
 
-Status apply_key(const Key& k, const std::string& label, const std::string& value, Resources& r) {
-    if (auto why = k.set(r, value)) return plain_error(fmt::format("Invalid {} \"{}\": {}", label, value, *why));
+Status apply_key(const Key& k, const std::string& label, const OptionValue& value, Resources& r) {
+    if (auto why = k.set(r, value))
+        return plain_error(fmt::format("Invalid {} \"{}\": {}", label, value_text(value), *why));
     return {};
-}
-
-const Key& key(std::string_view name) {
-    for (auto& k : kKeys)
-        if (name == k.name) return k;
-    std::abort();  // only called with names from the table
-}
-
-// "0-3,6" for a CPU set.
-std::string cpu_list(const cpu_set_t& set) {
-    std::string out;
-    for (int c = 0; c < CPU_SETSIZE; c++) {
-        if (!CPU_ISSET(c, &set)) continue;
-        int last = c;
-        while (last + 1 < CPU_SETSIZE && CPU_ISSET(last + 1, &set)) last++;
-        out += (out.empty() ? "" : ",") + (last == c ? std::to_string(c) : fmt::format("{}-{}", c, last));
-        c = last;
-    }
-    return out;
 }
 
 // Raising a hard rlimit or lowering the OOM score adjustment needs CAP_SYS_RESOURCE (in the initial user
@@ -362,32 +333,23 @@ bool Resources::any_cgroup_limit() const {
     return memory_max || memory_high || memory_swap_max || cpu_weight || cpu_quota_percent || pids_max || io_weight;
 }
 
-Result<Resources> parse_resources(const Options& o) {
-    Resources r;
-    auto one = [&](const char* name, const std::optional<std::string>& v) -> Status {
-        return v ? apply_key(key(name), fmt::format("--{}", name), *v, r) : Status{};
-    };
-    BERTH_TRY(one("memory-max", o.memory_max));
-    BERTH_TRY(one("memory-high", o.memory_high));
-    BERTH_TRY(one("memory-swap-max", o.memory_swap_max));
-    BERTH_TRY(one("cpu-weight", o.cpu_weight));
-    BERTH_TRY(one("cpu-quota", o.cpu_quota));
-    BERTH_TRY(one("pids-max", o.pids_max));
-    BERTH_TRY(one("io-weight", o.io_weight));
-    BERTH_TRY(one("cpu-affinity", o.cpu_affinity));
-    BERTH_TRY(one("oom-score-adjust", o.oom_score_adjust));
-    for (auto& l : o.rlimit.value_or(std::vector<std::string>{})) BERTH_TRY(apply_key(key("rlimit"), "--rlimit", l, r));
-    for (auto& l : o.userns_limit.value_or(std::vector<std::string>{}))
-        BERTH_TRY(apply_key(key("userns-limit"), "--userns-limit", l, r));
+Status set_resource(std::string_view name, const OptionValue& value, const std::string& label, Resources& r) {
+    for (auto& k : kKeys)
+        if (name == k.name) return apply_key(k, label, value, r);
+    return plain_error(fmt::format("Unknown resource \"{}\"", name));
+}
 
+Status finish_resources(Resources& r) {
     // Checked against this host now, so that the child cannot fail on them after everything is set up.
-    cpu_set_t allowed;
+    cpu_set_t allowed, wanted;
+    CPU_ZERO(&wanted);
+    for (int c : r.cpu_affinity) CPU_SET(c, &wanted);
     if (!r.cpu_affinity.empty() && ::sched_getaffinity(0, sizeof allowed, &allowed) == 0) {
         for (int c : r.cpu_affinity)
             if (!CPU_ISSET(c, &allowed))
                 return plain_error(fmt::format("Invalid --cpu-affinity \"{}\": CPU {} is not available here (CPUs {} "
                                                "are)",
-                                               *o.cpu_affinity, c, cpu_list(allowed)));
+                                               cpu_list(wanted), c, cpu_list(allowed)));
     }
     for (auto& l : r.rlimits) {
         if (l.resource != RLIMIT_NOFILE || l.hard == RLIM_INFINITY) continue;
@@ -399,7 +361,7 @@ Result<Resources> parse_resources(const Options& o) {
     }
     BERTH_TRY(check_privilege(r));
     r.tasks_ceiling = r.pids_max ? *r.pids_max : default_tasks_max();
-    return r;
+    return {};
 }
 
 Status parse_resource_assignment(const std::string& assignment, Resources& r) {
@@ -416,4 +378,4 @@ Status parse_resource_assignment(const std::string& assignment, Resources& r) {
                                    name, assignment));
 }
 
-}  // namespace berth::nspawn
+}  // namespace berth

@@ -9,9 +9,10 @@
 #include <vector>
 
 #include "common/cgroup.hpp"
-#include "nspawn/options.hpp"
+#include "common/result.hpp"
+#include "common/values.hpp"
 
-namespace berth::nspawn {
+namespace berth {
 
 struct Rlimit {
     int resource = 0;  // RLIMIT_*
@@ -48,8 +49,13 @@ struct Resources {
 // few dozen; a fork bomb stops there with the host's pids to spare.
 uint64_t default_tasks_max();
 
-// From options (command line + settings); every bad value is an error naming option and value.
-Result<Resources> parse_resources(const Options& o);
+// One option of the resources group merged into `r`: `name` is the option's long name ("memory-max"), `label`
+// how the user named it for messages ("--memory-max", a settings key). Every bad value is an error naming
+// label and value.
+Status set_resource(std::string_view name, const OptionValue& value, const std::string& label, Resources& r);
+// Once every option is in: what depends on this host is checked (nr_open, CAP_SYS_RESOURCE) and the task
+// ceiling set.
+Status finish_resources(Resources& r);
 
 // One "KEY=VALUE" as for `machinectl set-property` (keys as the option names without "--",
 // e.g. "memory-max=512M"); merged into `r`. Shared with machined's SetMachineLimits.
@@ -86,4 +92,4 @@ Status apply_process_limits(const Resources& r);
 // Child, as root of its new user namespace: the namespace's per-user limits (--userns-limit).
 Status apply_userns_limits(const Resources& r);
 
-}  // namespace berth::nspawn
+}  // namespace berth

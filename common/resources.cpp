@@ -1,4 +1,4 @@
-#include "nspawn/resources.hpp"
+#include "common/resources.hpp"
 
 #include <dirent.h>
 #include <linux/capability.h>
@@ -20,16 +20,15 @@
 
 #include "common/fileio.hpp"
 #include "common/log.hpp"
-#include "nspawn/resources_common.hpp"
+#include "common/resources_detail.hpp"
 
-namespace berth::nspawn {
+namespace berth {
 
 using namespace resources_detail;
 
 namespace {
 
 constexpr uint64_t kCpuPeriodUs = 100000;  // systemd's default CPUQuotaPeriodSec=100ms
-constexpr const char* kV1Base = "berth";
 
 // ---- cgroup v2 ------------------------------------------------------------------------------------------
 
@@ -206,7 +205,7 @@ bool v1_populated(const std::string& dir) {
 // <mount>/berth/NAME, fresh: a leftover of a killed supervisor is empty (its guest died with it) and
 // still carries old limits, so it is removed first.
 Result<std::string> create_v1_cgroup(const std::string& mount, const std::string& name) {
-    std::string base = mount + "/" + kV1Base, dir = base + "/" + name;
+    std::string base = machines_v1_cgroup(mount), dir = machine_v1_cgroup(mount, name);
     for (int attempt = 0;; attempt++) {
         if (::mkdir(base.c_str(), 0755) < 0 && errno != EEXIST)
             return errno_error(fmt::format("Failed to create cgroup {}", base));
@@ -305,7 +304,7 @@ Result<ResourceCgroups> apply_cgroup_limits(const Resources& r, const Cgroup& ma
     // guest died with it).
     auto mounts = v1_mounts();
     for (auto& [ctrl, mount] : mounts) {
-        std::string stale = fmt::format("{}/{}/{}", mount, kV1Base, name);
+        std::string stale = machine_v1_cgroup(mount, name);
         if (exists(stale) && !v1_populated(stale)) remove_v1_cgroup(stale);
     }
     if (!r.any_cgroup_limit()) return rc;
@@ -377,7 +376,7 @@ Status apply_cgroup_limits_live(const Resources& r, const Cgroup& machine, const
                                            "in cgroup v2 nor as a cgroup v1 hierarchy",
                                            ctrl, name, ctrl),
                                EOPNOTSUPP);
-        std::string base = mount->second + "/" + kV1Base, v1dir = base + "/" + name;
+        std::string base = machines_v1_cgroup(mount->second), v1dir = machine_v1_cgroup(mount->second, name);
         if (!exists(v1dir)) {
             if (::mkdir(base.c_str(), 0755) < 0 && errno != EEXIST)
                 return errno_error(fmt::format("Failed to create cgroup {}", base));
@@ -465,4 +464,4 @@ Status apply_process_limits(const Resources& r) {
     return {};
 }
 
-}  // namespace berth::nspawn
+}  // namespace berth

@@ -1,4 +1,5 @@
-// machined's configuration: /etc/berth/machined.toml, then the command line on top.
+// machined's configuration: /etc/berth/machined.toml (then machined's command line on top). nspawn reads
+// the pool from it too: one reader for both.
 #pragma once
 
 #include <string>
@@ -6,14 +7,15 @@
 
 #include <spdlog/common.h>
 
+#include "common/paths.hpp"
 #include "common/result.hpp"
 
-namespace berth::machined {
+namespace berth {
 
-struct Config {
-    std::string pool = "/var/lib/machines";
+struct MachinedConfig {
+    std::string pool = paths::kDefaultPool;
     std::string state_dir = "/run/berth";
-    std::string enabled_dir = "/etc/berth/enabled";
+    std::string enabled_dir = paths::kEnabled;
     std::vector<std::string> allowed_groups;  // may call the mutating methods besides root
     spdlog::level::level_enum log_level = spdlog::level::info;
     // TerminateMachine: how long the leader has after SIGTERM before the whole machine gets SIGKILL.
@@ -25,6 +27,6 @@ struct Config {
 };
 
 // A missing file is fine when `required` is false (the default path); a malformed one never is.
-Result<Config> load_config(const std::string& path, bool required);
+Result<MachinedConfig> load_machined_config(const std::string& path, bool required);
 
-}  // namespace berth::machined
+}  // namespace berth

@@ -1,4 +1,4 @@
-#include "machined/config.hpp"
+#include "common/machined_config.hpp"
 
 #include <sys/stat.h>
 
@@ -7,10 +7,10 @@
 #include "common/fileio.hpp"
 #include "common/toml_text.hpp"
 
-namespace berth::machined {
+namespace berth {
 
-Result<Config> load_config(const std::string& path, bool required) {
-    Config c;
+Result<MachinedConfig> load_machined_config(const std::string& path, bool required) {
+    MachinedConfig c;
     struct stat st {};
     if (::stat(path.c_str(), &st) < 0) {
         if (errno == ENOENT && !required) return c;
@@ -60,4 +60,4 @@ Result<Config> load_config(const std::string& path, bool required) {
     return c;
 }
 
-}  // namespace berth::machined
+}  // namespace berth
