@@ -141,7 +141,7 @@ Status Cgroup::kill_all(int timeout_ms) const {
     if (!pop.ok()) return pop.error().code == ENOENT ? Status{} : Status{pop.error()};
     if (!*pop) return {};
     if (!write("cgroup.kill", "1").ok()) {
-        // Kernels before 5.14: kill what cgroup.procs lists, repeatedly, until empty.
+        // Kernels before 5.14: kill what cgroup.procs lists, once; the wait below says whether that did.
         auto procs = read("cgroup.procs");
         if (procs.ok()) {
             std::istringstream in(*procs);

@@ -1,4 +1,5 @@
-// Access to the cgroup v2 (unified) hierarchy, on pure v2 and on hybrid hosts.
+// Access to the cgroup v2 (unified) hierarchy, on pure v2 and on hybrid hosts, and where the v1 controller
+// hierarchies of hybrid hosts are mounted.
 #pragma once
 
 #include <map>
@@ -9,6 +10,8 @@
 
 namespace berth {
 
+// Unified: cgroup2 at /sys/fs/cgroup. Hybrid: v1 controllers, cgroup2 at /sys/fs/cgroup/unified. Legacy (no
+// cgroup2 at all) is only the value of a layout not yet detected: berth refuses such hosts.
 enum class CgroupMode { Unified, Hybrid, Legacy };
 
 struct CgroupLayout {
@@ -16,7 +19,8 @@ struct CgroupLayout {
     std::string unified_root;  // where cgroup2 is mounted: /sys/fs/cgroup or /sys/fs/cgroup/unified
 };
 
-// Detect, don't assume: statfs on /sys/fs/cgroup and /sys/fs/cgroup/unified.
+// Detect, don't assume: statfs on /sys/fs/cgroup and /sys/fs/cgroup/unified; an error (EOPNOTSUPP) when
+// neither is cgroup2.
 Result<CgroupLayout> detect_cgroup_layout();
 
 // Hybrid and legacy hosts: where each v1 controller hierarchy is mounted, by controller ("cpu" and
@@ -34,7 +38,7 @@ std::string machine_cgroup(const std::string& name);
 std::string machines_v1_cgroup(const std::string& v1_mount);
 std::string machine_v1_cgroup(const std::string& v1_mount, const std::string& name);
 
-// The calling process's cgroup in the unified hierarchy ("0::/x/y" -> "/x/y").
+// The cgroup of process `pid` (0: the calling process) in the unified hierarchy ("0::/x/y" -> "/x/y").
 Result<std::string> own_unified_cgroup(pid_t pid = 0);
 
 // One cgroup directory in the unified hierarchy.
@@ -55,9 +59,12 @@ public:
     Status write(const std::string& file, const std::string& value) const;
     Result<std::string> read(const std::string& file) const;
 
-    // SIGKILL every process in the subtree (cgroup.kill, or per-pid as a fallback) and wait until empty.
+    // SIGKILL every process in the subtree (cgroup.kill; before Linux 5.14, once each process that this
+    // cgroup's cgroup.procs lists) and wait up to `timeout_ms` until it is empty (else EBUSY). A cgroup
+    // that does not exist is no error.
     Status kill_all(int timeout_ms = 5000) const;
-    // Remove the subtree bottom-up; processes left inside are killed first.
+    // Remove the subtree bottom-up; processes left inside are killed first (kill_all). Nothing to do for
+    // the empty or the root cgroup.
     Status remove() const;
 
 private:

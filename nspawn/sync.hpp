@@ -1,6 +1,11 @@
 // Named sync stages between the parent (supervisor) and the child (future PID 1), over one SOCK_SEQPACKET
-// socketpair. Each message is a stage, optionally with an fd, or an error (errno + text). A child that dies
-// without a word shows up as end-of-file.
+// socketpair. Each message is a stage, with an fd for the stages that carry one (the mounts the parent
+// makes for the child, the console master and notify socket the child hands back), or an error (errno +
+// text). A child that dies without a word shows up as end-of-file.
+//
+// In the order of a start: NetworkNamespace (private network only); RootMount and, with the host's network,
+// SysMount (user namespace only); one BindMount per --bind; one OverlayMount per --overlay (user namespace
+// only); ParentConfigured; ConsoleMaster (when the console is a pty); NotifySocket; ChildReady; Go.
 #pragma once
 
 #include <cstdint>
@@ -12,7 +17,7 @@
 namespace berth::nspawn {
 
 enum class Stage : uint32_t {
-    ParentConfigured = 1,  // parent -> child: cgroup, maps, devices are in place; go on with mounts
+    ParentConfigured = 1,  // parent -> child: cgroups, devices and maps are in place, every mount sent; go on
     RootMount,             // parent -> child (user namespace): the machine's root mount (fd)
     SysMount,              // parent -> child (user namespace, host network): the host's /sys, alone (fd)
     BindMount,             // parent -> child: one --bind/--bind-ro, in plan order (fd)
@@ -29,7 +34,7 @@ const char* stage_name(Stage s);
 
 struct Message {
     Stage stage{};
-    UniqueFd fd;  // with ConsoleMaster / NotifySocket
+    UniqueFd fd;  // with RootMount, SysMount, BindMount, OverlayMount, ConsoleMaster, NotifySocket
     Error error;  // with Failed
 };
 

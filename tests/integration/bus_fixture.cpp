@@ -1,7 +1,6 @@
 #include "tests/integration/bus_fixture.hpp"
 
 #include <grp.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -42,14 +41,11 @@ PrivateSystemBus::PrivateSystemBus(const std::string& dir)
                  "  </policy>\n"
                  "  <include>" BERTH_UNITS "/org.freedesktop.machine1.conf</include>\n") {}
 
-Process MachinedTest::start_registered(const std::string& script, const std::vector<std::string>& opts) const {
-    std::vector<std::string> all{"--register=yes"};
-    all.insert(all.end(), opts.begin(), opts.end());
-    return start_sh(script, all, {.env = {bus_->env()}, .timeout = 600s});
-}
-
 void MachinedTest::SetUp() {
-    BusyboxTest::SetUp();
+    leak_check_.emplace();
+    auto where = busybox_scratch();
+    tmp_ = where.tmp, id_ = where.id, root_ = where.root, machine_ = where.machine, sync_ = where.sync;
+    ASSERT_TRUE(make_busybox_image(root_, sync_));
     pool_ = tmp_ + "/pool";
     state_dir_ = tmp_ + "/state";
     enabled_dir_ = tmp_ + "/enabled";
@@ -72,11 +68,12 @@ void MachinedTest::TearDown() {
     auto left = list_dir(state_dir_ + "/machines");
     EXPECT_TRUE(left.empty()) << "machine state left behind: " << (left.empty() ? "" : left[0]);
     // The v1 controller hierarchies of hybrid hosts (SetMachineLimits, the v1 freezer) are not in the
-    // NspawnTest leak check: this test's machines (named after id_) must have left none there.
+    // HostLeakCheck: this test's machines (named after id_) must have left none there.
     for (auto& controller : list_dir("/sys/fs/cgroup"))
         for (auto& entry : list_dir("/sys/fs/cgroup/" + controller + "/berth"))
             EXPECT_EQ(entry.find(id_), std::string::npos) << "cgroup left behind: /sys/fs/cgroup/" << controller << "/berth/" << entry;
-    BusyboxTest::TearDown();
+    leak_check_->expect_nothing_left(id_);
+    remove_tree(tmp_);
 }
 
 void MachinedTest::start_machined(const std::string& config, bool as_if_under_systemd) {
@@ -172,10 +169,17 @@ std::string MachinedTest::machine_property(const std::string& name, const std::s
     return trim(busctl({"get-property", "org.freedesktop.machine1", p, interface, property}).out);
 }
 
-Process MachinedTest::start_leader() const { return Process::start("/bin/sleep", {"1000"}, {.timeout = 600s}); }
+Process MachinedTest::start_registered(const std::string& script, const std::vector<std::string>& opts) const {
+    std::vector<std::string> all{"--register=yes"};
+    all.insert(all.end(), opts.begin(), opts.end());
+    return start_nspawn(busybox_sh_args(root_, sync_, script, all), {.env = {bus_->env()}, .timeout = 600s});
+}
 
-RunResult MachinedTest::register_leader(const std::string& name, pid_t leader) const {
-    return manager("RegisterMachine", {"sayssus", name, "0", "test", "container", std::to_string(leader), "/"});
+Process MachinedTest::start_leader() { return Process::start("/bin/sleep", {"1000"}, {.timeout = 600s}); }
+
+RunResult MachinedTest::register_leader(const std::string& name, pid_t leader, const std::string& service,
+                                        const std::string& root) const {
+    return manager("RegisterMachine", {"sayssus", name, "0", service, "container", std::to_string(leader), root});
 }
 
 bool MachinedTest::eventually(const std::function<bool()>& pred, Millis limit) {
@@ -198,26 +202,13 @@ std::string bus_error_of(const std::function<void(sdbus::IProxy&)>& call, bool a
         }
     };
     if (!as_nobody) return attempt();
-    int p[2];
-    if (::pipe(p) < 0) return "pipe failed";
-    pid_t child = ::fork();
-    if (child == 0) {
-        ::close(p[0]);
+    std::string out = text_from_child([&]() -> std::string {
         gid_t none[0];
         if (::setgroups(0, none) < 0 || ::setresgid(65534, 65534, 65534) < 0 || ::setresuid(65534, 65534, 65534) < 0)
-            ::_exit(2);
+            return "";
         std::string e = attempt();
-        if (e.empty()) e = "ok";
-        (void)!::write(p[1], e.data(), e.size());
-        ::_exit(0);
-    }
-    ::close(p[1]);
-    std::string out;
-    char buf[256];
-    for (ssize_t n; (n = ::read(p[0], buf, sizeof buf)) > 0;) out.append(buf, n);
-    ::close(p[0]);
-    int status = 0;
-    ::waitpid(child, &status, 0);
+        return e.empty() ? "ok" : e;
+    });
     if (out == "ok") return "";
     return out.empty() ? "child failed" : out;
 }

@@ -4,8 +4,9 @@
 //   - machined with a temporary --pool, --state-dir and --config, DBUS_SYSTEM_BUS_ADDRESS pointing at
 //     that bus (exported to this test process too, for sdbus proxies);
 //   - systemd's clients run in a private mount namespace where /run/systemd/system exists;
+//   - a busybox rootfs as BusyboxTest's (fixture.hpp), for machines our nspawn registers;
 //   - at the end machined and the bus are stopped and every machine process the test started is gone
-//     (the NspawnTest leak check then compares mounts, cgroups and /run/berth).
+//     (the HostLeakCheck then compares mounts, cgroups and /run/berth).
 #pragma once
 
 #include <sdbus-c++/sdbus-c++.h>
@@ -28,7 +29,7 @@ public:
     explicit PrivateSystemBus(const std::string& dir);  // throws std::runtime_error
 };
 
-class MachinedTest : public BusyboxTest {
+class MachinedTest : public ::testing::Test {
 protected:
     void SetUp() override;
     void TearDown() override;
@@ -57,17 +58,28 @@ protected:
     // Property of a machine object as busctl prints it ("s \"web\"").
     std::string machine_property(const std::string& name, const std::string& property,
                                  const std::string& interface = "org.freedesktop.machine1.Machine") const;
-    // Our nspawn running `script` in the busybox image (start_sh), registered with machined on this bus.
+    // Our nspawn running `script` in the busybox image after it has touched /sync/up (as
+    // BusyboxTest::start_sh), registered with machined on this bus; wait for it with wait_up().
     Process start_registered(const std::string& script, const std::vector<std::string>& opts = {}) const;
-    // A plain leader process (sleep) and its registration through RegisterMachine by root.
-    Process start_leader() const;
-    RunResult register_leader(const std::string& name, pid_t leader) const;
+    bool wait_up(const Process& p) const { return wait_for_file(sync_ + "/up", p, 20s); }
+    // A plain leader process (sleep), and the registration of a leader through RegisterMachine by root.
+    static Process start_leader();
+    RunResult register_leader(const std::string& name, pid_t leader, const std::string& service = "test",
+                              const std::string& root = "/") const;
     // Waits (bounded, not a timed assertion) until `pred` holds.
     static bool eventually(const std::function<bool()>& pred, Millis limit = 20s);
 
+    std::string tmp_;      // removed in TearDown
+    std::string id_;       // random_id()
+    std::string root_;     // the busybox image: tmp_/bb-<id>
+    std::string machine_;  // its default machine name: bb-<id>
+    std::string sync_;     // host directory bound to /sync by start_registered()
     std::string pool_, state_dir_, config_, enabled_dir_;
     std::optional<PrivateSystemBus> bus_;
     std::optional<Process> machined_;
+
+private:
+    std::optional<HostLeakCheck> leak_check_;
 };
 
 // busctl prints an error's message, not its name: calls whose error name matters go through sdbus-c++.

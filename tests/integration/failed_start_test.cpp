@@ -172,7 +172,7 @@ TEST_F(FailedStart, NextStartOfAnotherMachineCollectsStaleCgroupAndLocks) {
     std::string stale_cgroup = cgroup_of(machine_), stale_name = name_lock(machine_), stale_image = image_lock(root_);
 
     std::string other = "bb2-" + id_, other_root = tmp_ + "/" + other;
-    auto made = run(fixtures_dir() + "/busybox-rootfs.sh", {other_root});
+    auto made = make_busybox_rootfs(other_root);
     ASSERT_TRUE(made.exited(0)) << made.describe();
     ::unlink((sync_ + "/up").c_str());  // the killed machine's
     auto p = start_nspawn({"-q", "--register=no", "-D", other_root, "--bind=" + sync_ + ":/sync:idmap", "/bin/sh",
@@ -216,7 +216,7 @@ TEST_F(FailedStart, KilledSupervisorsOverlayDirectoriesAreCollectedByTheNextStar
     ASSERT_TRUE(all_dead(guest, 10s)) << "guest processes outlived their supervisor";
     ASSERT_EQ(ours().size(), 2u) << "the test proves nothing: " << ::testing::PrintToString(ours());
     std::string other = tmp_ + "/bb2-" + id_;
-    ASSERT_TRUE(run(fixtures_dir() + "/busybox-rootfs.sh", {other}).exited(0));
+    ASSERT_TRUE(make_busybox_rootfs(other).exited(0));
     auto r = nspawn({"-q", "--register=no", "-D", other, "/bin/true"});
     EXPECT_TRUE(r.exited(0)) << r.describe();
     EXPECT_EQ(ours(), std::vector<std::string>{}) << "overlay directories left behind";

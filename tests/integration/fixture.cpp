@@ -28,15 +28,10 @@ std::string joined(const std::vector<std::string>& items) {
 
 }  // namespace
 
-void NspawnTest::SetUp() {
-    mounts_before_ = mount_points();
-    cgroups_before_ = cgroup_dirs();
-    run_before_ = run_berth_entries();
-    tmp_ = make_temp_dir();
-    id_ = read_file("/proc/sys/kernel/random/uuid").substr(0, 8);
-}
+HostLeakCheck::HostLeakCheck()
+    : mounts_before_(mount_points()), cgroups_before_(cgroup_dirs()), run_before_(run_berth_entries()) {}
 
-void NspawnTest::TearDown() {
+void HostLeakCheck::expect_nothing_left(const std::string& own_id) const {
     auto mounts = mount_points();
     auto leaked = added(mounts_before_, mounts), lost = added(mounts, mounts_before_);
     // Both directions count for mounts: one that vanished from the host is as wrong as one that appeared.
@@ -45,34 +40,62 @@ void NspawnTest::TearDown() {
 
     // Other people may start and stop machines on this host meanwhile; what their live machines hold is
     // not this test's leak (see held_by_live_machine). This test's own nspawns are all gone by now.
-    auto ours = [this](std::vector<std::string> entries, const std::string& root) {
-        std::erase_if(entries, [&](const std::string& e) { return held_by_live_machine(root + e, id_); });
+    auto ours = [&](std::vector<std::string> entries, const std::string& root) {
+        std::erase_if(entries, [&](const std::string& e) { return held_by_live_machine(root + e, own_id); });
         return entries;
     };
     auto cgroups = ours(added(cgroups_before_, cgroup_dirs()), "");
     EXPECT_TRUE(cgroups.empty()) << "Cgroups left behind:" << joined(cgroups);
     auto run = ours(added(run_before_, run_berth_entries()), "/run/berth");
     EXPECT_TRUE(run.empty()) << "/run/berth entries left behind:" << joined(run);
-
-    remove_tree(tmp_);
 }
 
-RunResult NspawnTest::nspawn(const std::vector<std::string>& args, const RunOptions& opts) const {
-    return run(nspawn_path(), args, opts);
-}
+std::string random_id() { return read_file("/proc/sys/kernel/random/uuid").substr(0, 8); }
 
-Process NspawnTest::start_nspawn(const std::vector<std::string>& args, const RunOptions& opts) const {
+RunResult nspawn(const std::vector<std::string>& args, const RunOptions& opts) { return run(nspawn_path(), args, opts); }
+
+Process start_nspawn(const std::vector<std::string>& args, const RunOptions& opts) {
     return Process::start(nspawn_path(), args, opts);
 }
 
+RunResult make_busybox_rootfs(const std::string& root) { return run(fixtures_dir() + "/busybox-rootfs.sh", {root}); }
+
+BusyboxScratch busybox_scratch() {
+    BusyboxScratch s{.tmp = make_temp_dir(), .id = random_id()};
+    s.machine = "bb-" + s.id;
+    s.root = s.tmp + "/" + s.machine;
+    s.sync = s.tmp + "/sync";
+    return s;
+}
+
+::testing::AssertionResult make_busybox_image(const std::string& root, const std::string& sync) {
+    auto r = make_busybox_rootfs(root);
+    if (!r.exited(0)) return ::testing::AssertionFailure() << "busybox rootfs: " << r.describe();
+    make_dirs(sync);
+    return ::testing::AssertionSuccess();
+}
+
+std::vector<std::string> busybox_args(const std::string& root) { return {"-q", "--register=no", "-D", root}; }
+
+std::vector<std::string> busybox_sh_args(const std::string& root, const std::string& sync, const std::string& script,
+                                         const std::vector<std::string>& opts) {
+    auto args = busybox_args(root);
+    args.push_back("--bind=" + sync + ":/sync:idmap");
+    args.insert(args.end(), opts.begin(), opts.end());
+    args.insert(args.end(), {"/bin/sh", "-c", "touch /sync/up; " + script});
+    return args;
+}
+
 void BusyboxTest::SetUp() {
-    NspawnTest::SetUp();
-    machine_ = "bb-" + id_;
-    root_ = tmp_ + "/" + machine_;
-    sync_ = tmp_ + "/sync";
-    auto r = run(fixtures_dir() + "/busybox-rootfs.sh", {root_});
-    ASSERT_TRUE(r.exited(0)) << "busybox rootfs: " << r.describe();
-    make_dirs(sync_);
+    leak_check_.emplace();
+    auto where = busybox_scratch();
+    tmp_ = where.tmp, id_ = where.id, root_ = where.root, machine_ = where.machine, sync_ = where.sync;
+    ASSERT_TRUE(make_busybox_image(root_, sync_));
+}
+
+void BusyboxTest::TearDown() {
+    leak_check_->expect_nothing_left(id_);
+    remove_tree(tmp_);
 }
 
 RunResult BusyboxTest::sh(const std::string& script, const std::vector<std::string>& opts,
@@ -85,15 +108,13 @@ RunResult BusyboxTest::sh(const std::string& script, const std::vector<std::stri
 
 Process BusyboxTest::start_sh(const std::string& script, const std::vector<std::string>& opts,
                               const RunOptions& run_opts) const {
-    auto args = base();
-    args.push_back("--bind=" + sync_ + ":/sync:idmap");
-    args.insert(args.end(), opts.begin(), opts.end());
-    args.insert(args.end(), {"/bin/sh", "-c", "touch /sync/up; " + script});
-    return start_nspawn(args, run_opts);
+    return start_nspawn(busybox_sh_args(root_, sync_, script, opts), run_opts);
 }
 
 void DebianTest::SetUp() {
-    NspawnTest::SetUp();
+    leak_check_.emplace();
+    tmp_ = make_temp_dir();
+    id_ = random_id();
     machine_ = "deb-" + id_;
     if (!exists(debian_rootfs() + "/usr/lib/systemd/systemd")) {
         const char* allow = std::getenv("BERTH_ALLOW_SKIP");
@@ -110,7 +131,8 @@ void DebianTest::TearDown() {
     if (!cache_before_.empty()) {
         EXPECT_EQ(cache_signature(), cache_before_) << "a machine wrote into the cached rootfs";
     }
-    NspawnTest::TearDown();
+    leak_check_->expect_nothing_left(id_);
+    remove_tree(tmp_);
 }
 
 std::vector<std::string> DebianTest::machine_args() const {

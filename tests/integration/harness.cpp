@@ -490,6 +490,25 @@ pid_t parent_of(pid_t pid) {
 
 }  // namespace
 
+std::string text_from_child(const std::function<std::string()>& fn) {
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC) < 0) return "";
+    pid_t child = ::fork();
+    if (child == 0) {
+        ::close(p[0]);
+        std::string text = fn();
+        (void)!::write(p[1], text.data(), text.size());
+        ::_exit(0);
+    }
+    ::close(p[1]);
+    std::string text;
+    char buf[4096];
+    for (ssize_t n; (n = ::read(p[0], buf, sizeof buf)) > 0;) text.append(buf, n);
+    ::close(p[0]);
+    ::waitpid(child, nullptr, 0);
+    return text;
+}
+
 std::vector<pid_t> descendants(pid_t pid) {
     std::map<pid_t, pid_t> parent;
     for (auto& name : list_dir("/proc"))

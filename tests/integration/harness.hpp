@@ -7,6 +7,7 @@
 #include <termios.h>
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -132,6 +133,9 @@ std::vector<std::string> run_berth_entries();  // everything below /run/berth, r
 bool held_by_live_machine(const std::string& path, const std::string& own_id);
 
 // Processes.
+// Runs `fn` in a forked child (to change its credentials or namespaces, not ours) and returns the text
+// it returned, "" when the child died before it said anything.
+std::string text_from_child(const std::function<std::string()>& fn);
 std::vector<pid_t> descendants(pid_t pid);
 // The host pid of the machine's PID 1 among nspawn's descendants (NSpid ends in 1), or -1.
 pid_t guest_pid1(pid_t nspawn_pid);

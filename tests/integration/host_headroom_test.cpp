@@ -52,14 +52,18 @@ int host_root_inotify_headroom(int want) {
 class HostHeadroom : public BusyboxTest {
 protected:
     // A machine whose hog takes up to `n` of `what` and holds them until /sync/done; its line is in
-    // /sync/hog when it has them.
+    // /sync/hog.tmp when it has them (hog_line).
     Process start_hog(const std::string& what, uint64_t n, const std::vector<std::string>& opts = {}) const {
+        return start_hog_in(root_, sync_, what, n, opts);
+    }
+    // The same in the image `root`, with `sync` at /sync.
+    static Process start_hog_in(const std::string& root, const std::string& sync, const std::string& what, uint64_t n,
+                                const std::vector<std::string>& opts = {}) {
         std::vector<std::string> all{"--bind-ro=" + hog_path() + ":/hog"};
         all.insert(all.end(), opts.begin(), opts.end());
-        return start_sh(fmt_cmd(what, n), all);
-    }
-    static std::string fmt_cmd(const std::string& what, uint64_t n) {
-        return "/hog " + what + " " + std::to_string(n) + " /sync/done > /sync/hog.tmp";
+        return start_nspawn(
+            busybox_sh_args(root, sync, "/hog " + what + " " + std::to_string(n) + " /sync/done > /sync/hog.tmp", all),
+            {.timeout = 60s});
     }
     // The hog's line once it has printed it.
     HogResult hog_line(const Process& p, const std::string& sync) const {
@@ -123,11 +127,9 @@ TEST_F(HostHeadroom, OneGuestsInotifyInstancesLeaveAnotherMachineItsOwn) {
 
     // A second machine, its own image and sync directory.
     std::string root2 = tmp_ + "/second", sync2 = tmp_ + "/sync2";
-    ASSERT_TRUE(run("/bin/bash", {fixtures_dir() + "/busybox-rootfs.sh", root2}).exited(0));
+    ASSERT_TRUE(make_busybox_rootfs(root2).exited(0));
     make_dirs(sync2);
-    auto b = start_nspawn({"-q", "--register=no", "-D", root2, "-M", "second-" + id_, "--bind=" + sync2 + ":/sync:idmap",
-                           "--bind-ro=" + hog_path() + ":/hog", "/bin/sh", "-c", fmt_cmd("inotify", 1000)},
-                          {.timeout = 60s});
+    auto b = start_hog_in(root2, sync2, "inotify", 1000, {"-M", "second-" + id_});
     HogResult hb = hog_line(b, sync2);
     EXPECT_EQ(hb.got, ha.got) << "the second machine gets the same per-user allowance as the first, not what the "
                                  "first left over";

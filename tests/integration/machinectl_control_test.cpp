@@ -9,21 +9,16 @@
 namespace berth::test {
 namespace {
 
-class MachinectlControl : public MachinectlTest {
-protected:
-    std::string show_value(const std::string& name, const std::string& property) const {
-        auto r = machinectl({"show", name, "-p", property, "--value"});
-        EXPECT_TRUE(r.exited(0)) << r.describe();
-        return trim(r.out);
-    }
-    std::string cgroup_file(pid_t leader, const std::string& file) const {
-        return trim(read_file(cgroup2_root() + unified_cgroup_of(leader) + "/" + file));
-    }
-};
+using MachinectlControl = MachinectlTest;
+using MachinectlPool = MachinectlTest;
+
+std::string cgroup_file(pid_t leader, const std::string& file) {
+    return trim(read_file(cgroup2_root() + unified_cgroup_of(leader) + "/" + file));
+}
 
 TEST_F(MachinectlControl, TerminateEndsTheMachine) {
     std::string name = "mc-" + id_;
-    auto a = register_sleeper(name);
+    auto a = start_registered_leader(name);
     auto r = machinectl({"terminate", name});
     ASSERT_TRUE(r.exited(0)) << r.describe();
     EXPECT_EQ(r.out, "");
@@ -34,8 +29,8 @@ TEST_F(MachinectlControl, TerminateEndsTheMachine) {
 }
 
 TEST_F(MachinectlControl, TerminateSeveral) {
-    auto a = register_sleeper("mc-a-" + id_);
-    auto b = register_sleeper("mc-b-" + id_);
+    auto a = start_registered_leader("mc-a-" + id_);
+    auto b = start_registered_leader("mc-b-" + id_);
     auto r = machinectl({"terminate", "mc-a-" + id_, "mc-b-" + id_});
     ASSERT_TRUE(r.exited(0)) << r.describe();
     EXPECT_NE(a.wait(60s).term_signal, 0);
@@ -44,7 +39,7 @@ TEST_F(MachinectlControl, TerminateSeveral) {
 
 TEST_F(MachinectlControl, KillSendsSigtermToAllByDefault) {
     std::string name = "mc-" + id_;
-    auto a = register_sleeper(name);
+    auto a = start_registered_leader(name);
     auto r = machinectl({"kill", name});
     ASSERT_TRUE(r.exited(0)) << r.describe();
     EXPECT_EQ(a.wait(60s).term_signal, SIGTERM);
@@ -53,19 +48,19 @@ TEST_F(MachinectlControl, KillSendsSigtermToAllByDefault) {
 
 TEST_F(MachinectlControl, KillWithSignalAndWhom) {
     std::string name = "mc-" + id_;
-    auto a = register_sleeper(name);
+    auto a = start_registered_leader(name);
     auto r = machinectl({"kill", "--kill-whom=leader", "-s", "SIGUSR1", name});
     ASSERT_TRUE(r.exited(0)) << r.describe();
     EXPECT_EQ(a.wait(60s).term_signal, SIGUSR1);
-    auto b = register_sleeper(name + "-b");
+    auto b = start_registered_leader(name + "-b");
     r = machinectl({"kill", "--signal=9", "--kill-whom=all", name + "-b"});
     ASSERT_TRUE(r.exited(0)) << r.describe();
     EXPECT_EQ(b.wait(60s).term_signal, SIGKILL);
 }
 
 TEST_F(MachinectlControl, PoweroffAndStopSendSigrtmin4ToTheLeader) {
-    auto a = register_sleeper("mc-a-" + id_);
-    auto b = register_sleeper("mc-b-" + id_);
+    auto a = start_registered_leader("mc-a-" + id_);
+    auto b = start_registered_leader("mc-b-" + id_);
     auto r = machinectl({"poweroff", "mc-a-" + id_});
     ASSERT_TRUE(r.exited(0)) << r.describe();
     EXPECT_EQ(a.wait(60s).term_signal, SIGRTMIN + 4);
@@ -75,14 +70,14 @@ TEST_F(MachinectlControl, PoweroffAndStopSendSigrtmin4ToTheLeader) {
 }
 
 TEST_F(MachinectlControl, RebootSendsSigintToTheLeader) {
-    auto a = register_sleeper("mc-" + id_);
+    auto a = start_registered_leader("mc-" + id_);
     auto r = machinectl({"reboot", "mc-" + id_});
     ASSERT_TRUE(r.exited(0)) << r.describe();
     EXPECT_EQ(a.wait(60s).term_signal, SIGINT);
 }
 
 TEST_F(MachinectlControl, FreezeAndThawABusyMachine) {
-    auto m = start_registered("while :; do echo x >/dev/null; done");
+    auto m = start_registered_up("while :; do echo x >/dev/null; done");
     pid_t leader = std::stoi(show_value(machine_, "Leader"));
     EXPECT_EQ(show_value(machine_, "Frozen"), "no");
     auto r = machinectl({"freeze", machine_});
@@ -106,7 +101,7 @@ TEST_F(MachinectlControl, FreezeAndThawABusyMachine) {
 }
 
 TEST_F(MachinectlControl, TerminateAFrozenMachine) {
-    auto m = start_registered("sleep 100000");
+    auto m = start_registered_up("sleep 100000");
     ASSERT_TRUE(machinectl({"freeze", machine_}).exited(0));
     auto r = machinectl({"terminate", machine_});
     ASSERT_TRUE(r.exited(0)) << r.describe();
@@ -116,7 +111,7 @@ TEST_F(MachinectlControl, TerminateAFrozenMachine) {
 }
 
 TEST_F(MachinectlControl, SetPropertyChangesTheLiveCgroup) {
-    auto m = start_registered("sleep 100000");
+    auto m = start_registered_up("sleep 100000");
     pid_t leader = std::stoi(show_value(machine_, "Leader"));
     auto r = machinectl({"set-property", machine_, "TasksMax=77", "CPUWeight=33"});
     ASSERT_TRUE(r.exited(0)) << r.describe();
@@ -136,22 +131,9 @@ TEST_F(MachinectlControl, SetPropertyChangesTheLiveCgroup) {
     m.wait(60s);
 }
 
-class MachinectlPool : public MachinectlControl {
-protected:
-    // A pool image that boots: busybox plus an init that says it is up and sleeps.
-    std::string make_image(const std::string& name) {
-        std::string dir = pool_ + "/" + name;
-        auto r = run(fixtures_dir() + "/busybox-rootfs.sh", {dir});
-        EXPECT_TRUE(r.exited(0)) << r.describe();
-        write_file(dir + "/bin/init", "#!/bin/sh\nexec sleep 100000\n");
-        ::chmod((dir + "/bin/init").c_str(), 0755);
-        return dir;
-    }
-};
-
 TEST_F(MachinectlPool, StartBootsAPoolImage) {
     std::string name = "img-" + id_;
-    make_image(name);
+    make_pool_image(name);
     auto r = machinectl({"start", name});
     ASSERT_TRUE(r.exited(0)) << r.describe();
     EXPECT_EQ(r.out, "");
@@ -170,7 +152,7 @@ TEST_F(MachinectlPool, StartBootsAPoolImage) {
 
 TEST_F(MachinectlPool, EnableAndDisable) {
     std::string name = "img-" + id_;
-    make_image(name);
+    make_pool_image(name);
     auto r = machinectl({"enable", name});
     ASSERT_TRUE(r.exited(0)) << r.describe();
     EXPECT_EQ(r.out, "");

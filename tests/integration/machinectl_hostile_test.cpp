@@ -11,18 +11,7 @@
 namespace berth::test {
 namespace {
 
-class MachinectlHostile : public MachinectlTest {
-protected:
-    void expect_refused(const std::vector<std::string>& args, const std::string& needle) {
-        auto before = machinectl({"list", "--no-legend", "--all"});
-        auto r = machinectl(args);
-        EXPECT_TRUE(refused_with(r, needle)) << "machinectl " << ::testing::PrintToString(args);
-        EXPECT_EQ(r.out, "") << r.describe();
-        auto after = machinectl({"list", "--no-legend", "--all"});
-        EXPECT_TRUE(after.exited(0)) << "machined still answers: " << after.describe();
-        EXPECT_EQ(before.out, after.out) << "registry unchanged";
-    }
-};
+using MachinectlHostile = MachinectlTest;
 
 TEST_F(MachinectlHostile, UnknownMachineForEveryVerb) {
     std::string ghost = "ghost-" + id_;
@@ -51,7 +40,7 @@ TEST_F(MachinectlHostile, BadNames) {
 }
 
 TEST_F(MachinectlHostile, BadSignalAndWhom) {
-    auto a = register_sleeper("mc-" + id_);
+    auto a = start_registered_leader("mc-" + id_);
     expect_refused({"kill", "-s", "SIGBOGUS", "mc-" + id_}, "SIGBOGUS");
     expect_refused({"kill", "-s", "0", "mc-" + id_}, "\"0\"");
     expect_refused({"kill", "--kill-whom=everyone", "mc-" + id_}, "everyone");
@@ -69,7 +58,7 @@ TEST_F(MachinectlHostile, UnknownVerbAndOptions) {
 }
 
 TEST_F(MachinectlHostile, BadProperties) {
-    auto m = start_registered("sleep 100000");
+    auto m = start_registered_up("sleep 100000");
     expect_refused({"set-property", machine_, "NoSuchLimit=5"}, "NoSuchLimit");
     expect_refused({"set-property", machine_, "MemoryMax=lots"}, "lots");
     expect_refused({"set-property", machine_, "TasksMax"}, "KEY=VALUE");
@@ -80,7 +69,7 @@ TEST_F(MachinectlHostile, BadProperties) {
 
 TEST_F(MachinectlHostile, UnprivilegedUsersMayLookButNotTouch) {
     std::string name = "mc-" + id_;
-    auto a = register_sleeper(name);
+    auto a = start_registered_leader(name);
     auto as_nobody = [&](std::vector<std::string> args) {
         std::vector<std::string> all{"--reuid=65534", "--regid=65534", "--clear-groups", "--", machinectl_path()};
         all.insert(all.end(), args.begin(), args.end());
@@ -107,7 +96,7 @@ TEST_F(MachinectlHostile, GuestControlledStringsArePrintedEscaped) {
     const std::string esc = "\x1b]0;pwned\x07\x1b[2J\xc2\x9b" "31m\x9b";
     write_file(root_ + "/etc/os-release", "ID=\"evil" + esc + "\"\nVERSION_ID=\"1" + esc +
                                                "\"\nPRETTY_NAME=\"Evil" + esc + "\"\n");
-    auto m = start_registered("cg=\"/sys/fs/cgroup/cg$(printf '\\033[2J')\"; mkdir \"$cg\" && "
+    auto m = start_registered_up("cg=\"/sys/fs/cgroup/cg$(printf '\\033[2J')\"; mkdir \"$cg\" && "
                               "sh -c 'echo $$ >\"$1/cgroup.procs\"; exec sleep 100000' sh \"$cg\" & "
                               "sh -c 'sleep 100000; true' \"$(printf '\\033]0;pwned\\007')\" & sleep 100000");
     for (auto args : {std::vector<std::string>{"list"}, std::vector<std::string>{"status", machine_},
@@ -143,7 +132,7 @@ TEST_F(MachinectlHostile, HostileOsReleaseFilesNeitherHangNorBloatMachined) {
         ASSERT_EQ(::ftruncate(fd, off_t{1} << 30), 0);  // 1 GiB of zeros, sparse
         ::close(fd);
     }
-    auto m = start_registered("sleep 100000");
+    auto m = start_registered_up("sleep 100000");
     for (int i = 0; i < 3; i++) {
         auto r = machinectl({"list"});
         ASSERT_TRUE(r.exited(0)) << r.describe();

@@ -13,7 +13,7 @@ namespace {
 
 using Json = nlohmann::json;
 
-class MachinectlRegistry : public MachinectlTest {};
+using MachinectlRegistry = MachinectlTest;
 
 // ID and VERSION_ID of the host: a `sleep` leader runs in the host's mount namespace, so machined reads
 // the host's os-release for it, as systemd's does.
@@ -62,15 +62,15 @@ TEST_F(MachinectlRegistry, ListWithoutMachinesSaysSo) {
 }
 
 TEST_F(MachinectlRegistry, ListIsTheDefaultVerb) {
-    auto a = register_sleeper("mc-" + id_);
+    auto a = start_registered_leader("mc-" + id_);
     auto r = machinectl({});
     ASSERT_TRUE(r.exited(0)) << r.describe();
     EXPECT_EQ(r.out, machinectl({"list"}).out);
 }
 
 TEST_F(MachinectlRegistry, ListShowsColumnsRowsSortedAndFooter) {
-    auto b = register_sleeper("mc-b-" + id_, "svc-b");
-    auto a = register_sleeper("mc-a-" + id_, "svc-a");
+    auto b = start_registered_leader("mc-b-" + id_, "svc-b");
+    auto a = start_registered_leader("mc-a-" + id_, "svc-a");
     auto r = machinectl({"list"});
     ASSERT_TRUE(r.exited(0)) << r.describe();
     auto l = lines(r.out);
@@ -92,7 +92,7 @@ TEST_F(MachinectlRegistry, ListShowsColumnsRowsSortedAndFooter) {
 }
 
 TEST_F(MachinectlRegistry, ListNoLegendHasOnlyRows) {
-    auto a = register_sleeper("mc-" + id_);
+    auto a = start_registered_leader("mc-" + id_);
     auto r = machinectl({"list", "--no-legend", "--no-pager"});
     ASSERT_TRUE(r.exited(0)) << r.describe();
     auto l = lines(r.out);
@@ -103,7 +103,7 @@ TEST_F(MachinectlRegistry, ListNoLegendHasOnlyRows) {
 }
 
 TEST_F(MachinectlRegistry, ListAsJson) {
-    auto a = register_sleeper("mc-" + id_, "svc-j");
+    auto a = start_registered_leader("mc-" + id_, "svc-j");
     for (auto mode : {"json", "json-pretty"}) {
         auto r = machinectl({"list", "-o", mode});
         ASSERT_TRUE(r.exited(0)) << r.describe();
@@ -122,7 +122,7 @@ TEST_F(MachinectlRegistry, ListAsJson) {
 
 TEST_F(MachinectlRegistry, ShowPrintsTheMachinesProperties) {
     std::string name = "mc-" + id_;
-    auto a = register_sleeper(name);
+    auto a = start_registered_leader(name);
     auto r = machinectl({"show", name});
     ASSERT_TRUE(r.exited(0)) << r.describe();
     for (const std::string& line : std::vector<std::string>{"Name=" + name, "Class=container", "Service=test-svc", "Leader=" + std::to_string(a.pid()),
@@ -133,7 +133,7 @@ TEST_F(MachinectlRegistry, ShowPrintsTheMachinesProperties) {
 
 TEST_F(MachinectlRegistry, ShowPropertyValueAndAll) {
     std::string name = "mc-" + id_;
-    auto a = register_sleeper(name);
+    auto a = start_registered_leader(name);
     auto r = machinectl({"show", name, "-p", "Leader", "--value"});
     ASSERT_TRUE(r.exited(0)) << r.describe();
     EXPECT_EQ(r.out, std::to_string(a.pid()) + "\n");
@@ -150,8 +150,8 @@ TEST_F(MachinectlRegistry, ShowPropertyValueAndAll) {
 }
 
 TEST_F(MachinectlRegistry, ShowSeveralMachinesSeparatedByABlankLine) {
-    auto a = register_sleeper("mc-a-" + id_);
-    auto b = register_sleeper("mc-b-" + id_);
+    auto a = start_registered_leader("mc-a-" + id_);
+    auto b = start_registered_leader("mc-b-" + id_);
     auto r = machinectl({"show", "-p", "Name", "mc-b-" + id_, "mc-a-" + id_});
     ASSERT_TRUE(r.exited(0)) << r.describe();
     EXPECT_EQ(r.out, "Name=mc-b-" + id_ + "\n\nName=mc-a-" + id_ + "\n");
@@ -167,7 +167,7 @@ TEST_F(MachinectlRegistry, ShowWithoutNameShowsTheManager) {
 
 TEST_F(MachinectlRegistry, ShowAsJson) {
     std::string name = "mc-" + id_;
-    auto a = register_sleeper(name);
+    auto a = start_registered_leader(name);
     auto r = machinectl({"show", "-o", "json", name});
     ASSERT_TRUE(r.exited(0)) << r.describe();
     Json j = Json::parse(r.out);
@@ -187,7 +187,7 @@ TEST_F(MachinectlRegistry, ShowTheHostMachine) {
 
 TEST_F(MachinectlRegistry, StatusOfARegisteredLeader) {
     std::string name = "mc-" + id_;
-    auto a = register_sleeper(name);
+    auto a = start_registered_leader(name);
     auto r = machinectl({"status", name});
     ASSERT_TRUE(r.exited(0)) << r.describe();
     auto l = lines(r.out);
@@ -202,7 +202,7 @@ TEST_F(MachinectlRegistry, StatusOfARegisteredLeader) {
 }
 
 TEST_F(MachinectlRegistry, StatusOfABusyboxMachineShowsItsProcessTree) {
-    auto m = start_registered("sleep 100000 & sleep 200000; wait");
+    auto m = start_registered_up("sleep 100000 & sleep 200000; wait");
     auto leader = machinectl({"show", machine_, "-p", "Leader", "--value"});
     ASSERT_TRUE(leader.exited(0)) << leader.describe();
     std::string pid = trim(leader.out);
@@ -232,7 +232,7 @@ TEST_F(MachinectlRegistry, StatusOfABusyboxMachineShowsItsProcessTree) {
 
 TEST_F(MachinectlRegistry, InterfaceAndAddressesOfAMachineWithItsOwnNetwork) {
     // No IPv6 on host0: a link-local address appearing between two listings would make them differ.
-    auto m = start_registered("echo 1 >/proc/sys/net/ipv6/conf/host0/disable_ipv6 && "
+    auto m = start_registered_up("echo 1 >/proc/sys/net/ipv6/conf/host0/disable_ipv6 && "
                               "ip addr add 10.231.7.2/24 dev host0 && ip addr add 10.231.7.3/24 dev host0 && "
                               "ip link set host0 up && touch /sync/net && "
                               "sleep 100000",
@@ -261,8 +261,8 @@ TEST_F(MachinectlRegistry, InterfaceAndAddressesOfAMachineWithItsOwnNetwork) {
 }
 
 TEST_F(MachinectlRegistry, StatusOfSeveralMachines) {
-    auto a = register_sleeper("mc-a-" + id_);
-    auto b = register_sleeper("mc-b-" + id_);
+    auto a = start_registered_leader("mc-a-" + id_);
+    auto b = start_registered_leader("mc-b-" + id_);
     auto r = machinectl({"status", "mc-a-" + id_, "mc-b-" + id_});
     ASSERT_TRUE(r.exited(0)) << r.describe();
     EXPECT_EQ(r.out.rfind("mc-a-" + id_, 0), 0u) << r.out;
@@ -271,8 +271,8 @@ TEST_F(MachinectlRegistry, StatusOfSeveralMachines) {
 
 TEST_F(MachinectlRegistry, ListPrintsWhatSystemdsMachinectlPrints) {
     if (!have_systemd_machinectl()) GTEST_SKIP() << "systemd-container is not installed";
-    auto b = register_sleeper("mc-b-" + id_, "svc-b");
-    auto a = register_sleeper("mc-a-" + id_, "svc-a");
+    auto b = start_registered_leader("mc-b-" + id_, "svc-b");
+    auto a = start_registered_leader("mc-a-" + id_, "svc-a");
     for (auto args : std::vector<std::vector<std::string>>{{"list"},
                                                           {"list", "--no-legend"},
                                                           {"list", "-o", "json"},
@@ -287,7 +287,7 @@ TEST_F(MachinectlRegistry, ListPrintsWhatSystemdsMachinectlPrints) {
 TEST_F(MachinectlRegistry, ShowPrintsWhatSystemdsMachinectlPrints) {
     if (!have_systemd_machinectl()) GTEST_SKIP() << "systemd-container is not installed";
     std::string name = "mc-" + id_;
-    auto a = register_sleeper(name);
+    auto a = start_registered_leader(name);
     for (auto args : std::vector<std::vector<std::string>>{{"show", name}, {"show", "-a", name},
                                                            {"show", name, "-p", "Leader", "-p", "Name", "--value"}}) {
         auto ours = machinectl(args), theirs = systemd_machinectl(args);
@@ -313,7 +313,7 @@ TEST_F(MachinectlRegistry, ErrorsNameWhatSystemdsNames) {
 // the process tree; systemd gets those from the unit and the journal). "Since" up to the relative time.
 TEST_F(MachinectlRegistry, StatusHasSystemdsLinesInItsOrder) {
     if (!have_systemd_machinectl()) GTEST_SKIP() << "systemd-container is not installed";
-    auto m = start_registered("sleep 100000");
+    auto m = start_registered_up("sleep 100000");
     auto ours = machinectl({"status", machine_}), theirs = systemd_machinectl({"status", machine_});
     ASSERT_TRUE(ours.exited(0)) << ours.describe();
     ASSERT_TRUE(theirs.exited(0)) << theirs.describe();

@@ -9,19 +9,20 @@
 namespace berth::test {
 namespace {
 
+// io.berth.Manager1.StartMachine(name) through sdbus-c++: "" if it succeeded, else "ERROR: MESSAGE".
+std::string start_machine_error(const std::string& name) {
+    try {
+        auto proxy = sdbus::createProxy(sdbus::createSystemBusConnection(), "org.freedesktop.machine1",
+                                        "/org/freedesktop/machine1");
+        proxy->callMethod("StartMachine").onInterface("io.berth.Manager1").withArguments(name);
+    } catch (const sdbus::Error& e) {
+        return e.getName() + ": " + e.getMessage();
+    }
+    return "";
+}
+
 class Berth : public MachinedTest {
 protected:
-    // io.berth.Manager1.StartMachine(name) through sdbus-c++: "" if it succeeded, else "ERROR: MESSAGE".
-    static std::string start_machine_error(const std::string& name) {
-        try {
-            auto proxy = sdbus::createProxy(sdbus::createSystemBusConnection(), "org.freedesktop.machine1",
-                                            "/org/freedesktop/machine1");
-            proxy->callMethod("StartMachine").onInterface("io.berth.Manager1").withArguments(name);
-        } catch (const sdbus::Error& e) {
-            return e.getName() + ": " + e.getMessage();
-        }
-        return "";
-    }
     // The nspawn running a machine: the parent of its leader.
     pid_t supervisor_of(const std::string& name) const {
         std::string leader = machine_property(name, "Leader");  // "u PID"
@@ -35,10 +36,8 @@ protected:
     // /reboot-once exists.
     std::string make_bootable_image(const std::string& name) const {
         std::string image = pool_ + "/" + name;
-        auto r = run(fixtures_dir() + "/busybox-rootfs.sh", {image});
+        auto r = make_busybox_rootfs(image);
         EXPECT_TRUE(r.exited(0)) << r.describe();
-        write_file(image + "/sbin/init.real", "");
-        ::unlink((image + "/sbin/init.real").c_str());
         write_file(image + "/bin/init",
                    "#!/bin/sh\necho boot >> /boots\n"
                    "if [ -e /reboot-once ]; then rm /reboot-once; reboot -f; fi\n"
@@ -171,7 +170,7 @@ TEST_F(Berth, StartMachineReportsAnImageThatDoesNotBoot) {
     start_machined();
     // The plain busybox image has no init: nspawn -b fails, and StartMachine says so.
     std::string name = "noinit-" + id_;
-    auto r = run(fixtures_dir() + "/busybox-rootfs.sh", {pool_ + "/" + name});
+    auto r = make_busybox_rootfs(pool_ + "/" + name);
     ASSERT_TRUE(r.exited(0)) << r.describe();
     std::string error = start_machine_error(name);
     EXPECT_NE(error.find("org.freedesktop.DBus.Error.Failed"), std::string::npos) << error;
@@ -181,16 +180,16 @@ TEST_F(Berth, StartMachineReportsAnImageThatDoesNotBoot) {
 
 // An nspawn that neither registers its machine nor exits (a stand-in that only sleeps): StartMachine
 // fails after start_timeout_sec instead of never answering, and that nspawn is stopped.
-class StuckStart : public Berth {
+class StuckStart : public MachinedTest {
 protected:
     void SetUp() override {
-        Berth::SetUp();
+        MachinedTest::SetUp();
         name_ = "stuck-" + id_;
         fake_ = tmp_ + "/stuck-nspawn";
         pid_file_ = tmp_ + "/stuck.pid";
         write_file(fake_, "#!/bin/sh\necho $$ > " + pid_file_ + "\nexec sleep 1000\n");
         ::chmod(fake_.c_str(), 0755);
-        auto r = run(fixtures_dir() + "/busybox-rootfs.sh", {pool_ + "/" + name_});
+        auto r = make_busybox_rootfs(pool_ + "/" + name_);
         ASSERT_TRUE(r.exited(0)) << r.describe();
     }
     pid_t stuck_pid() const {

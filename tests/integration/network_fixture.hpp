@@ -1,6 +1,7 @@
-// The fixture of the network link tests (network_links_test.cpp, port_forward_test.cpp): helpers that
-// look at the host's links, nftables and forwarding, and NetworkLinks, whose every test also proves that
-// nothing is left: no ve-/vb-/vz- link, no nftables table `inet berth`, net.ipv4.ip_forward as before.
+// The fixture of the network link tests (network_links_test.cpp, and port_forward_test.cpp as the suite
+// PortForward): helpers that look at the host's links, nftables and forwarding, and NetworkLinks, whose
+// every test also proves that nothing is left: no ve-/vb-/vz- link, no nftables table `inet berth`,
+// net.ipv4.ip_forward as before.
 //
 // All traffic stays on this host: links and namespaces the test or nspawn creates, addresses from
 // 10.21x.0.0/24 on those links only.
@@ -15,7 +16,6 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -80,23 +80,11 @@ inline std::string http_get(const std::string& addr, int port) {
 
 // http_get() from inside the network namespace at `netns` (/proc/PID/ns/net).
 inline std::string http_get_in_netns(const std::string& netns, const std::string& addr, int port) {
-    int pipefd[2];
-    if (::pipe2(pipefd, O_CLOEXEC) < 0) return "";
-    pid_t pid = ::fork();
-    if (pid == 0) {
+    return text_from_child([&]() -> std::string {
         int fd = ::open(netns.c_str(), O_RDONLY | O_CLOEXEC);
-        if (fd < 0 || ::setns(fd, CLONE_NEWNET) < 0) ::_exit(1);
-        std::string body = http_get(addr, port);
-        (void)!::write(pipefd[1], body.data(), body.size());
-        ::_exit(0);
-    }
-    ::close(pipefd[1]);
-    std::string body;
-    char buf[4096];
-    for (ssize_t n; (n = ::read(pipefd[0], buf, sizeof buf)) > 0;) body.append(buf, n);
-    ::close(pipefd[0]);
-    ::waitpid(pid, nullptr, 0);
-    return body;
+        if (fd < 0 || ::setns(fd, CLONE_NEWNET) < 0) return "";
+        return http_get(addr, port);
+    });
 }
 
 // A TCP listener on the host: accept() one connection and return what it sent ("" on timeout).
@@ -171,7 +159,7 @@ protected:
         BusyboxTest::TearDown();
     }
 
-    // A machine running `script` with /sync bound; `name` picks -M (default: the image's name).
+    // A machine running `script` with /sync bound, in the image `root` (default: this test's).
     Process start(const std::string& script, const std::vector<std::string>& opts, const std::string& root = "") const {
         std::vector<std::string> args = {"-q", "--register=no", "-D", root.empty() ? root_ : root, "--bind=" + sync_ + ":/sync"};
         args.insert(args.end(), opts.begin(), opts.end());
@@ -192,9 +180,20 @@ protected:
     // A second image, for a second machine at the same time.
     std::string second_image() const {
         std::string root = tmp_ + "/bb2-" + id_;
-        auto r = run(fixtures_dir() + "/busybox-rootfs.sh", {root});
+        auto r = make_busybox_rootfs(root);
         EXPECT_TRUE(r.exited(0)) << r.describe();
         return root;
+    }
+
+    // A machine serving "hello from the guest" on port 80, published as tcp:18080 (the port tests).
+    Process start_server(const std::vector<std::string>& link = {"--network-veth"}) const {
+        std::vector<std::string> opts = link;
+        opts.push_back("-p");
+        opts.push_back("tcp:18080:80");
+        return start_sh("mkdir -p /www && echo hello from the guest >/www/index.html && httpd -p 80 -h /www && "
+                        "touch /sync/serving; " +
+                            std::string(kWaitDone),
+                        opts);
     }
 
     static constexpr const char* kWaitDone = "while [ ! -e /sync/done ]; do sleep 0.1; done";

@@ -10,19 +10,7 @@ namespace {
 
 // --port --------------------------------------------------------------------------------------------
 
-class PortForward : public NetworkLinks {
-protected:
-    // A machine serving "hello from the guest" on port 80, published as tcp:18080.
-    Process start_server(const std::vector<std::string>& link = {"--network-veth"}) {
-        std::vector<std::string> opts = link;
-        opts.push_back("-p");
-        opts.push_back("tcp:18080:80");
-        return start_sh("mkdir -p /www && echo hello from the guest >/www/index.html && httpd -p 80 -h /www && "
-                        "touch /sync/serving; " +
-                            std::string(kWaitDone),
-                        opts);
-    }
-};
+using PortForward = NetworkLinks;
 
 TEST_F(PortForward, HostReachesGuestThroughLoopback) {
     auto p = start_server();

@@ -19,8 +19,18 @@ constexpr const char* kAllowAll =
     "    <allow receive_sender=\"*\"/>\n"
     "  </policy>\n";
 
+// Every test has the bus; the tests of the suite Register point nspawn at no bus instead (no_bus()).
 class Register : public BusyboxTest {
 protected:
+    void SetUp() override {
+        BusyboxTest::SetUp();
+        bus_.emplace(tmp_, kAllowAll);
+    }
+    void TearDown() override {
+        bus_.reset();
+        BusyboxTest::TearDown();
+    }
+
     // The machine runs `echo ran`, registering as `mode` says, with `env` for nspawn.
     RunResult attempt(const std::string& mode, const std::string& env) const {
         return nspawn({"-q", "--register=" + mode, "-D", root_, "/bin/sh", "-c", "echo ran"},
@@ -36,20 +46,10 @@ protected:
         if (!r.out.empty()) return ::testing::AssertionFailure() << "the command ran: " << r.describe();
         return ::testing::AssertionSuccess();
     }
-};
 
-class RegisterWithBus : public Register {
-protected:
-    void SetUp() override {
-        Register::SetUp();
-        bus_.emplace(tmp_, kAllowAll);
-    }
-    void TearDown() override {
-        bus_.reset();
-        Register::TearDown();
-    }
     std::optional<DbusDaemon> bus_;
 };
+using RegisterWithBus = Register;
 
 TEST_F(RegisterWithBus, RegisterYesWithoutMachinedIsRefused) {
     EXPECT_TRUE(refused_naming_machine_and_machined(attempt("yes", bus_->env())));

@@ -78,7 +78,14 @@ long long stat_value(const std::string& text, const std::string& key) {
     return -1;
 }
 
-class Resources : public BusyboxTest {
+// A bad value and what its refusal must name (BadResourceValue).
+struct BadValue {
+    std::string arg, needle;
+};
+
+// The bad-value tests (BadResourceValue) are this fixture with a parameter: their machines never start,
+// but the check of TearDown holds for them all the same.
+class Resources : public BusyboxTest, public ::testing::WithParamInterface<BadValue> {
 protected:
     void SetUp() override {
         BusyboxTest::SetUp();
@@ -346,7 +353,7 @@ TEST_F(Resources, V1CgroupsOfAKilledSupervisorAreRemovedByAnotherMachinesStart) 
     kill_supervisor_of_limited_machine();
     if (HasFatalFailure()) return;
     std::string other = tmp_ + "/bb2-" + id_;
-    auto made = run(fixtures_dir() + "/busybox-rootfs.sh", {other});
+    auto made = make_busybox_rootfs(other);
     ASSERT_TRUE(made.exited(0)) << made.describe();
     auto r = nspawn({"-q", "--register=no", "-D", other, "/bin/true"});
     ASSERT_TRUE(r.exited(0)) << r.describe();
@@ -378,11 +385,7 @@ TEST_F(Resources, CommandLineWinsOverSettingsFile) {
 
 // ---- Bad values: one line naming option and value, exit status 1, nothing created ----
 
-struct BadValue {
-    std::string arg, needle;
-};
-
-class BadResourceValue : public Resources, public ::testing::WithParamInterface<BadValue> {};
+using BadResourceValue = Resources;
 
 TEST_P(BadResourceValue, IsRefusedBeforeAnythingIsCreated) {
     auto before = tree_snapshot(tmp_);

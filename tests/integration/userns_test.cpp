@@ -71,7 +71,7 @@ TEST_F(UserNamespace, RootOfTheMachineIsItsRangeOnTheHost) {
 
 TEST_F(UserNamespace, TwoRunningMachinesNeverShareARangeAndBothAreReleasedAtExit) {
     std::string other = tmp_ + "/bb2-" + id_, other_sync = tmp_ + "/sync2";
-    ASSERT_TRUE(run(fixtures_dir() + "/busybox-rootfs.sh", {other}).exited(0));
+    ASSERT_TRUE(make_busybox_rootfs(other).exited(0));
     make_dirs(other_sync);
     auto a = start_waiting();
     auto b = start_nspawn({"-q", "--register=no", "-D", other, "--bind=" + other_sync + ":/sync:idmap", "/bin/sh", "-c",
@@ -94,7 +94,7 @@ TEST_F(UserNamespace, AFixedRangeInUseIsRefusedNamingIt) {
     auto a = start_waiting({"--private-users=1048576"});
     ASSERT_TRUE(wait_up(a)) << a.wait(0ms).describe();
     std::string other = tmp_ + "/bb2-" + id_;
-    ASSERT_TRUE(run(fixtures_dir() + "/busybox-rootfs.sh", {other}).exited(0));
+    ASSERT_TRUE(make_busybox_rootfs(other).exited(0));
     auto r = nspawn({"-q", "--register=no", "-D", other, "--private-users=1048576", "/bin/true"});
     EXPECT_TRUE(refused_with(r, "1048576-1114111"));
     EXPECT_TRUE(finish(a).exited(0));
@@ -180,7 +180,7 @@ TEST_F(UserNamespace, WithoutIdmappedMountsEphemeralAndReadOnlyAreRefusedNotChow
         ~Unmount() { ::umount2(where.c_str(), MNT_DETACH); }
     } unmount{mnt};
     std::string image = mnt + "/bb";
-    auto made = run(fixtures_dir() + "/busybox-rootfs.sh", {image});
+    auto made = make_busybox_rootfs(image);
     ASSERT_TRUE(made.exited(0)) << made.describe();
     for (auto* mode : {"--ephemeral", "--read-only"}) {
         auto r = nspawn({"-q", "--register=no", "-D", image, mode, "/bin/true"});
@@ -208,7 +208,7 @@ TEST_F(UserNamespace, AnOverlappingFixedRangeIsRefused) {
     auto a = start_waiting({"--private-users=1048576:65536"});
     ASSERT_TRUE(wait_up(a)) << a.wait(0ms).describe();
     std::string other = tmp_ + "/bb2-" + id_;
-    ASSERT_TRUE(run(fixtures_dir() + "/busybox-rootfs.sh", {other}).exited(0));
+    ASSERT_TRUE(make_busybox_rootfs(other).exited(0));
     for (auto* range : {"1081344:65536", "1114111:10", "1000000:50000"}) {
         auto r = nspawn({"-q", "--register=no", "-D", other, std::string("--private-users=") + range, "/bin/true"});
         EXPECT_TRUE(refused_with(r, "in use by another running machine")) << range;
@@ -221,7 +221,7 @@ TEST_F(UserNamespace, PickAvoidsABlockAFixedRangeTouches) {
     auto a = start_waiting({"--private-users=524389:100"});  // inside pick's first block, 524288
     ASSERT_TRUE(wait_up(a)) << a.wait(0ms).describe();
     std::string other = tmp_ + "/bb2-" + id_;
-    ASSERT_TRUE(run(fixtures_dir() + "/busybox-rootfs.sh", {other}).exited(0));
+    ASSERT_TRUE(make_busybox_rootfs(other).exited(0));
     auto r = nspawn({"-q", "--register=no", "-D", other, "/bin/cat", "/proc/self/uid_map"});
     ASSERT_TRUE(r.exited(0)) << r.describe();
     IdMap m = parse_map(r.out);
