@@ -1,3 +1,4 @@
+// The API: docs/dbus-api.md.
 // The names machined is reached by and the errors it answers with: org.freedesktop.machine1 as systemd 252
 // speaks it (machine1-api.md), and berth's own interfaces on the same objects. One list for machined,
 // machinectl and nspawn's registration.

@@ -1,3 +1,4 @@
+// The API: docs/dbus-api.md, "Callers and access".
 // Who may do what: root everything; everyone may read; mutating calls from others need a group in
 // `allowed_groups`. The caller's identity comes from the bus (the credentials dbus-daemon recorded when
 // the caller connected), cached per unique connection name since they never change for a connection.

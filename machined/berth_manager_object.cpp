@@ -1,3 +1,4 @@
+// The API: docs/dbus-api.md, "io.berth.Manager1".
 // io.berth.Manager1 on /org/freedesktop/machine1: what systemd's machined lacks (docs/machined.md).
 #include <sdbus-c++/Types.h>
 

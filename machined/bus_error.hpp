@@ -1,3 +1,4 @@
+// The API: docs/dbus-api.md, "Errors".
 // D-Bus error names, and the one place where an Error value becomes an sdbus::Error for the caller.
 #pragma once
 

@@ -1,3 +1,4 @@
+// The API: docs/dbus-api.md, "Object paths".
 // Object path labels, as sd-bus's sd_bus_path_encode(): every byte that is not an ASCII letter (or a
 // digit past the first position) becomes '_' plus two lowercase hex digits; "" is "_".
 #pragma once

@@ -1,3 +1,4 @@
+// The API: docs/dbus-api.md, "org.freedesktop.machine1.Machine" and "io.berth.Machine1".
 #include "machined/machine_objects.hpp"
 
 #include <sdbus-c++/Error.h>

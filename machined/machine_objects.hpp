@@ -1,3 +1,4 @@
+// The API: docs/dbus-api.md, "org.freedesktop.machine1.Machine" and "io.berth.Machine1".
 // The machine objects, /org/freedesktop/machine1/machine/LABEL (and .../self): org.freedesktop.machine1.Machine
 // and io.berth.Machine1 as sd-bus fallback vtables with a find callback and a node enumerator, rather
 // than an sdbus-c++ object per machine. A machine then costs its registry entry and nothing on the bus

@@ -1,4 +1,5 @@
-// org.freedesktop.machine1.Manager, exactly as systemd 252 has it (see machine1-api.md).
+// The API: docs/dbus-api.md, "org.freedesktop.machine1.Manager".
+// org.freedesktop.machine1.Manager as systemd 252 has it (see machine1-api.md).
 #include <signal.h>
 
 #include <sdbus-c++/Types.h>

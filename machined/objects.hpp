@@ -1,3 +1,4 @@
+// The API: docs/dbus-api.md.
 // The bus objects: the interfaces machined exports, each registered onto an sdbus::IObject by one
 // function. Handlers let no exception escape but sdbus::Error with the API's error name.
 #pragma once

@@ -1,3 +1,4 @@
+// The calls: docs/dbus-api.md, "Clients".
 #include "nspawn/machined_registration.hpp"
 
 #include <dlfcn.h>
