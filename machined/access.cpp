@@ -6,6 +6,7 @@
 
 #include "common/log.hpp"
 #include "machined/bus_error.hpp"
+#include "machined/sd_bus_object.hpp"
 
 namespace berth::machined {
 
@@ -26,11 +27,12 @@ Caller AccessControl::caller_of(sd_bus_message* call) {
     const char* sender = call ? sd_bus_message_get_sender(call) : nullptr;
     if (!sender) throw_bus_error(kAccessDenied, "Cannot tell who sent this call");
     if (auto it = cache_.find(sender); it != cache_.end()) return it->second;
-    sd_bus_creds* creds = nullptr;
+    sd_bus_creds* raw = nullptr;
     int r = sd_bus_query_sender_creds(call,
                                       SD_BUS_CREDS_PID | SD_BUS_CREDS_UID | SD_BUS_CREDS_EUID | SD_BUS_CREDS_GID |
                                           SD_BUS_CREDS_SUPPLEMENTARY_GIDS | SD_BUS_CREDS_AUGMENT,
-                                      &creds);
+                                      &raw);
+    CredsPtr creds(raw);
     if (r < 0) throw_bus_error(kAccessDenied, fmt::format("Cannot determine the caller's credentials: {}", strerror(-r)));
     Caller c;
     uid_t uid = 0;
@@ -38,16 +40,13 @@ Caller AccessControl::caller_of(sd_bus_message* call) {
     pid_t pid = 0;
     const gid_t* gids = nullptr;
     // The effective uid decides; without it (not every bus reports it) the real one.
-    if (sd_bus_creds_get_euid(creds, &uid) < 0 && sd_bus_creds_get_uid(creds, &uid) < 0) {
-        sd_bus_creds_unref(creds);
+    if (sd_bus_creds_get_euid(creds.get(), &uid) < 0 && sd_bus_creds_get_uid(creds.get(), &uid) < 0)
         throw_bus_error(kAccessDenied, "Cannot determine the caller's user");
-    }
     c.uid = uid;
-    if (sd_bus_creds_get_pid(creds, &pid) >= 0) c.pid = pid;
-    if (sd_bus_creds_get_gid(creds, &gid) >= 0) c.groups.push_back(gid);
-    int n = sd_bus_creds_get_supplementary_gids(creds, &gids);
+    if (sd_bus_creds_get_pid(creds.get(), &pid) >= 0) c.pid = pid;
+    if (sd_bus_creds_get_gid(creds.get(), &gid) >= 0) c.groups.push_back(gid);
+    int n = sd_bus_creds_get_supplementary_gids(creds.get(), &gids);
     for (int i = 0; i < n; i++) c.groups.push_back(gids[i]);
-    sd_bus_creds_unref(creds);
     if (cache_.size() >= kCacheMax) cache_.clear();
     cache_.emplace(sender, c);
     return c;

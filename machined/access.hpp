@@ -23,7 +23,7 @@ public:
     // but then machined must be restarted to see it).
     explicit AccessControl(const std::vector<std::string>& allowed_groups);
 
-    // Throws sdbus::Error (AccessDenied) when the bus cannot tell (the caller left already).
+    // Throws BusError (AccessDenied) when the bus cannot tell (the caller left already).
     Caller caller_of(sd_bus_message* call);
     // AccessDenied (EACCES) unless root or in an allowed group; `what` names the call for the message.
     Status authorize(const Caller& caller, const std::string& what) const;

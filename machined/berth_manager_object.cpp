@@ -1,66 +1,74 @@
 // The API: docs/dbus-api.md, "io.berth.Manager1".
 // io.berth.Manager1 on /org/freedesktop/machine1: what systemd's machined lacks (docs/machined.md).
-#include <sdbus-c++/Types.h>
-
 #include "common/machine_name.hpp"
 #include "machined/bus_error.hpp"
 #include "machined/daemon.hpp"
 #include "machined/objects.hpp"
+#include "machined/sd_bus_object.hpp"
 
 namespace berth::machined {
 
 namespace {
-using Limit = sdbus::Struct<std::string, std::string>;
 
-std::string read_image_name(sdbus::MethodCall& call) {
-    std::string name;
-    call >> name;
+std::string read_image_name(sd_bus_message* call) {
+    std::string name = read_string(call);
     auto ok = check_machine_name(name);
     if (!ok.ok()) throw_bus_error(kInvalidArgs, ok.error().message);
     return name;
 }
+
+template <bool Freeze>
+int method_freeze(sd_bus_message* call, Daemon& d) {
+    d.authorize(call);
+    d.freeze_machine(d.require(read_string(call)), Freeze);
+    return reply_empty(call);
+}
+
+int method_start(sd_bus_message* call, Daemon& d) {
+    d.authorize(call);
+    d.start_machine(read_image_name(call), call);
+    return 1;
+}
+
+template <bool Enable>
+int method_enable(sd_bus_message* call, Daemon& d) {
+    d.authorize(call);
+    std::string name = read_image_name(call);
+    if (Enable && !d.supervisor().image_exists(name))
+        throw_bus_error(kNoSuchImage, fmt::format("No image \"{}\" in {}", name, d.config().pool));
+    bool systemd = systemd_is_running();
+    ok_or_throw(Enable ? d.enabled().enable(name, systemd) : d.enabled().disable(name, systemd));
+    d.emit_manager_changed(kBerthManagerInterface, {"EnabledMachines"});
+    if (auto* m = d.registry().find(name)) d.emit_machine_changed(*m, kBerthMachineInterface, {"Enabled"});
+    return reply_empty(call);
+}
+
+int method_set_limits(sd_bus_message* call, Daemon& d) {
+    d.authorize(call);
+    std::string name = read_string(call);
+    auto limits = read_string_pairs(call);
+    d.set_machine_limits(d.require(name), limits);
+    return reply_empty(call);
+}
+
+int prop_enabled_machines(sd_bus_message* reply, sd_bus_message*, Daemon& d) {
+    append_strings(reply, d.enabled().list());
+    return 1;
+}
+
 }  // namespace
 
-void add_berth_manager_interface(sdbus::IObject& o, Daemon& d) {
-    auto method = [&](const char* name, const char* in, std::function<void(sdbus::MethodCall&)> fn) {
-        o.registerMethod(kBerthManagerInterface, name, in, "", guarded(std::move(fn)));
-    };
-    for (bool freeze : {true, false})
-        method(freeze ? "FreezeMachine" : "ThawMachine", "s", [&d, freeze](sdbus::MethodCall& call) {
-            d.authorize(call, freeze ? "FreezeMachine" : "ThawMachine");
-            std::string name;
-            call >> name;
-            d.freeze_machine(d.require(name), freeze);
-            call.createReply().send();
-        });
-    method("StartMachine", "s", [&d](sdbus::MethodCall& call) {
-        d.authorize(call, "StartMachine");
-        d.start_machine(read_image_name(call), call);
-    });
-    for (bool enable : {true, false})
-        method(enable ? "EnableMachine" : "DisableMachine", "s", [&d, enable](sdbus::MethodCall& call) {
-            d.authorize(call, enable ? "EnableMachine" : "DisableMachine");
-            std::string name = read_image_name(call);
-            if (enable && !d.supervisor().image_exists(name))
-                throw_bus_error(kNoSuchImage, fmt::format("No image \"{}\" in {}", name, d.config().pool));
-            bool systemd = systemd_is_running();
-            ok_or_throw(enable ? d.enabled().enable(name, systemd) : d.enabled().disable(name, systemd));
-            d.emit_manager_changed(kBerthManagerInterface, {"EnabledMachines"});
-            if (auto* m = d.registry().find(name)) d.emit_machine_changed(*m, kBerthMachineInterface, {"Enabled"});
-            call.createReply().send();
-        });
-    method("SetMachineLimits", "sa(ss)", [&d](sdbus::MethodCall& call) {
-        d.authorize(call, "SetMachineLimits");
-        std::string name;
-        std::vector<Limit> in;
-        call >> name >> in;
-        std::vector<std::pair<std::string, std::string>> limits;
-        for (auto& l : in) limits.emplace_back(l.get<0>(), l.get<1>());
-        d.set_machine_limits(d.require(name), limits);
-        call.createReply().send();
-    });
-    o.registerProperty(kBerthManagerInterface, "EnabledMachines", "as",
-                       guarded_get([&d](sdbus::PropertyGetReply& r) { r << d.enabled().list(); }));
-}
+// Sorted by name within methods and properties, as introspection has always shown them.
+const sd_bus_vtable kBerthManagerVtable[] = {
+    SD_BUS_VTABLE_START(0),
+    SD_BUS_METHOD("DisableMachine", "s", "", method<method_enable<false>>, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD("EnableMachine", "s", "", method<method_enable<true>>, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD("FreezeMachine", "s", "", method<method_freeze<true>>, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD("SetMachineLimits", "sa(ss)", "", method<method_set_limits>, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD("StartMachine", "s", "", method<method_start>, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD("ThawMachine", "s", "", method<method_freeze<false>>, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_PROPERTY("EnabledMachines", "as", property<prop_enabled_machines>, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_VTABLE_END,
+};
 
 }  // namespace berth::machined

@@ -1,7 +1,5 @@
 #include "machined/daemon.hpp"
 
-#include <sdbus-c++/sdbus-c++.h>
-
 #include <poll.h>
 #include <signal.h>
 #include <sys/signalfd.h>
@@ -18,7 +16,6 @@
 #include "machined/limits.hpp"
 #include "machined/objects.hpp"
 #include "machined/operations.hpp"
-#include "machined/sdbus_raw.hpp"
 
 namespace berth::machined {
 
@@ -28,19 +25,15 @@ constexpr long kRmdirPatienceMs = 10000;
 constexpr int kRmdirRetryMs = 50;
 
 // The bus daemon's pid, as it says itself (0 when it does not).
-pid_t bus_daemon_pid(sdbus::IConnection& bus) {
-    try {
-        auto proxy = sdbus::createProxy(bus, "org.freedesktop.DBus", "/org/freedesktop/DBus");
-        uint32_t pid = 0;
-        proxy->callMethod("GetConnectionUnixProcessID")
-            .onInterface("org.freedesktop.DBus")
-            .withArguments(std::string("org.freedesktop.DBus"))
-            .storeResultsTo(pid);
-        return static_cast<pid_t>(pid);
-    } catch (const sdbus::Error& e) {
-        spdlog::warn("Cannot tell the bus daemon's pid: {}", e.getMessage());
+pid_t bus_daemon_pid(sd_bus* bus) {
+    auto reply = call_method(bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                             "GetConnectionUnixProcessID", "s", "org.freedesktop.DBus");
+    uint32_t pid = 0;
+    if (!reply.ok() || sd_bus_message_read(reply->get(), "u", &pid) < 0) {
+        spdlog::warn("Cannot tell the bus daemon's pid: {}", reply.ok() ? "unexpected reply" : reply.error().message);
         return 0;
     }
+    return static_cast<pid_t>(pid);
 }
 
 bool readable_now(int fd) {
@@ -71,22 +64,20 @@ bool try_rmdir_with_parent(const std::string& dir) {
 
 }  // namespace
 
-Daemon::Daemon(MachinedConfig config, std::unique_ptr<sdbus::IConnection> bus)
+Daemon::Daemon(MachinedConfig config, BusPtr bus)
     : config_(std::move(config)),
       bus_(std::move(bus)),
       state_(config_.state_dir),
       access_(config_.allowed_groups),
       enabled_(config_.enabled_dir),
-      supervisor_(std::make_unique<Supervisor>(config_, *bus_)) {}
+      supervisor_(std::make_unique<Supervisor>(config_, bus_.get())) {}
 
 Daemon::~Daemon() = default;
 
-Caller Daemon::caller_of(const sdbus::Message& m) { return access_.caller_of(current_call(m)); }
+Caller Daemon::caller_of(sd_bus_message* call) { return access_.caller_of(call); }
 
-void Daemon::authorize(const sdbus::Message& m, const std::string& what) { authorize(current_call(m), what); }
-
-void Daemon::authorize(sd_bus_message* call, const std::string& what) {
-    ok_or_throw(access_.authorize(access_.caller_of(call), what));
+void Daemon::authorize(sd_bus_message* call) {
+    ok_or_throw(access_.authorize(access_.caller_of(call), sd_bus_message_get_member(call)));
 }
 
 Machine& Daemon::require(const std::string& name) {
@@ -113,9 +104,8 @@ Machine& Daemon::register_machine(const RegistrationRequest& req, const Caller& 
     Machine& m = registry_.add(std::move(prepared));
     if (auto s = state_.save(m); !s.ok())
         spdlog::warn("Machine \"{}\" will be forgotten if machined restarts: {}", m.name, s.error().message);
-    auto signal = manager_object_->createSignal(kManagerInterface, "MachineNew");
-    signal << m.name << sdbus::ObjectPath(machine_object_path(m.name));
-    manager_object_->emitSignal(signal);
+    emit_signal(bus_.get(), kManagerPath, kManagerInterface, "MachineNew", "so", m.name.c_str(),
+                machine_object_path(m.name).c_str());
     spdlog::info("New machine \"{}\" (leader {}{}{})", m.name, m.leader, m.cgroup.empty() ? "" : ", cgroup ",
                  m.cgroup);
     answer_starts(m.name, nullptr);
@@ -129,9 +119,8 @@ void Daemon::remove_machine(const std::string& name, const char* why) {
     terminate_deadlines_.erase(name);
     for (auto& dir : cgroups_to_remove(*m))
         if (!try_rmdir_with_parent(dir)) pending_rmdirs_.push_back({dir, now_ms() + kRmdirPatienceMs});
-    auto signal = manager_object_->createSignal(kManagerInterface, "MachineRemoved");
-    signal << name << sdbus::ObjectPath(machine_object_path(name));
-    manager_object_->emitSignal(signal);
+    emit_signal(bus_.get(), kManagerPath, kManagerInterface, "MachineRemoved", "so", name.c_str(),
+                machine_object_path(name).c_str());
     spdlog::info("Machine \"{}\" removed ({})", name, why);
 }
 
@@ -167,18 +156,19 @@ void Daemon::set_machine_limits(Machine& m, const std::vector<std::pair<std::str
     ok_or_throw(s);
 }
 
-void Daemon::start_machine(const std::string& name, const sdbus::MethodCall& call) {
+void Daemon::start_machine(const std::string& name, sd_bus_message* call) {
     if (registry_.find(name) || supervisor_->running(name))
         throw_bus_error(kMachineExists, fmt::format("Machine \"{}\" is already running", name));
     auto s = supervisor_->start(name);
     if (!s.ok() && s.error().code == ENOENT) throw_bus_error(kNoSuchImage, s.error().message);
     ok_or_throw(s);
     if (supervisor_->running(name)) {
-        pending_starts_[name].push_back(call);  // answered by register_machine() or on nspawn's exit
+        // Answered by register_machine() or on nspawn's exit.
+        pending_starts_[name].emplace_back(sd_bus_message_ref(call));
         if (config_.start_timeout_sec > 0)
             start_deadlines_.emplace(name, now_ms() + config_.start_timeout_sec * 1000L);
     } else {
-        call.createReply().send();
+        check(reply_empty(call), "send the reply");
     }
 }
 
@@ -227,15 +217,10 @@ void Daemon::answer_starts(const std::string& name, const std::string* failure) 
     start_deadlines_.erase(name);
     for (auto& call : calls) {
         // A caller that went away meanwhile is no reason to fail whatever we are doing now.
-        try {
-            if (failure)
-                call.createErrorReply(sdbus::Error(kFailed, fmt::format("Machine \"{}\" did not start: {}", name, *failure)))
-                    .send();
-            else
-                call.createReply().send();
-        } catch (const sdbus::Error& e) {
-            spdlog::debug("Could not answer StartMachine(\"{}\"): {}", name, e.getMessage());
-        }
+        int r = failure ? sd_bus_reply_method_errorf(call.get(), kFailed, "Machine \"%s\" did not start: %s",
+                                                     name.c_str(), failure->c_str())
+                        : reply_empty(call.get());
+        if (r < 0) spdlog::debug("Could not answer StartMachine(\"{}\"): {}", name, std::strerror(-r));
     }
 }
 
@@ -244,29 +229,26 @@ void Daemon::emit_machine_changed(Machine& m, const std::string& interface, cons
 }
 
 void Daemon::emit_manager_changed(const std::string& interface, const std::vector<std::string>& props) {
-    manager_object_->emitPropertiesChangedSignal(interface, props);
+    check(emit_properties_changed(bus_.get(), kManagerPath, interface.c_str(), props), "emit PropertiesChanged");
 }
 
 Status Daemon::start() {
     BERTH_TRY(state_.prepare());
-    protected_ = protected_pids(bus_daemon_pid(*bus_));
+    protected_ = protected_pids(bus_daemon_pid(bus_.get()));
     for (auto& m : state_.load_live(protected_)) {
         spdlog::info("Machine \"{}\" still runs (leader {})", m->name, m->leader);
         registry_.add(std::move(m));
     }
     try {
-        manager_object_ = sdbus::createObject(*bus_, kManagerPath);
-        add_manager_interface(*manager_object_, *this);
-        add_berth_manager_interface(*manager_object_, *this);
-        manager_object_->finishRegistration();
-
-        // sdbus-c++ 1.2 does not hand out its sd_bus; any message it makes knows it.
-        auto probe = manager_object_->createSignal(kManagerInterface, "MachineNew");
-        machine_objects_ = std::make_unique<MachineObjects>(*this, sd_bus_message_get_bus(raw_message(probe)));
+        // sd-bus introspects the interface added last first: org.freedesktop.machine1.Manager leads, as always.
+        manager_vtables_.push_back(
+            add_vtable(bus_.get(), kManagerPath, kBerthManagerInterface, kBerthManagerVtable, this));
+        manager_vtables_.push_back(add_vtable(bus_.get(), kManagerPath, kManagerInterface, kManagerVtable, this));
+        machine_objects_ = std::make_unique<MachineObjects>(*this, bus_.get());
         // Last: whoever sees the name can use every object.
-        bus_->requestName(kBusName);
-    } catch (const sdbus::Error& e) {
-        return plain_error(fmt::format("Failed to set up {} on the system bus: {}", kBusName, e.getMessage()), EIO);
+        check(sd_bus_request_name(bus_.get(), kBusName, 0), "request the name");
+    } catch (const BusError& e) {
+        return plain_error(fmt::format("Failed to set up {} on the system bus: {}", kBusName, e.what()), EIO);
     }
 
     sigset_t mask;
@@ -330,23 +312,20 @@ void Daemon::on_leader_exit(int pidfd) {
 int Daemon::run() {
     std::vector<pollfd> fds;
     while (true) {
-        try {
-            while (bus_->processPendingRequest()) {
-            }
-        } catch (const sdbus::Error& e) {
-            spdlog::error("Lost the system bus: {}", e.getMessage());
+        auto pd = process_bus(bus_.get());
+        if (!pd.ok()) {
+            spdlog::error("Lost the system bus: {}", pd.error().message);
             return 1;
         }
-        auto pd = bus_->getEventLoopPollData();
         fds.clear();
-        fds.push_back({pd.fd, pd.events, 0});
+        fds.push_back({pd->fd, pd->events, 0});
         fds.push_back({signal_fd_.get(), POLLIN, 0});
         for (auto* m : registry_.all())
             if (m->pidfd) fds.push_back({m->pidfd.get(), POLLIN, 0});
         size_t first_child = fds.size();
         for (int fd : supervisor_->fds()) fds.push_back({fd, POLLIN, 0});
 
-        int timeout = pd.getPollTimeout();
+        int timeout = pd->timeout_ms;
         int term = next_timeout_ms();
         if (term >= 0 && (timeout < 0 || term < timeout)) timeout = term;
         if (::poll(fds.data(), fds.size(), timeout) < 0 && errno != EINTR) {

@@ -2,9 +2,6 @@
 // the bus, a signalfd and a pidfd per machine leader (and per nspawn machined runs itself).
 #pragma once
 
-#include <sdbus-c++/IConnection.h>
-#include <sdbus-c++/IObject.h>
-
 #include <map>
 #include <set>
 #include <memory>
@@ -17,13 +14,14 @@
 #include "machined/machine_starter.hpp"
 #include "machined/register_request.hpp"
 #include "machined/registry.hpp"
+#include "machined/sd_bus_object.hpp"
 #include "machined/state.hpp"
 
 namespace berth::machined {
 
 class Daemon {
 public:
-    Daemon(MachinedConfig config, std::unique_ptr<sdbus::IConnection> bus);
+    Daemon(MachinedConfig config, BusPtr bus);
     ~Daemon();
 
     // Picks up the machines on record, exports the objects, takes the bus name, starts enabled machines.
@@ -31,14 +29,13 @@ public:
     // Until SIGTERM or SIGINT; returns the exit status.
     int run();
 
-    // For the bus objects. The throwing ones throw sdbus::Error with the D-Bus error the API specifies.
+    // For the bus objects. The throwing ones throw BusError with the D-Bus error the API specifies.
     const MachinedConfig& config() const { return config_; }
     MachineRegistry& registry() { return registry_; }
     Supervisor& supervisor() { return *supervisor_; }
     EnabledSet& enabled() { return enabled_; }
-    Caller caller_of(const sdbus::Message& m);  // the sender of the call being processed
-    void authorize(const sdbus::Message& m, const std::string& what);
-    void authorize(sd_bus_message* call, const std::string& what);
+    Caller caller_of(sd_bus_message* call);  // who sent it
+    void authorize(sd_bus_message* call);    // AccessDenied; the message names the call's member
     Machine& require(const std::string& name);        // NoSuchMachine
     Machine& require_by_pid(pid_t pid);               // NoMachineForPID
     Machine& machine_of_caller(sd_bus_message* call);  // for /machine/self: the caller's, else .host
@@ -51,7 +48,7 @@ public:
     void freeze_machine(Machine& m, bool frozen);
     void set_machine_limits(Machine& m, const std::vector<std::pair<std::string, std::string>>& limits);
     // Replies to `call` once the machine registered (or nspawn failed); under systemd once the job is queued.
-    void start_machine(const std::string& name, const sdbus::MethodCall& call);
+    void start_machine(const std::string& name, sd_bus_message* call);
     void emit_machine_changed(Machine& m, const std::string& interface, const std::vector<std::string>& props);
     void emit_manager_changed(const std::string& interface, const std::vector<std::string>& props);
 
@@ -66,17 +63,17 @@ private:
     int next_timeout_ms() const;
 
     MachinedConfig config_;
-    std::unique_ptr<sdbus::IConnection> bus_;
+    BusPtr bus_;
     MachineRegistry registry_;
     StateStore state_;
     AccessControl access_;
     EnabledSet enabled_;
     std::unique_ptr<Supervisor> supervisor_;
-    std::unique_ptr<sdbus::IObject> manager_object_;
+    std::vector<SlotPtr> manager_vtables_;  // the interfaces of /org/freedesktop/machine1
     std::unique_ptr<MachineObjects> machine_objects_;
     std::map<std::string, long> terminate_deadlines_;  // name -> CLOCK_MONOTONIC ms
     std::vector<std::pair<std::string, long>> pending_rmdirs_;  // cgroup, give up after (CLOCK_MONOTONIC ms)
-    std::map<std::string, std::vector<sdbus::MethodCall>> pending_starts_;  // StartMachine calls to answer
+    std::map<std::string, std::vector<MessagePtr>> pending_starts_;  // StartMachine calls to answer
     std::map<std::string, long> start_deadlines_;    // name -> CLOCK_MONOTONIC ms: registered by then, or stopped
     std::map<std::string, long> nspawn_kill_deadlines_;  // name -> CLOCK_MONOTONIC ms: SIGKILL to its nspawn
     std::set<pid_t> protected_;  // never a machine's leader: machined, the bus daemon, their ancestors

@@ -1,10 +1,8 @@
 // The API: docs/dbus-api.md, "org.freedesktop.machine1.Machine" and "io.berth.Machine1".
 #include "machined/machine_objects.hpp"
 
-#include <sdbus-c++/Error.h>
-
+#include <cstdlib>
 #include <cstring>
-#include <functional>
 
 #include "machined/bus_error.hpp"
 #include "machined/bus_path.hpp"
@@ -18,22 +16,6 @@ namespace {
 
 Daemon& daemon_of(void* userdata) { return *static_cast<Daemon*>(userdata); }
 
-// Runs a handler body: an sdbus::Error (the API's error name) or any other exception becomes the
-// call's error reply; sd-bus sends it when we return the negative value.
-int guard(sd_bus_error* error, const std::function<int()>& body) {
-    try {
-        return body();
-    } catch (const sdbus::Error& e) {
-        return sd_bus_error_set(error, e.getName().c_str(), e.getMessage().c_str());
-    } catch (const std::exception& e) {
-        return sd_bus_error_set(error, kFailed, e.what());
-    }
-}
-
-void check(int r, const char* what) {
-    if (r < 0) throw sdbus::Error(kFailed, std::string("Failed to ") + what + ": " + std::strerror(-r));
-}
-
 // The Machine a vtable callback was found for: the find callback hands out names, not pointers, so a
 // machine removed meanwhile is a clean NoSuchMachine.
 struct Found {
@@ -44,161 +26,81 @@ struct Found {
 // One Found per object path asked about would leak; the find callback stores it in a slot of ours instead.
 thread_local Found g_found;
 
-Machine& machine_for(sd_bus_message* m, void* userdata) {
-    auto* f = static_cast<Found*>(userdata);
-    return f->name.empty() ? f->daemon->machine_of_caller(m) : f->daemon->require(f->name);
+Machine& machine_for(sd_bus_message* call, Found& f) {
+    return f.name.empty() ? f.daemon->machine_of_caller(call) : f.daemon->require(f.name);
 }
-
-int reply_empty(sd_bus_message* m) { return sd_bus_reply_method_return(m, ""); }
 
 // ---- org.freedesktop.machine1.Machine --------------------------------------------------------------
 
-int method_terminate(sd_bus_message* m, void* userdata, sd_bus_error* error) {
-    return guard(error, [&] {
-        auto* f = static_cast<Found*>(userdata);
-        f->daemon->authorize(m, "Terminate");
-        f->daemon->terminate_machine(machine_for(m, userdata));
-        return reply_empty(m);
-    });
+int method_terminate(sd_bus_message* call, Found& f) {
+    f.daemon->authorize(call);
+    f.daemon->terminate_machine(machine_for(call, f));
+    return reply_empty(call);
 }
 
-int method_kill(sd_bus_message* m, void* userdata, sd_bus_error* error) {
-    return guard(error, [&] {
-        auto* f = static_cast<Found*>(userdata);
-        f->daemon->authorize(m, "Kill");
-        const char* who = nullptr;
-        int32_t sig = 0;
-        check(sd_bus_message_read(m, "si", &who, &sig), "read the arguments");
-        ok_or_throw(kill_machine(machine_for(m, userdata), who, sig));
-        return reply_empty(m);
-    });
+int method_kill(sd_bus_message* call, Found& f) {
+    f.daemon->authorize(call);
+    const char* who = nullptr;
+    int32_t sig = 0;
+    read(call, "si", &who, &sig);
+    ok_or_throw(kill_machine(machine_for(call, f), who, sig));
+    return reply_empty(call);
 }
 
-int method_get_addresses(sd_bus_message* m, void* userdata, sd_bus_error* error) {
-    return guard(error, [&] {
-        auto r = machine_addresses(machine_for(m, userdata));
-        if (!r.ok() && r.error().code == ENXIO) throw_bus_error(kNoPrivateNetworking, r.error().message);
-        auto addresses = value_or_throw(std::move(r));
-        sd_bus_message* reply = nullptr;
-        check(sd_bus_message_new_method_return(m, &reply), "build the reply");
-        int rc = sd_bus_message_open_container(reply, 'a', "(iay)");
-        for (auto& [family, bytes] : addresses) {
-            if (rc >= 0) rc = sd_bus_message_open_container(reply, 'r', "iay");
-            if (rc >= 0) rc = sd_bus_message_append(reply, "i", family);
-            if (rc >= 0) rc = sd_bus_message_append_array(reply, 'y', bytes.data(), bytes.size());
-            if (rc >= 0) rc = sd_bus_message_close_container(reply);
-        }
-        if (rc >= 0) rc = sd_bus_message_close_container(reply);
-        if (rc >= 0) rc = sd_bus_send(nullptr, reply, nullptr);
-        sd_bus_message_unref(reply);
-        check(rc, "send the reply");
-        return 1;
-    });
+int method_get_addresses(sd_bus_message* call, Found& f) { return reply_addresses(call, machine_for(call, f)); }
+int method_get_os_release(sd_bus_message* call, Found& f) { return reply_os_release(call, machine_for(call, f)); }
+int method_get_uid_shift(sd_bus_message* call, Found& f) { return reply_uid_shift(call, machine_for(call, f)); }
+
+// A property of the machine asked about: Get(reply, machine).
+template <auto Get>
+int machine_property(sd_bus_message* reply, sd_bus_message* call, Found& f) {
+    return Get(reply, machine_for(call, f));
 }
 
-int method_get_os_release(sd_bus_message* m, void* userdata, sd_bus_error* error) {
-    return guard(error, [&] {
-        auto os = value_or_throw(machine_os_release(machine_for(m, userdata)));
-        sd_bus_message* reply = nullptr;
-        check(sd_bus_message_new_method_return(m, &reply), "build the reply");
-        int rc = sd_bus_message_open_container(reply, 'a', "{ss}");
-        for (auto& [k, v] : os)
-            if (rc >= 0) rc = sd_bus_message_append(reply, "{ss}", k.c_str(), v.c_str());
-        if (rc >= 0) rc = sd_bus_message_close_container(reply);
-        if (rc >= 0) rc = sd_bus_send(nullptr, reply, nullptr);
-        sd_bus_message_unref(reply);
-        check(rc, "send the reply");
-        return 1;
-    });
+int prop_name(sd_bus_message* r, const Machine& m) { return sd_bus_message_append(r, "s", m.name.c_str()); }
+int prop_id(sd_bus_message* r, const Machine& m) { return sd_bus_message_append_array(r, 'y', m.id.data(), m.id.size()); }
+int prop_timestamp(sd_bus_message* r, const Machine& m) { return sd_bus_message_append(r, "t", m.timestamp_realtime); }
+int prop_timestamp_monotonic(sd_bus_message* r, const Machine& m) {
+    return sd_bus_message_append(r, "t", m.timestamp_monotonic);
 }
-
-int method_get_uid_shift(sd_bus_message* m, void* userdata, sd_bus_error* error) {
-    return guard(error, [&] {
-        uint32_t shift = value_or_throw(machine_uid_shift(machine_for(m, userdata)));
-        return sd_bus_reply_method_return(m, "u", shift);
-    });
+int prop_service(sd_bus_message* r, const Machine& m) { return sd_bus_message_append(r, "s", m.service.c_str()); }
+int prop_unit(sd_bus_message* r, const Machine& m) { return sd_bus_message_append(r, "s", m.unit.c_str()); }
+int prop_leader(sd_bus_message* r, const Machine& m) {
+    return sd_bus_message_append(r, "u", static_cast<uint32_t>(m.leader));
 }
-
-int method_not_supported(sd_bus_message* m, void*, sd_bus_error* error) {
-    return sd_bus_error_setf(error, kNotSupported, "%s is not supported by this machined yet",
-                             sd_bus_message_get_member(m));
+int prop_class(sd_bus_message* r, const Machine& m) { return sd_bus_message_append(r, "s", m.klass.c_str()); }
+int prop_root_directory(sd_bus_message* r, const Machine& m) {
+    return sd_bus_message_append(r, "s", m.root_directory.c_str());
 }
-
-#define BERTH_PROPERTY(fn, sig, expr)                                                                     \
-    int fn(sd_bus*, const char*, const char*, const char*, sd_bus_message* reply, void* userdata,         \
-           sd_bus_error* error) {                                                                         \
-        return guard(error, [&] {                                                                         \
-            Machine& mach = machine_for(sd_bus_get_current_message(sd_bus_message_get_bus(reply)), userdata); \
-            return sd_bus_message_append(reply, sig, expr);                                               \
-        });                                                                                               \
-    }
-
-BERTH_PROPERTY(prop_name, "s", mach.name.c_str())
-BERTH_PROPERTY(prop_timestamp, "t", mach.timestamp_realtime)
-BERTH_PROPERTY(prop_timestamp_monotonic, "t", mach.timestamp_monotonic)
-BERTH_PROPERTY(prop_service, "s", mach.service.c_str())
-BERTH_PROPERTY(prop_unit, "s", mach.unit.c_str())
-BERTH_PROPERTY(prop_leader, "u", static_cast<uint32_t>(mach.leader))
-BERTH_PROPERTY(prop_class, "s", mach.klass.c_str())
-BERTH_PROPERTY(prop_root_directory, "s", mach.root_directory.c_str())
-BERTH_PROPERTY(prop_state, "s", mach.state.c_str())
-BERTH_PROPERTY(prop_frozen, "b", static_cast<int>(is_frozen(mach)))
-
-int prop_id(sd_bus*, const char*, const char*, const char*, sd_bus_message* reply, void* userdata,
-            sd_bus_error* error) {
-    return guard(error, [&] {
-        Machine& mach = machine_for(sd_bus_get_current_message(sd_bus_message_get_bus(reply)), userdata);
-        return sd_bus_message_append_array(reply, 'y', mach.id.data(), mach.id.size());
-    });
+int prop_network_interfaces(sd_bus_message* r, const Machine& m) {
+    return sd_bus_message_append_array(r, 'i', m.ifindices.data(), m.ifindices.size() * sizeof(int32_t));
 }
+int prop_state(sd_bus_message* r, const Machine& m) { return sd_bus_message_append(r, "s", m.state.c_str()); }
+int prop_frozen(sd_bus_message* r, const Machine& m) { return sd_bus_message_append(r, "b", static_cast<int>(is_frozen(m))); }
 
-int prop_network_interfaces(sd_bus*, const char*, const char*, const char*, sd_bus_message* reply, void* userdata,
-                            sd_bus_error* error) {
-    return guard(error, [&] {
-        Machine& mach = machine_for(sd_bus_get_current_message(sd_bus_message_get_bus(reply)), userdata);
-        return sd_bus_message_append_array(reply, 'i', mach.ifindices.data(), mach.ifindices.size() * sizeof(int32_t));
-    });
-}
-
-int prop_enabled(sd_bus*, const char*, const char*, const char*, sd_bus_message* reply, void* userdata,
-                 sd_bus_error* error) {
-    return guard(error, [&] {
-        auto* f = static_cast<Found*>(userdata);
-        Machine& mach = machine_for(sd_bus_get_current_message(sd_bus_message_get_bus(reply)), userdata);
-        return sd_bus_message_append(reply, "b", static_cast<int>(!mach.is_host() && f->daemon->enabled().contains(mach.name)));
-    });
+int prop_enabled(sd_bus_message* reply, sd_bus_message* call, Found& f) {
+    Machine& m = machine_for(call, f);
+    return sd_bus_message_append(reply, "b", static_cast<int>(!m.is_host() && f.daemon->enabled().contains(m.name)));
 }
 
 // ---- io.berth.Machine1 -------------------------------------------------------------------------------
 
-int method_freeze_thaw(sd_bus_message* m, void* userdata, sd_bus_error* error, bool frozen) {
-    return guard(error, [&] {
-        auto* f = static_cast<Found*>(userdata);
-        f->daemon->authorize(m, frozen ? "Freeze" : "Thaw");
-        f->daemon->freeze_machine(machine_for(m, userdata), frozen);
-        return reply_empty(m);
-    });
-}
-int method_freeze(sd_bus_message* m, void* u, sd_bus_error* e) { return method_freeze_thaw(m, u, e, true); }
-int method_thaw(sd_bus_message* m, void* u, sd_bus_error* e) { return method_freeze_thaw(m, u, e, false); }
-
-int method_set_limits(sd_bus_message* m, void* userdata, sd_bus_error* error) {
-    return guard(error, [&] {
-        auto* f = static_cast<Found*>(userdata);
-        f->daemon->authorize(m, "SetLimits");
-        std::vector<std::pair<std::string, std::string>> limits;
-        check(sd_bus_message_enter_container(m, 'a', "(ss)"), "read the arguments");
-        const char *k = nullptr, *v = nullptr;
-        int r;
-        while ((r = sd_bus_message_read(m, "(ss)", &k, &v)) > 0) limits.emplace_back(k, v);
-        check(r, "read the arguments");
-        check(sd_bus_message_exit_container(m), "read the arguments");
-        f->daemon->set_machine_limits(machine_for(m, userdata), limits);
-        return reply_empty(m);
-    });
+template <bool Freeze>
+int method_freeze(sd_bus_message* call, Found& f) {
+    f.daemon->authorize(call);
+    f.daemon->freeze_machine(machine_for(call, f), Freeze);
+    return reply_empty(call);
 }
 
-#define PROP(name, sig, fn) SD_BUS_PROPERTY(name, sig, fn, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE)
+int method_set_limits(sd_bus_message* call, Found& f) {
+    f.daemon->authorize(call);
+    auto limits = read_string_pairs(call);
+    f.daemon->set_machine_limits(machine_for(call, f), limits);
+    return reply_empty(call);
+}
+
+#define PROP(name, sig, get) \
+    SD_BUS_PROPERTY(name, sig, property<machine_property<get>>, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE)
 
 const sd_bus_vtable kMachineVtable[] = {
     SD_BUS_VTABLE_START(0),
@@ -213,11 +115,11 @@ const sd_bus_vtable kMachineVtable[] = {
     PROP("RootDirectory", "s", prop_root_directory),
     PROP("NetworkInterfaces", "ai", prop_network_interfaces),
     PROP("State", "s", prop_state),
-    SD_BUS_METHOD("Terminate", "", "", method_terminate, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD("Kill", "si", "", method_kill, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD("GetAddresses", "", "a(iay)", method_get_addresses, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD("GetOSRelease", "", "a{ss}", method_get_os_release, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD("GetUIDShift", "", "u", method_get_uid_shift, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD("Terminate", "", "", method<method_terminate>, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD("Kill", "si", "", method<method_kill>, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD("GetAddresses", "", "a(iay)", method<method_get_addresses>, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD("GetOSRelease", "", "a{ss}", method<method_get_os_release>, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD("GetUIDShift", "", "u", method<method_get_uid_shift>, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD("OpenPTY", "", "hs", method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD("OpenLogin", "", "hs", method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD("OpenShell", "ssasas", "hs", method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
@@ -233,10 +135,10 @@ const sd_bus_vtable kMachineVtable[] = {
 const sd_bus_vtable kBerthMachineVtable[] = {
     SD_BUS_VTABLE_START(0),
     PROP("Frozen", "b", prop_frozen),
-    PROP("Enabled", "b", prop_enabled),
-    SD_BUS_METHOD("Freeze", "", "", method_freeze, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD("Thaw", "", "", method_thaw, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD("SetLimits", "a(ss)", "", method_set_limits, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_PROPERTY("Enabled", "b", property<prop_enabled>, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_METHOD("Freeze", "", "", method<method_freeze<true>>, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD("Thaw", "", "", method<method_freeze<false>>, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD("SetLimits", "a(ss)", "", method<method_set_limits>, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_VTABLE_END,
 };
 
@@ -272,30 +174,48 @@ int enumerate_machines(sd_bus*, const char*, void* userdata, char*** nodes, sd_b
 
 }  // namespace
 
-MachineObjects::MachineObjects(Daemon& daemon, sd_bus* bus) : bus_(sd_bus_ref(bus)) {
-    auto add = [&](int r, sd_bus_slot* slot, const char* what) {
-        if (r < 0) throw sdbus::Error(kFailed, std::string("Failed to export ") + what + ": " + std::strerror(-r));
-        slots_.push_back(slot);
-    };
-    sd_bus_slot* slot = nullptr;
-    add(sd_bus_add_fallback_vtable(bus, &slot, kMachinePrefix, kMachineInterface, kMachineVtable, find_machine, &daemon),
-        slot, kMachineInterface);
-    add(sd_bus_add_fallback_vtable(bus, &slot, kMachinePrefix, kBerthMachineInterface, kBerthMachineVtable,
-                                   find_machine, &daemon),
-        slot, kBerthMachineInterface);
-    add(sd_bus_add_node_enumerator(bus, &slot, kMachinePrefix, enumerate_machines, &daemon), slot, "the machine list");
+int method_not_supported(sd_bus_message* call, void*, sd_bus_error* error) {
+    return sd_bus_error_setf(error, kNotSupported, "%s is not supported by this machined yet",
+                             sd_bus_message_get_member(call));
 }
 
-MachineObjects::~MachineObjects() {
-    for (auto* s : slots_) sd_bus_slot_unref(s);
-    sd_bus_unref(bus_);
+int reply_addresses(sd_bus_message* call, const Machine& m) {
+    auto r = machine_addresses(m);
+    if (!r.ok() && r.error().code == ENXIO) throw_bus_error(kNoPrivateNetworking, r.error().message);
+    auto addresses = value_or_throw(std::move(r));
+    Reply reply(call);
+    append_each(reply.get(), "(iay)", addresses, [&](const auto& address) {
+        append_container(reply.get(), 'r', "iay", [&] {
+            append(reply.get(), "i", address.first);
+            append_array(reply.get(), 'y', address.second);
+        });
+    });
+    return reply.send();
+}
+
+int reply_os_release(sd_bus_message* call, const Machine& m) {
+    auto os = value_or_throw(machine_os_release(m));
+    Reply reply(call);
+    append_string_map(reply.get(), os);
+    return reply.send();
+}
+
+int reply_uid_shift(sd_bus_message* call, const Machine& m) {
+    return sd_bus_reply_method_return(call, "u", value_or_throw(machine_uid_shift(m)));
+}
+
+MachineObjects::MachineObjects(Daemon& daemon, sd_bus* bus) : bus_(bus) {
+    slots_.push_back(add_vtable(bus, kMachinePrefix, kMachineInterface, kMachineVtable, &daemon, find_machine));
+    slots_.push_back(
+        add_vtable(bus, kMachinePrefix, kBerthMachineInterface, kBerthMachineVtable, &daemon, find_machine));
+    sd_bus_slot* slot = nullptr;
+    check(sd_bus_add_node_enumerator(bus, &slot, kMachinePrefix, enumerate_machines, &daemon),
+          "export the machine list");
+    slots_.emplace_back(slot);
 }
 
 void MachineObjects::emit_changed(const Machine& m, const char* interface, const std::vector<std::string>& props) {
-    std::vector<char*> names;
-    for (auto& p : props) names.push_back(const_cast<char*>(p.c_str()));
-    names.push_back(nullptr);
-    (void)sd_bus_emit_properties_changed_strv(bus_, machine_object_path(m.name).c_str(), interface, names.data());
+    (void)emit_properties_changed(bus_, machine_object_path(m.name), interface, props);
 }
 
 }  // namespace berth::machined

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "machined/machine.hpp"
+#include "machined/sd_bus_object.hpp"
 
 namespace berth::machined {
 
@@ -19,9 +20,8 @@ class Daemon;
 
 class MachineObjects {
 public:
-    // `bus` is sdbus-c++'s connection underneath (sd-bus); throws sdbus::Error when sd-bus refuses.
+    // `bus` outlives the objects; throws BusError when sd-bus refuses them.
     MachineObjects(Daemon& daemon, sd_bus* bus);
-    ~MachineObjects();
     MachineObjects(const MachineObjects&) = delete;
     MachineObjects& operator=(const MachineObjects&) = delete;
 
@@ -29,7 +29,7 @@ public:
 
 private:
     sd_bus* bus_;
-    std::vector<sd_bus_slot*> slots_;
+    std::vector<SlotPtr> slots_;
 };
 
 }  // namespace berth::machined

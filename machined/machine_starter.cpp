@@ -7,11 +7,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <sdbus-c++/IProxy.h>
-
 #include "common/log.hpp"
 #include "common/pool.hpp"
 #include "machined/procfs.hpp"
+#include "machined/sd_bus_object.hpp"
 
 #ifndef P_PIDFD
 #define P_PIDFD 3
@@ -38,7 +37,7 @@ bool systemd_is_running() {
     return ::lstat("/run/systemd/system", &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-Supervisor::Supervisor(const MachinedConfig& config, sdbus::IConnection& bus)
+Supervisor::Supervisor(const MachinedConfig& config, sd_bus* bus)
     : config_(config), bus_(bus), nspawn_(config.nspawn.empty() ? default_nspawn() : config.nspawn) {}
 
 bool Supervisor::image_exists(const std::string& name) const {
@@ -52,17 +51,11 @@ Status Supervisor::start(const std::string& name) {
     if (running(name)) return plain_error(fmt::format("Machine \"{}\" is already running", name), EEXIST);
     if (systemd_is_running()) {
         // The unit's job is queued; systemd reports the rest.
-        try {
-            auto systemd = sdbus::createProxy(bus_, "org.freedesktop.systemd1", "/org/freedesktop/systemd1");
-            sdbus::ObjectPath job;
-            systemd->callMethod("StartUnit")
-                .onInterface("org.freedesktop.systemd1.Manager")
-                .withArguments(fmt::format("nspawn@{}.service", name), std::string("replace"))
-                .storeResultsTo(job);
-            return {};
-        } catch (const sdbus::Error& e) {
-            return plain_error(fmt::format("Failed to start nspawn@{}.service: {}", name, e.getMessage()), EIO);
-        }
+        std::string unit = fmt::format("nspawn@{}.service", name);
+        auto job = call_method(bus_, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                               "org.freedesktop.systemd1.Manager", "StartUnit", "ss", unit.c_str(), "replace");
+        if (!job.ok()) return plain_error(fmt::format("Failed to start {}: {}", unit, job.error().message), EIO);
+        return {};
     }
     return spawn(name);
 }

@@ -9,7 +9,7 @@
 
 #include <sys/types.h>
 
-#include <sdbus-c++/IConnection.h>
+#include <systemd/sd-bus.h>
 
 #include <map>
 #include <optional>
@@ -26,7 +26,7 @@ bool systemd_is_running();  // /run/systemd/system exists: PID 1 is systemd
 
 class Supervisor {
 public:
-    Supervisor(const MachinedConfig& config, sdbus::IConnection& bus);
+    Supervisor(const MachinedConfig& config, sd_bus* bus);
 
     bool image_exists(const std::string& name) const;
     bool running(const std::string& name) const { return children_.count(name) > 0; }
@@ -46,7 +46,7 @@ private:
     Status spawn(const std::string& name);
 
     const MachinedConfig& config_;
-    sdbus::IConnection& bus_;
+    sd_bus* bus_;
     std::string nspawn_;
     struct Child {
         pid_t pid = 0;

@@ -7,13 +7,13 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <sdbus-c++/IConnection.h>
 
 #include "common/fd.hpp"
 #include "common/log.hpp"
 #include "common/machined_config.hpp"
 #include "common/paths.hpp"
 #include "machined/daemon.hpp"
+#include "machined/sd_bus_object.hpp"
 
 using namespace berth;
 using namespace berth::machined;
@@ -83,14 +83,12 @@ int main(int argc, char** argv) {
     sigprocmask(SIG_BLOCK, &mask, nullptr);
     ::signal(SIGPIPE, SIG_IGN);
 
-    std::unique_ptr<sdbus::IConnection> bus;
-    try {
-        bus = sdbus::createSystemBusConnection();
-    } catch (const sdbus::Error& e) {
-        spdlog::error("Cannot connect to the system bus: {}", e.getMessage());
+    auto bus = open_system_bus();
+    if (!bus.ok()) {
+        spdlog::error("{}", bus.error().message);
         return 1;
     }
-    Daemon daemon(std::move(*config), std::move(bus));
+    Daemon daemon(std::move(*config), std::move(*bus));
     if (auto s = daemon.start(); !s.ok()) {
         spdlog::error("{}", s.error().message);
         return 1;

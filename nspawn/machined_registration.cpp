@@ -24,7 +24,9 @@ constexpr int kNotThere = 2;  // helper exit code: no bus, or nobody owns org.fr
 // the leader and drops the machine as soon as it dies, usually before we get to unregister it.
 constexpr int kNoSuchMachine = 3;
 
-// The few sd-bus entry points we need, resolved at run time in the helper.
+// The few sd-bus entry points we need, resolved at run time in the helper. Not machined's sd_bus_object.hpp
+// on purpose: nspawn's supervisor maps only libc (no libsystemd, no thread of sd-bus's around the clone),
+// so libsystemd is dlopen'd in a short-lived helper process that makes its one call and exits.
 struct SdBus {
     decltype(&sd_bus_open_system) open_system;
     decltype(&sd_bus_message_new_method_call) new_method_call;
