@@ -387,7 +387,7 @@ Status mount_custom(const Plan& plan, const PreparedRoot& root, int rootfd, std:
                              fmt::format("Failed to bind {} to {}", b.source, b.destination)));
     }
     for (auto& t : plan.tmpfs)
-        BERTH_TRY(in_machine(mount_fs(rootfd, t.destination, "tmpfs", t.options, kNoSuidDev), plan,
+        BERTH_TRY(in_machine(mount_fs(rootfd, t.destination, "tmpfs", t.options, kNoSuidDev | t.attrs), plan,
                              fmt::format("Failed to mount tmpfs on {}", t.destination)));
     size_t w = 0;
     for (size_t i = 0; i < plan.overlays.size(); i++) {

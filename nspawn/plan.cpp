@@ -1,6 +1,7 @@
 #include "nspawn/plan.hpp"
 
 #include <fcntl.h>
+#include <linux/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -142,7 +143,66 @@ Result<TmpfsMount> parse_tmpfs(const std::string& spec) {
     if (t.destination == "/") return plain_error("Invalid --tmpfs: cannot mount a tmpfs over /");
     std::string opts;
     for (size_t i = 1; i < parts.size(); i++) opts += (i > 1 ? ":" : "") + parts[i];
-    t.options = parts.size() == 1 ? "mode=0755" : opts;
+    if (parts.size() == 1) {
+        t.options = "mode=0755";
+        return t;
+    }
+    // Checked here, not by the kernel in the child: tmpfs's parameters go to fsconfig(), the mount flags
+    // become mount attributes (fsconfig refuses them), and anything else is an error naming it.
+    auto bad = [&](const std::string& why) {
+        return plain_error(fmt::format("Invalid --tmpfs \"{}\": {}", spec, why));
+    };
+    std::vector<std::string> params;
+    size_t i = 0;
+    while (i <= opts.size()) {
+        size_t j = opts.find(',', i);
+        if (j == std::string::npos) j = opts.size();
+        std::string o = opts.substr(i, j - i);
+        i = j + 1;
+        if (o.empty()) continue;
+        auto eq = o.find('=');
+        std::string key = o.substr(0, eq), value = eq == std::string::npos ? "" : o.substr(eq + 1);
+        if (eq == std::string::npos) {
+            if (o == "noexec") t.attrs |= MOUNT_ATTR_NOEXEC;
+            else if (o == "ro") t.attrs |= MOUNT_ATTR_RDONLY;
+            else if (o == "exec") t.attrs &= ~MOUNT_ATTR_NOEXEC;
+            else if (o == "rw") t.attrs &= ~MOUNT_ATTR_RDONLY;
+            else if (o == "nosuid" || o == "nodev") {}  // always
+            else if (o == "suid" || o == "dev")
+                return bad(fmt::format("\"{}\" is not allowed: a machine's tmpfs is always nosuid,nodev", o));
+            else
+                return bad(fmt::format("unknown option \"{}\" (known: mode, size, nr_inodes, uid, gid, nosuid, "
+                                       "nodev, noexec, exec, ro, rw)",
+                                       o));
+            continue;
+        }
+        if (key == "mode") {
+            bool octal = !value.empty() && value.size() <= 5 &&
+                         value.find_first_not_of("01234567") == std::string::npos;
+            if (!octal || std::stoul(value, nullptr, 8) > 07777)
+                return bad(fmt::format("mode \"{}\" is not an octal mode up to 07777", value));
+        } else if (key == "size" || key == "nr_inodes") {
+            // As tmpfs reads them: a number with an optional K, M, G, T, P or E suffix (either case); a size
+            // may instead be a percentage of the host's memory.
+            std::string digits = value;
+            if (key == "size" && !digits.empty() && digits.back() == '%') digits.pop_back();
+            else if (!digits.empty() && std::string_view("kKmMgGtTpPeE").find(digits.back()) != std::string_view::npos)
+                digits.pop_back();
+            auto n = parse_uint(digits);
+            if (!n || (value.back() == '%' && (*n < 1 || *n > 100)))
+                return bad(fmt::format("{} \"{}\" is not a number with an optional K, M, G suffix{}", key, value,
+                                       key == "size" ? " or a percentage of memory (1-100%)" : ""));
+        } else if (key == "uid" || key == "gid") {
+            auto n = parse_uint(value);
+            if (!n || *n >= 0xFFFFFFFFull) return bad(fmt::format("{} \"{}\" is not a user or group ID", key, value));
+        } else {
+            return bad(fmt::format("unknown option \"{}\" (known: mode, size, nr_inodes, uid, gid, nosuid, nodev, "
+                                   "noexec, exec, ro, rw)",
+                                   key));
+        }
+        params.push_back(o);
+    }
+    for (auto& p : params) t.options += (t.options.empty() ? "" : ",") + p;
     return t;
 }
 

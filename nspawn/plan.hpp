@@ -30,7 +30,8 @@ struct BindMount {
 
 struct TmpfsMount {
     std::string destination;
-    std::string options;  // passed to tmpfs; default "mode=0755"
+    std::string options;  // tmpfs's own (mode, size, nr_inodes, uid, gid), checked; default "mode=0755"
+    unsigned attrs = 0;   // MOUNT_ATTR_NOEXEC, MOUNT_ATTR_RDONLY from "noexec", "ro" (always nosuid, nodev)
 };
 
 struct OverlayMount {

@@ -166,6 +166,24 @@ TEST_F(Mounts, TmpfsIsATmpfs) {
     EXPECT_EQ(r.out, "tmpfs\n");
 }
 
+// tmpfs's parameters reach the kernel, the mount flags become the mount's flags (nosuid and nodev always).
+TEST_F(Mounts, TmpfsOptionsAndFlagsTakeEffect) {
+    auto r = sh("awk '$2 == \"/mnt\" { print $4 }' /proc/mounts; stat -c %a /mnt",
+                {"--tmpfs=/mnt:mode=0711,size=2M,noexec,ro"});
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    for (const char* want : {"ro,", "nosuid", "nodev", "noexec", "size=2048k", "mode=711"})
+        EXPECT_NE(r.out.find(want), std::string::npos) << want << " in " << r.out;
+    EXPECT_NE(r.out.find("\n711\n"), std::string::npos) << r.out;
+}
+
+TEST_F(Mounts, TmpfsWithAnUnknownOptionIsRefusedBeforeAnythingStarts) {
+    auto r = sh("true", {"--tmpfs=/mnt:mode=0700,frobnicate=1"});
+    EXPECT_FALSE(r.exited(0)) << r.describe();
+    EXPECT_NE(r.err.find("Invalid --tmpfs \"/mnt:mode=0700,frobnicate=1\": unknown option \"frobnicate\""),
+              std::string::npos)
+        << r.err;
+}
+
 TEST_F(Mounts, TmpfsContentIsGoneAfterExit) {
     auto r = sh("echo x > /mnt/written", {"--tmpfs=/mnt"});
     ASSERT_TRUE(r.exited(0)) << r.describe();

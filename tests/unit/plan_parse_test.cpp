@@ -1,4 +1,6 @@
 // The pieces of the plan that parse one option value: --bind, --tmpfs, --overlay, --console.
+#include <linux/mount.h>
+
 #include <gtest/gtest.h>
 
 #include "nspawn/plan.hpp"
@@ -175,6 +177,27 @@ TEST(ParseTmpfs, TakesOptionsAfterTheColon) {
     ASSERT_TRUE(t.ok()) << t.error().message;
     EXPECT_EQ(t->destination, "/var/tmp");
     EXPECT_EQ(t->options, "mode=0700,size=10M");
+}
+
+TEST(ParseTmpfs, MountFlagsBecomeAttributesNotParameters) {
+    auto t = parse_tmpfs("/mnt:size=50%,noexec,nosuid,ro,nr_inodes=10k,uid=1000,gid=1000");
+    ASSERT_TRUE(t.ok()) << t.error().message;
+    EXPECT_EQ(t->options, "size=50%,nr_inodes=10k,uid=1000,gid=1000");
+    EXPECT_EQ(t->attrs, unsigned{MOUNT_ATTR_NOEXEC | MOUNT_ATTR_RDONLY});
+    EXPECT_EQ(parse_tmpfs("/mnt:ro,rw,noexec,exec").value().attrs, 0u);
+}
+
+TEST(ParseTmpfs, EveryBadOptionIsRefusedNamingIt) {
+    for (const char* bad : {"mode=0800", "mode=rwx", "mode=", "mode=017777", "size=10Q", "size=", "size=0%",
+                            "size=101%", "nr_inodes=5%", "uid=-1", "uid=4294967295", "gid=x", "huge=always",
+                            "suid", "dev", "frobnicate"}) {
+        auto t = parse_tmpfs(std::string("/mnt:") + bad);
+        ASSERT_FALSE(t.ok()) << bad;
+        EXPECT_NE(t.error().message.find(std::string("Invalid --tmpfs \"/mnt:") + bad + "\""), std::string::npos)
+            << t.error().message;
+        std::string name = std::string(bad).substr(0, std::string(bad).find('='));
+        EXPECT_NE(t.error().message.find(name), std::string::npos) << t.error().message;
+    }
 }
 
 TEST(ParseTmpfs, NormalizesThePath) { EXPECT_EQ(parse_tmpfs("/var//tmp/").value().destination, "/var/tmp"); }
