@@ -59,6 +59,11 @@ auto number_or(const OptionValue& v, Parse parse) -> decltype(parse(std::string_
         if (*i < 0) return std::nullopt;
         return static_cast<uint64_t>(*i);
     }
+    // A settings file's 2.0 is the number 2; 2.5 is no count of anything.
+    if (auto* d = std::get_if<double>(&v)) {
+        if (!(*d >= 0 && *d < 9.2e18) || std::floor(*d) != *d) return std::nullopt;
+        return static_cast<uint64_t>(*d);
+    }
     if (auto* t = std::get_if<std::string>(&v)) return parse(*t);
     return std::nullopt;
 }
@@ -138,6 +143,7 @@ Why set_cpu_affinity(Resources& r, const OptionValue& value) {
 Why set_oom_score_adjust(Resources& r, const OptionValue& value) {
     std::optional<int64_t> n;
     if (auto* i = std::get_if<int64_t>(&value)) n = *i;
+    else if (auto* d = std::get_if<double>(&value); d && std::floor(*d) == *d && std::abs(*d) <= 1000) n = static_cast<int64_t>(*d);
     else if (auto* t = std::get_if<std::string>(&value)) n = parse_int(*t);
     if (!n || *n < -1000 || *n > 1000) return std::string("expected an integer between -1000 and 1000");
     r.oom_score_adjust = static_cast<int>(*n);

@@ -1,4 +1,3 @@
-#include "common/paths.hpp"
 #include "nspawn/lock.hpp"
 
 #include <fcntl.h>
@@ -6,11 +5,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/paths.hpp"
+
 namespace berth::nspawn {
-
-namespace {
-
-}  // namespace
 
 Result<UniqueFd> lock_file(const std::string& path, bool exclusive) {
     for (;;) {

@@ -1,4 +1,3 @@
-#include "common/paths.hpp"
 #include "nspawn/mount.hpp"
 
 #include <fcntl.h>
@@ -14,6 +13,7 @@
 #include "common/fileio.hpp"
 #include "common/id128.hpp"
 #include "common/mount_api.hpp"
+#include "common/paths.hpp"
 
 namespace berth::nspawn {
 

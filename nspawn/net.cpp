@@ -241,46 +241,47 @@ void give_back_interfaces() {
 
 }  // namespace
 
-Result<NetworkPlan> parse_network(const Options& o, const std::string&) {
-    NetworkPlan n;
-    n.veth = o.network_veth.value_or(false);
-    if (o.network_bridge) {
-        if (!ifname_valid(*o.network_bridge))
-            return plain_error(fmt::format("Invalid --network-bridge value \"{}\": not a network interface name",
-                                           *o.network_bridge));
-        n.bridge = *o.network_bridge;
-    }
-    if (o.network_zone) {
-        const std::string& z = *o.network_zone;
-        bool ok = !z.empty() && z.size() <= kIfNameMax - 3 &&
-                  std::all_of(z.begin(), z.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.'; });
-        if (!ok)
-            return plain_error(fmt::format("Invalid --network-zone value \"{}\": 1-{} letters, digits, '-', '_' or '.'",
-                                           z, kIfNameMax - 3));
-        n.zone = z;
-    }
+Status set_network_bridge(const std::string& bridge, NetworkPlan& n) {
+    if (!ifname_valid(bridge))
+        return plain_error(fmt::format("Invalid --network-bridge value \"{}\": not a network interface name", bridge));
+    n.bridge = bridge;
+    return {};
+}
+
+Status set_network_zone(const std::string& z, NetworkPlan& n) {
+    bool ok = !z.empty() && z.size() <= kIfNameMax - 3 &&
+              std::all_of(z.begin(), z.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.'; });
+    if (!ok)
+        return plain_error(fmt::format("Invalid --network-zone value \"{}\": 1-{} letters, digits, '-', '_' or '.'", z,
+                                       kIfNameMax - 3));
+    n.zone = z;
+    return {};
+}
+
+Status add_network_interface(const std::string& i, NetworkPlan& n) {
+    if (!ifname_valid(i))
+        return plain_error(fmt::format("Invalid --network-interface value \"{}\": not a network interface name", i));
+    if (i == "lo") return plain_error("Invalid --network-interface value \"lo\": loopback cannot be moved");
+    if (std::find(n.interfaces.begin(), n.interfaces.end(), i) != n.interfaces.end())
+        return plain_error(fmt::format("--network-interface={} is given twice", i));
+    n.interfaces.push_back(i);
+    return {};
+}
+
+Status add_port(const std::string& spec, NetworkPlan& n) {
+    BERTH_ASSIGN(PortForward p, parse_port(spec));
+    for (auto& q : n.ports)
+        if (q.protocol == p.protocol && q.host_port == p.host_port)
+            return plain_error(fmt::format("--port forwards {} port {} twice", p.protocol == IPPROTO_UDP ? "udp" : "tcp",
+                                           p.host_port));
+    n.ports.push_back(p);
+    return {};
+}
+
+Status finish_network(NetworkPlan& n, bool private_network) {
     if (!n.bridge.empty() && !n.zone.empty())
         return plain_error("--network-bridge and --network-zone cannot be combined: a link joins one bridge");
-    for (auto& i : o.network_interface.value_or(std::vector<std::string>{})) {
-        if (!ifname_valid(i))
-            return plain_error(fmt::format("Invalid --network-interface value \"{}\": not a network interface name", i));
-        if (i == "lo") return plain_error("Invalid --network-interface value \"lo\": loopback cannot be moved");
-        if (std::find(n.interfaces.begin(), n.interfaces.end(), i) != n.interfaces.end())
-            return plain_error(fmt::format("--network-interface={} is given twice", i));
-        n.interfaces.push_back(i);
-    }
-    for (auto& v : o.port.value_or(std::vector<std::string>{})) {
-        BERTH_ASSIGN(PortForward p, parse_port(v));
-        for (auto& q : n.ports)
-            if (q.protocol == p.protocol && q.host_port == p.host_port)
-                return plain_error(fmt::format("--port forwards {} port {} twice", p.protocol == IPPROTO_UDP ? "udp" : "tcp",
-                                               p.host_port));
-        n.ports.push_back(p);
-    }
-    n.private_network = o.private_network.value_or(false) || n.veth || !n.bridge.empty() || !n.zone.empty() ||
-                        !n.interfaces.empty();
-
-    // What must exist on the host, checked now so that a typo fails before anything is created.
+    n.private_network = private_network || n.veth || !n.bridge.empty() || !n.zone.empty() || !n.interfaces.empty();
     if (!n.bridge.empty() || !n.interfaces.empty()) {
         BERTH_ASSIGN(Netlink nl, Netlink::open(NETLINK_ROUTE));
         if (!n.bridge.empty()) {
@@ -294,7 +295,7 @@ Result<NetworkPlan> parse_network(const Options& o, const std::string&) {
             if (auto l = get_link(nl, i); !l.ok())
                 return failed(l.error(), fmt::format("Invalid --network-interface value \"{}\"", i));
     }
-    return n;
+    return {};
 }
 
 namespace {

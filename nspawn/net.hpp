@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "nspawn/options.hpp"
+#include "common/result.hpp"
 
 namespace berth::nspawn {
 
@@ -27,7 +27,14 @@ struct NetworkPlan {
     std::vector<PortForward> ports;
 };
 
-Result<NetworkPlan> parse_network(const Options& o, const std::string& machine);
+// The network options, one value each (errors name the option and the value).
+Status set_network_bridge(const std::string& bridge, NetworkPlan& n);
+Status set_network_zone(const std::string& zone, NetworkPlan& n);
+Status add_network_interface(const std::string& ifname, NetworkPlan& n);
+Status add_port(const std::string& spec, NetworkPlan& n);
+// Once all are in: what they need together, and what must exist on the host (checked now, so that a typo
+// fails before anything is created). `private_network`: --private-network, which the links imply.
+Status finish_network(NetworkPlan& n, bool private_network);
 
 // What a start created on the host, for registration (ifindices) and for cleanup.
 struct NetworkState {

@@ -1,4 +1,3 @@
-#include "common/paths.hpp"
 #include "nspawn/net_util.hpp"
 
 #include <fcntl.h>
@@ -10,6 +9,7 @@
 #include <sstream>
 
 #include "common/fileio.hpp"
+#include "common/paths.hpp"
 
 namespace berth::nspawn::net {
 

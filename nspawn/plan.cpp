@@ -16,6 +16,7 @@
 #include "common/paths.hpp"
 #include "common/signals.hpp"
 #include "common/values.hpp"
+#include "nspawn/options.hpp"
 #include "nspawn/settings.hpp"
 
 namespace berth::nspawn {
@@ -88,6 +89,8 @@ Result<std::string> resolve_in_image(int rootfd, const std::string& rel, const s
     return std::string(buf, n);
 }
 
+}  // namespace
+
 Status check_env(const std::string& kv) {
     auto eq = kv.find('=');
     if (eq == 0 || eq == std::string::npos)
@@ -105,8 +108,6 @@ Status check_hostname(const std::string& h) {
         return plain_error(fmt::format("Invalid hostname \"{}\"", h));
     return {};
 }
-
-}  // namespace
 
 Result<BindMount> parse_bind(const std::string& spec, bool read_only) {
     auto parts = split_colons(spec);
@@ -251,39 +252,20 @@ Result<ConsoleMode> parse_console(const std::string& text) {
     return plain_error(fmt::format("Invalid console mode \"{}\": expected interactive, read-only, passive or pipe", text));
 }
 
-Result<Resources> parse_resources(const Options& o) {
-    Resources r;
-    auto one = [&](const char* name, const std::optional<std::string>& v) -> Status {
-        return v ? set_resource(name, *v, fmt::format("--{}", name), r) : Status{};
-    };
-    BERTH_TRY(one("memory-max", o.memory_max));
-    BERTH_TRY(one("memory-high", o.memory_high));
-    BERTH_TRY(one("memory-swap-max", o.memory_swap_max));
-    BERTH_TRY(one("cpu-weight", o.cpu_weight));
-    BERTH_TRY(one("cpu-quota", o.cpu_quota));
-    BERTH_TRY(one("pids-max", o.pids_max));
-    BERTH_TRY(one("io-weight", o.io_weight));
-    BERTH_TRY(one("cpu-affinity", o.cpu_affinity));
-    BERTH_TRY(one("oom-score-adjust", o.oom_score_adjust));
-    for (auto& l : o.rlimit.value_or(std::vector<std::string>{})) BERTH_TRY(set_resource("rlimit", l, "--rlimit", r));
-    for (auto& l : o.userns_limit.value_or(std::vector<std::string>{}))
-        BERTH_TRY(set_resource("userns-limit", l, "--userns-limit", r));
-    BERTH_TRY(finish_resources(r));
-    return r;
-}
-
 Result<Plan> make_plan(Options o, std::vector<std::string>& warnings) {
-    Plan plan;
+    PlanDraft d;
+    Plan& plan = d.plan;
     if (::geteuid() != 0) return plain_error("nspawn must be run as root", EPERM);
 
-    // Where and who.
+    // Where and who: the command line alone says.
     std::string dir;
-    if (o.directory) {
-        dir = *o.directory;
-    } else if (o.machine) {
-        BERTH_TRY(check_machine_name(*o.machine));
+    auto machine = o.text("machine");
+    if (auto directory = o.text("directory")) {
+        dir = *directory;
+    } else if (machine) {
+        BERTH_TRY(check_machine_name(*machine));
         BERTH_ASSIGN(plan.pool, pool_path());
-        dir = plan.pool + "/" + *o.machine;
+        dir = plan.pool + "/" + *machine;
     } else {
         char cwd[PATH_MAX];
         if (!::getcwd(cwd, sizeof cwd)) return errno_error("Failed to get the current directory");
@@ -297,8 +279,8 @@ Result<Plan> make_plan(Options o, std::vector<std::string>& warnings) {
     plan.directory = real;
     if (plan.directory == "/") return plain_error("Refusing to use the host's root directory as a machine image");
 
-    if (o.machine) {
-        plan.machine = *o.machine;
+    if (machine) {
+        plan.machine = *machine;
     } else {
         plan.machine = machine_name_from_path(plan.directory);
         if (plan.machine.empty())
@@ -308,10 +290,10 @@ Result<Plan> make_plan(Options o, std::vector<std::string>& warnings) {
 
     // Settings fill what the command line left open.
     SettingsMode smode = SettingsMode::Yes;
-    if (o.settings) {
-        if (*o.settings == "trusted") smode = SettingsMode::Trusted;
+    if (auto settings = o.text("settings")) {
+        if (*settings == "trusted") smode = SettingsMode::Trusted;
         else {
-            BERTH_ASSIGN(bool yes, parse_boolean(*o.settings, "--settings"));
+            BERTH_ASSIGN(bool yes, parse_boolean(*settings, "--settings"));
             smode = yes ? SettingsMode::Yes : SettingsMode::No;
         }
     }
@@ -323,78 +305,24 @@ Result<Plan> make_plan(Options o, std::vector<std::string>& warnings) {
         }
     }
 
-    plan.boot = o.boot.value_or(false);
-    plan.as_pid2 = o.as_pid2.value_or(false);
+    // Every option said, by its entry's parser, in the table's order.
+    BERTH_TRY(parse_options(o, d));
+
+    // What depends on several options.
     if (plan.boot && plan.as_pid2) return plain_error("--boot and --as-pid2 cannot be combined");
-    plan.quiet = o.quiet.value_or(false);
-    plan.read_only = o.read_only.value_or(false);
-    plan.ephemeral = o.ephemeral.value_or(false);
-    plan.private_network = o.private_network.value_or(false);
-    plan.keep_unit = o.keep_unit.value_or(false);
-    plan.notify_ready = o.notify_ready.value_or(false);
-
-    if (o.register_mode) {
-        if (*o.register_mode == "auto") plan.register_mode = RegisterMode::Auto;
-        else {
-            BERTH_ASSIGN(bool yes, parse_boolean(*o.register_mode, "--register"));
-            plan.register_mode = yes ? RegisterMode::Yes : RegisterMode::No;
-        }
+    if (!d.has("console"))
+        plan.console = ::isatty(STDIN_FILENO) && ::isatty(STDOUT_FILENO) ? ConsoleMode::Interactive : ConsoleMode::Pipe;
+    if (!d.has("kill-signal")) plan.kill_signal = plan.boot ? SIGRTMIN + 3 : SIGKILL;
+    if (!d.has("hostname")) {
+        plan.hostname = plan.machine;
+        BERTH_TRY(check_hostname(plan.hostname));
     }
 
-    bool tty = ::isatty(STDIN_FILENO) && ::isatty(STDOUT_FILENO);
-    if (o.console) {
-        BERTH_ASSIGN(plan.console, parse_console(*o.console));
-        if (plan.console == ConsoleMode::Interactive && !::isatty(STDIN_FILENO))
-            return plain_error("--console=interactive needs a terminal on standard input");
-    } else {
-        plan.console = tty ? ConsoleMode::Interactive : ConsoleMode::Pipe;
-    }
-
-    if (o.kill_signal) {
-        BERTH_ASSIGN(plan.kill_signal, parse_signal(*o.kill_signal));
-    } else {
-        plan.kill_signal = plan.boot ? SIGRTMIN + 3 : SIGKILL;
-    }
-
-    plan.hostname = o.hostname.value_or(plan.machine);
-    BERTH_TRY(check_hostname(plan.hostname));
-
-    for (auto& kv : o.setenv.value_or(std::vector<std::string>{})) {
-        BERTH_TRY(check_env(kv));
-        plan.environment.push_back(kv);
-    }
-    if (o.chdir) {
-        BERTH_ASSIGN(plan.chdir, normalize_absolute_path(*o.chdir, "Working directory"));
-    }
-
-    for (auto& s : o.bind.value_or(std::vector<std::string>{})) {
-        BERTH_ASSIGN(auto b, parse_bind(s, false));
-        plan.binds.push_back(b);
-    }
-    for (auto& s : o.bind_ro.value_or(std::vector<std::string>{})) {
-        BERTH_ASSIGN(auto b, parse_bind(s, true));
-        plan.binds.push_back(b);
-    }
-    for (auto& s : o.tmpfs.value_or(std::vector<std::string>{})) {
-        BERTH_ASSIGN(auto t, parse_tmpfs(s));
-        plan.tmpfs.push_back(t);
-    }
-    for (auto& s : o.overlay.value_or(std::vector<std::string>{})) {
-        BERTH_ASSIGN(auto ov, parse_overlay(s, false));
-        plan.overlays.push_back(ov);
-    }
-    for (auto& s : o.overlay_ro.value_or(std::vector<std::string>{})) {
-        BERTH_ASSIGN(auto ov, parse_overlay(s, true));
-        plan.overlays.push_back(ov);
-    }
-
-    BERTH_ASSIGN(plan.network, parse_network(o, plan.machine));
-    plan.private_network = plan.private_network || plan.network.veth || !plan.network.bridge.empty() ||
-                           !plan.network.zone.empty() || !plan.network.interfaces.empty();
-    plan.network.private_network = plan.private_network;
+    BERTH_TRY(finish_network(plan.network, plan.private_network));
+    plan.private_network = plan.network.private_network;
     if (!plan.network.ports.empty() && !plan.network.veth && plan.network.bridge.empty() && plan.network.zone.empty())
         return plain_error("--port needs a virtual network link: add --network-veth, --network-bridge or --network-zone");
-    BERTH_ASSIGN(plan.userns, parse_userns(o, plan.directory));
+    BERTH_TRY(finish_userns(plan.userns, plan.directory));
     // A chown writes every file of the image: only to one that is writable and locked for this machine
     // alone (-x and --read-only share the image with other machines).
     if (plan.userns.enabled() && plan.userns.ownership == Ownership::Chown && (plan.ephemeral || plan.read_only))
@@ -405,8 +333,8 @@ Result<Plan> make_plan(Options o, std::vector<std::string>& warnings) {
     // (as with systemd-nspawn), so one command line serves both modes.
     if (!plan.userns.enabled())
         for (auto& b : plan.binds) b.idmap = false;
-    BERTH_ASSIGN(plan.privileges, parse_privileges(o, plan.private_network));
-    BERTH_ASSIGN(plan.resources, parse_resources(o));
+    finish_privileges(plan.privileges, d.capabilities_added, d.capabilities_dropped, plan.private_network);
+    BERTH_TRY(finish_resources(plan.resources));
     // Without a range of its own the kernel keeps no ceiling of the machine's tasks: its cgroup does.
     bool own_range = plan.userns.enabled() && plan.userns.mode != UserNsMode::Identity;
     if (!own_range && !plan.resources.pids_max) {
@@ -420,7 +348,7 @@ Result<Plan> make_plan(Options o, std::vector<std::string>& warnings) {
     UniqueFd rootfd(::open(plan.directory.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!rootfd) return errno_error(fmt::format("Failed to open {}", plan.directory));
 
-    BERTH_ASSIGN(plan.user, lookup_user(rootfd.get(), o.user.value_or("root"), plan.machine));
+    BERTH_ASSIGN(plan.user, lookup_user(rootfd.get(), d.user, plan.machine));
     for (auto& ov : plan.overlays) {
         for (auto* layer : [&] {
                  std::vector<std::string*> all;
@@ -433,13 +361,12 @@ Result<Plan> make_plan(Options o, std::vector<std::string>& warnings) {
         }
     }
 
-    std::vector<std::string> args = o.command.value_or(std::vector<std::string>{});
     if (plan.boot) {
         BERTH_ASSIGN(std::string init, find_init(rootfd.get(), plan.directory));
         plan.argv.push_back(init);
-        plan.argv.insert(plan.argv.end(), args.begin(), args.end());
+        plan.argv.insert(plan.argv.end(), d.command.begin(), d.command.end());
     } else {
-        plan.argv = args.empty() ? std::vector<std::string>{plan.user.shell} : args;
+        plan.argv = d.command.empty() ? std::vector<std::string>{plan.user.shell} : d.command;
         bool mounts_may_add = !plan.binds.empty() || !plan.overlays.empty() || !plan.tmpfs.empty();
         if (!mounts_may_add && !command_exists(rootfd.get(), plan.argv[0]))
             return plain_error(fmt::format("Command \"{}\" not found in machine \"{}\"", plan.argv[0], plan.machine),
@@ -447,12 +374,6 @@ Result<Plan> make_plan(Options o, std::vector<std::string>& warnings) {
     }
 
     // Machine ID: the image's own, else --uuid, else random (transient).
-    std::optional<Id128> given;
-    if (o.uuid) {
-        BERTH_ASSIGN(Id128 id, parse_id128(*o.uuid));
-        if (id128_is_null(id)) return plain_error("--uuid must not be all zeros");
-        given = id;
-    }
     // A guest may plant anything there for its next boot (a FIFO, a device, a huge file): never a hang.
     auto mid = read_untrusted_file(rootfd.get(), "/etc/machine-id", 4096);
     if (!mid.ok() && mid.error().code != ENOENT)
@@ -464,8 +385,8 @@ Result<Plan> make_plan(Options o, std::vector<std::string>& warnings) {
             plan.uuid_from_image = true;
         }
     }
-    if (!plan.uuid_from_image) plan.uuid = given ? *given : random_id128();
-    else if (given && *given != plan.uuid)
+    if (!plan.uuid_from_image) plan.uuid = d.uuid ? *d.uuid : random_id128();
+    else if (d.uuid && *d.uuid != plan.uuid)
         warnings.push_back("--uuid ignored: the image has a machine ID of its own in /etc/machine-id");
 
     return plan;

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <csignal>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -10,7 +12,6 @@
 #include "common/resources.hpp"
 #include "nspawn/image_users.hpp"
 #include "nspawn/net.hpp"
-#include "nspawn/options.hpp"
 #include "nspawn/seccomp.hpp"
 #include "nspawn/userns.hpp"
 
@@ -73,6 +74,20 @@ struct Plan {
     NetworkPlan network;
 };
 
+// A plan while make_plan builds it: what the options' parsers (options.cpp) fill in, and what they collect
+// for the checks that need several options or the image.
+struct PlanDraft {
+    Plan plan;
+    std::string user = "root";                 // --user, looked up in the image
+    std::optional<Id128> uuid;                 // --uuid, if the image has none
+    std::vector<std::string> command;          // COMMAND [ARGS], or init's arguments with --boot
+    uint64_t capabilities_added = 0, capabilities_dropped = 0;
+    std::set<std::string, std::less<>> given;  // the options said, by long name
+    bool has(std::string_view name) const { return given.count(name) > 0; }
+};
+
+class Options;
+
 // Read settings, validate everything, look up what must exist in the image. Creates nothing.
 // `warnings` collects non-fatal remarks (ignored untrusted keys, ...).
 Result<Plan> make_plan(Options options, std::vector<std::string>& warnings);
@@ -82,7 +97,8 @@ Result<BindMount> parse_bind(const std::string& spec, bool read_only);
 Result<TmpfsMount> parse_tmpfs(const std::string& spec);
 Result<OverlayMount> parse_overlay(const std::string& spec, bool read_only);
 Result<ConsoleMode> parse_console(const std::string& text);
-// From options (command line + settings); every bad value is an error naming option and value.
-Result<Resources> parse_resources(const Options& o);
+// Values of the options that make_plan reads for itself: environment assignments, host names.
+Status check_env(const std::string& kv);
+Status check_hostname(const std::string& h);
 
 }  // namespace berth::nspawn

@@ -102,7 +102,8 @@ uint64_t all_capabilities() {
     return bits >= 64 ? ~uint64_t{0} : (uint64_t{1} << bits) - 1;
 }
 
-// "CAP_NET_ADMIN,sys_module" or "all" -> mask.
+}  // namespace
+
 Result<uint64_t> parse_capabilities(const std::string& value, const char* option) {
     uint64_t mask = 0;
     size_t i = 0;
@@ -128,6 +129,8 @@ Result<uint64_t> parse_capabilities(const std::string& value, const char* option
     } while (i <= value.size());
     return mask;
 }
+
+namespace {
 
 bool known_syscall(const std::string& name) { return seccomp_syscall_resolve_name(name.c_str()) != __NR_SCMP_ERROR; }
 
@@ -197,24 +200,10 @@ std::vector<uint32_t> compat_arches() {
 
 }  // namespace
 
-Result<Privileges> parse_privileges(const Options& o, bool private_network) {
-    Privileges p;
-    uint64_t plus = 0, minus = 0;
-    for (auto& v : o.capability.value_or(std::vector<std::string>{})) {
-        BERTH_ASSIGN(uint64_t m, parse_capabilities(v, "--capability"));
-        plus |= m;
-    }
-    for (auto& v : o.drop_capability.value_or(std::vector<std::string>{})) {
-        BERTH_ASSIGN(uint64_t m, parse_capabilities(v, "--drop-capability"));
-        minus |= m;
-    }
-    // As systemd-nspawn: a dropped capability stays dropped, whatever else asked for it.
-    p.capabilities = (default_capabilities(private_network) | plus) & ~minus;
-    if (o.no_new_privileges) {
-        BERTH_ASSIGN(p.no_new_privileges, parse_boolean(*o.no_new_privileges, "--no-new-privileges"));
-    }
-    for (auto& v : o.system_call_filter.value_or(std::vector<std::string>{})) BERTH_TRY(parse_filter(v, p));
-    return p;
+Status add_system_call_filter(const std::string& value, Privileges& p) { return parse_filter(value, p); }
+
+void finish_privileges(Privileges& p, uint64_t added, uint64_t dropped, bool private_network) {
+    p.capabilities = (default_capabilities(private_network) | added) & ~dropped;
 }
 
 std::set<std::string> denied_calls(const Privileges& p) {

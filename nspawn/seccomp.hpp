@@ -14,7 +14,7 @@
 #include <string_view>
 #include <vector>
 
-#include "nspawn/options.hpp"
+#include "common/result.hpp"
 
 namespace berth::nspawn {
 
@@ -25,8 +25,13 @@ struct Privileges {
     std::vector<std::string> syscall_deny;   // --system-call-filter=~NAME
 };
 
-// --capability/--drop-capability/--no-new-privileges/--system-call-filter; private_network adds NET_ADMIN.
-Result<Privileges> parse_privileges(const Options& o, bool private_network);
+// A --capability or --drop-capability value ("CAP_A,b" or "all") as a mask; errors name `option`.
+Result<uint64_t> parse_capabilities(const std::string& value, const char* option);
+// One --system-call-filter value: NAME or @GROUP to allow, ~NAME to forbid.
+Status add_system_call_filter(const std::string& value, Privileges& p);
+// Once all are in: the retained capabilities, the default set (private_network adds NET_ADMIN) with
+// `added`, without `dropped` (a dropped capability stays dropped, whatever else asked for it).
+void finish_privileges(Privileges& p, uint64_t added, uint64_t dropped, bool private_network);
 
 struct SeccompProgram {
     std::vector<sock_filter> code;

@@ -1,4 +1,3 @@
-#include "common/paths.hpp"
 #include "nspawn/stale.hpp"
 
 #include <dirent.h>
@@ -14,6 +13,7 @@
 #include "common/cgroup.hpp"
 #include "common/fd.hpp"
 #include "common/fileio.hpp"
+#include "common/paths.hpp"
 #include "common/result.hpp"
 #include "nspawn/mount.hpp"
 

@@ -1,4 +1,3 @@
-#include "common/paths.hpp"
 #include "nspawn/userns.hpp"
 
 #include <fcntl.h>
@@ -17,6 +16,7 @@
 #include "common/fileio.hpp"
 #include "common/log.hpp"
 #include "common/mount_api.hpp"
+#include "common/paths.hpp"
 #include "common/values.hpp"
 #include "nspawn/lock.hpp"
 
@@ -119,24 +119,33 @@ int shift_one(const char* path, const struct stat* st, int, FTW*) {
 
 }  // namespace
 
-Result<UserNsPlan> parse_userns(const Options& o, const std::string& directory) {
-    UserNsPlan p;
-    std::string v = o.private_users.value_or("pick");
-    if (v == "no" || v == "false" || v == "0" || v == "off") {
+Status set_private_users(const OptionValue& value, UserNsPlan& p) {
+    if (auto* b = std::get_if<bool>(&value)) {
+        p.mode = *b ? UserNsMode::Pick : UserNsMode::Off;
+        return {};
+    }
+    if (auto* i = std::get_if<int64_t>(&value)) {
+        if (*i <= 0 || *i + int64_t{kRange} > 0xFFFFFFFFll)
+            return plain_error(fmt::format("Invalid --private-users \"{}\": a base between 1 and {}", *i,
+                                           0xFFFFFFFFll - kRange));
+        p.mode = UserNsMode::Fixed;
+        p.base = static_cast<uid_t>(*i);
+        p.range = kRange;
+        return {};
+    }
+    const auto* text = std::get_if<std::string>(&value);
+    if (!text) return plain_error(fmt::format("Invalid --private-users \"{}\"", value_text(value)));
+    const std::string& v = *text;
+    auto yes_no = parse_boolean(std::string_view(v));
+    if (yes_no == false) {
         p.mode = UserNsMode::Off;
     } else if (v == "pick") {
         p.mode = UserNsMode::Pick;
-    } else if (v == "yes" || v == "true" || v == "1" || v == "on") {
+    } else if (yes_no == true) {
         p.mode = UserNsMode::Yes;
-        p.base = root_owner(directory);
-        if (p.base == 0)
-            return plain_error(fmt::format("--private-users=yes takes the range from the owner of {}, which is root: "
-                                           "use --private-users=pick",
-                                           directory));
     } else if (v == "identity") {
         p.mode = UserNsMode::Identity;
     } else {
-        p.mode = UserNsMode::Fixed;
         auto colon = v.find(':');
         BERTH_ASSIGN(uint64_t base, parse_u32(v.substr(0, colon), v));
         uint64_t range = kRange;
@@ -147,17 +156,31 @@ Result<UserNsPlan> parse_userns(const Options& o, const std::string& directory) 
             return plain_error(fmt::format("Invalid --private-users \"{}\": base 0 is the host's root, use identity", v));
         if (range == 0 || base + range > 0xFFFFFFFFull)
             return plain_error(fmt::format("Invalid --private-users \"{}\": the range is empty or too large", v));
+        p.mode = UserNsMode::Fixed;
         p.base = static_cast<uid_t>(base);
         p.range = static_cast<uint32_t>(range);
     }
-    std::string own = o.private_users_ownership.value_or("auto");
+    return {};
+}
+
+Status set_private_users_ownership(const std::string& own, UserNsPlan& p) {
     if (own == "auto") p.ownership = Ownership::Auto;
     else if (own == "map") p.ownership = Ownership::Map;
     else if (own == "chown") p.ownership = Ownership::Chown;
     else if (own == "off") p.ownership = Ownership::Off;
     else
         return plain_error(fmt::format("Invalid --private-users-ownership \"{}\": expected auto, map, chown or off", own));
-    return p;
+    return {};
+}
+
+Status finish_userns(UserNsPlan& p, const std::string& directory) {
+    if (p.mode != UserNsMode::Yes) return {};
+    p.base = root_owner(directory);
+    if (p.base == 0)
+        return plain_error(fmt::format("--private-users=yes takes the range from the owner of {}, which is root: "
+                                       "use --private-users=pick",
+                                       directory));
+    return {};
 }
 
 Result<UserRange> allocate_user_range(const UserNsPlan& p, const std::string& directory, const std::string& machine) {

@@ -16,7 +16,8 @@
 
 #include "common/cgroup.hpp"
 #include "common/fd.hpp"
-#include "nspawn/options.hpp"
+#include "common/result.hpp"
+#include "common/values.hpp"
 
 namespace berth::nspawn {
 
@@ -31,7 +32,12 @@ struct UserNsPlan {
     bool enabled() const { return mode != UserNsMode::Off; }
 };
 
-Result<UserNsPlan> parse_userns(const Options& o, const std::string& directory);
+// --private-users: no, pick, yes, identity, BASE[:RANGE] (a settings file may say true/false or a number).
+Status set_private_users(const OptionValue& value, UserNsPlan& p);
+// --private-users-ownership: auto, map, chown, off.
+Status set_private_users_ownership(const std::string& value, UserNsPlan& p);
+// Once the image is known: "yes" takes the range from the owner of its root directory.
+Status finish_userns(UserNsPlan& p, const std::string& directory);
 
 // The range a running machine holds: a lock on every 64K block of host IDs it touches
 // (/run/berth/locks/uidrange-BLOCKSTART), so that no two running machines ever share a host ID.

@@ -6,6 +6,7 @@
 
 #include <csignal>
 
+#include "nspawn/options.hpp"
 #include "nspawn/plan.hpp"
 #include "tests/unit/temp_tree.hpp"
 
@@ -31,8 +32,8 @@ protected:
                    "root:x:0:0:root:/root:/bin/sh\n"
                    "alice:x:1000:1001:Alice:/home/alice:/bin/ash\n");
         tree.write(name + "/etc/group", "root:x:0:\nusers:x:1001:\nwheel:x:10:alice\n");
-        options.directory = image;
-        options.console = "pipe";  // no dependency on whether the test runs on a terminal
+        options.set("directory", image);
+        options.set("console", "pipe");  // no dependency on whether the test runs on a terminal
     }
 
     berth::Result<Plan> plan() { return make_plan(options, warnings); }
@@ -58,7 +59,7 @@ protected:
 // --- where and who ---
 
 TEST_F(MakePlan, TheDirectoryBecomesCanonical) {
-    options.directory = tree.path() + "//" + name + "/.";
+    options.set("directory", tree.path() + "//" + name + "/.");
     EXPECT_EQ(planned().directory, image);
 }
 
@@ -67,72 +68,72 @@ TEST_F(MakePlan, TheDefaultMachineNameIsTheDirectorysBasename) { EXPECT_EQ(plann
 TEST_F(MakePlan, TheHostnameDefaultsToTheMachineName) { EXPECT_EQ(planned().hostname, name); }
 
 TEST_F(MakePlan, MachineOverridesTheDerivedName) {
-    options.machine = "web";
+    options.set("machine", "web");
     auto p = planned();
     EXPECT_EQ(p.machine, "web");
     EXPECT_EQ(p.hostname, "web");
 }
 
 TEST_F(MakePlan, HostnameOverridesTheMachineName) {
-    options.hostname = "other";
+    options.set("hostname", "other");
     EXPECT_EQ(planned().hostname, "other");
 }
 
 TEST_F(MakePlan, AMissingDirectoryFailsNamingIt) {
-    options.directory = tree / "missing";
+    options.set("directory", tree / "missing");
     expect_error_mentioning(tree / "missing");
 }
 
 TEST_F(MakePlan, AFileAsDirectoryFailsNamingIt) {
-    options.directory = tree.write("file", "x");
+    options.set("directory", tree.write("file", "x"));
     expect_error_mentioning(tree / "file");
 }
 
 TEST_F(MakePlan, TheHostRootIsRefused) {
-    options.directory = "/";
+    options.set("directory", "/");
     EXPECT_FALSE(plan().ok());
 }
 
 TEST_F(MakePlan, AnInvalidMachineNameIsRefused) {
-    options.machine = "bad/name";
+    options.set("machine", "bad/name");
     expect_error_mentioning("bad/name");
 }
 
 TEST_F(MakePlan, ADirectoryWithoutAUsableNameNeedsMachine) {
-    options.directory = tree.mkdir("...");
+    options.set("directory", tree.mkdir("..."));
     tree.write(".../bin/sh", "", 0755);
     expect_error_mentioning("--machine");
 }
 
 TEST_F(MakePlan, AnInvalidHostnameIsRefused) {
-    options.hostname = "bad host";
+    options.set("hostname", "bad host");
     expect_error_mentioning("bad host");
 }
 
 // --- boot, command, init ---
 
 TEST_F(MakePlan, BootWithoutAnInitFailsNamingTheDirectory) {
-    options.boot = true;
+    options.set("boot", true);
     expect_error_mentioning(image);
 }
 
 TEST_F(MakePlan, BootRunsTheImagesInitWithTheArguments) {
     tree.write(name + "/sbin/init", "", 0755);
-    options.boot = true;
-    options.command = Strings{"systemd.unit=rescue.target"};
+    options.set("boot", true);
+    options.set_list("command", {"systemd.unit=rescue.target"});
     EXPECT_EQ(planned().argv, (Strings{"/sbin/init", "systemd.unit=rescue.target"}));
 }
 
 TEST_F(MakePlan, BootPrefersSystemdOverSbinInit) {
     tree.write(name + "/sbin/init", "", 0755);
     tree.write(name + "/usr/lib/systemd/systemd", "", 0755);
-    options.boot = true;
+    options.set("boot", true);
     EXPECT_EQ(planned().argv, Strings{"/usr/lib/systemd/systemd"});
 }
 
 TEST_F(MakePlan, AnInitThatIsNotExecutableDoesNotCount) {
     tree.write(name + "/sbin/init", "", 0644);
-    options.boot = true;
+    options.set("boot", true);
     EXPECT_FALSE(plan().ok());
 }
 
@@ -140,7 +141,7 @@ TEST_F(MakePlan, AnInitSymlinkIsResolvedInsideTheImage) {
     // /sbin/init -> /lib/systemd/systemd is how Debian ships it; the host's must never be the one found.
     tree.write(name + "/lib/systemd/systemd", "", 0755);
     tree.symlink("/lib/systemd/systemd", name + "/sbin/init");
-    options.boot = true;
+    options.set("boot", true);
     auto p = planned();
     ASSERT_FALSE(p.argv.empty());
     EXPECT_EQ(p.argv[0], "/lib/systemd/systemd");
@@ -148,25 +149,25 @@ TEST_F(MakePlan, AnInitSymlinkIsResolvedInsideTheImage) {
 
 TEST_F(MakePlan, BootAndAsPid2CannotBeCombined) {
     tree.write(name + "/sbin/init", "", 0755);
-    options.boot = true;
-    options.as_pid2 = true;
+    options.set("boot", true);
+    options.set("as-pid2", true);
     expect_error_mentioning("--as-pid2");
 }
 
 TEST_F(MakePlan, TheDefaultCommandIsTheUsersShell) { EXPECT_EQ(planned().argv, Strings{"/bin/sh"}); }
 
 TEST_F(MakePlan, TheCommandIsKeptAsGiven) {
-    options.command = Strings{"/bin/sh", "-c", "echo -E"};
+    options.set_list("command", {"/bin/sh", "-c", "echo -E"});
     EXPECT_EQ(planned().argv, (Strings{"/bin/sh", "-c", "echo -E"}));
 }
 
 TEST_F(MakePlan, ACommandIsFoundInPath) {
-    options.command = Strings{"sh", "-c", "true"};
+    options.set_list("command", {"sh", "-c", "true"});
     EXPECT_EQ(planned().argv[0], "sh");
 }
 
 TEST_F(MakePlan, AMissingCommandFailsNamingItAndTheMachine) {
-    options.command = Strings{"/bin/nonexistent"};
+    options.set_list("command", {"/bin/nonexistent"});
     auto r = plan();
     ASSERT_FALSE(r.ok());
     EXPECT_NE(r.error().message.find("/bin/nonexistent"), std::string::npos) << r.error().message;
@@ -179,59 +180,59 @@ TEST_F(MakePlan, KillSignalDefaultsToSigkillForACommand) { EXPECT_EQ(planned().k
 
 TEST_F(MakePlan, KillSignalDefaultsToSigrtminPlus3WhenBooting) {
     tree.write(name + "/sbin/init", "", 0755);
-    options.boot = true;
+    options.set("boot", true);
     EXPECT_EQ(planned().kill_signal, SIGRTMIN + 3);
 }
 
 TEST_F(MakePlan, KillSignalIsParsed) {
-    options.kill_signal = "TERM";
+    options.set("kill-signal", "TERM");
     EXPECT_EQ(planned().kill_signal, SIGTERM);
 }
 
 TEST_F(MakePlan, ABadKillSignalIsRefused) {
-    options.kill_signal = "SIGBOGUS";
+    options.set("kill-signal", "SIGBOGUS");
     expect_error_mentioning("SIGBOGUS");
 }
 
 TEST_F(MakePlan, ABadRegisterValueIsRefused) {
-    options.register_mode = "maybe";
+    options.set("register", "maybe");
     expect_error_mentioning("--register");
 }
 
 TEST_F(MakePlan, ABadSettingsValueIsRefused) {
-    options.settings = "sometimes";
+    options.set("settings", "sometimes");
     expect_error_mentioning("--settings");
 }
 
 TEST_F(MakePlan, ABadConsoleValueIsRefused) {
-    options.console = "tty";
+    options.set("console", "tty");
     expect_error_mentioning("tty");
 }
 
 TEST_F(MakePlan, SetenvNeedsVarEqualsValue) {
-    options.setenv = Strings{"NOEQUALS"};
+    options.set_list("setenv", {"NOEQUALS"});
     expect_error_mentioning("NOEQUALS");
 }
 
 TEST_F(MakePlan, SetenvRefusesABadVariableName) {
-    options.setenv = Strings{"1A=x"};
+    options.set_list("setenv", {"1A=x"});
     expect_error_mentioning("1A=x");
 }
 
 TEST_F(MakePlan, SetenvKeepsTheOrder) {
-    options.setenv = Strings{"A=1", "B=x=y", "A=2"};
+    options.set_list("setenv", {"A=1", "B=x=y", "A=2"});
     EXPECT_EQ(planned().environment, (Strings{"A=1", "B=x=y", "A=2"}));
 }
 
 TEST_F(MakePlan, ChdirMustBeAbsolute) {
-    options.chdir = "relative";
+    options.set("chdir", "relative");
     EXPECT_FALSE(plan().ok());
 }
 
 TEST_F(MakePlan, BindsComeFromBothBindAndBindRo) {
     auto src = tree.mkdir("src");
-    options.bind = Strings{src + ":/mnt/rw"};
-    options.bind_ro = Strings{src + ":/mnt/ro"};
+    options.set_list("bind", {src + ":/mnt/rw"});
+    options.set_list("bind-ro", {src + ":/mnt/ro"});
     auto p = planned();
     ASSERT_EQ(p.binds.size(), 2u);
     EXPECT_FALSE(p.binds[0].read_only);
@@ -240,8 +241,8 @@ TEST_F(MakePlan, BindsComeFromBothBindAndBindRo) {
 
 TEST_F(MakePlan, IdmapIsKeptUnderAUserNamespace) {
     auto src = tree.mkdir("src");
-    options.bind = Strings{src + ":/mnt:idmap"};
-    options.private_users = "pick";
+    options.set_list("bind", {src + ":/mnt:idmap"});
+    options.set("private-users", "pick");
     auto p = planned();
     ASSERT_EQ(p.binds.size(), 1u);
     EXPECT_TRUE(p.binds[0].idmap);
@@ -249,15 +250,15 @@ TEST_F(MakePlan, IdmapIsKeptUnderAUserNamespace) {
 
 TEST_F(MakePlan, IdmapWithoutAUserNamespaceIsTheIdentity) {
     auto src = tree.mkdir("src");
-    options.bind = Strings{src + ":/mnt:idmap"};
-    options.private_users = "no";
+    options.set_list("bind", {src + ":/mnt:idmap"});
+    options.set("private-users", "no");
     auto p = planned();
     ASSERT_EQ(p.binds.size(), 1u);
     EXPECT_FALSE(p.binds[0].idmap);
 }
 
 TEST_F(MakePlan, ABadBindIsRefusedBeforeAnythingElse) {
-    options.bind = Strings{"relative:/mnt"};
+    options.set_list("bind", {"relative:/mnt"});
     expect_error_mentioning("relative");
 }
 
@@ -271,7 +272,7 @@ TEST_F(MakePlan, TheDefaultUserIsRoot) {
 
 TEST_F(MakePlan, AUserPresentInTheImageGivesUidGidHomeAndShell) {
     tree.write(name + "/bin/ash", "", 0755);
-    options.user = "alice";
+    options.set("user", "alice");
     auto p = planned();
     EXPECT_EQ(p.user.uid, 1000u);
     EXPECT_EQ(p.user.gid, 1001u);
@@ -281,7 +282,7 @@ TEST_F(MakePlan, AUserPresentInTheImageGivesUidGidHomeAndShell) {
 }
 
 TEST_F(MakePlan, AUserAbsentFromTheImageFailsNamingIt) {
-    options.user = "mallory";
+    options.set("user", "mallory");
     expect_error_mentioning("mallory");
 }
 
@@ -295,7 +296,7 @@ TEST_F(MakePlan, TheMachineIdComesFromTheImage) {
 }
 
 TEST_F(MakePlan, UuidIsUsedWhenTheImageHasNoMachineId) {
-    options.uuid = kOtherId;
+    options.set("uuid", kOtherId);
     auto p = planned();
     EXPECT_EQ(id128_to_hex(p.uuid), kOtherId);
     EXPECT_FALSE(p.uuid_from_image);
@@ -303,7 +304,7 @@ TEST_F(MakePlan, UuidIsUsedWhenTheImageHasNoMachineId) {
 
 TEST_F(MakePlan, TheImagesMachineIdWinsOverUuidWithAWarning) {
     tree.write(name + "/etc/machine-id", std::string(kMachineId) + "\n");
-    options.uuid = kOtherId;
+    options.set("uuid", kOtherId);
     auto p = planned();
     EXPECT_EQ(id128_to_hex(p.uuid), kMachineId);
     EXPECT_EQ(warnings.size(), 1u);
@@ -311,7 +312,7 @@ TEST_F(MakePlan, TheImagesMachineIdWinsOverUuidWithAWarning) {
 
 TEST_F(MakePlan, AnUninitializedMachineIdIsNotUsed) {
     tree.write(name + "/etc/machine-id", "uninitialized\n");
-    options.uuid = kOtherId;
+    options.set("uuid", kOtherId);
     auto p = planned();
     EXPECT_EQ(id128_to_hex(p.uuid), kOtherId);
     EXPECT_FALSE(p.uuid_from_image);
@@ -325,12 +326,12 @@ TEST_F(MakePlan, WithoutAnyIdARandomV4OneIsMade) {
 }
 
 TEST_F(MakePlan, AnAllZeroUuidIsRefused) {
-    options.uuid = "00000000000000000000000000000000";
+    options.set("uuid", "00000000000000000000000000000000");
     EXPECT_FALSE(plan().ok());
 }
 
 TEST_F(MakePlan, ABadUuidIsRefused) {
-    options.uuid = "not-a-uuid";
+    options.set("uuid", "not-a-uuid");
     expect_error_mentioning("not-a-uuid");
 }
 
@@ -345,13 +346,13 @@ TEST_F(MakePlan, SettingsNextToTheImageFillUnsetOptions) {
 
 TEST_F(MakePlan, TheCommandLineWinsOverSettings) {
     tree.write(name + ".toml", "[exec]\nhostname = \"from-settings\"\n");
-    options.hostname = "from-cli";
+    options.set("hostname", "from-cli");
     EXPECT_EQ(planned().hostname, "from-cli");
 }
 
 TEST_F(MakePlan, SettingsNoIgnoresTheFile) {
     tree.write(name + ".toml", "[exec]\nhostname = \"from-settings\"\n");
-    options.settings = "no";
+    options.set("settings", "no");
     auto p = planned();
     EXPECT_EQ(p.hostname, name);
     EXPECT_TRUE(p.settings_files.empty());
@@ -373,7 +374,7 @@ TEST_F(MakePlan, UntrustedBindsNextToTheImageAreIgnoredWithAWarning) {
 TEST_F(MakePlan, SettingsTrustedAppliesBindsNextToTheImage) {
     auto src = tree.mkdir("src");
     tree.write(name + ".toml", "[files]\nbind = [\"" + src + ":/mnt\"]\n");
-    options.settings = "trusted";
+    options.set("settings", "trusted");
     auto p = planned();
     ASSERT_EQ(p.binds.size(), 1u);
     EXPECT_EQ(p.binds[0].source, src);

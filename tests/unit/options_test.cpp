@@ -32,114 +32,114 @@ static Options parsed(std::initializer_list<const char*> args) {
 
 // --- spellings ---
 
-TEST(ParseCommandLine, ShortDirectoryTakesTheNextArgument) { EXPECT_EQ(parsed({"-D", "/srv/web"}).directory, "/srv/web"); }
+TEST(ParseCommandLine, ShortDirectoryTakesTheNextArgument) { EXPECT_EQ(parsed({"-D", "/srv/web"}).text("directory"), "/srv/web"); }
 
-TEST(ParseCommandLine, ShortDirectoryTakesAnAttachedValue) { EXPECT_EQ(parsed({"-D/srv/web"}).directory, "/srv/web"); }
+TEST(ParseCommandLine, ShortDirectoryTakesAnAttachedValue) { EXPECT_EQ(parsed({"-D/srv/web"}).text("directory"), "/srv/web"); }
 
-TEST(ParseCommandLine, LongDirectoryTakesEqualsValue) { EXPECT_EQ(parsed({"--directory=/srv/web"}).directory, "/srv/web"); }
+TEST(ParseCommandLine, LongDirectoryTakesEqualsValue) { EXPECT_EQ(parsed({"--directory=/srv/web"}).text("directory"), "/srv/web"); }
 
 TEST(ParseCommandLine, LongDirectoryTakesTheNextArgument) {
-    EXPECT_EQ(parsed({"--directory", "/srv/web"}).directory, "/srv/web");
+    EXPECT_EQ(parsed({"--directory", "/srv/web"}).text("directory"), "/srv/web");
 }
 
 TEST(ParseCommandLine, MachineHasShortAndLongSpellings) {
-    EXPECT_EQ(parsed({"-M", "web"}).machine, "web");
-    EXPECT_EQ(parsed({"--machine=web"}).machine, "web");
-    EXPECT_EQ(parsed({"--machine", "web"}).machine, "web");
+    EXPECT_EQ(parsed({"-M", "web"}).text("machine"), "web");
+    EXPECT_EQ(parsed({"--machine=web"}).text("machine"), "web");
+    EXPECT_EQ(parsed({"--machine", "web"}).text("machine"), "web");
 }
 
 TEST(ParseCommandLine, BootHasShortAndLongSpellings) {
-    EXPECT_EQ(parsed({"-b"}).boot, true);
-    EXPECT_EQ(parsed({"--boot"}).boot, true);
+    EXPECT_EQ(parsed({"-b"}).flag("boot"), true);
+    EXPECT_EQ(parsed({"--boot"}).flag("boot"), true);
 }
 
 TEST(ParseCommandLine, AsPid2HasShortAndLongSpellings) {
-    EXPECT_EQ(parsed({"-a"}).as_pid2, true);
-    EXPECT_EQ(parsed({"--as-pid2"}).as_pid2, true);
+    EXPECT_EQ(parsed({"-a"}).flag("as-pid2"), true);
+    EXPECT_EQ(parsed({"--as-pid2"}).flag("as-pid2"), true);
 }
 
 TEST(ParseCommandLine, QuietHasShortAndLongSpellings) {
-    EXPECT_EQ(parsed({"-q"}).quiet, true);
-    EXPECT_EQ(parsed({"--quiet"}).quiet, true);
+    EXPECT_EQ(parsed({"-q"}).flag("quiet"), true);
+    EXPECT_EQ(parsed({"--quiet"}).flag("quiet"), true);
 }
 
 TEST(ParseCommandLine, EphemeralHasShortAndLongSpellings) {
-    EXPECT_EQ(parsed({"-x"}).ephemeral, true);
-    EXPECT_EQ(parsed({"--ephemeral"}).ephemeral, true);
+    EXPECT_EQ(parsed({"-x"}).flag("ephemeral"), true);
+    EXPECT_EQ(parsed({"--ephemeral"}).flag("ephemeral"), true);
 }
 
 TEST(ParseCommandLine, UserHasShortAndLongSpellings) {
-    EXPECT_EQ(parsed({"-u", "alice"}).user, "alice");
-    EXPECT_EQ(parsed({"--user=alice"}).user, "alice");
-    EXPECT_EQ(parsed({"--user", "alice"}).user, "alice");
+    EXPECT_EQ(parsed({"-u", "alice"}).text("user"), "alice");
+    EXPECT_EQ(parsed({"--user=alice"}).text("user"), "alice");
+    EXPECT_EQ(parsed({"--user", "alice"}).text("user"), "alice");
 }
 
 TEST(ParseCommandLine, SetenvHasShortAndLongSpellings) {
-    EXPECT_EQ(parsed({"-E", "A=1"}).setenv, Strings{"A=1"});
-    EXPECT_EQ(parsed({"--setenv=A=1"}).setenv, Strings{"A=1"});
-    EXPECT_EQ(parsed({"--setenv", "A=1"}).setenv, Strings{"A=1"});
+    EXPECT_EQ(parsed({"-E", "A=1"}).texts("setenv"), Strings{"A=1"});
+    EXPECT_EQ(parsed({"--setenv=A=1"}).texts("setenv"), Strings{"A=1"});
+    EXPECT_EQ(parsed({"--setenv", "A=1"}).texts("setenv"), Strings{"A=1"});
 }
 
 TEST(ParseCommandLine, ShortFlagsCombine) {
     auto o = parsed({"-bq", "-D", "/srv/web"});
-    EXPECT_EQ(o.boot, true);
-    EXPECT_EQ(o.quiet, true);
+    EXPECT_EQ(o.flag("boot"), true);
+    EXPECT_EQ(o.flag("quiet"), true);
 }
 
 TEST(ParseCommandLine, LongFlagsAreSet) {
     auto o = parsed({"--read-only", "--private-network", "--keep-unit"});
-    EXPECT_EQ(o.read_only, true);
-    EXPECT_EQ(o.private_network, true);
-    EXPECT_EQ(o.keep_unit, true);
+    EXPECT_EQ(o.flag("read-only"), true);
+    EXPECT_EQ(o.flag("private-network"), true);
+    EXPECT_EQ(o.flag("keep-unit"), true);
 }
 
 TEST(ParseCommandLine, LongStringOptionsTakeEqualsValues) {
     auto o = parsed({"--chdir=/srv", "--hostname=h", "--uuid=0f1e2d3c4b5a69788796a5b4c3d2e1f0",
                      "--kill-signal=SIGTERM", "--console=pipe", "--register=no", "--settings=trusted"});
-    EXPECT_EQ(o.chdir, "/srv");
-    EXPECT_EQ(o.hostname, "h");
-    EXPECT_EQ(o.uuid, "0f1e2d3c4b5a69788796a5b4c3d2e1f0");
-    EXPECT_EQ(o.kill_signal, "SIGTERM");
-    EXPECT_EQ(o.console, "pipe");
-    EXPECT_EQ(o.register_mode, "no");
-    EXPECT_EQ(o.settings, "trusted");
+    EXPECT_EQ(o.text("chdir"), "/srv");
+    EXPECT_EQ(o.text("hostname"), "h");
+    EXPECT_EQ(o.text("uuid"), "0f1e2d3c4b5a69788796a5b4c3d2e1f0");
+    EXPECT_EQ(o.text("kill-signal"), "SIGTERM");
+    EXPECT_EQ(o.text("console"), "pipe");
+    EXPECT_EQ(o.text("register"), "no");
+    EXPECT_EQ(o.text("settings"), "trusted");
 }
 
 TEST(ParseCommandLine, AnEmptyEqualsValueIsEmptyAndLeavesTheCommandAlone) {
     auto o = parsed({"-D", "/srv/web", "--hostname=", "/bin/sh", "-c", "true"});
-    EXPECT_EQ(o.hostname, "");
-    EXPECT_EQ(o.command, (Strings{"/bin/sh", "-c", "true"}));
+    EXPECT_EQ(o.text("hostname"), "");
+    EXPECT_EQ(o.texts("command"), (Strings{"/bin/sh", "-c", "true"}));
 }
 
 TEST(ParseCommandLine, AnEmptyEqualsValueInTheCommandBelongsToTheCommand) {
     auto o = parsed({"--machine", "web", "/bin/ls", "--color=", "-q"});
-    EXPECT_EQ(o.machine, "web");
-    EXPECT_FALSE(o.quiet);
-    EXPECT_EQ(o.command, (Strings{"/bin/ls", "--color=", "-q"}));
+    EXPECT_EQ(o.text("machine"), "web");
+    EXPECT_FALSE(o.flag("quiet"));
+    EXPECT_EQ(o.texts("command"), (Strings{"/bin/ls", "--color=", "-q"}));
 }
 
 TEST(ParseCommandLine, LongStringOptionsTakeTheNextArgument) {
     auto o = parsed({"--chdir", "/srv", "--kill-signal", "TERM", "--console", "passive"});
-    EXPECT_EQ(o.chdir, "/srv");
-    EXPECT_EQ(o.kill_signal, "TERM");
-    EXPECT_EQ(o.console, "passive");
+    EXPECT_EQ(o.text("chdir"), "/srv");
+    EXPECT_EQ(o.text("kill-signal"), "TERM");
+    EXPECT_EQ(o.text("console"), "passive");
 }
 
-TEST(ParseCommandLine, AValueMayContainEqualsSigns) { EXPECT_EQ(parsed({"--setenv=A=B=C"}).setenv, Strings{"A=B=C"}); }
+TEST(ParseCommandLine, AValueMayContainEqualsSigns) { EXPECT_EQ(parsed({"--setenv=A=B=C"}).texts("setenv"), Strings{"A=B=C"}); }
 
 TEST(ParseCommandLine, AValueMayContainColonsAndBackslashes) {
-    EXPECT_EQ(parsed({"--bind=/a\\:b:/c:norbind"}).bind, Strings{"/a\\:b:/c:norbind"});
+    EXPECT_EQ(parsed({"--bind=/a\\:b:/c:norbind"}).texts("bind"), Strings{"/a\\:b:/c:norbind"});
 }
 
 TEST(ParseCommandLine, LeavesUnsaidOptionsUnset) {
     auto o = parsed({});
-    EXPECT_FALSE(o.directory);
-    EXPECT_FALSE(o.machine);
-    EXPECT_FALSE(o.boot);
-    EXPECT_FALSE(o.command);
-    EXPECT_FALSE(o.setenv);
-    EXPECT_FALSE(o.bind);
-    EXPECT_FALSE(o.notify_ready);
+    EXPECT_FALSE(o.text("directory"));
+    EXPECT_FALSE(o.text("machine"));
+    EXPECT_FALSE(o.flag("boot"));
+    EXPECT_FALSE(o.texts("command"));
+    EXPECT_FALSE(o.texts("setenv"));
+    EXPECT_FALSE(o.texts("bind"));
+    EXPECT_FALSE(o.flag("notify-ready"));
     EXPECT_FALSE(o.help);
     EXPECT_FALSE(o.version);
 }
@@ -147,79 +147,79 @@ TEST(ParseCommandLine, LeavesUnsaidOptionsUnset) {
 // --- repeated options ---
 
 TEST(ParseCommandLine, RepeatedSetenvAccumulatesInOrder) {
-    EXPECT_EQ(parsed({"-E", "A=1", "--setenv=B=2", "--setenv", "C=3"}).setenv, (Strings{"A=1", "B=2", "C=3"}));
+    EXPECT_EQ(parsed({"-E", "A=1", "--setenv=B=2", "--setenv", "C=3"}).texts("setenv"), (Strings{"A=1", "B=2", "C=3"}));
 }
 
 TEST(ParseCommandLine, RepeatedBindAccumulatesInOrder) {
-    EXPECT_EQ(parsed({"--bind=/a", "--bind", "/b:/c"}).bind, (Strings{"/a", "/b:/c"}));
+    EXPECT_EQ(parsed({"--bind=/a", "--bind", "/b:/c"}).texts("bind"), (Strings{"/a", "/b:/c"}));
 }
 
 TEST(ParseCommandLine, BindAndBindRoAreKeptApart) {
     auto o = parsed({"--bind=/a", "--bind-ro=/b", "--bind=/c"});
-    EXPECT_EQ(o.bind, (Strings{"/a", "/c"}));
-    EXPECT_EQ(o.bind_ro, Strings{"/b"});
+    EXPECT_EQ(o.texts("bind"), (Strings{"/a", "/c"}));
+    EXPECT_EQ(o.texts("bind-ro"), Strings{"/b"});
 }
 
 TEST(ParseCommandLine, RepeatedTmpfsAndOverlayAccumulate) {
     auto o = parsed({"--tmpfs=/a", "--tmpfs=/b:mode=0700", "--overlay=/l:/u:/d", "--overlay-ro=/l:/d", "--overlay=/x:/y:/z"});
-    EXPECT_EQ(o.tmpfs, (Strings{"/a", "/b:mode=0700"}));
-    EXPECT_EQ(o.overlay, (Strings{"/l:/u:/d", "/x:/y:/z"}));
-    EXPECT_EQ(o.overlay_ro, Strings{"/l:/d"});
+    EXPECT_EQ(o.texts("tmpfs"), (Strings{"/a", "/b:mode=0700"}));
+    EXPECT_EQ(o.texts("overlay"), (Strings{"/l:/u:/d", "/x:/y:/z"}));
+    EXPECT_EQ(o.texts("overlay-ro"), Strings{"/l:/d"});
 }
 
 // getopt_long (systemd-nspawn): a repeated single-valued option takes the last value.
 TEST(ParseCommandLine, ARepeatedSingleValuedOptionTakesTheLastValue) {
     auto r = parse({"-D", "/a", "--directory=/b"});
     ASSERT_TRUE(r.ok()) << r.error().message;
-    EXPECT_EQ(r->directory, "/b");
+    EXPECT_EQ(r->text("directory"), "/b");
 }
 
 // --- the command and its arguments ---
 
-TEST(ParseCommandLine, NoCommandLeavesItUnset) { EXPECT_FALSE(parsed({"-D", "/srv/web"}).command); }
+TEST(ParseCommandLine, NoCommandLeavesItUnset) { EXPECT_FALSE(parsed({"-D", "/srv/web"}).texts("command")); }
 
 TEST(ParseCommandLine, TheFirstPositionalStartsTheCommand) {
-    EXPECT_EQ(parsed({"-D", "/srv/web", "/bin/echo", "hi"}).command, (Strings{"/bin/echo", "hi"}));
+    EXPECT_EQ(parsed({"-D", "/srv/web", "/bin/echo", "hi"}).texts("command"), (Strings{"/bin/echo", "hi"}));
 }
 
 TEST(ParseCommandLine, OptionsAfterTheCommandGoToTheCommand) {
     auto o = parsed({"-D", "x", "/bin/sh", "-c", "echo -E"});
-    EXPECT_EQ(o.command, (Strings{"/bin/sh", "-c", "echo -E"}));
-    EXPECT_FALSE(o.setenv);
+    EXPECT_EQ(o.texts("command"), (Strings{"/bin/sh", "-c", "echo -E"}));
+    EXPECT_FALSE(o.texts("setenv"));
 }
 
 TEST(ParseCommandLine, OurOwnOptionNamesAfterTheCommandGoToTheCommand) {
     auto o = parsed({"-D", "x", "/bin/echo", "-E", "-D", "y", "--boot", "--setenv=A=1"});
-    EXPECT_EQ(o.command, (Strings{"/bin/echo", "-E", "-D", "y", "--boot", "--setenv=A=1"}));
-    EXPECT_EQ(o.directory, "x");
-    EXPECT_FALSE(o.setenv);
-    EXPECT_FALSE(o.boot);
+    EXPECT_EQ(o.texts("command"), (Strings{"/bin/echo", "-E", "-D", "y", "--boot", "--setenv=A=1"}));
+    EXPECT_EQ(o.text("directory"), "x");
+    EXPECT_FALSE(o.texts("setenv"));
+    EXPECT_FALSE(o.flag("boot"));
 }
 
 TEST(ParseCommandLine, DoubleDashEndsTheOptions) {
     auto o = parsed({"-D", "x", "--", "-weird", "--boot"});
-    EXPECT_EQ(o.command, (Strings{"-weird", "--boot"}));
-    EXPECT_FALSE(o.boot);
+    EXPECT_EQ(o.texts("command"), (Strings{"-weird", "--boot"}));
+    EXPECT_FALSE(o.flag("boot"));
 }
 
-TEST(ParseCommandLine, DoubleDashAloneGivesNoCommand) { EXPECT_FALSE(parsed({"-D", "x", "--"}).command); }
+TEST(ParseCommandLine, DoubleDashAloneGivesNoCommand) { EXPECT_FALSE(parsed({"-D", "x", "--"}).texts("command")); }
 
 TEST(ParseCommandLine, DoubleDashAfterTheCommandIsTheCommandsArgument) {
-    EXPECT_EQ(parsed({"-D", "x", "/bin/echo", "--", "hi"}).command, (Strings{"/bin/echo", "--", "hi"}));
+    EXPECT_EQ(parsed({"-D", "x", "/bin/echo", "--", "hi"}).texts("command"), (Strings{"/bin/echo", "--", "hi"}));
 }
 
 TEST(ParseCommandLine, ASecondDoubleDashAfterTheSeparatorIsKept) {
-    EXPECT_EQ(parsed({"--", "/bin/echo", "--", "hi"}).command, (Strings{"/bin/echo", "--", "hi"}));
+    EXPECT_EQ(parsed({"--", "/bin/echo", "--", "hi"}).texts("command"), (Strings{"/bin/echo", "--", "hi"}));
 }
 
 TEST(ParseCommandLine, BootArgumentsAreTheCommand) {
     auto o = parsed({"-b", "-D", "x", "systemd.unit=rescue.target"});
-    EXPECT_EQ(o.boot, true);
-    EXPECT_EQ(o.command, Strings{"systemd.unit=rescue.target"});
+    EXPECT_EQ(o.flag("boot"), true);
+    EXPECT_EQ(o.texts("command"), Strings{"systemd.unit=rescue.target"});
 }
 
 TEST(ParseCommandLine, EmptyArgumentsInTheCommandAreKept) {
-    EXPECT_EQ(parsed({"/bin/echo", "", "x"}).command, (Strings{"/bin/echo", "", "x"}));
+    EXPECT_EQ(parsed({"/bin/echo", "", "x"}).texts("command"), (Strings{"/bin/echo", "", "x"}));
 }
 
 // --- errors ---
@@ -254,12 +254,12 @@ TEST(ParseCommandLine, ErrorsPointToHelp) {
 
 // --- --notify-ready ---
 
-TEST(ParseCommandLine, NotifyReadyYesIsTrue) { EXPECT_EQ(parsed({"--notify-ready=yes"}).notify_ready, true); }
+TEST(ParseCommandLine, NotifyReadyYesIsTrue) { EXPECT_EQ(parsed({"--notify-ready=yes"}).flag("notify-ready"), true); }
 
-TEST(ParseCommandLine, NotifyReadyNoIsFalse) { EXPECT_EQ(parsed({"--notify-ready=no"}).notify_ready, false); }
+TEST(ParseCommandLine, NotifyReadyNoIsFalse) { EXPECT_EQ(parsed({"--notify-ready=no"}).flag("notify-ready"), false); }
 
 TEST(ParseCommandLine, NotifyReadyTakesTheNextArgument) {
-    EXPECT_EQ(parsed({"--notify-ready", "yes"}).notify_ready, true);
+    EXPECT_EQ(parsed({"--notify-ready", "yes"}).flag("notify-ready"), true);
 }
 
 TEST(ParseCommandLine, BadNotifyReadyIsAnErrorNamingTheOption) {

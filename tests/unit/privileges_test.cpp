@@ -14,6 +14,7 @@
 #include <functional>
 
 #include "nspawn/caps.hpp"
+#include "nspawn/options.hpp"
 #include "nspawn/seccomp.hpp"
 
 using berth::nspawn::compile_seccomp;
@@ -92,7 +93,7 @@ TEST(ParsePrivileges, PrivateNetworkAddsNetAdmin) {
 
 TEST(ParsePrivileges, CapabilityNamesTakeAnyCaseWithOrWithoutPrefix) {
     Options o;
-    o.capability = Strings{"CAP_NET_ADMIN,sys_module", "Cap_Sys_Time", " SYSLOG "};
+    o.set_list("capability", {"CAP_NET_ADMIN,sys_module", "Cap_Sys_Time", " SYSLOG "});
     auto p = parsed(o);
     EXPECT_EQ(p.capabilities,
               default_capabilities(false) | bit(CAP_NET_ADMIN) | bit(CAP_SYS_MODULE) | bit(CAP_SYS_TIME) | bit(CAP_SYSLOG));
@@ -100,7 +101,7 @@ TEST(ParsePrivileges, CapabilityNamesTakeAnyCaseWithOrWithoutPrefix) {
 
 TEST(ParsePrivileges, CapabilityAllKeepsEveryCapabilityTheKernelKnows) {
     Options o;
-    o.capability = Strings{"all"};
+    o.set_list("capability", {"all"});
     auto p = parsed(o);
     for (int c : {CAP_SYS_MODULE, CAP_SYS_RAWIO, CAP_SYS_TIME, CAP_MAC_ADMIN, CAP_SYSLOG, CAP_CHOWN})
         EXPECT_TRUE(p.capabilities & bit(c)) << c;
@@ -108,32 +109,32 @@ TEST(ParsePrivileges, CapabilityAllKeepsEveryCapabilityTheKernelKnows) {
 
 TEST(ParsePrivileges, DroppedCapabilitiesStayDroppedWhateverAddsThem) {
     Options o;
-    o.capability = Strings{"CAP_SYS_MODULE"};
-    o.drop_capability = Strings{"CAP_SYS_MODULE,CAP_SYS_ADMIN", "mknod"};
+    o.set_list("capability", {"CAP_SYS_MODULE"});
+    o.set_list("drop-capability", {"CAP_SYS_MODULE,CAP_SYS_ADMIN", "mknod"});
     auto p = parsed(o);
     EXPECT_EQ(p.capabilities, default_capabilities(false) & ~bit(CAP_SYS_ADMIN) & ~bit(CAP_MKNOD));
 }
 
 TEST(ParsePrivileges, DropAllLeavesNothing) {
     Options o;
-    o.drop_capability = Strings{"ALL"};
+    o.set_list("drop-capability", {"ALL"});
     EXPECT_EQ(parsed(o, true).capabilities, 0u);
 }
 
 TEST(ParsePrivileges, UnknownCapabilityNamesOptionAndValue) {
     Options o;
-    o.capability = Strings{"CAP_CHOWN,CAP_FLY"};
+    o.set_list("capability", {"CAP_CHOWN,CAP_FLY"});
     auto msg = refused(o);
     EXPECT_NE(msg.find("\"CAP_FLY\""), std::string::npos) << msg;
     EXPECT_NE(msg.find("--capability=CAP_CHOWN,CAP_FLY"), std::string::npos) << msg;
 
     Options d;
-    d.drop_capability = Strings{"12"};  // numbers are not names
+    d.set_list("drop-capability", {"12"});  // numbers are not names
     msg = refused(d);
     EXPECT_NE(msg.find("--drop-capability=12"), std::string::npos) << msg;
 
     Options e;
-    e.capability = Strings{""};
+    e.set_list("capability", {""});
     EXPECT_NE(refused(e).find("--capability="), std::string::npos);
 }
 
@@ -141,11 +142,11 @@ TEST(ParsePrivileges, UnknownCapabilityNamesOptionAndValue) {
 
 TEST(ParsePrivileges, NoNewPrivilegesTakesABoolean) {
     Options o;
-    o.no_new_privileges = "yes";
+    o.set("no-new-privileges", "yes");
     EXPECT_TRUE(parsed(o).no_new_privileges);
-    o.no_new_privileges = "no";
+    o.set("no-new-privileges", "no");
     EXPECT_FALSE(parsed(o).no_new_privileges);
-    o.no_new_privileges = "maybe";
+    o.set("no-new-privileges", "maybe");
     auto msg = refused(o);
     EXPECT_NE(msg.find("--no-new-privileges"), std::string::npos) << msg;
     EXPECT_NE(msg.find("maybe"), std::string::npos) << msg;
@@ -166,7 +167,7 @@ TEST(LoadSeccomp, EmptyProgramStillSetsNoNewPrivileges) {
 
 TEST(ParsePrivileges, SystemCallFilterAllowsNamesAndDeniesTildeNames) {
     Options o;
-    o.system_call_filter = Strings{"keyctl", "~sethostname"};
+    o.set_list("system-call-filter", {"keyctl", "~sethostname"});
     auto p = parsed(o);
     EXPECT_EQ(p.syscall_allow, Strings{"keyctl"});
     EXPECT_EQ(p.syscall_deny, Strings{"sethostname"});
@@ -174,7 +175,7 @@ TEST(ParsePrivileges, SystemCallFilterAllowsNamesAndDeniesTildeNames) {
 
 TEST(ParsePrivileges, SystemCallFilterListsAreSpaceSeparatedAndALeadingTildeDeniesAll) {
     Options o;
-    o.system_call_filter = Strings{"~uname sethostname", "add_key ~getcpu"};
+    o.set_list("system-call-filter", {"~uname sethostname", "add_key ~getcpu"});
     auto p = parsed(o);
     EXPECT_TRUE(contains(p.syscall_deny, "uname"));
     EXPECT_TRUE(contains(p.syscall_deny, "sethostname"));
@@ -184,7 +185,7 @@ TEST(ParsePrivileges, SystemCallFilterListsAreSpaceSeparatedAndALeadingTildeDeni
 
 TEST(ParsePrivileges, LaterSystemCallFilterEntriesWin) {
     Options o;
-    o.system_call_filter = Strings{"keyctl", "~keyctl", "~uname", "uname"};
+    o.set_list("system-call-filter", {"keyctl", "~keyctl", "~uname", "uname"});
     auto p = parsed(o);
     EXPECT_EQ(p.syscall_deny, Strings{"keyctl"});
     EXPECT_EQ(p.syscall_allow, Strings{"uname"});
@@ -192,7 +193,7 @@ TEST(ParsePrivileges, LaterSystemCallFilterEntriesWin) {
 
 TEST(ParsePrivileges, SystemCallGroupsExpand) {
     Options o;
-    o.system_call_filter = Strings{"@module", "~@clock"};
+    o.set_list("system-call-filter", {"@module", "~@clock"});
     auto p = parsed(o);
     for (auto* c : {"init_module", "finit_module", "delete_module"}) EXPECT_TRUE(contains(p.syscall_allow, c)) << c;
     for (auto* c : {"clock_settime", "settimeofday", "adjtimex"}) EXPECT_TRUE(contains(p.syscall_deny, c)) << c;
@@ -200,16 +201,16 @@ TEST(ParsePrivileges, SystemCallGroupsExpand) {
 
 TEST(ParsePrivileges, UnknownSystemCallOrGroupNamesOptionAndValue) {
     Options o;
-    o.system_call_filter = Strings{"~keyctl frobnicate"};
+    o.set_list("system-call-filter", {"~keyctl frobnicate"});
     auto msg = refused(o);
     EXPECT_NE(msg.find("\"frobnicate\""), std::string::npos) << msg;
     EXPECT_NE(msg.find("--system-call-filter=~keyctl frobnicate"), std::string::npos) << msg;
 
-    o.system_call_filter = Strings{"@everything"};
+    o.set_list("system-call-filter", {"@everything"});
     msg = refused(o);
     EXPECT_NE(msg.find("\"@everything\""), std::string::npos) << msg;
 
-    o.system_call_filter = Strings{"~"};
+    o.set_list("system-call-filter", {"~"});
     EXPECT_NE(refused(o).find("--system-call-filter=~"), std::string::npos);
 }
 
@@ -255,17 +256,17 @@ TEST(CompileSeccomp, DefaultFilterDeniesTheKernelInterfacesWithEperm) {
 
 TEST(CompileSeccomp, GrantedCapabilityAllowsItsCalls) {
     Options o;
-    o.capability = Strings{"CAP_SYS_TIME"};
+    o.set_list("capability", {"CAP_SYS_TIME"});
     EXPECT_EQ(errno_under(parsed(o), clock_set_bad), EFAULT);
-    o.capability = Strings{"CAP_SYS_RAWIO"};
+    o.set_list("capability", {"CAP_SYS_RAWIO"});
     EXPECT_NE(errno_under(parsed(o), [] { return ::syscall(SYS_iopl, 0); }), EPERM);  // 0, or ENOSYS
-    o.capability = Strings{"CAP_PERFMON"};
+    o.set_list("capability", {"CAP_PERFMON"});
     EXPECT_EQ(errno_under(parsed(o), [] { return ::syscall(SYS_perf_event_open, kBad, 0, -1, -1, 0); }), EFAULT);
 }
 
 TEST(CompileSeccomp, CapabilitiesThatAreDefaultsDoNotOpenKeyringOrHandles) {
     Options o;
-    o.capability = Strings{"all"};
+    o.set_list("capability", {"all"});
     auto prog = compiled(parsed(o));
     EXPECT_EQ(errno_under(prog, keyctl_session), EPERM);
     EXPECT_EQ(errno_under(prog, [] { return ::syscall(SYS_open_by_handle_at, -1, kBad, 0); }), EPERM);
@@ -275,22 +276,22 @@ TEST(CompileSeccomp, CapabilitiesThatAreDefaultsDoNotOpenKeyringOrHandles) {
 
 TEST(CompileSeccomp, SystemCallFilterNameAllowsADeniedCall) {
     Options o;
-    o.system_call_filter = Strings{"keyctl"};
+    o.set_list("system-call-filter", {"keyctl"});
     EXPECT_NE(errno_under(parsed(o), keyctl_session), EPERM);
-    o.system_call_filter = Strings{"@clock"};
+    o.set_list("system-call-filter", {"@clock"});
     EXPECT_EQ(errno_under(parsed(o), clock_set_bad), EFAULT);
 }
 
 TEST(CompileSeccomp, SystemCallFilterTildeDeniesAnAllowedCall) {
     Options o;
-    o.system_call_filter = Strings{"~uname"};
+    o.set_list("system-call-filter", {"~uname"});
     EXPECT_EQ(errno_under(parsed(o), [] { return ::syscall(SYS_uname, kBad); }), EPERM);
 }
 
 TEST(CompileSeccomp, DroppingACapabilityDeniesItsCallsAgain) {
     Options o;
-    o.capability = Strings{"CAP_SYS_TIME"};
-    o.drop_capability = Strings{"CAP_SYS_TIME"};
+    o.set_list("capability", {"CAP_SYS_TIME"});
+    o.set_list("drop-capability", {"CAP_SYS_TIME"});
     EXPECT_EQ(errno_under(parsed(o), clock_set_bad), EPERM);
 }
 

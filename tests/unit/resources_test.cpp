@@ -13,7 +13,7 @@
 
 #include "common/fileio.hpp"
 #include "common/resources.hpp"
-#include "nspawn/plan.hpp"
+#include "nspawn/options.hpp"
 #include "tests/unit/temp_tree.hpp"
 
 namespace berth::nspawn {
@@ -114,12 +114,12 @@ TEST(ResourceCpuAffinity, ListsAndRanges) {
 TEST(ResourceCpuAffinity, CpusTheHostLacksAreRefusedInThePlan) {
     long n = ::sysconf(_SC_NPROCESSORS_CONF);
     Options o;
-    o.cpu_affinity = std::to_string(n);
+    o.set("cpu-affinity", std::to_string(n));
     auto r = parse_resources(o);
     ASSERT_FALSE(r.ok());
     EXPECT_NE(r.error().message.find("--cpu-affinity \"" + std::to_string(n) + "\""), std::string::npos)
         << r.error().message;
-    o.cpu_affinity = "0";
+    o.set("cpu-affinity", "0");
     EXPECT_TRUE(parse_resources(o).ok());
 }
 
@@ -228,10 +228,10 @@ TEST(ResourceTasks, TheCeilingIsPidsMaxOrTheDefault) {
     ASSERT_TRUE(none.ok());
     EXPECT_EQ(none->tasks_ceiling, default_tasks_max());
     EXPECT_FALSE(none->pids_max) << "no cgroup limit unless asked for";
-    auto some = parse_with([](Options& o) { o.pids_max = "77"; });
+    auto some = parse_with([](Options& o) { o.set("pids-max", "77"); });
     ASSERT_TRUE(some.ok());
     EXPECT_EQ(some->tasks_ceiling, 77u);
-    auto inf = parse_with([](Options& o) { o.pids_max = "infinity"; });
+    auto inf = parse_with([](Options& o) { o.set("pids-max", "infinity"); });
     ASSERT_TRUE(inf.ok());
     EXPECT_EQ(inf->tasks_ceiling, kInf);
 }
@@ -248,7 +248,7 @@ TEST(ResourceRlimit, NofileAboveTheKernelsMaximumIsRefusedInThePlan) {
     ASSERT_TRUE(nr_open.ok());
     uint64_t too_many = std::stoull(*nr_open) + 1;
     Options o;
-    o.rlimit = std::vector<std::string>{"NOFILE=1024:" + std::to_string(too_many)};
+    o.set_list("rlimit", {"NOFILE=1024:" + std::to_string(too_many)});
     auto r = parse_resources(o);
     ASSERT_FALSE(r.ok());
     EXPECT_NE(r.error().message.find("nr_open"), std::string::npos) << r.error().message;
@@ -273,10 +273,10 @@ TEST(ResourceAssignment, UnknownKeyOrMissingValueIsRefused) {
 }
 
 TEST(ResourceOptions, NamesTheCommandLineOption) {
-    auto r = parse_with([](Options& o) { o.memory_max = "12X"; });
+    auto r = parse_with([](Options& o) { o.set("memory-max", "12X"); });
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().message.rfind("Invalid --memory-max \"12X\": ", 0), 0u) << r.error().message;
-    auto q = parse_with([](Options& o) { o.rlimit = std::vector<std::string>{"NOFILE=1", "CORE=z"}; });
+    auto q = parse_with([](Options& o) { o.set_list("rlimit", {"NOFILE=1", "CORE=z"}); });
     ASSERT_FALSE(q.ok());
     EXPECT_EQ(q.error().message.rfind("Invalid --rlimit \"CORE=z\": ", 0), 0u) << q.error().message;
 }
@@ -292,9 +292,9 @@ TEST(ResourceOptions, NoneMeansNoLimits) {
 
 TEST(ResourceOptions, ProcessLimitsAloneNeedNoCgroup) {
     auto r = parse_with([](Options& o) {
-        o.oom_score_adjust = "100";
-        o.cpu_affinity = "0";
-        o.rlimit = std::vector<std::string>{"NOFILE=64"};
+        o.set("oom-score-adjust", "100");
+        o.set("cpu-affinity", "0");
+        o.set_list("rlimit", {"NOFILE=64"});
     });
     ASSERT_TRUE(r.ok()) << r.error().message;
     EXPECT_FALSE(r->any_cgroup_limit());
@@ -308,13 +308,13 @@ TEST(ResourceOptions, WhatNeedsCapSysResourceIsRefusedInThePlanWithoutIt) {
     ASSERT_TRUE(eff.ok());
     auto pos = eff->find("CapEff:");
     if ((std::stoull(eff->substr(pos + 7), nullptr, 16) >> 24) & 1) GTEST_SKIP() << "we have CAP_SYS_RESOURCE";
-    auto r = parse_with([](Options& o) { o.oom_score_adjust = "-1000"; });
+    auto r = parse_with([](Options& o) { o.set("oom-score-adjust", "-1000"); });
     ASSERT_FALSE(r.ok());
     EXPECT_NE(r.error().message.find("CAP_SYS_RESOURCE"), std::string::npos) << r.error().message;
     rlimit nofile{};
     ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &nofile), 0);
     Options o;
-    o.rlimit = std::vector<std::string>{"NOFILE=1:" + std::to_string(nofile.rlim_max + 1)};
+    o.set_list("rlimit", {"NOFILE=1:" + std::to_string(nofile.rlim_max + 1)});
     auto q = parse_resources(o);
     ASSERT_FALSE(q.ok());
     EXPECT_NE(q.error().message.find("CAP_SYS_RESOURCE"), std::string::npos) << q.error().message;

@@ -1,6 +1,7 @@
 // Per-machine TOML settings: every option has a key, the command line wins, untrusted files can't expose the host.
 #include <gtest/gtest.h>
 
+#include "nspawn/options.hpp"
 #include "nspawn/settings.hpp"
 #include "tests/unit/temp_tree.hpp"
 
@@ -34,67 +35,105 @@ static bool mentions(const berth::Error& e, const std::string& what) {
 TEST(ApplySettings, AnEmptyFileChangesNothing) {
     auto a = apply("");
     ASSERT_TRUE(a.status.ok()) << a.status.error().message;
-    EXPECT_FALSE(a.options.boot);
+    EXPECT_FALSE(a.options.flag("boot"));
     EXPECT_TRUE(a.warnings.empty());
 }
 
 TEST(ApplySettings, ABooleanKeyFillsAnUnsetOption) {
     auto a = apply("[exec]\nboot = true\n");
     ASSERT_TRUE(a.status.ok()) << a.status.error().message;
-    EXPECT_EQ(a.options.boot, true);
+    EXPECT_EQ(a.options.flag("boot"), true);
 }
 
 TEST(ApplySettings, AStringKeyFillsAnUnsetOption) {
     auto a = apply("[exec]\nhostname = \"from-file\"\n");
     ASSERT_TRUE(a.status.ok()) << a.status.error().message;
-    EXPECT_EQ(a.options.hostname, "from-file");
+    EXPECT_EQ(a.options.text("hostname"), "from-file");
 }
 
 TEST(ApplySettings, AListKeyFillsAnUnsetOption) {
     auto a = apply("[exec]\nenvironment = [\"A=1\", \"B=2\"]\n");
     ASSERT_TRUE(a.status.ok()) << a.status.error().message;
-    EXPECT_EQ(a.options.setenv, (Strings{"A=1", "B=2"}));
+    EXPECT_EQ(a.options.texts("setenv"), (Strings{"A=1", "B=2"}));
 }
 
 TEST(ApplySettings, WorkingDirectoryIsChdir) {
-    EXPECT_EQ(apply("[exec]\nworking_directory = \"/srv\"\n").options.chdir, "/srv");
+    EXPECT_EQ(apply("[exec]\nworking_directory = \"/srv\"\n").options.text("chdir"), "/srv");
+}
+
+// One option, one name: the key is the long option's name ('-' or '_'), older keys stay aliases.
+TEST(ApplySettings, TheLongOptionNameIsTheKey) {
+    auto a = apply("[exec]\nchdir = \"/srv\"\nsetenv = [\"A=1\"]\nkill-signal = \"TERM\"\n"
+                   "[resources]\nmemory-max = \"1G\"\npids_max = 50\n[network]\nnetwork-veth = true\n");
+    ASSERT_TRUE(a.status.ok()) << a.status.error().message;
+    EXPECT_EQ(a.options.text("chdir"), "/srv");
+    EXPECT_EQ(a.options.texts("setenv"), Strings{"A=1"});
+    EXPECT_EQ(a.options.text("kill-signal"), "TERM");
+    EXPECT_EQ(a.options.text("memory-max"), "1G");
+    EXPECT_EQ(a.options.text("pids-max"), "50");
+    EXPECT_EQ(a.options.flag("network-veth"), true);
+}
+
+// A value reaches its option's parser in its TOML type, never reformatted as text.
+TEST(ApplySettings, ANumberStaysANumber) {
+    auto a = apply("[resources]\nmemory_max = 536870912\npids_max = 2.0\noom_score_adjust = 5.0\n");
+    ASSERT_TRUE(a.status.ok()) << a.status.error().message;
+    ASSERT_NE(a.options.values("memory-max"), nullptr);
+    EXPECT_TRUE(std::holds_alternative<int64_t>(a.options.values("memory-max")->front()));
+    EXPECT_TRUE(std::holds_alternative<double>(a.options.values("pids-max")->front()));
+    auto r = berth::nspawn::parse_resources(a.options);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_EQ(r->memory_max, 536870912u);
+    EXPECT_EQ(r->pids_max, 2u);
+    EXPECT_EQ(r->oom_score_adjust, 5);
+    for (const char* bad : {"memory_max = 1.5", "pids_max = 2.5", "memory_max = -1", "cpu_quota = 50"}) {
+        auto b = apply(std::string("[resources]\n") + bad + "\n");
+        ASSERT_TRUE(b.status.ok()) << b.status.error().message;
+        EXPECT_FALSE(berth::nspawn::parse_resources(b.options).ok()) << bad;
+    }
+}
+
+TEST(ApplySettings, AKeyOfTheCommandLineAloneIsUnknown) {
+    for (const char* key : {"directory", "machine", "settings", "help", "version"})
+        EXPECT_FALSE(apply(std::string("[exec]\n") + key + " = \"x\"\n").status.ok()) << key;
 }
 
 TEST(ApplySettings, CommandIsAList) {
-    EXPECT_EQ(apply("[exec]\ncommand = [\"/bin/echo\", \"hi\"]\n").options.command, (Strings{"/bin/echo", "hi"}));
+    EXPECT_EQ(apply("[exec]\ncommand = [\"/bin/echo\", \"hi\"]\n").options.texts("command"), (Strings{"/bin/echo", "hi"}));
 }
 
 TEST(ApplySettings, KillSignalMayBeANumber) {
-    EXPECT_EQ(apply("[exec]\nkill_signal = 15\n").options.kill_signal, "15");
+    EXPECT_EQ(apply("[exec]\nkill_signal = 15\n").options.text("kill-signal"), "15");
 }
 
 TEST(ApplySettings, KillSignalMayBeAName) {
-    EXPECT_EQ(apply("[exec]\nkill_signal = \"SIGRTMIN+3\"\n").options.kill_signal, "SIGRTMIN+3");
+    EXPECT_EQ(apply("[exec]\nkill_signal = \"SIGRTMIN+3\"\n").options.text("kill-signal"), "SIGRTMIN+3");
 }
 
 TEST(ApplySettings, RegisterMayBeABoolean) {
-    EXPECT_EQ(apply("[exec]\nregister = false\n").options.register_mode, "no");
-    EXPECT_EQ(apply("[exec]\nregister = true\n").options.register_mode, "yes");
+    // Kept as the boolean it is (the record keeps a settings value's TOML type); --register reads it as no/yes.
+    EXPECT_EQ(apply("[exec]\nregister = false\n").options.flag("register"), false);
+    EXPECT_EQ(apply("[exec]\nregister = true\n").options.flag("register"), true);
 }
 
 TEST(ApplySettings, RegisterMayBeAuto) {
-    EXPECT_EQ(apply("[exec]\nregister = \"auto\"\n").options.register_mode, "auto");
+    EXPECT_EQ(apply("[exec]\nregister = \"auto\"\n").options.text("register"), "auto");
 }
 
 TEST(ApplySettings, NotifyReadyIsABoolean) {
-    EXPECT_EQ(apply("[exec]\nnotify_ready = true\n").options.notify_ready, true);
+    EXPECT_EQ(apply("[exec]\nnotify_ready = true\n").options.flag("notify-ready"), true);
 }
 
 TEST(ApplySettings, FilesSectionKeys) {
     auto a = apply("[files]\nread_only = true\nephemeral = true\ntmpfs = [\"/var/tmp\"]\n");
     ASSERT_TRUE(a.status.ok()) << a.status.error().message;
-    EXPECT_EQ(a.options.read_only, true);
-    EXPECT_EQ(a.options.ephemeral, true);
-    EXPECT_EQ(a.options.tmpfs, Strings{"/var/tmp"});
+    EXPECT_EQ(a.options.flag("read-only"), true);
+    EXPECT_EQ(a.options.flag("ephemeral"), true);
+    EXPECT_EQ(a.options.texts("tmpfs"), Strings{"/var/tmp"});
 }
 
 TEST(ApplySettings, NetworkPrivateIsPrivateNetwork) {
-    EXPECT_EQ(apply("[network]\nprivate = true\n").options.private_network, true);
+    EXPECT_EQ(apply("[network]\nprivate = true\n").options.flag("private-network"), true);
 }
 
 TEST(ApplySettings, ExecSectionKeys) {
@@ -102,59 +141,59 @@ TEST(ApplySettings, ExecSectionKeys) {
         "[exec]\nas_pid2 = true\nuser = \"alice\"\nuuid = \"0f1e2d3c4b5a69788796a5b4c3d2e1f0\"\n"
         "console = \"pipe\"\nquiet = true\nkeep_unit = true\n");
     ASSERT_TRUE(a.status.ok()) << a.status.error().message;
-    EXPECT_EQ(a.options.as_pid2, true);
-    EXPECT_EQ(a.options.user, "alice");
-    EXPECT_EQ(a.options.uuid, "0f1e2d3c4b5a69788796a5b4c3d2e1f0");
-    EXPECT_EQ(a.options.console, "pipe");
-    EXPECT_EQ(a.options.quiet, true);
-    EXPECT_EQ(a.options.keep_unit, true);
+    EXPECT_EQ(a.options.flag("as-pid2"), true);
+    EXPECT_EQ(a.options.text("user"), "alice");
+    EXPECT_EQ(a.options.text("uuid"), "0f1e2d3c4b5a69788796a5b4c3d2e1f0");
+    EXPECT_EQ(a.options.text("console"), "pipe");
+    EXPECT_EQ(a.options.flag("quiet"), true);
+    EXPECT_EQ(a.options.flag("keep-unit"), true);
 }
 
 // --- the command line wins ---
 
 TEST(ApplySettings, TheCommandLineWinsForABoolean) {
     Options cli;
-    cli.boot = false;
-    EXPECT_EQ(apply("[exec]\nboot = true\n", kTrusted, cli).options.boot, false);
+    cli.set("boot", false);
+    EXPECT_EQ(apply("[exec]\nboot = true\n", kTrusted, cli).options.flag("boot"), false);
 }
 
 TEST(ApplySettings, TheCommandLineWinsForAString) {
     Options cli;
-    cli.hostname = "from-cli";
-    EXPECT_EQ(apply("[exec]\nhostname = \"from-file\"\n", kTrusted, cli).options.hostname, "from-cli");
+    cli.set("hostname", "from-cli");
+    EXPECT_EQ(apply("[exec]\nhostname = \"from-file\"\n", kTrusted, cli).options.text("hostname"), "from-cli");
 }
 
 TEST(ApplySettings, TheCommandLineWinsForAList) {
     Options cli;
-    cli.setenv = Strings{"A=cli"};
-    EXPECT_EQ(apply("[exec]\nenvironment = [\"A=file\", \"B=file\"]\n", kTrusted, cli).options.setenv,
+    cli.set_list("setenv", {"A=cli"});
+    EXPECT_EQ(apply("[exec]\nenvironment = [\"A=file\", \"B=file\"]\n", kTrusted, cli).options.texts("setenv"),
               Strings{"A=cli"});
 }
 
 TEST(ApplySettings, TheCommandLineWinsForAPrivilegedList) {
     Options cli;
-    cli.bind = Strings{"/cli"};
-    EXPECT_EQ(apply("[files]\nbind = [\"/file\"]\n", kTrusted, cli).options.bind, Strings{"/cli"});
+    cli.set_list("bind", {"/cli"});
+    EXPECT_EQ(apply("[files]\nbind = [\"/file\"]\n", kTrusted, cli).options.texts("bind"), Strings{"/cli"});
 }
 
 TEST(ApplySettings, TheCommandLineWinsForANumericKillSignal) {
     Options cli;
-    cli.kill_signal = "SIGTERM";
-    EXPECT_EQ(apply("[exec]\nkill_signal = 9\n", kTrusted, cli).options.kill_signal, "SIGTERM");
+    cli.set("kill-signal", "SIGTERM");
+    EXPECT_EQ(apply("[exec]\nkill_signal = 9\n", kTrusted, cli).options.text("kill-signal"), "SIGTERM");
 }
 
 TEST(ApplySettings, TheCommandLineWinsForABooleanRegister) {
     Options cli;
-    cli.register_mode = "auto";
-    EXPECT_EQ(apply("[exec]\nregister = false\n", kTrusted, cli).options.register_mode, "auto");
+    cli.set("register", "auto");
+    EXPECT_EQ(apply("[exec]\nregister = false\n", kTrusted, cli).options.text("register"), "auto");
 }
 
 TEST(ApplySettings, KeysTheCommandLineLeftOpenAreStillFilled) {
     Options cli;
-    cli.boot = true;
+    cli.set("boot", true);
     auto a = apply("[exec]\nboot = false\nhostname = \"h\"\n", kTrusted, cli);
-    EXPECT_EQ(a.options.boot, true);
-    EXPECT_EQ(a.options.hostname, "h");
+    EXPECT_EQ(a.options.flag("boot"), true);
+    EXPECT_EQ(a.options.text("hostname"), "h");
 }
 
 // --- errors name the file and the key ---
@@ -227,7 +266,7 @@ TEST(ApplySettings, KillSignalGivenABooleanIsATypeError) {
 
 TEST(ApplySettings, ATypeErrorIsReportedEvenWhenTheCommandLineSetTheOption) {
     Options cli;
-    cli.boot = true;
+    cli.set("boot", true);
     EXPECT_FALSE(apply("[exec]\nboot = \"yes\"\n", kTrusted, cli).status.ok());
 }
 
@@ -243,7 +282,7 @@ TEST(ApplySettings, ASyntaxErrorNamesTheFileAndLine) {
 TEST(ApplySettings, UntrustedBindIsIgnoredWithAWarning) {
     auto a = apply("[files]\nbind = [\"/etc:/hostetc\"]\n", kUntrusted);
     ASSERT_TRUE(a.status.ok()) << a.status.error().message;
-    EXPECT_FALSE(a.options.bind);
+    EXPECT_FALSE(a.options.texts("bind"));
     ASSERT_EQ(a.warnings.size(), 1u);
     EXPECT_NE(a.warnings[0].find("bind"), std::string::npos) << a.warnings[0];
     EXPECT_NE(a.warnings[0].find(kUntrusted.path), std::string::npos) << a.warnings[0];
@@ -252,7 +291,7 @@ TEST(ApplySettings, UntrustedBindIsIgnoredWithAWarning) {
 TEST(ApplySettings, UntrustedBindRoIsIgnoredWithAWarning) {
     auto a = apply("[files]\nbind_ro = [\"/etc\"]\n", kUntrusted);
     ASSERT_TRUE(a.status.ok()) << a.status.error().message;
-    EXPECT_FALSE(a.options.bind_ro);
+    EXPECT_FALSE(a.options.texts("bind-ro"));
     ASSERT_EQ(a.warnings.size(), 1u);
     EXPECT_NE(a.warnings[0].find("bind_ro"), std::string::npos) << a.warnings[0];
 }
@@ -260,7 +299,7 @@ TEST(ApplySettings, UntrustedBindRoIsIgnoredWithAWarning) {
 TEST(ApplySettings, UntrustedOverlayIsIgnoredWithAWarning) {
     auto a = apply("[files]\noverlay = [\"/a:/b:/c\"]\n", kUntrusted);
     ASSERT_TRUE(a.status.ok()) << a.status.error().message;
-    EXPECT_FALSE(a.options.overlay);
+    EXPECT_FALSE(a.options.texts("overlay"));
     ASSERT_EQ(a.warnings.size(), 1u);
     EXPECT_NE(a.warnings[0].find("overlay"), std::string::npos) << a.warnings[0];
 }
@@ -268,7 +307,7 @@ TEST(ApplySettings, UntrustedOverlayIsIgnoredWithAWarning) {
 TEST(ApplySettings, UntrustedOverlayRoIsIgnoredWithAWarning) {
     auto a = apply("[files]\noverlay_ro = [\"/a:/c\"]\n", kUntrusted);
     ASSERT_TRUE(a.status.ok()) << a.status.error().message;
-    EXPECT_FALSE(a.options.overlay_ro);
+    EXPECT_FALSE(a.options.texts("overlay-ro"));
     ASSERT_EQ(a.warnings.size(), 1u);
     EXPECT_NE(a.warnings[0].find("overlay_ro"), std::string::npos) << a.warnings[0];
 }
@@ -276,9 +315,9 @@ TEST(ApplySettings, UntrustedOverlayRoIsIgnoredWithAWarning) {
 TEST(ApplySettings, UntrustedFilesStillApplyUnprivilegedKeys) {
     auto a = apply("[exec]\nboot = true\n[files]\nbind = [\"/etc\"]\ntmpfs = [\"/var/tmp\"]\n", kUntrusted);
     ASSERT_TRUE(a.status.ok()) << a.status.error().message;
-    EXPECT_EQ(a.options.boot, true);
-    EXPECT_EQ(a.options.tmpfs, Strings{"/var/tmp"});
-    EXPECT_FALSE(a.options.bind);
+    EXPECT_EQ(a.options.flag("boot"), true);
+    EXPECT_EQ(a.options.texts("tmpfs"), Strings{"/var/tmp"});
+    EXPECT_FALSE(a.options.texts("bind"));
 }
 
 TEST(ApplySettings, TrustedPrivilegedKeysAreAppliedWithoutWarnings) {
@@ -286,10 +325,10 @@ TEST(ApplySettings, TrustedPrivilegedKeysAreAppliedWithoutWarnings) {
         "[files]\nbind = [\"/a\"]\nbind_ro = [\"/b\"]\noverlay = [\"/l:/u:/d\"]\noverlay_ro = [\"/l:/d\"]\n",
         kTrusted);
     ASSERT_TRUE(a.status.ok()) << a.status.error().message;
-    EXPECT_EQ(a.options.bind, Strings{"/a"});
-    EXPECT_EQ(a.options.bind_ro, Strings{"/b"});
-    EXPECT_EQ(a.options.overlay, Strings{"/l:/u:/d"});
-    EXPECT_EQ(a.options.overlay_ro, Strings{"/l:/d"});
+    EXPECT_EQ(a.options.texts("bind"), Strings{"/a"});
+    EXPECT_EQ(a.options.texts("bind-ro"), Strings{"/b"});
+    EXPECT_EQ(a.options.texts("overlay"), Strings{"/l:/u:/d"});
+    EXPECT_EQ(a.options.texts("overlay-ro"), Strings{"/l:/d"});
     EXPECT_TRUE(a.warnings.empty());
 }
 
