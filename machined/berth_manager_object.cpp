@@ -58,15 +58,22 @@ int prop_enabled_machines(sd_bus_message* reply, sd_bus_message*, Daemon& d) {
 
 }  // namespace
 
-// Sorted by name within methods and properties, as introspection has always shown them.
+// Sorted by name within methods and properties, as introspection has always shown them; the arguments
+// are named as in docs/dbus-api.md.
 const sd_bus_vtable kBerthManagerVtable[] = {
     SD_BUS_VTABLE_START(0),
-    SD_BUS_METHOD("DisableMachine", "s", "", method<method_enable<false>>, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD("EnableMachine", "s", "", method<method_enable<true>>, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD("FreezeMachine", "s", "", method<method_freeze<true>>, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD("SetMachineLimits", "sa(ss)", "", method<method_set_limits>, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD("StartMachine", "s", "", method<method_start>, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD("ThawMachine", "s", "", method<method_freeze<false>>, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("DisableMachine", SD_BUS_ARGS("s", name), SD_BUS_NO_RESULT, method<method_enable<false>>,
+                            SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("EnableMachine", SD_BUS_ARGS("s", name), SD_BUS_NO_RESULT, method<method_enable<true>>,
+                            SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("FreezeMachine", SD_BUS_ARGS("s", name), SD_BUS_NO_RESULT, method<method_freeze<true>>,
+                            SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("SetMachineLimits", SD_BUS_ARGS("s", name, "a(ss)", limits), SD_BUS_NO_RESULT,
+                            method<method_set_limits>, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("StartMachine", SD_BUS_ARGS("s", name), SD_BUS_NO_RESULT, method<method_start>,
+                            SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("ThawMachine", SD_BUS_ARGS("s", name), SD_BUS_NO_RESULT, method<method_freeze<false>>,
+                            SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_PROPERTY("EnabledMachines", "as", property<prop_enabled_machines>, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_VTABLE_END,
 };

@@ -136,10 +136,8 @@ void Daemon::terminate_machine(Machine& m) {
         ok_or_throw(kill_machine(m, "leader", SIGTERM));
         terminate_deadlines_[m.name] = now_ms() + config_.terminate_timeout_sec * 1000L;
     }
-    if (m.state != "closing") {
-        m.state = "closing";
-        emit_machine_changed(m, kMachineInterface, {"State"});
-    }
+    // No PropertiesChanged: State is declared EmitsChangedSignal=false, as systemd 252 declares it.
+    m.state = "closing";
 }
 
 void Daemon::freeze_machine(Machine& m, bool frozen) {

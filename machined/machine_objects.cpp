@@ -99,46 +99,69 @@ int method_set_limits(sd_bus_message* call, Found& f) {
     return reply_empty(call);
 }
 
-#define PROP(name, sig, get) \
-    SD_BUS_PROPERTY(name, sig, property<machine_property<get>>, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE)
+// Exactly as systemd 252 declares them (tests/data/systemd-252-machine1-machine.xml, checked by
+// machined_introspect_test.cpp): member order, argument names, flags. Name .. NetworkInterfaces are
+// "const" (fixed at registration); State is "false": it does change (closing), but 252 sends no
+// PropertiesChanged for it and declares so, and sd-bus would refuse to emit one for it now anyway.
+// Every method is unprivileged, as in 252: the mutating ones are decided by access.hpp per call.
+#define CONST_PROP(name, sig, get) \
+    SD_BUS_PROPERTY(name, sig, property<machine_property<get>>, 0, SD_BUS_VTABLE_PROPERTY_CONST)
 
 const sd_bus_vtable kMachineVtable[] = {
     SD_BUS_VTABLE_START(0),
-    PROP("Name", "s", prop_name),
-    PROP("Id", "ay", prop_id),
-    PROP("Timestamp", "t", prop_timestamp),
-    PROP("TimestampMonotonic", "t", prop_timestamp_monotonic),
-    PROP("Service", "s", prop_service),
-    PROP("Unit", "s", prop_unit),
-    PROP("Leader", "u", prop_leader),
-    PROP("Class", "s", prop_class),
-    PROP("RootDirectory", "s", prop_root_directory),
-    PROP("NetworkInterfaces", "ai", prop_network_interfaces),
-    PROP("State", "s", prop_state),
-    SD_BUS_METHOD("Terminate", "", "", method<method_terminate>, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD("Kill", "si", "", method<method_kill>, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD("GetAddresses", "", "a(iay)", method<method_get_addresses>, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD("GetOSRelease", "", "a{ss}", method<method_get_os_release>, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD("GetUIDShift", "", "u", method<method_get_uid_shift>, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD("OpenPTY", "", "hs", method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD("OpenLogin", "", "hs", method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD("OpenShell", "ssasas", "hs", method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD("BindMount", "ssbb", "", method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD("CopyFrom", "ss", "", method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD("CopyTo", "ss", "", method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD("CopyFromWithFlags", "sst", "", method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD("CopyToWithFlags", "sst", "", method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD("OpenRootDirectory", "", "h", method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
+    CONST_PROP("Name", "s", prop_name),
+    CONST_PROP("Id", "ay", prop_id),
+    CONST_PROP("Timestamp", "t", prop_timestamp),
+    CONST_PROP("TimestampMonotonic", "t", prop_timestamp_monotonic),
+    CONST_PROP("Service", "s", prop_service),
+    CONST_PROP("Unit", "s", prop_unit),
+    CONST_PROP("Leader", "u", prop_leader),
+    CONST_PROP("Class", "s", prop_class),
+    CONST_PROP("RootDirectory", "s", prop_root_directory),
+    CONST_PROP("NetworkInterfaces", "ai", prop_network_interfaces),
+    SD_BUS_PROPERTY("State", "s", property<machine_property<prop_state>>, 0, 0),
+    SD_BUS_METHOD_WITH_ARGS("Terminate", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method<method_terminate>,
+                            SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("Kill", SD_BUS_ARGS("s", who, "i", signal), SD_BUS_NO_RESULT, method<method_kill>,
+                            SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("GetAddresses", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(iay)", addresses),
+                            method<method_get_addresses>, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("GetOSRelease", SD_BUS_NO_ARGS, SD_BUS_RESULT("a{ss}", fields),
+                            method<method_get_os_release>, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("GetUIDShift", SD_BUS_NO_ARGS, SD_BUS_RESULT("u", shift), method<method_get_uid_shift>,
+                            SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("OpenPTY", SD_BUS_NO_ARGS, SD_BUS_RESULT("h", pty, "s", pty_path), method_not_supported,
+                            SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("OpenLogin", SD_BUS_NO_ARGS, SD_BUS_RESULT("h", pty, "s", pty_path),
+                            method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("OpenShell", SD_BUS_ARGS("s", user, "s", path, "as", args, "as", environment),
+                            SD_BUS_RESULT("h", pty, "s", pty_path), method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("BindMount", SD_BUS_ARGS("s", source, "s", destination, "b", read_only, "b", mkdir),
+                            SD_BUS_NO_RESULT, method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("CopyFrom", SD_BUS_ARGS("s", source, "s", destination), SD_BUS_NO_RESULT,
+                            method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("CopyTo", SD_BUS_ARGS("s", source, "s", destination), SD_BUS_NO_RESULT,
+                            method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("CopyFromWithFlags", SD_BUS_ARGS("s", source, "s", destination, "t", flags),
+                            SD_BUS_NO_RESULT, method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("CopyToWithFlags", SD_BUS_ARGS("s", source, "s", destination, "t", flags),
+                            SD_BUS_NO_RESULT, method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("OpenRootDirectory", SD_BUS_NO_ARGS, SD_BUS_RESULT("h", fd), method_not_supported,
+                            SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_VTABLE_END,
 };
 
+// berth's own: members as before, with argument names. Frozen and Enabled do send PropertiesChanged.
 const sd_bus_vtable kBerthMachineVtable[] = {
     SD_BUS_VTABLE_START(0),
-    PROP("Frozen", "b", prop_frozen),
+    SD_BUS_PROPERTY("Frozen", "b", property<machine_property<prop_frozen>>, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("Enabled", "b", property<prop_enabled>, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-    SD_BUS_METHOD("Freeze", "", "", method<method_freeze<true>>, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD("Thaw", "", "", method<method_freeze<false>>, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD("SetLimits", "a(ss)", "", method<method_set_limits>, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("Freeze", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method<method_freeze<true>>,
+                            SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("Thaw", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method<method_freeze<false>>,
+                            SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("SetLimits", SD_BUS_ARGS("a(ss)", limits), SD_BUS_NO_RESULT, method<method_set_limits>,
+                            SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_VTABLE_END,
 };
 
