@@ -93,8 +93,8 @@ Result<CgroupLayout> detect_cgroup_layout() {
                        EOPNOTSUPP);
 }
 
-Result<std::string> own_unified_cgroup(pid_t pid) {
-    std::string path = pid ? fmt::format("/proc/{}/cgroup", pid) : "/proc/self/cgroup";
+Result<std::string> own_unified_cgroup(pid_t pid, const std::string& proc_root) {
+    std::string path = pid ? fmt::format("{}/{}/cgroup", proc_root, pid) : proc_root + "/self/cgroup";
     BERTH_ASSIGN(std::string text, read_file(path));
     std::istringstream in(text);
     for (std::string line; std::getline(in, line);)

@@ -39,7 +39,8 @@ std::string machines_v1_cgroup(const std::string& v1_mount);
 std::string machine_v1_cgroup(const std::string& v1_mount, const std::string& name);
 
 // The cgroup of process `pid` (0: the calling process) in the unified hierarchy ("0::/x/y" -> "/x/y").
-Result<std::string> own_unified_cgroup(pid_t pid = 0);
+// `proc_root` other than /proc: tests.
+Result<std::string> own_unified_cgroup(pid_t pid = 0, const std::string& proc_root = "/proc");
 
 // One cgroup directory in the unified hierarchy.
 class Cgroup {

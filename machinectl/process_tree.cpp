@@ -1,8 +1,6 @@
 #include "machinectl/process_tree.hpp"
 
 #include <dirent.h>
-#include <linux/magic.h>
-#include <sys/statfs.h>
 
 #include <algorithm>
 #include <fstream>
@@ -38,23 +36,6 @@ std::string join(const std::string& a, const std::string& b) {
 }
 
 }  // namespace
-
-Result<std::string> unified_cgroup_of(pid_t pid, const std::string& proc_root) {
-    std::string file = fmt::format("{}/{}/cgroup", proc_root, pid), text;
-    if (!read_text(file, text)) return errno_error(fmt::format("Failed to read {}", file));
-    std::istringstream in(text);
-    for (std::string line; std::getline(in, line);)
-        if (line.rfind("0::", 0) == 0) return line.substr(3);
-    return plain_error(fmt::format("Process {} has no cgroup in the unified hierarchy ({})", pid, file), ENOENT);
-}
-
-Result<std::string> unified_root() {
-    struct statfs st {};
-    if (statfs("/sys/fs/cgroup", &st) == 0 && st.f_type == CGROUP2_SUPER_MAGIC) return std::string("/sys/fs/cgroup");
-    if (statfs("/sys/fs/cgroup/unified", &st) == 0 && st.f_type == CGROUP2_SUPER_MAGIC)
-        return std::string("/sys/fs/cgroup/unified");
-    return plain_error("No cgroup v2 hierarchy at /sys/fs/cgroup or /sys/fs/cgroup/unified", ENOENT);
-}
 
 std::string process_comm(pid_t pid, const std::string& proc_root) {
     std::string comm;

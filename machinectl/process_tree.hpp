@@ -20,10 +20,8 @@ struct CgroupNode {
     std::vector<CgroupNode> children;                      // sorted by name; only populated ones
 };
 
-// The cgroup of `pid` in the unified hierarchy, from proc_root/PID/cgroup ("0::/a/b" -> "/a/b").
-Result<std::string> unified_cgroup_of(pid_t pid, const std::string& proc_root = "/proc");
-// Where cgroup2 is mounted: /sys/fs/cgroup (unified) or /sys/fs/cgroup/unified (hybrid), by statfs.
-Result<std::string> unified_root();
+// A process's cgroup and where the hierarchy is mounted: common/cgroup.hpp (own_unified_cgroup,
+// detect_cgroup_layout).
 
 // Reads root + path recursively: cgroup.procs of every directory, each process's command line.
 Result<CgroupNode> read_cgroup_tree(const std::string& root, const std::string& path,

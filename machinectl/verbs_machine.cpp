@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "common/cgroup.hpp"
 #include "machinectl/bus.hpp"
 #include "machinectl/output_json.hpp"
 #include "machinectl/output_status.hpp"
@@ -98,15 +99,15 @@ Status verb_status(Bus& bus, const Options& o) {
         if (auto shift = bus.uid_shift(name)) s.uid_shift = *shift;
         // The process tree: the leader's cgroup, read from the unified hierarchy on this host.
         if (s.leader > 0) {
-            auto cg = unified_cgroup_of(s.leader);
-            auto root = unified_root();
+            auto cg = own_unified_cgroup(s.leader);
+            auto layout = detect_cgroup_layout();
             if (cg && *cg == "/") {
                 // A leader in the root cgroup (registered by hand, not started by nspawn): the root is
                 // not the machine's, so only the leader itself is the machine's for sure.
                 s.processes = CgroupNode{"/", {{s.leader, process_cmdline(s.leader)}}, {}};
-            } else if (cg && root) {
+            } else if (cg && layout) {
                 s.cgroup = *cg;
-                auto tree = read_cgroup_tree(*root, *cg);
+                auto tree = read_cgroup_tree(layout->unified_root, *cg);
                 if (tree) s.processes = std::move(*tree);
                 else if (!o.quiet) fmt::print(stderr, "Warning: {}\n", tree.error().message);
             }

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <limits>
 
+#include "common/cgroup.hpp"
 #include "machinectl/output_json.hpp"
 #include "machinectl/output_status.hpp"
 #include "machinectl/output_table.hpp"
@@ -341,19 +342,19 @@ TEST(MachinectlProcessTree, UnifiedCgroupFromProc) {
     TempTree t;
     t.write("proc/10/cgroup", "12:memory:/x\n1:name=systemd:/y\n0::/berth/web\n");
     t.write("proc/11/cgroup", "12:memory:/x\n");
-    auto cg = unified_cgroup_of(10, t / "proc");
+    auto cg = berth::own_unified_cgroup(10, t / "proc");
     ASSERT_TRUE(cg) << cg.error().message;
     EXPECT_EQ(*cg, "/berth/web");
-    EXPECT_FALSE(unified_cgroup_of(11, t / "proc"));
-    EXPECT_FALSE(unified_cgroup_of(12, t / "proc"));
+    EXPECT_FALSE(berth::own_unified_cgroup(11, t / "proc"));
+    EXPECT_FALSE(berth::own_unified_cgroup(12, t / "proc"));
 }
 
 TEST(MachinectlProcessTree, OwnCgroupIsReadable) {
-    auto root = unified_root();
-    if (!root) GTEST_SKIP() << root.error().message;
-    auto cg = unified_cgroup_of(getpid());
+    auto layout = berth::detect_cgroup_layout();
+    if (!layout) GTEST_SKIP() << layout.error().message;
+    auto cg = berth::own_unified_cgroup(getpid());
     ASSERT_TRUE(cg) << cg.error().message;
-    auto tree = read_cgroup_tree(*root, *cg);
+    auto tree = read_cgroup_tree(layout->unified_root, *cg);
     ASSERT_TRUE(tree) << tree.error().message;
     bool found = false;
     for (auto& [pid, cmd] : tree->processes) found = found || pid == getpid();
