@@ -31,10 +31,6 @@ constexpr Allowed kAllowed[] = {
     {136, -1},                               // the machine's ptys (its own devpts instance)
 };
 
-Error failed(const std::string& name, const Error& e) {
-    return Error{e.code, fmt::format("Failed to restrict the devices of machine \"{}\": {}", name, e.message)};
-}
-
 // Where the v1 devices controller is mounted, "" on hosts without it (pure v2).
 std::string v1_devices_root() {
     auto mounts = cgroup_v1_mounts();
@@ -173,15 +169,14 @@ Result<DeviceGuard> restrict_devices(const Cgroup& machine, const std::string& n
         std::string v1 = v1_devices_root();
         if (!v1.empty()) g = restrict_v1(v1, name);
     }
-    if (!g.ok()) return failed(name, g.error());
+    if (!g.ok()) return wrap_error(g.error(), fmt::format("Failed to restrict the devices of machine \"{}\"", name));
     return g;
 }
 
 Status attach_devices(const DeviceGuard& g, pid_t pid) {
     if (g.v1_path.empty()) return {};  // v2: the child was born in the machine's cgroup
-    auto s = write_rule(g.v1_path, "cgroup.procs", std::to_string(pid));
-    if (!s.ok()) return Error{s.error().code, fmt::format("Failed to move the machine into its devices cgroup: {}",
-                                                          s.error().message)};
+    BERTH_TRY_CTX(write_rule(g.v1_path, "cgroup.procs", std::to_string(pid)),
+                  "Failed to move the machine into its devices cgroup");
     return {};
 }
 

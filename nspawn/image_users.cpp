@@ -44,9 +44,7 @@ constexpr size_t kAccountFileMax = 16 << 20;  // /etc/passwd, /etc/group: hundre
 Result<std::string> read_account_file(int rootfd, const char* path, const std::string& machine) {
     auto text = read_untrusted_file(rootfd, path, kAccountFileMax);
     if (!text.ok() && text.error().code == ENOENT) return std::string{};
-    if (!text.ok())
-        return Error{text.error().code, fmt::format("Failed to read the users of machine \"{}\": {}", machine,
-                                                    text.error().message)};
+    if (!text.ok()) return wrap_error(text.error(), fmt::format("Failed to read the users of machine \"{}\"", machine));
     return text;
 }
 
