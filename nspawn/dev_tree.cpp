@@ -18,7 +18,7 @@ constexpr const char* kDevices[] = {"null", "zero", "full", "random", "urandom",
 
 bool console_uses_pty(ConsoleMode mode) { return mode != ConsoleMode::Pipe; }
 
-Result<UniqueFd> setup_dev(const Plan& plan, int rootfd) {
+Result<UniqueFd> setup_dev_in_child(const Plan& plan, int rootfd) {
     {
         BERTH_ASSIGN_CTX(
             UniqueFd m,

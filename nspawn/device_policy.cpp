@@ -155,7 +155,7 @@ Result<DeviceGuard> restrict_v2(const Cgroup& machine) {
 
 }  // namespace
 
-Result<DeviceGuard> restrict_devices(const Cgroup& machine, const std::string& name) {
+Result<DeviceGuard> configure_device_policy(const Cgroup& machine, const std::string& name) {
     // The BPF program on the machine's unified cgroup, on hybrid hosts too: the kernel runs it whatever
     // v1 controllers are mounted, and the machine is born in that cgroup (CLONE_INTO_CGROUP), whereas
     // moving it into a v1 devices cgroup waits for an RCU grace period at nearly every start (the
@@ -173,14 +173,14 @@ Result<DeviceGuard> restrict_devices(const Cgroup& machine, const std::string& n
     return g;
 }
 
-Status attach_devices(const DeviceGuard& g, pid_t pid) {
+Status configure_device_cgroup(const DeviceGuard& g, pid_t pid) {
     if (g.v1_path.empty()) return {};  // v2: the child was born in the machine's cgroup
     BERTH_TRY_CTX(write_rule(g.v1_path, "cgroup.procs", std::to_string(pid)),
                   "Failed to move the machine into its devices cgroup");
     return {};
 }
 
-void release_devices(DeviceGuard& g) {
+void cleanup_device_policy(DeviceGuard& g) {
     // v2: the program stays attached until the machine's cgroup is removed, so nothing outlives the
     // policy; only our reference goes.
     g.bpf_link.reset();

@@ -85,7 +85,7 @@ Result<UserInfo> lookup_user(int rootfd, const std::string& user, const std::str
     return u;
 }
 
-Status become_user(const UserInfo& u) {
+Status become_user_in_child(const UserInfo& u) {
     if (::setgroups(u.groups.size(), u.groups.data()) < 0) return errno_error("Failed to set supplementary groups");
     if (::setresgid(u.gid, u.gid, u.gid) < 0) return errno_error(fmt::format("Failed to change to group {}", u.gid));
     if (::setresuid(u.uid, u.uid, u.uid) < 0) return errno_error(fmt::format("Failed to change to user {}", u.name));

@@ -38,6 +38,14 @@
 
 namespace berth::nspawn {
 
+// A step's name says on which side of the clone it runs, so which namespaces and privileges it has and
+// what it may touch, the same in every module (docs/nspawn.md, "Source map"):
+//   prepare_<thing>()          the supervisor, on the host, before the clone;
+//   configure_<thing>()        the supervisor, once the child exists (it waits for Stage::ParentConfigured);
+//   <verb>_<thing>_in_child()  the child, inside the machine (its steps: build_machine in child.cpp);
+//   cleanup_<thing>()          the supervisor, undoing prepare/configure at exit or after a failed start.
+// This file is the supervisor's list of those steps.
+
 namespace {
 
 constexpr int kExitRebootKeepUnit = 133;  // systemd-nspawn's code: "restart me" for the unit
@@ -60,26 +68,26 @@ struct HostState {
     BootState boot;
 
     explicit HostState(const Plan& p) : plan(p) {}
-    void end_boot() {
+    void cleanup_boot() {
         cleanup_network(boot.network, plan.machine);
-        remove_v1_cgroups(boot.limits);
-        release_devices(boot.devices);
-        remove_machine_cgroup(boot.cgroup);
+        cleanup_v1_cgroups(boot.limits);
+        cleanup_device_policy(boot.devices);
+        cleanup_machine_cgroup(boot.cgroup);
         boot = BootState{};
     }
     ~HostState() {
-        end_boot();
+        cleanup_boot();
         cleanup_root(root);
-        release_user_range(users);
-        finish_network_cleanup();  // begun by end_boot, under way while the rest was undone
+        cleanup_user_range(users);
+        finish_network_cleanup();  // begun by cleanup_boot, under way while the rest was undone
     }
 };
 
 // Before the clone: the machine's cgroup (the child is cloned into it), and the process limits the child
 // inherits. Its cgroup limits and device policy follow once the child is in it, while it makes its
 // network namespace (configure_child); it waits for them before it does anything else.
-Status begin_boot(const Plan& plan, HostState& host) {
-    BERTH_ASSIGN(host.boot.cgroup, create_machine_cgroup(plan));
+Status prepare_boot(const Plan& plan, HostState& host) {
+    BERTH_ASSIGN(host.boot.cgroup, prepare_machine_cgroup(plan));
     prepare_process_limits(plan.resources);
     return {};
 }
@@ -87,8 +95,8 @@ Status begin_boot(const Plan& plan, HostState& host) {
 // User namespace: maps, the cgroup handed to the machine's root, and the mounts only we may create
 // (idmapped ones), sent to the child before the go-ahead.
 Status configure_userns(const Plan& plan, HostState& host, pid_t pid, const Channel& ch) {
-    BERTH_TRY(write_id_maps(pid, host.users));
-    BERTH_TRY(delegate_cgroup(host.boot.cgroup, host.users.base));
+    BERTH_TRY(configure_id_maps(pid, host.users));
+    BERTH_TRY(configure_cgroup_delegation(host.boot.cgroup, host.users.base));
     UniqueFd userns(::open(fmt::format("/proc/{}/ns/user", pid).c_str(), O_RDONLY | O_CLOEXEC));
     if (!userns) return errno_error("Failed to open the machine's user namespace");
     Ownership own = plan.userns.ownership;
@@ -124,7 +132,7 @@ Status configure_userns(const Plan& plan, HostState& host, pid_t pid, const Chan
 
 // Every --bind is made here and handed over: idmapping needs our privileges, and a bind without its
 // submounts could not be made inside a user namespace.
-Status send_binds(const Plan& plan, pid_t pid, const Channel& ch) {
+Status configure_binds(const Plan& plan, pid_t pid, const Channel& ch) {
     UniqueFd userns;
     if (plan.userns.enabled()) {
         userns.reset(::open(fmt::format("/proc/{}/ns/user", pid).c_str(), O_RDONLY | O_CLOEXEC));
@@ -139,7 +147,7 @@ Status send_binds(const Plan& plan, pid_t pid, const Channel& ch) {
 }
 
 // With a user namespace, every --overlay is made here too (see make_machine_overlays).
-Status send_overlays(const Plan& plan, const HostState& host, pid_t pid, const Channel& ch) {
+Status configure_overlays(const Plan& plan, const HostState& host, pid_t pid, const Channel& ch) {
     if (!plan.userns.enabled() || plan.overlays.empty()) return {};
     UniqueFd userns(::open(fmt::format("/proc/{}/ns/user", pid).c_str(), O_RDONLY | O_CLOEXEC));
     if (!userns) return errno_error("Failed to open the machine's user namespace");
@@ -151,13 +159,13 @@ Status send_overlays(const Plan& plan, const HostState& host, pid_t pid, const C
 // The parent's part once the child exists and waits: its cgroup limits and device policy, its maps and
 // mounts, the cgroups it must join.
 Status configure_child(const Plan& plan, HostState& host, pid_t pid, const Channel& ch) {
-    BERTH_ASSIGN(host.boot.limits, apply_cgroup_limits(plan.resources, host.boot.cgroup, plan.machine));
-    BERTH_ASSIGN(host.boot.devices, restrict_devices(host.boot.cgroup, plan.machine));
+    BERTH_ASSIGN(host.boot.limits, configure_cgroup_limits(plan.resources, host.boot.cgroup, plan.machine));
+    BERTH_ASSIGN(host.boot.devices, configure_device_policy(host.boot.cgroup, plan.machine));
     if (plan.userns.enabled()) BERTH_TRY(configure_userns(plan, host, pid, ch));
-    BERTH_TRY(send_binds(plan, pid, ch));
-    BERTH_TRY(send_overlays(plan, host, pid, ch));
-    BERTH_TRY(attach_v1_cgroups(host.boot.limits, pid));
-    BERTH_TRY(attach_devices(host.boot.devices, pid));
+    BERTH_TRY(configure_binds(plan, pid, ch));
+    BERTH_TRY(configure_overlays(plan, host, pid, ch));
+    BERTH_TRY(configure_v1_cgroups(host.boot.limits, pid));
+    BERTH_TRY(configure_device_cgroup(host.boot.devices, pid));
     return {};
 }
 
@@ -262,9 +270,9 @@ Result<RunningMachine> walk_stages(const Plan& plan, HostState& host, const Clon
     m.notify = std::move(notify.fd);
     BERTH_TRY(ch.expect(Stage::ChildReady));
     // Registered before the payload runs, so the guest is never visible unregistered.
-    BERTH_ASSIGN(m.registered, register_machine(plan, pid, host.boot.network.host_ifindices));
+    BERTH_ASSIGN(m.registered, configure_registration(plan, pid, host.boot.network.host_ifindices));
     if (auto s = ch.send(Stage::Go); !s.ok()) {
-        if (m.registered) unregister_machine(plan);
+        if (m.registered) cleanup_registration(plan);
         return s.error();
     }
     return m;
@@ -313,15 +321,15 @@ Result<int> run_machine(const Plan& plan) {
     BERTH_ASSIGN(host.locks, MachineLocks::acquire(plan));
     collect_stale_state();
     collect_stale_network();
-    BERTH_ASSIGN(host.seccomp, compile_seccomp(plan.privileges));
+    BERTH_ASSIGN(host.seccomp, prepare_seccomp(plan.privileges));
     BERTH_ASSIGN(UniqueFd sigfd, block_signals());
     if (plan.userns.enabled()) {
-        BERTH_ASSIGN(host.users, allocate_user_range(plan.userns, plan.directory, plan.machine));
+        BERTH_ASSIGN(host.users, prepare_user_range(plan.userns, plan.directory, plan.machine));
     }
     BERTH_ASSIGN(host.root, prepare_root(plan, host.users.base));
 
     for (bool first = true;; first = false) {
-        BERTH_TRY(begin_boot(plan, host));
+        BERTH_TRY(prepare_boot(plan, host));
         auto m = start_machine(plan, host);
         if (!m.ok()) return m.error();
         if (first) {
@@ -333,13 +341,13 @@ Result<int> run_machine(const Plan& plan) {
         }
         Outcome out = supervise(plan, *m, sigfd.get(), host.boot.cgroup);
         if (m->console) m->console->restore_terminal();
-        if (m->registered) unregister_machine(plan);
+        if (m->registered) cleanup_registration(plan);
         m = Error{};  // close the machine's fds before its cgroup goes
         if (out.error) return *out.error;
         if (!out.reboot) return out.exit_status;
         if (plan.keep_unit) return kExitRebootKeepUnit;
         if (!plan.quiet) spdlog::info("Machine \"{}\" is rebooting.", plan.machine);
-        host.end_boot();
+        host.cleanup_boot();
     }
 }
 

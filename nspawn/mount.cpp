@@ -244,7 +244,7 @@ Result<UniqueFd> make_root_mount(const Plan& plan, const PreparedRoot& root, int
     return ov;
 }
 
-Status attach_root_mount(int mfd, const PreparedRoot& root) {
+Status attach_root_mount_in_child(int mfd, const PreparedRoot& root) {
     if (::move_mount(mfd, "", AT_FDCWD, root.path.c_str(), MOVE_MOUNT_F_EMPTY_PATH) < 0)
         return errno_error(fmt::format("Failed to mount the machine's root on {}", root.path));
     return {};
@@ -266,7 +266,7 @@ Result<UniqueFd> make_sys_mount() {
     return m;
 }
 
-Status mount_api_filesystems(const Plan& plan, int rootfd, int sys_mount) {
+Status mount_api_filesystems_in_child(const Plan& plan, int rootfd, int sys_mount) {
     BERTH_TRY_CTX(mount_fs(rootfd, "/run", "tmpfs", "mode=0755,size=20%,nr_inodes=800k", kNoSuidDev),
                   "Failed to mount /run in machine \"{}\"", plan.machine);
     BERTH_TRY_CTX(make_run_host(plan, rootfd), "Failed to populate /run/host in machine \"{}\"", plan.machine);
@@ -301,7 +301,7 @@ Result<UniqueFd> clone_proc_sys_net(int rootfd) {
 
 }  // namespace
 
-Status protect_proc(const Plan& plan, int rootfd) {
+Status protect_proc_in_child(const Plan& plan, int rootfd) {
     UniqueFd net;
     if (plan.private_network) {
         BERTH_ASSIGN(net, clone_proc_sys_net(rootfd));
@@ -367,8 +367,8 @@ Result<std::vector<UniqueFd>> make_machine_overlays(const Plan& plan, const Prep
     return out;
 }
 
-Status mount_custom(const Plan& plan, const PreparedRoot& root, int rootfd, std::vector<UniqueFd>& binds,
-                    std::vector<UniqueFd>& overlays) {
+Status mount_custom_in_child(const Plan& plan, const PreparedRoot& root, int rootfd, std::vector<UniqueFd>& binds,
+                             std::vector<UniqueFd>& overlays) {
     if (plan.read_only) {
         // Before the user's mounts: a mount point missing from a read-only image is refused, never created
         // in it. rootfd is the root mount itself: only it turns read-only, the API filesystems stay writable.
@@ -400,13 +400,13 @@ Status mount_custom(const Plan& plan, const PreparedRoot& root, int rootfd, std:
     return {};
 }
 
-Status finish_mounts(const Plan& plan, int rootfd) {
+Status finish_mounts_in_child(const Plan& plan, int rootfd) {
     BERTH_TRY_CTX(bind_self_read_only(rootfd, "/run/host"), "Failed to make /run/host read-only in machine \"{}\"",
                   plan.machine);
     return {};
 }
 
-Status enter_root(int rootfd) {
+Status enter_root_in_child(int rootfd) {
     if (::fchdir(rootfd) < 0) return errno_error("Failed to enter the machine's root directory");
     if (::syscall(SYS_pivot_root, ".", ".") < 0) return errno_error("Failed to pivot into the machine's root directory");
     if (::umount2(".", MNT_DETACH) < 0) return errno_error("Failed to detach the old root");
