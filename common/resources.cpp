@@ -297,7 +297,7 @@ rlim_t nofile_max() {
 
 }  // namespace resources_detail
 
-Result<ResourceCgroups> apply_cgroup_limits(const Resources& r, const Cgroup& machine, const std::string& name) {
+Result<ResourceCgroups> configure_cgroup_limits(const Resources& r, const Cgroup& machine, const std::string& name) {
     ResourceCgroups rc;
     if (machine.empty()) return rc;
     // What a supervisor of this machine killed by SIGKILL left behind (we hold the machine's lock; its
@@ -326,7 +326,7 @@ Result<ResourceCgroups> apply_cgroup_limits(const Resources& r, const Cgroup& ma
     }
 
     auto undo = [&](const Error& e) -> Result<ResourceCgroups> {
-        remove_v1_cgroups(rc);
+        cleanup_v1_cgroups(rc);
         return e;
     };
     for (auto& [ctrl, v1name] : v1) {
@@ -402,7 +402,7 @@ Status apply_cgroup_limits_live(const Resources& r, const Cgroup& machine, const
     return {};
 }
 
-Status attach_v1_cgroups(const ResourceCgroups& rc, pid_t pid) {
+Status configure_v1_cgroups(const ResourceCgroups& rc, pid_t pid) {
     for (auto& dir : rc.v1_paths) {
         auto s = write_file(dir + "/cgroup.procs", std::to_string(pid));
         if (!s.ok())
@@ -413,12 +413,12 @@ Status attach_v1_cgroups(const ResourceCgroups& rc, pid_t pid) {
 
 void take_back_oom_score() { take_back_lent_oom_score(); }
 
-void remove_v1_cgroups(const ResourceCgroups& rc) {
+void cleanup_v1_cgroups(const ResourceCgroups& rc) {
     take_back_oom_score();  // should the clone have failed
     for (auto it = rc.v1_paths.rbegin(); it != rc.v1_paths.rend(); ++it) remove_v1_cgroup(*it);
 }
 
-Status apply_userns_limits(const Resources& r) {
+Status apply_userns_limits_in_child(const Resources& r) {
     for (auto& l : r.userns_limits) {
         auto s = write_file("/proc/sys/user/" + l.name, std::to_string(l.value));
         if (!s.ok())
@@ -428,7 +428,7 @@ Status apply_userns_limits(const Resources& r) {
     return {};
 }
 
-Status apply_process_limits(const Resources& r) {
+Status apply_process_limits_in_child(const Resources& r) {
     for (auto& l : r.rlimits) {
         rlimit v{l.soft, l.hard};
         if (l.resource == RLIMIT_NOFILE) {

@@ -72,7 +72,7 @@ void prepare_process_limits(const Resources& r);
 // Supervisor, once the child is in the machine cgroup and before it goes on with its setup: apply cgroup
 // limits (v2 files; on hybrid hosts create <v1 controller>/berth/NAME for memory, pids, cpu, blkio/io as
 // needed).
-Result<ResourceCgroups> apply_cgroup_limits(const Resources& r, const Cgroup& machine, const std::string& name);
+Result<ResourceCgroups> configure_cgroup_limits(const Resources& r, const Cgroup& machine, const std::string& name);
 // machined, on a running machine (SetMachineLimits): the same cgroup settings written live. On hybrid hosts
 // the v1 cgroups <controller>/berth/NAME are reused or created, and every process in `machine` (the
 // unified cgroup) is moved into them; `created` gets each one created here as soon as it exists, so
@@ -84,12 +84,12 @@ Status apply_cgroup_limits_live(const Resources& r, const Cgroup& machine, const
 // the machine's, which the child inherits), so that it never runs with the machine's for long.
 void take_back_oom_score();
 // Supervisor, once the child exists (before it execs): move it into the v1 cgroups.
-Status attach_v1_cgroups(const ResourceCgroups& rc, pid_t pid);
+Status configure_v1_cgroups(const ResourceCgroups& rc, pid_t pid);
 // Supervisor, at exit.
-void remove_v1_cgroups(const ResourceCgroups& rc);
+void cleanup_v1_cgroups(const ResourceCgroups& rc);
 // Child, just before exec: rlimits, OOM score adjustment, CPU affinity.
-Status apply_process_limits(const Resources& r);
+Status apply_process_limits_in_child(const Resources& r);
 // Child, as root of its new user namespace: the namespace's per-user limits (--userns-limit).
-Status apply_userns_limits(const Resources& r);
+Status apply_userns_limits_in_child(const Resources& r);
 
 }  // namespace berth

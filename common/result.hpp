@@ -24,6 +24,11 @@ inline Error sys_error(int code, std::string what) {
 }
 inline Error errno_error(std::string what) { return sys_error(errno, std::move(what)); }
 inline Error plain_error(std::string what, int code = EINVAL) { return Error{code, std::move(what)}; }
+// `inner` seen from the caller's step: "Failed to bind /srv in machine "web": <inner message>", its errno
+// kept (callers decide on it: EPIPE from a dead child, EWOULDBLOCK from a lock).
+inline Error wrap_error(const Error& inner, std::string what) {
+    return Error{inner.code, std::move(what) + ": " + inner.message};
+}
 
 template <typename T>
 class [[nodiscard]] Result {
@@ -78,3 +83,20 @@ using Status = Result<void>;
     lhs = std::move(tmp).value()
 // BERTH_ASSIGN(auto fd, open_thing());
 #define BERTH_ASSIGN(lhs, expr) BERTH_ASSIGN_(BERTH_CONCAT(berth_assign_r_, __LINE__), lhs, expr)
+
+// The same, with the caller's context before the inner message (see wrap_error); the format and its
+// arguments are evaluated only on failure.
+// BERTH_TRY_CTX(mount_proc(), "Failed to mount /proc in machine \"{}\"", name);
+#define BERTH_TRY_CTX(expr, ...)                                                                            \
+    do {                                                                                                    \
+        auto berth_try_r_ = (expr);                                                                         \
+        if (!berth_try_r_.ok()) return ::berth::wrap_error(berth_try_r_.error(), fmt::format(__VA_ARGS__)); \
+    } while (0)
+
+#define BERTH_ASSIGN_CTX_(tmp, lhs, expr, ...)                                        \
+    auto tmp = (expr);                                                                \
+    if (!tmp.ok()) return ::berth::wrap_error(tmp.error(), fmt::format(__VA_ARGS__)); \
+    lhs = std::move(tmp).value()
+// BERTH_ASSIGN_CTX(auto fd, open_thing(), "Failed to open {}", path);
+#define BERTH_ASSIGN_CTX(lhs, expr, ...) \
+    BERTH_ASSIGN_CTX_(BERTH_CONCAT(berth_assign_r_, __LINE__), lhs, expr, __VA_ARGS__)

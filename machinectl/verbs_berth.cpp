@@ -11,8 +11,7 @@ namespace {
 
 Status each(Bus& bus, const Options& o, const char* method, const char* what) {
     for (auto& name : o.args) {
-        auto r = bus.call(kBerthManagerIface, method, name);
-        if (!r) return plain_error(fmt::format("Could not {} machine {}: {}", what, quote_arg(name), r.error().message));
+        BERTH_TRY_CTX(bus.call(kBerthManagerIface, method, name), "Could not {} machine {}", what, quote_arg(name));
     }
     return {};
 }
@@ -30,8 +29,8 @@ Status verb_set_property(Bus& bus, const Options& o) {
     BERTH_ASSIGN(auto limits, parse_assignments({o.args.begin() + 1, o.args.end()}));
     std::vector<sdbus::Struct<std::string, std::string>> arg;
     for (auto& [key, value] : limits) arg.emplace_back(key, value);
-    auto r = bus.call(kBerthManagerIface, "SetMachineLimits", name, arg);
-    if (!r) return plain_error(fmt::format("Could not set properties of machine {}: {}", quote_arg(name), r.error().message));
+    BERTH_TRY_CTX(bus.call(kBerthManagerIface, "SetMachineLimits", name, arg), "Could not set properties of machine {}",
+                  quote_arg(name));
     return {};
 }
 

@@ -31,24 +31,21 @@ Cell cell(const std::map<std::string, std::string>& m, const char* key) {
 }
 
 Result<std::string> path_of(Bus& bus, const std::string& name) {
-    auto path = bus.machine_path(name);
-    if (!path) return plain_error(fmt::format("Could not get path to machine {}: {}", quote_arg(name), path.error().message));
+    BERTH_ASSIGN_CTX(std::string path, bus.machine_path(name), "Could not get path to machine {}", quote_arg(name));
     return path;
 }
 
 // Every property of the machine object, of all its interfaces (systemd's and io.berth.Machine1) in the
 // object's order: Properties.GetAll with an empty interface name, as systemd's machinectl asks.
 Result<std::vector<Property>> machine_properties(Bus& bus, const std::string& name, const std::string& path) {
-    auto props = bus.properties(path, "");
-    if (!props)
-        return plain_error(fmt::format("Could not get properties of machine {}: {}", quote_arg(name), props.error().message));
+    BERTH_ASSIGN_CTX(auto props, bus.properties(path, ""), "Could not get properties of machine {}", quote_arg(name));
     return props;
 }
 
 Status kill_each(Bus& bus, const Options& o, const std::string& whom, int sig, const char* what) {
     for (auto& name : o.args) {
-        auto r = bus.call(kManagerIface, "KillMachine", name, whom, int32_t{sig});
-        if (!r) return plain_error(fmt::format("Could not {} machine {}: {}", what, quote_arg(name), r.error().message));
+        BERTH_TRY_CTX(bus.call(kManagerIface, "KillMachine", name, whom, int32_t{sig}), "Could not {} machine {}", what,
+                      quote_arg(name));
     }
     return {};
 }
@@ -136,9 +133,8 @@ Status verb_show(Bus& bus, const Options& o) {
         print(format_properties(props, flags));
     };
     if (o.args.empty()) {
-        auto props = bus.properties(kManagerPath, "");
-        if (!props) return plain_error("Could not get properties of the manager: " + props.error().message);
-        emit(*props);
+        BERTH_ASSIGN_CTX(auto props, bus.properties(kManagerPath, ""), "Could not get properties of the manager");
+        emit(props);
     }
     for (auto& name : o.args) {
         BERTH_ASSIGN(auto path, path_of(bus, name));
@@ -158,8 +154,8 @@ Status verb_kill(Bus& bus, const Options& o) {
 
 Status verb_terminate(Bus& bus, const Options& o) {
     for (auto& name : o.args) {
-        auto r = bus.call(kManagerIface, "TerminateMachine", name);
-        if (!r) return plain_error(fmt::format("Could not terminate machine {}: {}", quote_arg(name), r.error().message));
+        BERTH_TRY_CTX(bus.call(kManagerIface, "TerminateMachine", name), "Could not terminate machine {}",
+                      quote_arg(name));
     }
     return {};
 }

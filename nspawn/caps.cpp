@@ -24,7 +24,7 @@ uint64_t default_capabilities(bool private_network) {
     return mask;
 }
 
-Status limit_bounding_set(uint64_t keep) {
+Status limit_bounding_set_in_child(uint64_t keep) {
     int last = static_cast<int>(cap_max_bits()) - 1;
     for (int c = 0; c <= last; c++) {
         if (keep & (uint64_t{1} << c)) continue;
@@ -34,7 +34,7 @@ Status limit_bounding_set(uint64_t keep) {
     return {};
 }
 
-Status limit_process_capabilities(uint64_t keep) {
+Status limit_process_capabilities_in_child(uint64_t keep) {
     int last = static_cast<int>(cap_max_bits()) - 1;
     cap_t caps = cap_get_proc();
     if (!caps) return errno_error("Failed to read capabilities");
@@ -51,9 +51,9 @@ Status limit_process_capabilities(uint64_t keep) {
     return {};
 }
 
-Status limit_capabilities(uint64_t keep) {
-    BERTH_TRY(limit_bounding_set(keep));
-    return limit_process_capabilities(keep);
+Status limit_capabilities_in_child(uint64_t keep) {
+    BERTH_TRY(limit_bounding_set_in_child(keep));
+    return limit_process_capabilities_in_child(keep);
 }
 
 }  // namespace berth::nspawn

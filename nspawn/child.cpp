@@ -1,13 +1,12 @@
 #include "nspawn/child.hpp"
 
-#include <linux/capability.h>
-
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <linux/close_range.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
-#include <poll.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -113,11 +112,11 @@ Status attach_console(const Plan& plan, bool session_leader) {
     // (dropping needs CAP_SETPCAP), the user (with CAP_SETGID and CAP_SETUID still effective, whatever
     // the plan keeps), and last root's own capabilities: a non-root user has none left by then.
     uint64_t keep = plan.privileges.capabilities;
-    auto s = apply_process_limits(plan.resources);
-    if (s.ok()) s = load_seccomp(seccomp, plan.privileges.no_new_privileges);
-    if (s.ok()) s = limit_bounding_set(keep);
-    if (s.ok() && !plan.boot) s = become_user(plan.user);
-    if (s.ok()) s = limit_process_capabilities(keep);
+    auto s = apply_process_limits_in_child(plan.resources);
+    if (s.ok()) s = load_seccomp_in_child(seccomp, plan.privileges.no_new_privileges);
+    if (s.ok()) s = limit_bounding_set_in_child(keep);
+    if (s.ok() && !plan.boot) s = become_user_in_child(plan.user);
+    if (s.ok()) s = limit_process_capabilities_in_child(keep);
     if (!s.ok()) {
         (void)ch.send_error(s.error());
         ::_exit(1);
@@ -167,8 +166,8 @@ Status build_machine(const ChildContext& ctx) {
     }
     BERTH_TRY(ch.expect(Stage::ParentConfigured));
     if (plan.userns.enabled()) {
-        BERTH_TRY(become_userns_root());
-        BERTH_TRY(apply_userns_limits(plan.resources));
+        BERTH_TRY(become_userns_root_in_child());
+        BERTH_TRY(apply_userns_limits_in_child(plan.resources));
         die_with_supervisor(ctx.supervisor_pidfd);
     }
     if (ctx.unshare_cgroupns && ::unshare(CLONE_NEWCGROUP) < 0)
@@ -178,21 +177,21 @@ Status build_machine(const ChildContext& ctx) {
 
     UniqueFd rootfd;
     if (root_mount) {
-        BERTH_TRY(attach_root_mount(root_mount.get(), ctx.root));
+        BERTH_TRY(attach_root_mount_in_child(root_mount.get(), ctx.root));
         rootfd = std::move(root_mount);
     } else {
         rootfd.reset(::open(ctx.root.path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
         if (!rootfd) return errno_error(fmt::format("Failed to open {}", ctx.root.path));
     }
-    BERTH_TRY(mount_api_filesystems(plan, rootfd.get(), sys_mount ? sys_mount.get() : -1));
-    BERTH_TRY(protect_proc(plan, rootfd.get()));
-    BERTH_ASSIGN(UniqueFd master, setup_dev(plan, rootfd.get()));
+    BERTH_TRY(mount_api_filesystems_in_child(plan, rootfd.get(), sys_mount ? sys_mount.get() : -1));
+    BERTH_TRY(protect_proc_in_child(plan, rootfd.get()));
+    BERTH_ASSIGN(UniqueFd master, setup_dev_in_child(plan, rootfd.get()));
     if (master) BERTH_TRY(ch.send(Stage::ConsoleMaster, master.get()));
-    BERTH_ASSIGN(UniqueFd notify, bind_notify_socket(plan, rootfd.get()));
+    BERTH_ASSIGN(UniqueFd notify, bind_notify_socket_in_child(plan, rootfd.get()));
     BERTH_TRY(ch.send(Stage::NotifySocket, notify.get()));
-    BERTH_TRY(mount_custom(plan, ctx.root, rootfd.get(), binds, overlays));
-    BERTH_TRY(finish_mounts(plan, rootfd.get()));
-    BERTH_TRY(enter_root(rootfd.get()));
+    BERTH_TRY(mount_custom_in_child(plan, ctx.root, rootfd.get(), binds, overlays));
+    BERTH_TRY(finish_mounts_in_child(plan, rootfd.get()));
+    BERTH_TRY(enter_root_in_child(rootfd.get()));
     BERTH_TRY(ch.send(Stage::ChildReady));
     BERTH_TRY(ch.expect(Stage::Go));
     return attach_console(plan, !plan.as_pid2);
@@ -210,7 +209,7 @@ void run_child(const ChildContext& ctx) {
         ::_exit(1);
     }
     if (ctx.plan.as_pid2) {
-        prepare_stub_signals();
+        install_stub_signals();
         pid_t pid = ::fork();
         if (pid < 0) {
             (void)ctx.channel.send_error(errno_error("Failed to fork PID 2"));
@@ -225,8 +224,8 @@ void run_child(const ChildContext& ctx) {
         }
         // PID 1 keeps of its privileges only CAP_KILL (to pass signals on to a PID 2 of another user),
         // under the filter and no_new_privs: guest root may ptrace it, and must gain nothing. And only stdio.
-        auto confined = load_seccomp(ctx.seccomp, true);
-        if (confined.ok()) confined = limit_capabilities(uint64_t{1} << CAP_KILL);
+        auto confined = load_seccomp_in_child(ctx.seccomp, true);
+        if (confined.ok()) confined = limit_capabilities_in_child(uint64_t{1} << CAP_KILL);
         if (!confined.ok()) {
             ::kill(pid, SIGKILL);
             (void)ctx.channel.send_error(confined.error());

@@ -14,20 +14,17 @@ namespace {
 
 constexpr const char* kDevices[] = {"null", "zero", "full", "random", "urandom", "tty"};
 
-Error fail(const Plan& plan, const Error& e, const std::string& what) {
-    return Error{e.code, fmt::format("{} in machine \"{}\": {}", what, plan.machine, e.message)};
-}
-
 }  // namespace
 
 bool console_uses_pty(ConsoleMode mode) { return mode != ConsoleMode::Pipe; }
 
-Result<UniqueFd> setup_dev(const Plan& plan, int rootfd) {
+Result<UniqueFd> setup_dev_in_child(const Plan& plan, int rootfd) {
     {
-        auto m = make_fs_mount("tmpfs", "mode=0755,size=4m,nr_inodes=64k", MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, "tmpfs");
-        if (!m.ok()) return fail(plan, m.error(), "Failed to mount /dev");
-        auto s = attach_in_root(m->get(), rootfd, "/dev");
-        if (!s.ok()) return fail(plan, s.error(), "Failed to mount /dev");
+        BERTH_ASSIGN_CTX(
+            UniqueFd m,
+            make_fs_mount("tmpfs", "mode=0755,size=4m,nr_inodes=64k", MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, "tmpfs"),
+            "Failed to mount /dev in machine \"{}\"", plan.machine);
+        BERTH_TRY_CTX(attach_in_root(m.get(), rootfd, "/dev"), "Failed to mount /dev in machine \"{}\"", plan.machine);
     }
     BERTH_ASSIGN(UniqueFd dev, open_in_root(rootfd, "/dev", O_PATH | O_DIRECTORY));
     for (auto* name : kDevices) {
@@ -35,16 +32,17 @@ Result<UniqueFd> setup_dev(const Plan& plan, int rootfd) {
         struct stat st {};
         if (::stat(host.c_str(), &st) < 0 || !S_ISCHR(st.st_mode))
             return plain_error(fmt::format("Host device {} is missing", host), ENODEV);
-        auto m = make_bind_mount(AT_FDCWD, host, false);
-        if (!m.ok()) return fail(plan, m.error(), fmt::format("Failed to bind {}", host));
-        auto s = attach_in_root(m->get(), rootfd, host, true);
-        if (!s.ok()) return fail(plan, s.error(), fmt::format("Failed to bind {}", host));
+        BERTH_ASSIGN_CTX(UniqueFd m, make_bind_mount(AT_FDCWD, host, false), "Failed to bind {} in machine \"{}\"",
+                         host, plan.machine);
+        BERTH_TRY_CTX(attach_in_root(m.get(), rootfd, host, true), "Failed to bind {} in machine \"{}\"", host,
+                      plan.machine);
     }
     struct Link { const char* name; const char* target; };
     for (auto l : {Link{"fd", "/proc/self/fd"}, Link{"stdin", "/proc/self/fd/0"}, Link{"stdout", "/proc/self/fd/1"},
                    Link{"stderr", "/proc/self/fd/2"}, Link{"ptmx", "pts/ptmx"}}) {
         if (::symlinkat(l.target, dev.get(), l.name) < 0)
-            return fail(plan, errno_error(fmt::format("/dev/{}", l.name)), "Failed to create symlink");
+            return wrap_error(errno_error(fmt::format("/dev/{}", l.name)),
+                              fmt::format("Failed to create symlink in machine \"{}\"", plan.machine));
     }
     struct Fs { const char* dest; const char* type; const char* opts; unsigned attrs; };
     // Budgets (docs/nspawn.md, "Defaults"): at most 1024 ptys of the kernel's pty.max, /dev/shm a tenth of RAM.
@@ -52,10 +50,10 @@ Result<UniqueFd> setup_dev(const Plan& plan, int rootfd) {
                       MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC},
                    Fs{"/dev/shm", "tmpfs", "mode=01777,size=10%,nr_inodes=1m", MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV},
                    Fs{"/dev/mqueue", "mqueue", "", MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC}}) {
-        auto m = make_fs_mount(f.type, f.opts, f.attrs, f.type);
-        if (!m.ok()) return fail(plan, m.error(), fmt::format("Failed to mount {}", f.dest));
-        auto s = attach_in_root(m->get(), rootfd, f.dest);
-        if (!s.ok()) return fail(plan, s.error(), fmt::format("Failed to mount {}", f.dest));
+        BERTH_ASSIGN_CTX(UniqueFd m, make_fs_mount(f.type, f.opts, f.attrs, f.type),
+                         "Failed to mount {} in machine \"{}\"", f.dest, plan.machine);
+        BERTH_TRY_CTX(attach_in_root(m.get(), rootfd, f.dest), "Failed to mount {} in machine \"{}\"", f.dest,
+                      plan.machine);
     }
     if (!console_uses_pty(plan.console)) return UniqueFd();
 
@@ -66,10 +64,10 @@ Result<UniqueFd> setup_dev(const Plan& plan, int rootfd) {
     int n = -1;
     if (::ioctl(ptmx.get(), TIOCGPTN, &n) < 0) return errno_error("Failed to get the console pty number");
     BERTH_ASSIGN(UniqueFd slave, open_in_root(rootfd, fmt::format("/dev/pts/{}", n), O_PATH));
-    auto m = make_bind_mount(slave.get(), "", false);
-    if (!m.ok()) return fail(plan, m.error(), "Failed to bind the console");
-    auto s = attach_in_root(m->get(), rootfd, "/dev/console", true);
-    if (!s.ok()) return fail(plan, s.error(), "Failed to bind /dev/console");
+    BERTH_ASSIGN_CTX(UniqueFd m, make_bind_mount(slave.get(), "", false),
+                     "Failed to bind the console in machine \"{}\"", plan.machine);
+    BERTH_TRY_CTX(attach_in_root(m.get(), rootfd, "/dev/console", true),
+                  "Failed to bind /dev/console in machine \"{}\"", plan.machine);
     return ptmx;
 }
 

@@ -10,7 +10,7 @@ namespace berth::nspawn {
 
 // Child: build /dev inside `rootfd`. With a pty console mode, returns the master of a new pty from the
 // machine's own devpts instance, its slave bound on /dev/console; else an invalid fd.
-Result<UniqueFd> setup_dev(const Plan& plan, int rootfd);
+Result<UniqueFd> setup_dev_in_child(const Plan& plan, int rootfd);
 
 bool console_uses_pty(ConsoleMode mode);
 

@@ -31,10 +31,6 @@ constexpr Allowed kAllowed[] = {
     {136, -1},                               // the machine's ptys (its own devpts instance)
 };
 
-Error failed(const std::string& name, const Error& e) {
-    return Error{e.code, fmt::format("Failed to restrict the devices of machine \"{}\": {}", name, e.message)};
-}
-
 // Where the v1 devices controller is mounted, "" on hosts without it (pure v2).
 std::string v1_devices_root() {
     auto mounts = cgroup_v1_mounts();
@@ -159,7 +155,7 @@ Result<DeviceGuard> restrict_v2(const Cgroup& machine) {
 
 }  // namespace
 
-Result<DeviceGuard> restrict_devices(const Cgroup& machine, const std::string& name) {
+Result<DeviceGuard> configure_device_policy(const Cgroup& machine, const std::string& name) {
     // The BPF program on the machine's unified cgroup, on hybrid hosts too: the kernel runs it whatever
     // v1 controllers are mounted, and the machine is born in that cgroup (CLONE_INTO_CGROUP), whereas
     // moving it into a v1 devices cgroup waits for an RCU grace period at nearly every start (the
@@ -173,19 +169,18 @@ Result<DeviceGuard> restrict_devices(const Cgroup& machine, const std::string& n
         std::string v1 = v1_devices_root();
         if (!v1.empty()) g = restrict_v1(v1, name);
     }
-    if (!g.ok()) return failed(name, g.error());
+    if (!g.ok()) return wrap_error(g.error(), fmt::format("Failed to restrict the devices of machine \"{}\"", name));
     return g;
 }
 
-Status attach_devices(const DeviceGuard& g, pid_t pid) {
+Status configure_device_cgroup(const DeviceGuard& g, pid_t pid) {
     if (g.v1_path.empty()) return {};  // v2: the child was born in the machine's cgroup
-    auto s = write_rule(g.v1_path, "cgroup.procs", std::to_string(pid));
-    if (!s.ok()) return Error{s.error().code, fmt::format("Failed to move the machine into its devices cgroup: {}",
-                                                          s.error().message)};
+    BERTH_TRY_CTX(write_rule(g.v1_path, "cgroup.procs", std::to_string(pid)),
+                  "Failed to move the machine into its devices cgroup");
     return {};
 }
 
-void release_devices(DeviceGuard& g) {
+void cleanup_device_policy(DeviceGuard& g) {
     // v2: the program stays attached until the machine's cgroup is removed, so nothing outlives the
     // policy; only our reference goes.
     g.bpf_link.reset();

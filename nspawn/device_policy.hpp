@@ -20,11 +20,11 @@ struct DeviceGuard {
     UniqueFd bpf_link;    // v2: the attached program (closing the supervisor's fd keeps it attached)
 };
 
-// Supervisor, after the machine cgroup exists.
-Result<DeviceGuard> restrict_devices(const Cgroup& machine, const std::string& name);
+// Supervisor, once the child is in the machine cgroup and waits: the program (or the v1 devices cgroup).
+Result<DeviceGuard> configure_device_policy(const Cgroup& machine, const std::string& name);
 // Supervisor, once the child exists (v1: move it into the devices cgroup).
-Status attach_devices(const DeviceGuard& g, pid_t pid);
+Status configure_device_cgroup(const DeviceGuard& g, pid_t pid);
 // Supervisor, at exit.
-void release_devices(DeviceGuard& g);
+void cleanup_device_policy(DeviceGuard& g);
 
 }  // namespace berth::nspawn

@@ -44,9 +44,7 @@ constexpr size_t kAccountFileMax = 16 << 20;  // /etc/passwd, /etc/group: hundre
 Result<std::string> read_account_file(int rootfd, const char* path, const std::string& machine) {
     auto text = read_untrusted_file(rootfd, path, kAccountFileMax);
     if (!text.ok() && text.error().code == ENOENT) return std::string{};
-    if (!text.ok())
-        return Error{text.error().code, fmt::format("Failed to read the users of machine \"{}\": {}", machine,
-                                                    text.error().message)};
+    if (!text.ok()) return wrap_error(text.error(), fmt::format("Failed to read the users of machine \"{}\"", machine));
     return text;
 }
 
@@ -87,7 +85,7 @@ Result<UserInfo> lookup_user(int rootfd, const std::string& user, const std::str
     return u;
 }
 
-Status become_user(const UserInfo& u) {
+Status become_user_in_child(const UserInfo& u) {
     if (::setgroups(u.groups.size(), u.groups.data()) < 0) return errno_error("Failed to set supplementary groups");
     if (::setresgid(u.gid, u.gid, u.gid) < 0) return errno_error(fmt::format("Failed to change to group {}", u.gid));
     if (::setresuid(u.uid, u.uid, u.uid) < 0) return errno_error(fmt::format("Failed to change to user {}", u.name));

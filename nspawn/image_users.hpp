@@ -23,6 +23,6 @@ struct UserInfo {
 Result<UserInfo> lookup_user(int rootfd, const std::string& user, const std::string& machine);
 
 // Inside the machine, as the last step before exec.
-Status become_user(const UserInfo& u);
+Status become_user_in_child(const UserInfo& u);
 
 }  // namespace berth::nspawn

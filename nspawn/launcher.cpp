@@ -1,15 +1,14 @@
 #include "nspawn/launcher.hpp"
 
+#include <fcntl.h>
+#include <linux/mount.h>
 #include <linux/sched.h>
-#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <fcntl.h>
-#include <linux/mount.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -22,6 +21,7 @@
 #include "common/resources.hpp"
 #include "common/signals.hpp"
 #include "nspawn/child.hpp"
+#include "nspawn/child_process.hpp"
 #include "nspawn/dev_tree.hpp"
 #include "nspawn/device_policy.hpp"
 #include "nspawn/footprint.hpp"
@@ -37,6 +37,14 @@
 #include "nspawn/userns.hpp"
 
 namespace berth::nspawn {
+
+// A step's name says on which side of the clone it runs, so which namespaces and privileges it has and
+// what it may touch, the same in every module (docs/nspawn.md, "Source map"):
+//   prepare_<thing>()          the supervisor, on the host, before the clone;
+//   configure_<thing>()        the supervisor, once the child exists (it waits for Stage::ParentConfigured);
+//   <verb>_<thing>_in_child()  the child, inside the machine (its steps: build_machine in child.cpp);
+//   cleanup_<thing>()          the supervisor, undoing prepare/configure at exit or after a failed start.
+// This file is the supervisor's list of those steps.
 
 namespace {
 
@@ -60,26 +68,26 @@ struct HostState {
     BootState boot;
 
     explicit HostState(const Plan& p) : plan(p) {}
-    void end_boot() {
+    void cleanup_boot() {
         cleanup_network(boot.network, plan.machine);
-        remove_v1_cgroups(boot.limits);
-        release_devices(boot.devices);
-        remove_machine_cgroup(boot.cgroup);
+        cleanup_v1_cgroups(boot.limits);
+        cleanup_device_policy(boot.devices);
+        cleanup_machine_cgroup(boot.cgroup);
         boot = BootState{};
     }
     ~HostState() {
-        end_boot();
+        cleanup_boot();
         cleanup_root(root);
-        release_user_range(users);
-        finish_network_cleanup();  // begun by end_boot, under way while the rest was undone
+        cleanup_user_range(users);
+        finish_network_cleanup();  // begun by cleanup_boot, under way while the rest was undone
     }
 };
 
 // Before the clone: the machine's cgroup (the child is cloned into it), and the process limits the child
 // inherits. Its cgroup limits and device policy follow once the child is in it, while it makes its
 // network namespace (configure_child); it waits for them before it does anything else.
-Status begin_boot(const Plan& plan, HostState& host) {
-    BERTH_ASSIGN(host.boot.cgroup, create_machine_cgroup(plan));
+Status prepare_boot(const Plan& plan, HostState& host) {
+    BERTH_ASSIGN(host.boot.cgroup, prepare_machine_cgroup(plan));
     prepare_process_limits(plan.resources);
     return {};
 }
@@ -87,8 +95,8 @@ Status begin_boot(const Plan& plan, HostState& host) {
 // User namespace: maps, the cgroup handed to the machine's root, and the mounts only we may create
 // (idmapped ones), sent to the child before the go-ahead.
 Status configure_userns(const Plan& plan, HostState& host, pid_t pid, const Channel& ch) {
-    BERTH_TRY(write_id_maps(pid, host.users));
-    BERTH_TRY(delegate_cgroup(host.boot.cgroup, host.users.base));
+    BERTH_TRY(configure_id_maps(pid, host.users));
+    BERTH_TRY(configure_cgroup_delegation(host.boot.cgroup, host.users.base));
     UniqueFd userns(::open(fmt::format("/proc/{}/ns/user", pid).c_str(), O_RDONLY | O_CLOEXEC));
     if (!userns) return errno_error("Failed to open the machine's user namespace");
     Ownership own = plan.userns.ownership;
@@ -116,33 +124,30 @@ Status configure_userns(const Plan& plan, HostState& host, pid_t pid, const Chan
     if (!root.ok()) return root.error();
     BERTH_TRY(ch.send(Stage::RootMount, root->get()));
     if (!plan.private_network) {
-        auto sys = make_sys_mount();
-        if (!sys.ok()) return Error{sys.error().code, fmt::format("Failed to bind /sys for machine \"{}\": {}",
-                                                                  plan.machine, sys.error().message)};
-        BERTH_TRY(ch.send(Stage::SysMount, sys->get()));
+        BERTH_ASSIGN_CTX(UniqueFd sys, make_sys_mount(), "Failed to bind /sys for machine \"{}\"", plan.machine);
+        BERTH_TRY(ch.send(Stage::SysMount, sys.get()));
     }
     return {};
 }
 
 // Every --bind is made here and handed over: idmapping needs our privileges, and a bind without its
 // submounts could not be made inside a user namespace.
-Status send_binds(const Plan& plan, pid_t pid, const Channel& ch) {
+Status configure_binds(const Plan& plan, pid_t pid, const Channel& ch) {
     UniqueFd userns;
     if (plan.userns.enabled()) {
         userns.reset(::open(fmt::format("/proc/{}/ns/user", pid).c_str(), O_RDONLY | O_CLOEXEC));
         if (!userns) return errno_error("Failed to open the machine's user namespace");
     }
     for (auto& b : plan.binds) {
-        auto m = make_bind(b, userns.get());
-        if (!m.ok()) return Error{m.error().code, fmt::format("Failed to bind {} in machine \"{}\": {}", b.source,
-                                                              plan.machine, m.error().message)};
-        BERTH_TRY(ch.send(Stage::BindMount, m->get()));
+        BERTH_ASSIGN_CTX(UniqueFd m, make_bind(b, userns.get()), "Failed to bind {} in machine \"{}\"", b.source,
+                         plan.machine);
+        BERTH_TRY(ch.send(Stage::BindMount, m.get()));
     }
     return {};
 }
 
 // With a user namespace, every --overlay is made here too (see make_machine_overlays).
-Status send_overlays(const Plan& plan, const HostState& host, pid_t pid, const Channel& ch) {
+Status configure_overlays(const Plan& plan, const HostState& host, pid_t pid, const Channel& ch) {
     if (!plan.userns.enabled() || plan.overlays.empty()) return {};
     UniqueFd userns(::open(fmt::format("/proc/{}/ns/user", pid).c_str(), O_RDONLY | O_CLOEXEC));
     if (!userns) return errno_error("Failed to open the machine's user namespace");
@@ -154,13 +159,13 @@ Status send_overlays(const Plan& plan, const HostState& host, pid_t pid, const C
 // The parent's part once the child exists and waits: its cgroup limits and device policy, its maps and
 // mounts, the cgroups it must join.
 Status configure_child(const Plan& plan, HostState& host, pid_t pid, const Channel& ch) {
-    BERTH_ASSIGN(host.boot.limits, apply_cgroup_limits(plan.resources, host.boot.cgroup, plan.machine));
-    BERTH_ASSIGN(host.boot.devices, restrict_devices(host.boot.cgroup, plan.machine));
+    BERTH_ASSIGN(host.boot.limits, configure_cgroup_limits(plan.resources, host.boot.cgroup, plan.machine));
+    BERTH_ASSIGN(host.boot.devices, configure_device_policy(host.boot.cgroup, plan.machine));
     if (plan.userns.enabled()) BERTH_TRY(configure_userns(plan, host, pid, ch));
-    BERTH_TRY(send_binds(plan, pid, ch));
-    BERTH_TRY(send_overlays(plan, host, pid, ch));
-    BERTH_TRY(attach_v1_cgroups(host.boot.limits, pid));
-    BERTH_TRY(attach_devices(host.boot.devices, pid));
+    BERTH_TRY(configure_binds(plan, pid, ch));
+    BERTH_TRY(configure_overlays(plan, host, pid, ch));
+    BERTH_TRY(configure_v1_cgroups(host.boot.limits, pid));
+    BERTH_TRY(configure_device_cgroup(host.boot.devices, pid));
     return {};
 }
 
@@ -184,8 +189,8 @@ Result<UniqueFd> block_signals() {
 }
 
 struct Cloned {
-    pid_t pid = -1;
-    UniqueFd pidfd;
+    bool in_child = false;  // we are the clone
+    ChildProcess child;     // in the supervisor
     bool into_cgroup = true;
 };
 
@@ -211,24 +216,10 @@ Result<Cloned> clone_machine(const Plan& plan, uid_t owner, int cgroup_fd, bool 
     if (pid == 0 && as_owner) as_owner->forget();
     if (pid < 0) return errno_error(fmt::format("Failed to create the namespaces of machine \"{}\"", plan.machine));
     Cloned c;
-    c.pid = static_cast<pid_t>(pid);
-    if (pid > 0) c.pidfd.reset(pidfd);
+    c.in_child = pid == 0;
+    if (pid > 0) c.child = ChildProcess(static_cast<pid_t>(pid), UniqueFd(pidfd));
     c.into_cgroup = into_cgroup;
     return c;
-}
-
-// Ends the child of a failed start. It is given `grace_ms` to end by itself first (it closed its side of
-// the setup, so it is exiting); returns how it ended then, or nothing when it had to be killed.
-std::optional<siginfo_t> reap(const Cloned& c, int grace_ms = 0) {
-    if (!c.pidfd) return std::nullopt;
-    siginfo_t si{};
-    pollfd p{c.pidfd.get(), POLLIN, 0};
-    if (grace_ms > 0 && ::poll(&p, 1, grace_ms) == 1 &&
-        ::waitid(static_cast<idtype_t>(P_PIDFD), c.pidfd.get(), &si, WEXITED) == 0)
-        return si;
-    ::syscall(SYS_pidfd_send_signal, c.pidfd.get(), SIGKILL, nullptr, 0);
-    ::waitid(static_cast<idtype_t>(P_PIDFD), c.pidfd.get(), &si, WEXITED);
-    return std::nullopt;
 }
 
 // The count of OOM kills in the machine's memory cgroup (v2 memory.events, v1 memory.oom_control).
@@ -261,6 +252,32 @@ Error setup_death(const Plan& plan, const BootState& boot, const std::optional<s
     return Error{e.code, fmt::format("Machine \"{}\" {} during its setup{}", plan.machine, what, why)};
 }
 
+// Walk the cloned child through the named stages, up to a payload that runs. On failure the caller ends
+// the child (see start_machine).
+Result<RunningMachine> walk_stages(const Plan& plan, HostState& host, const Cloned& cloned, const Channel& ch) {
+    pid_t pid = cloned.child.pid();
+    if (!cloned.into_cgroup) BERTH_TRY(host.boot.cgroup.write("cgroup.procs", std::to_string(pid)));
+    BERTH_TRY(configure_child(plan, host, pid, ch));
+    BERTH_TRY(ch.send(Stage::ParentConfigured));
+    BERTH_TRY(configure_child_network(plan, host, pid, ch));
+
+    RunningMachine m;
+    if (console_uses_pty(plan.console)) {
+        BERTH_ASSIGN(Message msg, ch.expect(Stage::ConsoleMaster));
+        m.console = std::make_unique<Console>(plan.console, std::move(msg.fd));
+    }
+    BERTH_ASSIGN(Message notify, ch.expect(Stage::NotifySocket));
+    m.notify = std::move(notify.fd);
+    BERTH_TRY(ch.expect(Stage::ChildReady));
+    // Registered before the payload runs, so the guest is never visible unregistered.
+    BERTH_ASSIGN(m.registered, configure_registration(plan, pid, host.boot.network.host_ifindices));
+    if (auto s = ch.send(Stage::Go); !s.ok()) {
+        if (m.registered) cleanup_registration(plan);
+        return s.error();
+    }
+    return m;
+}
+
 // Clone the child, walk it through the named stages, and hand back a machine whose payload runs.
 Result<RunningMachine> start_machine(const Plan& plan, HostState& host) {
     BERTH_ASSIGN(auto channels, Channel::make_pair());
@@ -277,87 +294,44 @@ Result<RunningMachine> start_machine(const Plan& plan, HostState& host) {
         take_back_oom_score();
         return cloned.error();
     }
-    if (cloned->pid == 0) {
+    if (cloned->in_child) {
         parent_ch.close();
         run_child(ChildContext{plan, host.root, child_ch, host.seccomp, !cloned->into_cgroup, self.get()});
     }
     take_back_oom_score();  // the child has it now
     child_ch.close();
 
-    auto fail = [&](const Error& e) -> Result<RunningMachine> {
-        if (e.code != EPIPE) {
-            reap(*cloned);
-            return e;
-        }
-        return setup_death(plan, host.boot, reap(*cloned, 1000), e);
-    };
-    if (!cloned->into_cgroup) {
-        auto s = host.boot.cgroup.write("cgroup.procs", std::to_string(cloned->pid));
-        if (!s.ok()) return fail(s.error());
+    auto m = walk_stages(plan, host, *cloned, parent_ch);
+    if (!m.ok()) {
+        // A child that closed its side of the setup without a word is exiting: how it ended says why.
+        // Any other failure: the child is killed as `cloned` goes, before the caller undoes the host.
+        if (m.error().code == EPIPE) return setup_death(plan, host.boot, cloned->child.end(1000), m.error());
+        return m.error();
     }
-    if (auto s = configure_child(plan, host, cloned->pid, parent_ch); !s.ok()) return fail(s.error());
-    if (auto s = parent_ch.send(Stage::ParentConfigured); !s.ok()) return fail(s.error());
-    if (auto s = configure_child_network(plan, host, cloned->pid, parent_ch); !s.ok()) return fail(s.error());
-
-    RunningMachine m;
-    if (console_uses_pty(plan.console)) {
-        auto msg = parent_ch.expect(Stage::ConsoleMaster);
-        if (!msg.ok()) return fail(msg.error());
-        m.console = std::make_unique<Console>(plan.console, std::move(msg->fd));
-    }
-    auto notify = parent_ch.expect(Stage::NotifySocket);
-    if (!notify.ok()) return fail(notify.error());
-    m.notify = std::move(notify->fd);
-    if (auto r = parent_ch.expect(Stage::ChildReady); !r.ok()) return fail(r.error());
-    // Registered before the payload runs, so the guest is never visible unregistered.
-    auto reg = register_machine(plan, cloned->pid, host.boot.network.host_ifindices);
-    if (!reg.ok()) return fail(reg.error());
-    m.registered = *reg;
-    if (auto s = parent_ch.send(Stage::Go); !s.ok()) {
-        if (m.registered) unregister_machine(plan);
-        return fail(s.error());
-    }
-
-    m.pid = cloned->pid;
-    m.pidfd = std::move(cloned->pidfd);
-    m.channel = std::move(parent_ch);
+    m->init = std::move(cloned->child);
+    m->channel = std::move(parent_ch);
     return m;
 }
 
 }  // namespace
 
-int run_machine(const Plan& plan) {
+Result<int> run_machine(const Plan& plan) {
     HostState host(plan);
-    auto fail = [&](const Error& e) {
-        spdlog::error("{}", e.message);
-        return 1;
-    };
-
-    if (auto s = secure_pool(plan.pool); !s.ok()) return fail(s.error());
-    auto locks = MachineLocks::acquire(plan);
-    if (!locks.ok()) return fail(locks.error());
-    host.locks = std::move(*locks);
+    BERTH_TRY(secure_pool(plan.pool));
+    BERTH_ASSIGN(host.locks, MachineLocks::acquire(plan));
     collect_stale_state();
     collect_stale_network();
-    auto seccomp = compile_seccomp(plan.privileges);
-    if (!seccomp.ok()) return fail(seccomp.error());
-    host.seccomp = std::move(*seccomp);
-    auto sigfd = block_signals();
-    if (!sigfd.ok()) return fail(sigfd.error());
+    BERTH_ASSIGN(host.seccomp, prepare_seccomp(plan.privileges));
+    BERTH_ASSIGN(UniqueFd sigfd, block_signals());
     if (plan.userns.enabled()) {
-        auto users = allocate_user_range(plan.userns, plan.directory, plan.machine);
-        if (!users.ok()) return fail(users.error());
-        host.users = std::move(*users);
+        BERTH_ASSIGN(host.users, prepare_user_range(plan.userns, plan.directory, plan.machine));
     }
-    auto root = prepare_root(plan, host.users.base);
-    if (!root.ok()) return fail(root.error());
-    host.root = std::move(*root);
+    BERTH_ASSIGN(host.root, prepare_root(plan, host.users.base));
 
     for (bool first = true;; first = false) {
-        if (auto s = begin_boot(plan, host); !s.ok()) return fail(s.error());
-
+        BERTH_TRY(prepare_boot(plan, host));
         auto m = start_machine(plan, host);
-        if (!m.ok()) return fail(m.error());
+        if (!m.ok()) return m.error();
         if (first) {
             if (!plan.notify_ready) notify_host("READY=1");
             if (!plan.quiet && plan.console == ConsoleMode::Interactive)
@@ -365,15 +339,15 @@ int run_machine(const Plan& plan) {
                              plan.directory);
             release_startup_code();
         }
-        Outcome out = supervise(plan, *m, sigfd->get(), host.boot.cgroup);
+        Outcome out = supervise(plan, *m, sigfd.get(), host.boot.cgroup);
         if (m->console) m->console->restore_terminal();
-        if (m->registered) unregister_machine(plan);
+        if (m->registered) cleanup_registration(plan);
         m = Error{};  // close the machine's fds before its cgroup goes
-        if (out.error) return fail(*out.error);
+        if (out.error) return *out.error;
         if (!out.reboot) return out.exit_status;
         if (plan.keep_unit) return kExitRebootKeepUnit;
         if (!plan.quiet) spdlog::info("Machine \"{}\" is rebooting.", plan.machine);
-        host.end_boot();
+        host.cleanup_boot();
     }
 }
 

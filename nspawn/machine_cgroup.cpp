@@ -15,7 +15,7 @@ bool under_systemd() {
 }
 }  // namespace
 
-Result<Cgroup> create_machine_cgroup(const Plan& plan) {
+Result<Cgroup> prepare_machine_cgroup(const Plan& plan) {
     BERTH_ASSIGN(CgroupLayout layout, detect_cgroup_layout());
     if (plan.keep_unit && under_systemd()) {
         // A delegated unit: no processes in inner nodes, so the supervisor moves to a leaf of its own.
@@ -38,7 +38,7 @@ Result<Cgroup> create_machine_cgroup(const Plan& plan) {
     }
 }
 
-void remove_machine_cgroup(const Cgroup& cg) {
+void cleanup_machine_cgroup(const Cgroup& cg) {
     if (cg.empty()) return;
     (void)cg.remove();
     if (cg.rel().rfind(std::string(kMachinesCgroup) + "/", 0) == 0) {

@@ -9,9 +9,9 @@
 namespace berth::nspawn {
 
 // Supervisor, before clone. Fails if a cgroup of that name still has processes in it.
-Result<Cgroup> create_machine_cgroup(const Plan& plan);
+Result<Cgroup> prepare_machine_cgroup(const Plan& plan);
 
 // Supervisor, at exit: kill what is left and remove the subtree (and /berth when it is empty).
-void remove_machine_cgroup(const Cgroup& cg);
+void cleanup_machine_cgroup(const Cgroup& cg);
 
 }  // namespace berth::nspawn

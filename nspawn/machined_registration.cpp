@@ -124,7 +124,7 @@ std::pair<int, std::string> run_helper(const char* method, const Plan& plan, pid
 
 }  // namespace
 
-Result<bool> register_machine(const Plan& plan, pid_t leader, const std::vector<int>& ifindices) {
+Result<bool> configure_registration(const Plan& plan, pid_t leader, const std::vector<int>& ifindices) {
     if (plan.register_mode == RegisterMode::No) return false;
     if (!bus_socket_exists()) {
         if (plan.register_mode == RegisterMode::Auto) return false;
@@ -141,7 +141,7 @@ Result<bool> register_machine(const Plan& plan, pid_t leader, const std::vector<
     return plain_error(fmt::format("Failed to register machine \"{}\" with machined: {}", plan.machine, text), EIO);
 }
 
-void unregister_machine(const Plan& plan) {
+void cleanup_registration(const Plan& plan) {
     auto [code, text] = run_helper("UnregisterMachine", plan, 0, {});
     if (code != 0 && code != kNotThere && code != kNoSuchMachine)
         spdlog::warn("Could not unregister machine \"{}\" from machined: {}", plan.machine, text);

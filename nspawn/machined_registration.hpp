@@ -11,10 +11,11 @@
 
 namespace berth::nspawn {
 
-// --register=no: nothing. auto: register when machined is on the bus, a warning if it fails otherwise.
-// yes: a failure is an error. Returns whether the machine is now registered.
-Result<bool> register_machine(const Plan& plan, pid_t leader, const std::vector<int>& ifindices);
-
-void unregister_machine(const Plan& plan);
+// Supervisor, once the child exists and before its payload runs (`leader` is its PID 1):
+// RegisterMachineWithNetwork. --register=no: nothing. auto: register when machined is on the bus, a warning
+// if it fails otherwise. yes: a failure is an error. Returns whether the machine is now registered.
+Result<bool> configure_registration(const Plan& plan, pid_t leader, const std::vector<int>& ifindices);
+// Supervisor, when the machine is gone: UnregisterMachine.
+void cleanup_registration(const Plan& plan);
 
 }  // namespace berth::nspawn

@@ -31,5 +31,10 @@ int main(int argc, char** argv) {
         spdlog::error("{}", plan.error().message);
         return 1;
     }
-    return run_machine(*plan);
+    auto status = run_machine(*plan);
+    if (!status.ok()) {
+        spdlog::error("{}", status.error().message);
+        return 1;
+    }
+    return *status;
 }

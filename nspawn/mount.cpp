@@ -22,11 +22,6 @@ namespace {
 constexpr unsigned kNoSuidDev = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
 constexpr unsigned kNoSuidDevExec = kNoSuidDev | MOUNT_ATTR_NOEXEC;
 
-Status in_machine(Status s, const Plan& plan, const std::string& what) {
-    if (s.ok()) return s;
-    return Error{s.error().code, fmt::format("{} in machine \"{}\": {}", what, plan.machine, s.error().message)};
-}
-
 Status mount_fs(int rootfd, const std::string& dest, const std::string& type, const std::string& opts,
                 unsigned attrs) {
     BERTH_ASSIGN(UniqueFd m, make_fs_mount(type, opts, attrs, type));
@@ -87,11 +82,13 @@ Status make_run_host(const Plan& plan, int rootfd) {
 Status mount_overlay(const Plan& plan, const OverlayMount& ov, const OverlayDirs* dirs, int rootfd) {
     // Layers are listed lowest first; overlayfs wants the topmost lower first.
     std::vector<std::string> lowers(ov.lowers.rbegin(), ov.lowers.rend());
-    auto m = make_overlay_mount(lowers, dirs ? dirs->upper : "", dirs ? dirs->work : "",
-                                ov.read_only ? MOUNT_ATTR_RDONLY : 0);
-    if (!m.ok()) return in_machine(m.error(), plan, fmt::format("Failed to mount overlay on {}", ov.destination));
-    return in_machine(attach_in_root(m->get(), rootfd, ov.destination), plan,
-                      fmt::format("Failed to mount overlay on {}", ov.destination));
+    BERTH_ASSIGN_CTX(UniqueFd m,
+                     make_overlay_mount(lowers, dirs ? dirs->upper : "", dirs ? dirs->work : "",
+                                        ov.read_only ? MOUNT_ATTR_RDONLY : 0),
+                     "Failed to mount overlay on {} in machine \"{}\"", ov.destination, plan.machine);
+    BERTH_TRY_CTX(attach_in_root(m.get(), rootfd, ov.destination), "Failed to mount overlay on {} in machine \"{}\"",
+                  ov.destination, plan.machine);
+    return {};
 }
 
 constexpr const char* kTempUpperPrefix = "/var/tmp/berth-overlay.";
@@ -241,14 +238,13 @@ Result<UniqueFd> make_root_mount(const Plan& plan, const PreparedRoot& root, int
         if (!s.ok()) return Error{s.error().code, fmt::format("{} of {}", s.error().message, plan.directory)};
     }
     if (!plan.ephemeral) return tree;
-    auto ov = make_overlay_mount({fmt::format("/proc/self/fd/{}", tree.get())}, root.upper, root.work, 0);
-    if (!ov.ok())
-        return Error{ov.error().code, fmt::format("Failed to create the ephemeral snapshot of {}: {}", plan.directory,
-                                                  ov.error().message)};
+    BERTH_ASSIGN_CTX(UniqueFd ov,
+                     make_overlay_mount({fmt::format("/proc/self/fd/{}", tree.get())}, root.upper, root.work, 0),
+                     "Failed to create the ephemeral snapshot of {}", plan.directory);
     return ov;
 }
 
-Status attach_root_mount(int mfd, const PreparedRoot& root) {
+Status attach_root_mount_in_child(int mfd, const PreparedRoot& root) {
     if (::move_mount(mfd, "", AT_FDCWD, root.path.c_str(), MOVE_MOUNT_F_EMPTY_PATH) < 0)
         return errno_error(fmt::format("Failed to mount the machine's root on {}", root.path));
     return {};
@@ -270,22 +266,24 @@ Result<UniqueFd> make_sys_mount() {
     return m;
 }
 
-Status mount_api_filesystems(const Plan& plan, int rootfd, int sys_mount) {
-    BERTH_TRY(in_machine(mount_fs(rootfd, "/run", "tmpfs", "mode=0755,size=20%,nr_inodes=800k", kNoSuidDev), plan,
-                         "Failed to mount /run"));
-    BERTH_TRY(in_machine(make_run_host(plan, rootfd), plan, "Failed to populate /run/host"));
-    BERTH_TRY(in_machine(mount_fs(rootfd, "/tmp", "tmpfs", "mode=01777,size=10%,nr_inodes=400k", kNoSuidDev), plan,
-                         "Failed to mount /tmp"));
-    BERTH_TRY(in_machine(mount_fs(rootfd, "/proc", "proc", "", kNoSuidDevExec), plan, "Failed to mount /proc"));
+Status mount_api_filesystems_in_child(const Plan& plan, int rootfd, int sys_mount) {
+    BERTH_TRY_CTX(mount_fs(rootfd, "/run", "tmpfs", "mode=0755,size=20%,nr_inodes=800k", kNoSuidDev),
+                  "Failed to mount /run in machine \"{}\"", plan.machine);
+    BERTH_TRY_CTX(make_run_host(plan, rootfd), "Failed to populate /run/host in machine \"{}\"", plan.machine);
+    BERTH_TRY_CTX(mount_fs(rootfd, "/tmp", "tmpfs", "mode=01777,size=10%,nr_inodes=400k", kNoSuidDev),
+                  "Failed to mount /tmp in machine \"{}\"", plan.machine);
+    BERTH_TRY_CTX(mount_fs(rootfd, "/proc", "proc", "", kNoSuidDevExec), "Failed to mount /proc in machine \"{}\"",
+                  plan.machine);
     if (sys_mount >= 0) {
-        BERTH_TRY(in_machine(attach_in_root(sys_mount, rootfd, "/sys"), plan, "Failed to mount /sys"));
+        BERTH_TRY_CTX(attach_in_root(sys_mount, rootfd, "/sys"), "Failed to mount /sys in machine \"{}\"",
+                      plan.machine);
     } else {
-        BERTH_TRY(in_machine(mount_fs(rootfd, "/sys", "sysfs", "", MOUNT_ATTR_RDONLY | kNoSuidDevExec), plan,
-                             "Failed to mount /sys"));
+        BERTH_TRY_CTX(mount_fs(rootfd, "/sys", "sysfs", "", MOUNT_ATTR_RDONLY | kNoSuidDevExec),
+                      "Failed to mount /sys in machine \"{}\"", plan.machine);
     }
     // The machine's own cgroup subtree (the cgroup namespace is rooted there), writable for its init.
-    BERTH_TRY(in_machine(mount_fs(rootfd, "/sys/fs/cgroup", "cgroup2", "", kNoSuidDevExec), plan,
-                         "Failed to mount /sys/fs/cgroup"));
+    BERTH_TRY_CTX(mount_fs(rootfd, "/sys/fs/cgroup", "cgroup2", "", kNoSuidDevExec),
+                  "Failed to mount /sys/fs/cgroup in machine \"{}\"", plan.machine);
     return {};
 }
 
@@ -303,20 +301,21 @@ Result<UniqueFd> clone_proc_sys_net(int rootfd) {
 
 }  // namespace
 
-Status protect_proc(const Plan& plan, int rootfd) {
+Status protect_proc_in_child(const Plan& plan, int rootfd) {
     UniqueFd net;
     if (plan.private_network) {
         BERTH_ASSIGN(net, clone_proc_sys_net(rootfd));
     }
     for (auto* p : {"/proc/sys", "/proc/acpi", "/proc/bus", "/proc/fs", "/proc/irq"})
-        BERTH_TRY(in_machine(bind_self_read_only(rootfd, p), plan, fmt::format("Failed to make {} read-only", p)));
-    if (net) BERTH_TRY(in_machine(attach_in_root(net.get(), rootfd, "/proc/sys/net"), plan,
-                                  "Failed to make /proc/sys/net writable"));
+        BERTH_TRY_CTX(bind_self_read_only(rootfd, p), "Failed to make {} read-only in machine \"{}\"", p, plan.machine);
+    if (net)
+        BERTH_TRY_CTX(attach_in_root(net.get(), rootfd, "/proc/sys/net"),
+                      "Failed to make /proc/sys/net writable in machine \"{}\"", plan.machine);
     // The kernel's symbols, memory, keys, timers and the physical page map (readable by host root
     // without any capability check) are covered.
     for (auto* p : {"/proc/kallsyms", "/proc/kcore", "/proc/keys", "/proc/sysrq-trigger", "/proc/timer_list",
                     "/proc/kpagecount", "/proc/kpageflags", "/proc/kpagecgroup"})
-        BERTH_TRY(in_machine(mask(rootfd, p), plan, fmt::format("Failed to hide {}", p)));
+        BERTH_TRY_CTX(mask(rootfd, p), "Failed to hide {} in machine \"{}\"", p, plan.machine);
     return {};
 }
 
@@ -327,55 +326,54 @@ Result<UniqueFd> make_bind(const BindMount& b, int userns_fd) {
     return m;
 }
 
+namespace {
+
+// One overlay of make_machine_overlays(); `dirs` are its writable layers (null when read-only).
+Result<UniqueFd> make_machine_overlay(const OverlayMount& ov, const OverlayDirs* dirs, int userns_fd, uid_t base) {
+    std::vector<UniqueFd> layers;
+    std::vector<std::string> lowers;  // topmost first
+    for (auto it = ov.lowers.rbegin(); it != ov.lowers.rend(); ++it) {
+        BERTH_ASSIGN(UniqueFd m, make_bind_mount(AT_FDCWD, *it, true));
+        BERTH_TRY(set_idmap(m.get(), userns_fd, true));
+        lowers.push_back(fmt::format("/proc/self/fd/{}", m.get()));
+        layers.push_back(std::move(m));
+    }
+    std::string upper, work;
+    if (dirs) {
+        // upper and work are siblings, and overlayfs wants both on one mount: the idmapped parent.
+        std::filesystem::path up(dirs->upper), wk(dirs->work);
+        BERTH_ASSIGN(UniqueFd m, make_bind_mount(AT_FDCWD, up.parent_path().string(), false));
+        BERTH_TRY(set_idmap(m.get(), userns_fd, false));
+        upper = fmt::format("/proc/self/fd/{}/{}", m.get(), up.filename().string());
+        work = fmt::format("/proc/self/fd/{}/{}", m.get(), wk.filename().string());
+        layers.push_back(std::move(m));
+    }
+    BERTH_ASSIGN(auto as_root, FsIds::assume(base));
+    return make_overlay_mount(lowers, upper, work, ov.read_only ? MOUNT_ATTR_RDONLY : 0);
+}
+
+}  // namespace
+
 Result<std::vector<UniqueFd>> make_machine_overlays(const Plan& plan, const PreparedRoot& root, int userns_fd,
                                                    uid_t base) {
     std::vector<UniqueFd> out;
     size_t w = 0;
     for (auto& ov : plan.overlays) {
-        auto fail = [&](const Error& e) {
-            return Error{e.code, fmt::format("Failed to make the overlay on {} of machine \"{}\": {}", ov.destination,
-                                              plan.machine, e.message)};
-        };
-        std::vector<UniqueFd> layers;
-        std::vector<std::string> lowers;  // topmost first
-        for (auto it = ov.lowers.rbegin(); it != ov.lowers.rend(); ++it) {
-            auto m = make_bind_mount(AT_FDCWD, *it, true);
-            if (!m.ok()) return fail(m.error());
-            if (auto s = set_idmap(m->get(), userns_fd, true); !s.ok()) return fail(s.error());
-            lowers.push_back(fmt::format("/proc/self/fd/{}", m->get()));
-            layers.push_back(std::move(*m));
-        }
-        std::string upper, work;
-        if (!ov.read_only) {
-            // upper and work are siblings, and overlayfs wants both on one mount: the idmapped parent.
-            const OverlayDirs& d = root.overlay_dirs.at(w++);
-            std::filesystem::path up(d.upper), wk(d.work);
-            auto m = make_bind_mount(AT_FDCWD, up.parent_path().string(), false);
-            if (!m.ok()) return fail(m.error());
-            if (auto s = set_idmap(m->get(), userns_fd, false); !s.ok()) return fail(s.error());
-            upper = fmt::format("/proc/self/fd/{}/{}", m->get(), up.filename().string());
-            work = fmt::format("/proc/self/fd/{}/{}", m->get(), wk.filename().string());
-            layers.push_back(std::move(*m));
-        }
-        Result<UniqueFd> made = plain_error("", EINVAL);
-        {
-            auto as_root = FsIds::assume(base);
-            if (!as_root.ok()) return fail(as_root.error());
-            made = make_overlay_mount(lowers, upper, work, ov.read_only ? MOUNT_ATTR_RDONLY : 0);
-        }
-        if (!made.ok()) return fail(made.error());
-        out.push_back(std::move(*made));
+        const OverlayDirs* dirs = ov.read_only ? nullptr : &root.overlay_dirs.at(w++);
+        BERTH_ASSIGN_CTX(UniqueFd made, make_machine_overlay(ov, dirs, userns_fd, base),
+                         "Failed to make the overlay on {} of machine \"{}\"", ov.destination, plan.machine);
+        out.push_back(std::move(made));
     }
     return out;
 }
 
-Status mount_custom(const Plan& plan, const PreparedRoot& root, int rootfd, std::vector<UniqueFd>& binds,
-                    std::vector<UniqueFd>& overlays) {
+Status mount_custom_in_child(const Plan& plan, const PreparedRoot& root, int rootfd, std::vector<UniqueFd>& binds,
+                             std::vector<UniqueFd>& overlays) {
     if (plan.read_only) {
         // Before the user's mounts: a mount point missing from a read-only image is refused, never created
         // in it. rootfd is the root mount itself: only it turns read-only, the API filesystems stay writable.
-        BERTH_TRY(in_machine(set_mount_attrs(rootfd, MOUNT_ATTR_RDONLY, 0, false), plan,
-                             "Failed to make the root directory read-only"));
+        BERTH_TRY_CTX(set_mount_attrs(rootfd, MOUNT_ATTR_RDONLY, 0, false),
+                      "Failed to make the root directory read-only in machine \"{}\"", plan.machine);
     }
     for (size_t i = 0; i < plan.binds.size(); i++) {
         const BindMount& b = plan.binds[i];
@@ -383,18 +381,18 @@ Status mount_custom(const Plan& plan, const PreparedRoot& root, int rootfd, std:
         // source's path at all (under a directory only host root may enter, such as /root).
         struct stat st {};
         if (::fstat(binds.at(i).get(), &st) < 0) return errno_error(fmt::format("Bind source {}", b.source));
-        BERTH_TRY(in_machine(attach_in_root(binds.at(i).get(), rootfd, b.destination, !S_ISDIR(st.st_mode)), plan,
-                             fmt::format("Failed to bind {} to {}", b.source, b.destination)));
+        BERTH_TRY_CTX(attach_in_root(binds.at(i).get(), rootfd, b.destination, !S_ISDIR(st.st_mode)),
+                      "Failed to bind {} to {} in machine \"{}\"", b.source, b.destination, plan.machine);
     }
     for (auto& t : plan.tmpfs)
-        BERTH_TRY(in_machine(mount_fs(rootfd, t.destination, "tmpfs", t.options, kNoSuidDev | t.attrs), plan,
-                             fmt::format("Failed to mount tmpfs on {}", t.destination)));
+        BERTH_TRY_CTX(mount_fs(rootfd, t.destination, "tmpfs", t.options, kNoSuidDev | t.attrs),
+                      "Failed to mount tmpfs on {} in machine \"{}\"", t.destination, plan.machine);
     size_t w = 0;
     for (size_t i = 0; i < plan.overlays.size(); i++) {
         auto& ov = plan.overlays[i];
         if (i < overlays.size()) {
-            BERTH_TRY(in_machine(attach_in_root(overlays[i].get(), rootfd, ov.destination), plan,
-                                 fmt::format("Failed to mount overlay on {}", ov.destination)));
+            BERTH_TRY_CTX(attach_in_root(overlays[i].get(), rootfd, ov.destination),
+                          "Failed to mount overlay on {} in machine \"{}\"", ov.destination, plan.machine);
             continue;
         }
         BERTH_TRY(mount_overlay(plan, ov, ov.read_only ? nullptr : &root.overlay_dirs.at(w++), rootfd));
@@ -402,12 +400,13 @@ Status mount_custom(const Plan& plan, const PreparedRoot& root, int rootfd, std:
     return {};
 }
 
-Status finish_mounts(const Plan& plan, int rootfd) {
-    BERTH_TRY(in_machine(bind_self_read_only(rootfd, "/run/host"), plan, "Failed to make /run/host read-only"));
+Status finish_mounts_in_child(const Plan& plan, int rootfd) {
+    BERTH_TRY_CTX(bind_self_read_only(rootfd, "/run/host"), "Failed to make /run/host read-only in machine \"{}\"",
+                  plan.machine);
     return {};
 }
 
-Status enter_root(int rootfd) {
+Status enter_root_in_child(int rootfd) {
     if (::fchdir(rootfd) < 0) return errno_error("Failed to enter the machine's root directory");
     if (::syscall(SYS_pivot_root, ".", ".") < 0) return errno_error("Failed to pivot into the machine's root directory");
     if (::umount2(".", MNT_DETACH) < 0) return errno_error("Failed to detach the old root");

@@ -38,7 +38,7 @@ Result<PreparedRoot> prepare_root(const Plan& plan, uid_t machine_root);
 // Supervisor: a detached mount of the machine's root, idmapped with `userns_fd` unless it is -1.
 Result<UniqueFd> make_root_mount(const Plan& plan, const PreparedRoot& root, int userns_fd);
 // Child: put the mount from make_root_mount() in place; `mfd` then refers to the machine's root.
-Status attach_root_mount(int mfd, const PreparedRoot& root);
+Status attach_root_mount_in_child(int mfd, const PreparedRoot& root);
 // Supervisor, at exit: remove what prepare_root created on the host's filesystems.
 void cleanup_root(const PreparedRoot& root);
 // The staging directory of a machine (and paths::kStaging when it was the last), also one a killed
@@ -55,9 +55,9 @@ void remove_recorded_overlay_dirs(const std::string& record);
 Result<UniqueFd> make_sys_mount();
 // Child: /proc, /sys (sysfs, or `sys_mount` when not -1), /sys/fs/cgroup, /run, /run/host, /tmp (the /dev
 // tree is dev_tree.hpp's).
-Status mount_api_filesystems(const Plan& plan, int rootfd, int sys_mount);
+Status mount_api_filesystems_in_child(const Plan& plan, int rootfd, int sys_mount);
 // Child: hide kernel-internal /proc files and make /proc/sys read-only (needs /run/host/inaccessible).
-Status protect_proc(const Plan& plan, int rootfd);
+Status protect_proc_in_child(const Plan& plan, int rootfd);
 // Supervisor, after clone: the detached mount for one --bind (idmapped with `userns_fd` if asked).
 Result<UniqueFd> make_bind(const BindMount& b, int userns_fd);
 // Supervisor, after clone, with a user namespace: the detached mount of each --overlay/--overlay-ro, in
@@ -71,11 +71,11 @@ Result<std::vector<UniqueFd>> make_machine_overlays(const Plan& plan, const Prep
                                                    uid_t base);
 // Child: --read-only, then --bind (the supervisor's mounts, in plan order), --tmpfs, --overlay in the
 // order given (the supervisor's mounts when `overlays` has them, else made here).
-Status mount_custom(const Plan& plan, const PreparedRoot& root, int rootfd, std::vector<UniqueFd>& binds,
-                    std::vector<UniqueFd>& overlays);
+Status mount_custom_in_child(const Plan& plan, const PreparedRoot& root, int rootfd, std::vector<UniqueFd>& binds,
+                             std::vector<UniqueFd>& overlays);
 // Child: /run/host read-only.
-Status finish_mounts(const Plan& plan, int rootfd);
+Status finish_mounts_in_child(const Plan& plan, int rootfd);
 // Child: make the directory `rootfd` the root directory and drop the old one.
-Status enter_root(int rootfd);
+Status enter_root_in_child(int rootfd);
 
 }  // namespace berth::nspawn

@@ -13,7 +13,7 @@
 
 namespace berth::nspawn {
 
-Result<UniqueFd> bind_notify_socket(const Plan& plan, int rootfd) {
+Result<UniqueFd> bind_notify_socket_in_child(const Plan& plan, int rootfd) {
     UniqueFd s(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
     if (!s) return errno_error("Failed to create the notify socket");
     BERTH_ASSIGN(UniqueFd dir, open_in_root(rootfd, "/run/host", O_PATH | O_DIRECTORY));

@@ -10,7 +10,7 @@
 namespace berth::nspawn {
 
 // Child: create and bind the socket at /run/host/notify inside `rootfd`.
-Result<UniqueFd> bind_notify_socket(const Plan& plan, int rootfd);
+Result<UniqueFd> bind_notify_socket_in_child(const Plan& plan, int rootfd);
 
 // Supervisor: read one datagram; returns its text ("" on EAGAIN).
 std::string read_notify_message(int fd);

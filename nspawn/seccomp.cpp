@@ -220,7 +220,7 @@ std::set<std::string> denied_calls(const Privileges& p) {
 // costs more than half a millisecond. Programs without it (tests, the generator) find none here.
 __attribute__((weak)) const BuiltinSeccomp* builtin_seccomp() { return nullptr; }
 
-Result<SeccompProgram> compile_seccomp(const Privileges& p) {
+Result<SeccompProgram> prepare_seccomp(const Privileges& p) {
     std::set<std::string> deny = denied_calls(p);
     if (const BuiltinSeccomp* b = builtin_seccomp()) {
         if (std::equal(deny.begin(), deny.end(), b->denied.begin(), b->denied.end()))
@@ -259,7 +259,7 @@ Result<SeccompProgram> compile_denied(const std::set<std::string>& deny) {
     return prog;
 }
 
-Status load_seccomp(const SeccompProgram& prog, bool no_new_privileges) {
+Status load_seccomp_in_child(const SeccompProgram& prog, bool no_new_privileges) {
     if (no_new_privileges && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         return errno_error("Failed to set no_new_privs");
     if (prog.code.empty()) return {};

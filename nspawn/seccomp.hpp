@@ -38,7 +38,7 @@ struct SeccompProgram {
 };
 
 // Supervisor, before clone.
-Result<SeccompProgram> compile_seccomp(const Privileges& p);
+Result<SeccompProgram> prepare_seccomp(const Privileges& p);
 
 // The calls a machine with these privileges may not make (EPERM).
 std::set<std::string> denied_calls(const Privileges& p);
@@ -53,6 +53,6 @@ struct BuiltinSeccomp {
 // The default privileges' program when the binary embeds it, else null.
 const BuiltinSeccomp* builtin_seccomp();
 // Child, last step before exec (still holding CAP_SYS_ADMIN, or with no_new_privs set).
-Status load_seccomp(const SeccompProgram& prog, bool no_new_privileges);
+Status load_seccomp_in_child(const SeccompProgram& prog, bool no_new_privileges);
 
 }  // namespace berth::nspawn

@@ -31,7 +31,7 @@ void reset_signal_dispositions() {
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
 }
 
-void prepare_stub_signals() {
+void install_stub_signals() {
     // PID 1 of a namespace only receives signals it has a handler for; what it inherited ignored (SIGCHLD
     // ignored would even reap PID 2 behind its back) goes back to the default first.
     reset_signal_dispositions();

@@ -13,6 +13,6 @@ namespace berth::nspawn {
 void reset_signal_dispositions();
 
 // Signals the stub forwards (installed as handlers before the fork, so nothing is lost in between).
-void prepare_stub_signals();
+void install_stub_signals();
 
 }  // namespace berth::nspawn

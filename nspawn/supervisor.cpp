@@ -3,7 +3,6 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,8 +15,6 @@ namespace berth::nspawn {
 namespace {
 
 enum Tag : uint64_t { kPidfd, kSignal, kNotify, kChannel, kMaster, kStdin };
-
-int pidfd_signal(int pidfd, int sig) { return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0)); }
 
 Outcome outcome_of(const Plan& plan, const siginfo_t& si) {
     Outcome o;
@@ -65,7 +62,7 @@ void watch_master(Loop& loop, Console& console) {
 
 Outcome supervise(const Plan& plan, RunningMachine& m, int signal_fd, const Cgroup& cgroup) {
     Loop loop;
-    loop.add(m.pidfd.get(), kPidfd);
+    loop.add(m.init.pidfd(), kPidfd);
     loop.add(signal_fd, kSignal);
     if (m.notify) loop.add(m.notify.get(), kNotify);
     if (m.channel.fd() >= 0) loop.add(m.channel.fd(), kChannel);
@@ -82,12 +79,10 @@ Outcome supervise(const Plan& plan, RunningMachine& m, int signal_fd, const Cgro
         for (int i = 0; i < n; i++) {
             switch (evs[i].data.u64) {
                 case kPidfd: {
-                    siginfo_t si{};
-                    if (::waitid(static_cast<idtype_t>(P_PIDFD), m.pidfd.get(), &si, WEXITED | WNOHANG) < 0 ||
-                        si.si_pid == 0)
-                        break;
+                    auto si = m.init.try_reap();
+                    if (!si) break;
                     if (m.console) m.console->on_master_readable();  // the last words
-                    Outcome o = outcome_of(plan, si);
+                    Outcome o = outcome_of(plan, *si);
                     if (exec_error) {
                         o.error = exec_error;
                         o.reboot = false;
@@ -105,9 +100,9 @@ Outcome supervise(const Plan& plan, RunningMachine& m, int signal_fd, const Cgro
                             if (!plan.quiet)
                                 spdlog::info("Asking machine \"{}\" to stop with {}.", plan.machine,
                                              signal_name(plan.kill_signal));
-                            pidfd_signal(m.pidfd.get(), plan.kill_signal);
+                            m.init.signal(plan.kill_signal);
                         } else {
-                            pidfd_signal(m.pidfd.get(), SIGKILL);
+                            m.init.signal(SIGKILL);
                             (void)cgroup.kill_all(0);
                         }
                     }
@@ -136,7 +131,7 @@ Outcome supervise(const Plan& plan, RunningMachine& m, int signal_fd, const Cgro
                 case kStdin:
                     if (m.console->on_stdin_readable()) {
                         if (!plan.quiet) spdlog::info("\r\nKilling machine \"{}\" (^] pressed three times).\r", plan.machine);
-                        pidfd_signal(m.pidfd.get(), SIGKILL);
+                        m.init.signal(SIGKILL);
                         (void)cgroup.kill_all(0);
                     }
                     if (!m.console->reads_stdin()) loop.del(STDIN_FILENO);

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "common/cgroup.hpp"
+#include "nspawn/child_process.hpp"
 #include "nspawn/console.hpp"
 #include "nspawn/plan.hpp"
 #include "nspawn/sync.hpp"
@@ -13,8 +14,7 @@
 namespace berth::nspawn {
 
 struct RunningMachine {
-    pid_t pid = 0;  // host PID of the machine's PID 1
-    UniqueFd pidfd;
+    ChildProcess init;  // the machine's PID 1; reaped by supervise()
     Channel channel;  // closes (EOF) when the payload was executed; carries an exec error otherwise
     UniqueFd notify;
     std::unique_ptr<Console> console;

@@ -97,7 +97,7 @@ Status lock_range(UserRange& r) {
     for (uint64_t block = first; block < end; block += kRange) {
         auto l = lock_file(block_lock_path(static_cast<uid_t>(block)), true);
         if (!l.ok()) {
-            release_user_range(r);
+            cleanup_user_range(r);
             return l.error();
         }
         r.locks.emplace_back(static_cast<uid_t>(block), std::move(*l));
@@ -183,7 +183,7 @@ Status finish_userns(UserNsPlan& p, const std::string& directory) {
     return {};
 }
 
-Result<UserRange> allocate_user_range(const UserNsPlan& p, const std::string& directory, const std::string& machine) {
+Result<UserRange> prepare_user_range(const UserNsPlan& p, const std::string& directory, const std::string& machine) {
     UserRange r;
     r.range = p.range;
     auto in_use = [&] {
@@ -219,25 +219,25 @@ Result<UserRange> allocate_user_range(const UserNsPlan& p, const std::string& di
         r.base = base;
         if (!lock_range(r).ok()) continue;
         if (host_ids_in(base, kRange).empty()) return r;
-        release_user_range(r);
+        cleanup_user_range(r);
     }
     return plain_error(fmt::format("No free UID range left for machine \"{}\"", machine), EBUSY);
 }
 
-void release_user_range(UserRange& r) {
+void cleanup_user_range(UserRange& r) {
     for (auto& [block, lock] : r.locks)
         if (lock) ::unlink(block_lock_path(block).c_str());
     r.locks.clear();
 }
 
-Status write_id_maps(pid_t pid, const UserRange& r) {
+Status configure_id_maps(pid_t pid, const UserRange& r) {
     std::string map = fmt::format("0 {} {}\n", r.base, r.range);
     BERTH_TRY(write_file(fmt::format("/proc/{}/uid_map", pid), map));
     BERTH_TRY(write_file(fmt::format("/proc/{}/gid_map", pid), map));
     return {};
 }
 
-Status delegate_cgroup(const Cgroup& cg, uid_t root) {
+Status configure_cgroup_delegation(const Cgroup& cg, uid_t root) {
     for (const char* f : {"", "/cgroup.procs", "/cgroup.threads", "/cgroup.subtree_control"}) {
         std::string p = cg.path() + f;
         if (::chown(p.c_str(), root, root) < 0 && errno != ENOENT)
@@ -332,7 +332,7 @@ void NamespaceOwner::forget() {
     (void)::setrlimit(RLIMIT_NPROC, &nproc_);
 }
 
-Status become_userns_root() {
+Status become_userns_root_in_child() {
     if (::setgroups(0, nullptr) < 0) return errno_error("Failed to drop supplementary groups in the user namespace");
     if (::setresgid(0, 0, 0) < 0) return errno_error("Failed to become group 0 in the user namespace");
     if (::setresuid(0, 0, 0) < 0) return errno_error("Failed to become root in the user namespace");

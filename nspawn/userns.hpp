@@ -48,16 +48,16 @@ struct UserRange {
 };
 
 // Supervisor, before clone: choose and lock the range (pick prefers the range an earlier chown recorded).
-Result<UserRange> allocate_user_range(const UserNsPlan& p, const std::string& directory, const std::string& machine);
+Result<UserRange> prepare_user_range(const UserNsPlan& p, const std::string& directory, const std::string& machine);
 
 // Supervisor, at exit: give the range back (the lock file goes; we hold it exclusively).
-void release_user_range(UserRange& r);
+void cleanup_user_range(UserRange& r);
 
 // Supervisor, after clone: the child's uid_map and gid_map.
-Status write_id_maps(pid_t pid, const UserRange& r);
+Status configure_id_maps(pid_t pid, const UserRange& r);
 
-// Supervisor: the machine's cgroup (directory and the files its init writes) to the machine's root.
-Status delegate_cgroup(const Cgroup& cg, uid_t root);
+// Supervisor, after clone: the machine's cgroup (directory and the files its init writes) to the machine's root.
+Status configure_cgroup_delegation(const Cgroup& cg, uid_t root);
 
 // Shift every file's owner below `directory` into the range (uid -> base + uid), once; recorded by the
 // root directory's owner, so a second call with the same base does nothing.
@@ -108,6 +108,6 @@ private:
 };
 
 // Child, first thing after the maps exist: become root (uid/gid 0, no groups) of the new namespace.
-Status become_userns_root();
+Status become_userns_root_in_child();
 
 }  // namespace berth::nspawn

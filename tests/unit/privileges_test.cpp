@@ -17,11 +17,11 @@
 #include "nspawn/options.hpp"
 #include "nspawn/seccomp.hpp"
 
-using berth::nspawn::compile_seccomp;
 using berth::nspawn::default_capabilities;
-using berth::nspawn::load_seccomp;
+using berth::nspawn::load_seccomp_in_child;
 using berth::nspawn::Options;
 using berth::nspawn::parse_privileges;
+using berth::nspawn::prepare_seccomp;
 using berth::nspawn::Privileges;
 using berth::nspawn::SeccompProgram;
 using Strings = std::vector<std::string>;
@@ -45,7 +45,7 @@ std::string refused(const Options& o) {
 }
 
 SeccompProgram compiled(const Privileges& p) {
-    auto prog = compile_seccomp(p);
+    auto prog = prepare_seccomp(p);
     EXPECT_TRUE(prog.ok()) << (prog.ok() ? "" : prog.error().message);
     return prog.ok() ? *prog : SeccompProgram{};
 }
@@ -54,7 +54,7 @@ SeccompProgram compiled(const Privileges& p) {
 int errno_under(const SeccompProgram& prog, const std::function<long()>& call) {
     pid_t pid = ::fork();
     if (pid == 0) {
-        if (!load_seccomp(prog, true).ok()) ::_exit(255);
+        if (!load_seccomp_in_child(prog, true).ok()) ::_exit(255);
         errno = 0;
         long r = call();
         ::_exit(r < 0 ? errno : 0);
@@ -155,7 +155,7 @@ TEST(ParsePrivileges, NoNewPrivilegesTakesABoolean) {
 TEST(LoadSeccomp, EmptyProgramStillSetsNoNewPrivileges) {
     pid_t pid = ::fork();
     if (pid == 0) {
-        if (!load_seccomp(SeccompProgram{}, true).ok()) ::_exit(2);
+        if (!load_seccomp_in_child(SeccompProgram{}, true).ok()) ::_exit(2);
         ::_exit(::prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == 1 ? 0 : 1);
     }
     int ws = 0;
@@ -343,7 +343,7 @@ TEST(BuiltinSeccomp, OtherPrivilegesGetTheirOwnProgram) {
     Privileges p;
     p.capabilities = default_capabilities(false);
     p.syscall_allow = {"keyctl"};
-    auto prog = compile_seccomp(p);
+    auto prog = prepare_seccomp(p);
     ASSERT_TRUE(prog.ok()) << prog.error().message;
     auto fresh = berth::nspawn::compile_denied(berth::nspawn::denied_calls(p));
     ASSERT_TRUE(fresh.ok());

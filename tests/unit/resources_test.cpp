@@ -340,7 +340,7 @@ protected:
         Resources r;
         std::istringstream in(assignments);
         for (std::string a; in >> a;) EXPECT_TRUE(parse_resource_assignment(a, r).ok()) << a;
-        auto rc = apply_cgroup_limits(r, Cgroup(tree_.path(), "/berth/m"), kName);
+        auto rc = configure_cgroup_limits(r, Cgroup(tree_.path(), "/berth/m"), kName);
         EXPECT_TRUE(rc.ok()) << rc.error().message;
         return rc.ok() ? *rc : ResourceCgroups{};
     }
@@ -417,7 +417,7 @@ TEST_F(ResourceCgroupV2, WriteFailureNamesFileAndMachine) {
     ::unlink((tree_ / "berth/m/pids.max").c_str());
     Resources r;
     ASSERT_TRUE(parse_resource_assignment("pids-max=20", r).ok());
-    auto rc = apply_cgroup_limits(r, Cgroup(tree_.path(), "/berth/m"), kName);
+    auto rc = configure_cgroup_limits(r, Cgroup(tree_.path(), "/berth/m"), kName);
     ASSERT_FALSE(rc.ok());
     EXPECT_NE(rc.error().message.find(fmt::format("pids.max of machine \"{}\"", kName)), std::string::npos)
         << rc.error().message;
@@ -438,7 +438,7 @@ TEST(ResourceProcessLimits, AppliedToTheCallingProcess) {
     pid_t pid = ::fork();
     ASSERT_GE(pid, 0);
     if (pid == 0) {
-        if (!apply_process_limits(r).ok()) ::_exit(1);
+        if (!apply_process_limits_in_child(r).ok()) ::_exit(1);
         rlimit l{};
         ::getrlimit(RLIMIT_NOFILE, &l);
         if (l.rlim_cur != 100 || l.rlim_max != 200) ::_exit(2);
