@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/chase.hpp"
+#include "common/values.hpp"
 
 namespace berth {
 
@@ -22,13 +23,7 @@ Result<UniqueFd> make_fs_mount(const std::string& fstype, const std::string& opt
         return {};
     };
     if (!source.empty()) BERTH_TRY(config(FSCONFIG_SET_STRING, "source", source.c_str()));
-    size_t i = 0;
-    while (i < options.size()) {
-        size_t j = options.find(',', i);
-        if (j == std::string::npos) j = options.size();
-        std::string opt = options.substr(i, j - i);
-        i = j + 1;
-        if (opt.empty()) continue;
+    for (const std::string& opt : split_items(options)) {
         auto eq = opt.find('=');
         if (eq == std::string::npos) {
             BERTH_TRY(config(FSCONFIG_SET_FLAG, opt.c_str(), nullptr));

@@ -420,10 +420,8 @@ void cleanup_v1_cgroups(const ResourceCgroups& rc) {
 
 Status apply_userns_limits_in_child(const Resources& r) {
     for (auto& l : r.userns_limits) {
-        auto s = write_file("/proc/sys/user/" + l.name, std::to_string(l.value));
-        if (!s.ok())
-            return sys_error(s.error().code, fmt::format("Failed to set the user namespace's limit {} to {}: {}", l.name,
-                                                         l.value, s.error().message));
+        BERTH_TRY_CTX(write_file("/proc/sys/user/" + l.name, std::to_string(l.value)),
+                      "Failed to set the user namespace's limit {} to {}", l.name, l.value);
     }
     return {};
 }

@@ -19,6 +19,18 @@ std::string value_text(const OptionValue& v) {
     return std::get<std::string>(v);
 }
 
+std::vector<std::string> split_items(std::string_view text, char separator) {
+    std::vector<std::string> out;
+    size_t i = 0;
+    while (i <= text.size()) {
+        size_t j = text.find(separator, i);
+        if (j == std::string_view::npos) j = text.size();
+        if (j > i) out.emplace_back(text.substr(i, j - i));
+        i = j + 1;
+    }
+    return out;
+}
+
 std::optional<bool> parse_boolean(std::string_view t) {
     if (t == "yes" || t == "true" || t == "1" || t == "on") return true;
     if (t == "no" || t == "false" || t == "0" || t == "off") return false;

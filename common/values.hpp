@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include "common/result.hpp"
 
@@ -28,6 +29,9 @@ Result<bool> parse_boolean(const std::string& text, const std::string& what);
 std::optional<uint64_t> parse_uint(std::string_view text);
 // An optional sign, then parse_uint's digits.
 std::optional<int64_t> parse_int(std::string_view text);
+
+// The non-empty items of a list: "a,,b," -> {"a", "b"} (mount options and the like).
+std::vector<std::string> split_items(std::string_view text, char separator = ',');
 
 inline constexpr uint64_t kInfinity = UINT64_MAX;  // "infinity" of a size or a limit
 

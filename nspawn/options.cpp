@@ -98,23 +98,11 @@ Status parse_register(const OptionSpec& spec, const OptionValue& v, PlanDraft& d
     return {};
 }
 
-template <bool ReadOnly>
-Status parse_bind_option(const OptionSpec&, const OptionValue& v, PlanDraft& d) {
-    BERTH_ASSIGN(auto b, parse_bind(text(v), ReadOnly));
-    d.plan.binds.push_back(b);
-    return {};
-}
-
-Status parse_tmpfs_option(const OptionSpec&, const OptionValue& v, PlanDraft& d) {
-    BERTH_ASSIGN(auto t, parse_tmpfs(text(v)));
-    d.plan.tmpfs.push_back(t);
-    return {};
-}
-
-template <bool ReadOnly>
-Status parse_overlay_option(const OptionSpec&, const OptionValue& v, PlanDraft& d) {
-    BERTH_ASSIGN(auto o, parse_overlay(text(v), ReadOnly));
-    d.plan.overlays.push_back(o);
+// A list option whose every value parses into one more element of a list of the plan.
+template <auto List, auto Parse, auto... Args>
+Status append(const OptionSpec&, const OptionValue& v, PlanDraft& d) {
+    BERTH_ASSIGN(auto item, Parse(text(v), Args...));
+    (d.plan.*List).push_back(std::move(item));
     return {};
 }
 
@@ -201,16 +189,16 @@ const OptionSpec kOptions[] = {
     {"read-only", "--read-only", "files", "", "", "Mount the root directory read-only", "", K::Flag, false, kBool,
      set_bool<&Plan::read_only>},
     {"bind", "--bind", "files", "", "SRC[:DST[:OPTS]]", "Bind mount a host path (OPTS: rbind, norbind, idmap)", "",
-     K::List, true, kString, parse_bind_option<false>},
+     K::List, true, kString, append<&Plan::binds, parse_bind, false>},
     {"bind-ro", "--bind-ro", "files", "", "SRC[:DST[:OPTS]]", "Read-only bind mount", "", K::List, true, kString,
-     parse_bind_option<true>},
+     append<&Plan::binds, parse_bind, true>},
     {"tmpfs", "--tmpfs", "files", "", "PATH[:OPTS]",
      "Mount a tmpfs on PATH (OPTS: mode, size, nr_inodes, uid, gid, noexec, ro)", "", K::List, false, kString,
-     parse_tmpfs_option},
+     append<&Plan::tmpfs, parse_tmpfs>},
     {"overlay", "--overlay", "files", "", "PATH[:PATH...]:PATH", "Overlay mount; the last path is the destination",
-     "", K::List, true, kString, parse_overlay_option<false>},
+     "", K::List, true, kString, append<&Plan::overlays, parse_overlay, false>},
     {"overlay-ro", "--overlay-ro", "files", "", "PATH[:PATH...]:PATH", "Read-only overlay mount", "", K::List, true,
-     kString, parse_overlay_option<true>},
+     kString, append<&Plan::overlays, parse_overlay, true>},
     {"ephemeral", "-x,--ephemeral", "files", "", "", "Run on a throw-away snapshot of the image", "", K::Flag, false,
      kBool, set_bool<&Plan::ephemeral>},
     {"private-network", "--private-network", "network", "private", "", "Own network namespace with only loopback",

@@ -119,19 +119,12 @@ Result<BindMount> parse_bind(const std::string& spec, bool read_only) {
                                                         "Bind destination"));
     if (b.destination == "/") return plain_error(fmt::format("Invalid bind mount \"{}\": cannot bind over /", spec));
     if (parts.size() > 2) {
-        std::string opts = parts[2];
-        size_t i = 0;
-        while (i <= opts.size()) {
-            size_t j = opts.find(',', i);
-            if (j == std::string::npos) j = opts.size();
-            std::string o = opts.substr(i, j - i);
+        for (const std::string& o : split_items(parts[2])) {
             if (o == "rbind") b.recursive = true;
             else if (o == "norbind") b.recursive = false;
             else if (o == "idmap") b.idmap = true;
             else if (o == "noidmap") b.idmap = false;
-            else if (!o.empty())
-                return plain_error(fmt::format("Invalid bind mount \"{}\": unknown option \"{}\"", spec, o));
-            i = j + 1;
+            else return plain_error(fmt::format("Invalid bind mount \"{}\": unknown option \"{}\"", spec, o));
         }
     }
     return b;
@@ -154,13 +147,7 @@ Result<TmpfsMount> parse_tmpfs(const std::string& spec) {
         return plain_error(fmt::format("Invalid --tmpfs \"{}\": {}", spec, why));
     };
     std::vector<std::string> params;
-    size_t i = 0;
-    while (i <= opts.size()) {
-        size_t j = opts.find(',', i);
-        if (j == std::string::npos) j = opts.size();
-        std::string o = opts.substr(i, j - i);
-        i = j + 1;
-        if (o.empty()) continue;
+    for (const std::string& o : split_items(opts)) {
         auto eq = o.find('=');
         std::string key = o.substr(0, eq), value = eq == std::string::npos ? "" : o.substr(eq + 1);
         if (eq == std::string::npos) {

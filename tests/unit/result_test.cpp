@@ -137,3 +137,42 @@ TEST(PlainError, DefaultsToEINVALAndKeepsTheMessage) {
     EXPECT_EQ(e.code, EINVAL);
     EXPECT_EQ(e.text(), "Machine name is empty");
 }
+
+// --- BERTH_TRY_CTX / BERTH_ASSIGN_CTX: the caller's context before the inner message, the code kept ---
+
+static int formatted = 0;
+static std::string counted(const char* what) {
+    formatted++;
+    return what;
+}
+
+static Status mount_in(const char* machine, Status inner) {
+    BERTH_TRY_CTX(inner, "Failed to mount /proc in machine \"{}\" ({})", machine, counted("ctx"));
+    return {};
+}
+
+static Result<int> doubled(bool ok) {
+    BERTH_ASSIGN_CTX(int n, number(ok), "Failed to read the number of {}", "web");
+    return n * 2;
+}
+
+TEST(BerthTryCtx, PutsTheContextBeforeTheInnerMessageAndKeepsTheCode) {
+    auto s = mount_in("web", Error{EPERM, "Permission denied"});
+    ASSERT_FALSE(s.ok());
+    EXPECT_EQ(s.error().code, EPERM);
+    EXPECT_EQ(s.error().message, "Failed to mount /proc in machine \"web\" (ctx): Permission denied");
+}
+
+TEST(BerthTryCtx, FormatsNothingOnSuccess) {
+    formatted = 0;
+    EXPECT_TRUE(mount_in("web", {}).ok());
+    EXPECT_EQ(formatted, 0);
+}
+
+TEST(BerthAssignCtx, AssignsOnSuccessAndWrapsOnFailure) {
+    EXPECT_EQ(doubled(true).value(), 84);
+    auto r = doubled(false);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, ERANGE);
+    EXPECT_EQ(r.error().message, "Failed to read the number of web: no number");
+}
