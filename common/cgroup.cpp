@@ -19,12 +19,12 @@
 
 namespace berth {
 
-std::string machine_cgroup(const std::string& name) { return std::string(kMachinesCgroup) + "/" + name; }
+std::string machine_cgroup(const std::string& name) { return fmt::format("{}/{}", kMachinesCgroup, name); }
 
-std::string machines_v1_cgroup(const std::string& v1_mount) { return v1_mount + kMachinesCgroup; }
+std::string machines_v1_cgroup(const std::string& v1_mount) { return fmt::format("{}{}", v1_mount, kMachinesCgroup); }
 
 std::string machine_v1_cgroup(const std::string& v1_mount, const std::string& name) {
-    return v1_mount + machine_cgroup(name);
+    return fmt::format("{}{}/{}", v1_mount, kMachinesCgroup, name);
 }
 
 namespace {

@@ -8,7 +8,6 @@
 
 #include "common/chase.hpp"
 #include "common/id128.hpp"
-#include "common/machine_name.hpp"
 #include "common/signals.hpp"
 
 namespace berth::nspawn {
