@@ -322,6 +322,8 @@ int Daemon::run() {
             if (m->pidfd) fds.push_back({m->pidfd.get(), POLLIN, 0});
         size_t first_child = fds.size();
         for (int fd : supervisor_->fds()) fds.push_back({fd, POLLIN, 0});
+        size_t first_work = fds.size();
+        for (int fd : children_.fds()) fds.push_back({fd, POLLIN, 0});
 
         int timeout = pd->timeout_ms;
         int term = next_timeout_ms();
@@ -341,7 +343,9 @@ int Daemon::run() {
         }
         for (size_t i = 2; i < fds.size(); i++) {
             if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-            if (i >= first_child) {
+            if (i >= first_work) {
+                children_.on_ready(fds[i].fd);
+            } else if (i >= first_child) {
                 auto ended = supervisor_->on_exit(fds[i].fd);
                 if (ended) answer_starts(ended->first, &ended->second);
             } else {

@@ -9,6 +9,7 @@
 
 #include "common/machined_config.hpp"
 #include "machined/access.hpp"
+#include "machined/children.hpp"
 #include "machined/enabled.hpp"
 #include "machined/machine_objects.hpp"
 #include "machined/machine_starter.hpp"
@@ -34,6 +35,7 @@ public:
     MachineRegistry& registry() { return registry_; }
     Supervisor& supervisor() { return *supervisor_; }
     EnabledSet& enabled() { return enabled_; }
+    Children& children() { return children_; }  // work forked off that outlives a call
     Caller caller_of(sd_bus_message* call);  // who sent it
     void authorize(sd_bus_message* call);    // AccessDenied; the message names the call's member
     Machine& require(const std::string& name);        // NoSuchMachine
@@ -69,6 +71,7 @@ private:
     AccessControl access_;
     EnabledSet enabled_;
     std::unique_ptr<Supervisor> supervisor_;
+    Children children_;
     std::vector<SlotPtr> manager_vtables_;  // the interfaces of /org/freedesktop/machine1
     std::unique_ptr<MachineObjects> machine_objects_;
     std::map<std::string, long> terminate_deadlines_;  // name -> CLOCK_MONOTONIC ms
