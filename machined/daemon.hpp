@@ -10,6 +10,7 @@
 #include "common/machined_config.hpp"
 #include "machined/access.hpp"
 #include "machined/enabled.hpp"
+#include "machined/machine_files.hpp"
 #include "machined/machine_objects.hpp"
 #include "machined/machine_starter.hpp"
 #include "machined/register_request.hpp"
@@ -54,6 +55,8 @@ public:
 
 private:
     void remove_machine(const std::string& name, const char* why);
+    // Under systemd, StopUnit of the machine's own unit; false when there is none or systemd refused.
+    bool stop_unit(const Machine& m);
     void on_leader_exit(int pidfd);
     void check_terminations();
     void answer_starts(const std::string& name, const std::string* failure);  // nullptr: it registered
@@ -66,6 +69,7 @@ private:
     BusPtr bus_;
     MachineRegistry registry_;
     StateStore state_;
+    SystemdMachineFiles machine_files_;  // /run/systemd/machines, for systemd's -M tools
     AccessControl access_;
     EnabledSet enabled_;
     std::unique_ptr<Supervisor> supervisor_;
