@@ -71,7 +71,9 @@ TEST(SystemdMachineFiles, WriteAndRemoveTheFileAndTheUnitLink) {
     Machine m = web();
     ASSERT_TRUE(files.enable({}).ok());
     files.write(m);
-    EXPECT_EQ(*read_file(t / "machines/web"), systemd_machine_file(m));
+    auto text = read_file(t / "machines/web");
+    ASSERT_TRUE(text.ok());
+    EXPECT_EQ(*text, systemd_machine_file(m));
     char target[PATH_MAX] = {};
     ASSERT_GT(::readlink((t / "machines/unit:gt-x.service").c_str(), target, sizeof target - 1), 0);
     EXPECT_STREQ(target, "web");
@@ -131,9 +133,13 @@ TEST(MachinedConfig, MachinesDirDefaultsToSystemdsAndMustBeAbsolute) {
     ::TempTree t;
     std::string path = t.path() + "/machined.toml";
     ASSERT_TRUE(write_file_atomic(path, "").ok());
-    EXPECT_EQ(load_machined_config(path, true)->machines_dir, "/run/systemd/machines");
+    auto defaults = load_machined_config(path, true);
+    ASSERT_TRUE(defaults.ok());
+    EXPECT_EQ(defaults->machines_dir, "/run/systemd/machines");
     ASSERT_TRUE(write_file_atomic(path, "machines_dir = \"/tmp/m\"\n").ok());
-    EXPECT_EQ(load_machined_config(path, true)->machines_dir, "/tmp/m");
+    auto set = load_machined_config(path, true);
+    ASSERT_TRUE(set.ok());
+    EXPECT_EQ(set->machines_dir, "/tmp/m");
     ASSERT_TRUE(write_file_atomic(path, "machines_dir = \"m\"\n").ok());
     EXPECT_FALSE(load_machined_config(path, true).ok());
 }
