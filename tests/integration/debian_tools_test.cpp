@@ -38,7 +38,9 @@ protected:
              "--bind=" + probe_ + ":/berth-probe:idmap", "-b", "systemd.wants=berth-probe.service"},
             {.env = {bus_->env()}, .timeout = 300s}));
         ASSERT_TRUE(wait_for_file(probe_ + "/boots", *guest_, 120s)) << guest_->wait(0ms).describe();
-        ASSERT_EQ(read_file(probe_ + "/boots"), "active\n");
+        // The probe creates the file before systemctl's answer is in it.
+        ASSERT_TRUE(eventually([&] { return read_file(probe_ + "/boots") == "active\n"; }, 10s))
+            << read_file(probe_ + "/boots");
     }
 
     void TearDown() override {
