@@ -237,7 +237,7 @@ boot_cmd() {
 }
 label() {
     case $1 in
-        berth) echo "berth nspawn" ;; berth-nouserns) echo "berth -U no" ;; systemd-nspawn-U) echo "systemd-nspawn -U" ;;
+        berth) echo "berth nspawn" ;; berth-machined) echo "berth machined" ;; berth-nouserns) echo "berth -U no" ;; systemd-nspawn-U) echo "systemd-nspawn -U" ;;
         lxc) echo "lxc-start" ;; *) echo "$1" ;;
     esac
 }
@@ -572,7 +572,8 @@ bench_memory() {
 #          that registered the guest; nspawn sends the guest SIGRTMIN+3): from the call until nspawn exited.
 #   systemd-nspawn: what `machinectl poweroff` does (KillMachine "leader" SIGRTMIN+4, which systemd-machined
 #          turns into a plain kill(2) of the leader), sent straight to the guest's PID 1: no systemd-machined
-#          can register a machine on a host without systemd. From the signal until systemd-nspawn exited.
+#          can register a machine on a host without systemd. From the signal until systemd-nspawn exited;
+#          sent by /bin/kill, a process of its own as busctl is on berth's side.
 #   Both end in the guest's own clean shutdown; berth's figure also pays for the D-Bus round trip and
 #   machined's work, and halts (SIGRTMIN+3) where the other powers off (SIGRTMIN+4): the same shutdown
 #   transaction in a container, both end with the supervisor's exit status 0.
@@ -648,7 +649,8 @@ terminate_once() {  # IMPL NAME -> seconds in $TERM_T, or non-zero with the reas
         berth) busctl --address="$MACHINED_ADDR" call org.freedesktop.machine1 /org/freedesktop/machine1 \
                    org.freedesktop.machine1.Manager TerminateMachine s "$name" >>"$log" 2>&1 ||
                    TERM_WHY="TerminateMachine failed: $(tail -n1 "$log")" ;;
-        systemd-nspawn) kill -s RTMIN+4 "$init" || TERM_WHY="cannot signal the guest's PID 1 ($init)" ;;
+        # A process of its own, as busctl is for berth (and machinectl would be): /bin/kill, not the builtin.
+        systemd-nspawn) /bin/kill -s RTMIN+4 "$init" || TERM_WHY="cannot signal the guest's PID 1 ($init)" ;;
     esac
     wait "$pid"
     rc=$?
@@ -700,11 +702,13 @@ bench_terminate() {
     for impl in "${all[@]}"; do
         local goal=""
         [[ $impl == berth ]] && goal="goal <= 1.00x"
+        local lbl=$impl
+        [[ $impl == berth ]] && lbl=berth-machined
         if [[ -n ${med[$impl]:-} ]]; then
-            row "$(label "$impl")" "$(secs "${med[$impl]}")" "$(secs "${lo[$impl]}") .. $(secs "${hi[$impl]}")" \
+            row "$(label "$lbl")" "$(secs "${med[$impl]}")" "$(secs "${lo[$impl]}") .. $(secs "${hi[$impl]}")" \
                 "$([[ -n ${med[systemd-nspawn]:-} ]] && ratio "${med[$impl]}" "${med[systemd-nspawn]}" || echo -)" "$goal"
         else
-            row "$(label "$impl")" "-" "not available (${why[$impl]})" "" ""
+            row "$(label "$lbl")" "-" "not available (${why[$impl]})" "" ""
         fi
     done
     if grep -q "killing it" "$WORK/logs/machined.log" 2>/dev/null; then

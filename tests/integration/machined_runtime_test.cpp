@@ -202,5 +202,27 @@ TEST_F(Runtime, TerminateThawsAFrozenMachineFirst) {
     EXPECT_EQ(log.err.find("killing it"), std::string::npos) << log.describe();
 }
 
+// Under systemd, a machine in its own unit is stopped through systemd (StopUnit), as systemd-machined
+// does. This bus has no systemd: machined says so and asks the machine itself instead.
+TEST_F(Runtime, UnderSystemdTerminateStopsTheMachinesUnitFirst) {
+    std::string name = "su-" + id_, unit = "nspawn@" + name + ".service";
+    std::string cg = cgroup2_root() + "/" + unit;
+    make_dirs(cg);
+    {
+        start_machined("terminate_timeout_sec = 120", true);
+        auto leader = start_leader();
+        write_file(cg + "/cgroup.procs", std::to_string(leader.pid()));
+        ASSERT_TRUE(register_leader(name, leader.pid()).exited(0));
+        EXPECT_EQ(machine_property(name, "Unit"), "s \"" + unit + "\"");
+        EXPECT_TRUE(manager("TerminateMachine", {"s", name}).exited(0));
+        EXPECT_EQ(leader.wait(30s).term_signal, SIGTERM);
+        EXPECT_TRUE(eventually([&] { return machine_names() == std::vector<std::string>{".host"}; }));
+        auto log = stop_machined();
+        EXPECT_NE(log.err.find("Failed to stop unit " + unit + " of machine \"" + name + "\""), std::string::npos)
+            << log.describe();
+    }
+    EXPECT_TRUE(eventually([&] { return ::rmdir(cg.c_str()) == 0; }));
+}
+
 }  // namespace
 }  // namespace berth::test
