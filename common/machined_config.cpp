@@ -30,10 +30,14 @@ Result<MachinedConfig> load_machined_config(const std::string& path, bool requir
         auto bad = [&](const char* what) {
             return plain_error(fmt::format("Invalid \"{}\" in {}: expected {}", k, path, what));
         };
-        if (k == "pool" || k == "enabled_dir" || k == "state_dir" || k == "nspawn") {
+        if (k == "pool" || k == "enabled_dir" || k == "state_dir" || k == "nspawn" || k == "machines_dir") {
             auto v = node.value<std::string>();
             if (!v || v->empty() || (*v)[0] != '/') return bad("an absolute path");
-            (k == "pool" ? c.pool : k == "enabled_dir" ? c.enabled_dir : k == "state_dir" ? c.state_dir : c.nspawn) = *v;
+            (k == "pool"          ? c.pool
+             : k == "enabled_dir" ? c.enabled_dir
+             : k == "state_dir"   ? c.state_dir
+             : k == "machines_dir" ? c.machines_dir
+                                   : c.nspawn) = *v;
         } else if (k == "allowed_groups") {
             auto* a = node.as_array();
             if (!a) return bad("an array of group names");

@@ -16,6 +16,8 @@ struct MachinedConfig {
     std::string pool = paths::kDefaultPool;
     std::string state_dir = "/run/berth";
     std::string enabled_dir = paths::kEnabled;
+    // Where systemd's clients look for machines (the -M tools): machined writes one file per machine there.
+    std::string machines_dir = paths::kSystemdMachines;
     std::vector<std::string> allowed_groups;  // may call the mutating methods besides root
     spdlog::level::level_enum log_level = spdlog::level::info;
     // TerminateMachine: how long the leader has after SIGTERM before the whole machine gets SIGKILL.

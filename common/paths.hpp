@@ -21,6 +21,9 @@ inline constexpr const char* kSettingsDirs[] = {"/etc/berth/nspawn", "/run/berth
 inline constexpr const char* kMachinedConfig = "/etc/berth/machined.toml";
 // The pool of images when machined.toml names none.
 inline constexpr const char* kDefaultPool = "/var/lib/machines";
+// Where systemd's tools (systemctl -M, systemd-run -M, ...) read a machine's leader and class, one file
+// per machine, as systemd-machined writes them.
+inline constexpr const char* kSystemdMachines = "/run/systemd/machines";
 // The machines `machinectl enable` starts at boot.
 inline constexpr const char* kEnabled = "/etc/berth/enabled";
 

@@ -22,6 +22,7 @@ void apply_properties(MachineStatus& s, const std::vector<Property>& props) {
         else if (p.name == "Leader" && j.is_number_unsigned()) s.leader = static_cast<pid_t>(j.get<uint32_t>());
         else if (p.name == "NetworkInterfaces" && j.is_array()) s.ifindices = j.get<std::vector<int>>();
         else if (p.name == "Frozen" && j.is_boolean()) s.frozen = j.get<bool>();
+        else if (p.name == "ControlGroup" && j.is_string()) s.cgroup = j.get<std::string>();
     }
 }
 

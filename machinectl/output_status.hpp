@@ -26,7 +26,7 @@ struct MachineStatus {
     std::string os_pretty_name;
     uint32_t uid_shift = 0;
     std::optional<bool> frozen;            // io.berth.Machine1, when machined has it
-    std::string cgroup;                    // "" when unknown
+    std::string cgroup;                    // the machine's own (io.berth.Machine1's ControlGroup), else the leader's; "" when unknown
     std::optional<CgroupNode> processes;
 };
 

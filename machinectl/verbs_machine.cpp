@@ -94,8 +94,14 @@ Status verb_status(Bus& bus, const Options& o) {
             if (it != os->end()) s.os_pretty_name = it->second;
         }
         if (auto shift = bus.uid_shift(name)) s.uid_shift = *shift;
-        // The process tree: the leader's cgroup, read from the unified hierarchy on this host.
-        if (s.leader > 0) {
+        // The process tree: the machine's own cgroup as machined knows it (a booted guest's systemd moves
+        // itself into init.scope below it: the leader's cgroup would show that alone), else the leader's.
+        if (!s.cgroup.empty()) {
+            auto layout = detect_cgroup_layout();
+            auto tree = layout ? read_cgroup_tree(layout->unified_root, s.cgroup) : Result<CgroupNode>(layout.error());
+            if (tree) s.processes = std::move(*tree);
+            else if (!o.quiet) fmt::print(stderr, "Warning: {}\n", tree.error().message);
+        } else if (s.leader > 0) {
             auto cg = own_unified_cgroup(s.leader);
             auto layout = detect_cgroup_layout();
             if (cg && *cg == "/") {

@@ -16,6 +16,7 @@
 #include "machined/limits.hpp"
 #include "machined/objects.hpp"
 #include "machined/operations.hpp"
+#include "machined/supervision.hpp"
 
 namespace berth::machined {
 
@@ -68,6 +69,7 @@ Daemon::Daemon(MachinedConfig config, BusPtr bus)
     : config_(std::move(config)),
       bus_(std::move(bus)),
       state_(config_.state_dir),
+      machine_files_(config_.machines_dir),
       access_(config_.allowed_groups),
       enabled_(config_.enabled_dir),
       supervisor_(std::make_unique<Supervisor>(config_, bus_.get())) {}
@@ -104,6 +106,7 @@ Machine& Daemon::register_machine(const RegistrationRequest& req, const Caller& 
     Machine& m = registry_.add(std::move(prepared));
     if (auto s = state_.save(m); !s.ok())
         spdlog::warn("Machine \"{}\" will be forgotten if machined restarts: {}", m.name, s.error().message);
+    machine_files_.write(m);
     emit_signal(bus_.get(), kManagerPath, kManagerInterface, "MachineNew", "so", m.name.c_str(),
                 machine_object_path(m.name).c_str());
     spdlog::info("New machine \"{}\" (leader {}{}{})", m.name, m.leader, m.cgroup.empty() ? "" : ", cgroup ",
@@ -116,6 +119,7 @@ void Daemon::remove_machine(const std::string& name, const char* why) {
     auto m = registry_.remove(name);
     if (!m) return;
     state_.remove(name);
+    machine_files_.remove(*m);
     terminate_deadlines_.erase(name);
     for (auto& dir : cgroups_to_remove(*m))
         if (!try_rmdir_with_parent(dir)) pending_rmdirs_.push_back({dir, now_ms() + kRmdirPatienceMs});
@@ -126,15 +130,35 @@ void Daemon::remove_machine(const std::string& name, const char* why) {
 
 void Daemon::unregister_machine(const std::string& name) { remove_machine(name, "unregistered"); }
 
+bool Daemon::stop_unit(const Machine& m) {
+    if (m.unit.empty() || !systemd_is_running() || !unit_is_machines_own(m.unit, m.name)) return false;
+    auto job = call_method(bus_.get(), "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                           "org.freedesktop.systemd1.Manager", "StopUnit", "ss", m.unit.c_str(), "replace");
+    if (!job.ok()) {
+        spdlog::warn("Failed to stop unit {} of machine \"{}\": {}; asking the machine itself", m.unit, m.name,
+                     job.error().message);
+        return false;
+    }
+    spdlog::info("Terminating machine \"{}\": stopping its unit {}", m.name, m.unit);
+    return true;
+}
+
 void Daemon::terminate_machine(Machine& m) {
     if (m.is_host()) throw_bus_error(kInvalidArgs, "The host cannot be terminated");
-    // A frozen leader would never see SIGTERM.
-    if (is_frozen(m)) (void)set_frozen(m, false);
+    // A frozen machine would never see the request: thawed first, whoever is asked to stop it.
+    if (is_frozen(m)) {
+        auto thawed = set_frozen(m, false);
+        if (!thawed.ok()) spdlog::warn("Failed to thaw machine \"{}\" before stopping it: {}", m.name, thawed.error().message);
+    }
     if (config_.terminate_timeout_sec == 0) {
         ok_or_throw(kill_machine_hard(m));
     } else {
-        ok_or_throw(kill_machine(m, "leader", SIGTERM));
-        terminate_deadlines_[m.name] = now_ms() + config_.terminate_timeout_sec * 1000L;
+        if (!stop_unit(m)) {
+            auto how = value_or_throw(ask_machine_to_stop(m));
+            spdlog::info("Terminating machine \"{}\": {}", m.name, how);
+        }
+        // Asked again by a second TerminateMachine, the deadline stays the first one's.
+        terminate_deadlines_.emplace(m.name, now_ms() + config_.terminate_timeout_sec * 1000L);
     }
     // No PropertiesChanged: State is declared EmitsChangedSignal=false, as systemd 252 declares it.
     m.state = "closing";
@@ -248,6 +272,9 @@ Status Daemon::start() {
     } catch (const BusError& e) {
         return plain_error(fmt::format("Failed to set up {} on the system bus: {}", kBusName, e.what()), EIO);
     }
+    // Ours now: systemd's -M tools see the machines we have.
+    if (auto s = machine_files_.enable(registry_.all()); !s.ok())
+        spdlog::warn("systemd's tools will not find machines (-M): {}", s.error().message);
 
     sigset_t mask;
     sigemptyset(&mask);
@@ -293,7 +320,7 @@ void Daemon::check_terminations() {
             continue;
         }
         if (auto* m = registry_.find(it->first)) {
-            spdlog::info("Machine \"{}\" did not stop after SIGTERM: killing it", m->name);
+            spdlog::info("Machine \"{}\" did not stop within {} s: killing it", m->name, config_.terminate_timeout_sec);
             auto s = kill_machine_hard(*m);
             if (!s.ok()) spdlog::warn("Failed to kill machine \"{}\": {}", m->name, s.error().message);
         }

@@ -11,6 +11,7 @@
 #include "machined/access.hpp"
 #include "machined/children.hpp"
 #include "machined/enabled.hpp"
+#include "machined/machine_files.hpp"
 #include "machined/machine_objects.hpp"
 #include "machined/machine_starter.hpp"
 #include "machined/register_request.hpp"
@@ -56,6 +57,8 @@ public:
 
 private:
     void remove_machine(const std::string& name, const char* why);
+    // Under systemd, StopUnit of the machine's own unit; false when there is none or systemd refused.
+    bool stop_unit(const Machine& m);
     void on_leader_exit(int pidfd);
     void check_terminations();
     void answer_starts(const std::string& name, const std::string* failure);  // nullptr: it registered
@@ -68,6 +71,7 @@ private:
     BusPtr bus_;
     MachineRegistry registry_;
     StateStore state_;
+    SystemdMachineFiles machine_files_;  // /run/systemd/machines, for systemd's -M tools
     AccessControl access_;
     EnabledSet enabled_;
     std::unique_ptr<Supervisor> supervisor_;

@@ -31,6 +31,11 @@ struct Machine {
     std::string state = "running";  // "opening" | "running" | "closing"
     bool frozen = false;
     UniqueFd pidfd;  // on the leader; none for .host
+    // The leader's parent when it registered the machine (itself or through a child of its own, as our
+    // nspawn does): a supervisor such as nspawn, which TerminateMachine asks to stop the machine. 0: none.
+    pid_t supervisor = 0;
+    uint64_t supervisor_start_time = 0;  // as leader_start_time
+    UniqueFd supervisor_pidfd;
 
     bool is_host() const { return klass == "host"; }
 };

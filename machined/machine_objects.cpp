@@ -9,6 +9,7 @@
 #include "machined/daemon.hpp"
 #include "machined/objects.hpp"
 #include "machined/operations.hpp"
+#include "machined/root_directory.hpp"
 
 namespace berth::machined {
 
@@ -50,6 +51,9 @@ int method_kill(sd_bus_message* call, Found& f) {
 int method_get_addresses(sd_bus_message* call, Found& f) { return reply_addresses(call, machine_for(call, f)); }
 int method_get_os_release(sd_bus_message* call, Found& f) { return reply_os_release(call, machine_for(call, f)); }
 int method_get_uid_shift(sd_bus_message* call, Found& f) { return reply_uid_shift(call, machine_for(call, f)); }
+int method_open_root_directory(sd_bus_message* call, Found& f) {
+    return reply_root_directory(call, *f.daemon, machine_for(call, f));
+}
 
 // A property of the machine asked about: Get(reply, machine).
 template <auto Get>
@@ -76,6 +80,7 @@ int prop_network_interfaces(sd_bus_message* r, const Machine& m) {
     return sd_bus_message_append_array(r, 'i', m.ifindices.data(), m.ifindices.size() * sizeof(int32_t));
 }
 int prop_state(sd_bus_message* r, const Machine& m) { return sd_bus_message_append(r, "s", m.state.c_str()); }
+int prop_control_group(sd_bus_message* r, const Machine& m) { return sd_bus_message_append(r, "s", m.cgroup.c_str()); }
 int prop_frozen(sd_bus_message* r, const Machine& m) { return sd_bus_message_append(r, "b", static_cast<int>(is_frozen(m))); }
 
 int prop_enabled(sd_bus_message* reply, sd_bus_message* call, Found& f) {
@@ -146,8 +151,8 @@ const sd_bus_vtable kMachineVtable[] = {
                             SD_BUS_NO_RESULT, method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("CopyToWithFlags", SD_BUS_ARGS("s", source, "s", destination, "t", flags),
                             SD_BUS_NO_RESULT, method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD_WITH_ARGS("OpenRootDirectory", SD_BUS_NO_ARGS, SD_BUS_RESULT("h", fd), method_not_supported,
-                            SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("OpenRootDirectory", SD_BUS_NO_ARGS, SD_BUS_RESULT("h", fd),
+                            method<method_open_root_directory>, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_VTABLE_END,
 };
 
@@ -156,6 +161,8 @@ const sd_bus_vtable kBerthMachineVtable[] = {
     SD_BUS_VTABLE_START(0),
     SD_BUS_PROPERTY("Frozen", "b", property<machine_property<prop_frozen>>, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("Enabled", "b", property<prop_enabled>, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    // The machine's own cgroup in the unified hierarchy ("" when it has none): machinectl status shows its tree.
+    SD_BUS_PROPERTY("ControlGroup", "s", property<machine_property<prop_control_group>>, 0, SD_BUS_VTABLE_PROPERTY_CONST),
     SD_BUS_METHOD_WITH_ARGS("Freeze", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method<method_freeze<true>>,
                             SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("Thaw", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method<method_freeze<false>>,

@@ -56,10 +56,12 @@ UniqueFd daemonize() {
 
 int main(int argc, char** argv) {
     CLI::App app{"machined: keeps the registry of running machines on the system bus"};
-    std::string pool, config_path = paths::kMachinedConfig, state_dir;
+    std::string pool, config_path = paths::kMachinedConfig, state_dir, machines_dir;
     app.add_option("--pool", pool, "Image pool (default /var/lib/machines)");
     auto* config_opt = app.add_option("--config", config_path, "Configuration file");
     app.add_option("--state-dir", state_dir, "Runtime state (default /run/berth)");
+    app.add_option("--machines-dir", machines_dir,
+                   "Where systemd's -M tools find machines (default /run/systemd/machines)");
     bool background = false;
     app.add_flag("--daemon", background, "Run in the background; return once ready on the bus");
     CLI11_PARSE(app, argc, argv);
@@ -72,6 +74,7 @@ int main(int argc, char** argv) {
     }
     if (!pool.empty()) config->pool = pool;
     if (!state_dir.empty()) config->state_dir = state_dir;
+    if (!machines_dir.empty()) config->machines_dir = machines_dir;
     spdlog::default_logger()->set_level(config->log_level);
     UniqueFd ready;
     if (background) ready = daemonize();

@@ -8,6 +8,7 @@
 #include "machined/daemon.hpp"
 #include "machined/objects.hpp"
 #include "machined/operations.hpp"
+#include "machined/root_directory.hpp"
 #include "machined/sd_bus_object.hpp"
 
 namespace berth::machined {
@@ -91,6 +92,9 @@ int method_kill(sd_bus_message* call, Daemon& d) {
 int method_get_addresses(sd_bus_message* call, Daemon& d) { return reply_addresses(call, d.require(read_string(call))); }
 int method_get_os_release(sd_bus_message* call, Daemon& d) { return reply_os_release(call, d.require(read_string(call))); }
 int method_get_uid_shift(sd_bus_message* call, Daemon& d) { return reply_uid_shift(call, d.require(read_string(call))); }
+int method_open_root_directory(sd_bus_message* call, Daemon& d) {
+    return reply_root_directory(call, d, d.require(read_string(call)));
+}
 
 template <bool Group>
 int method_map_from(sd_bus_message* call, Daemon& d) {
@@ -204,7 +208,7 @@ const sd_bus_vtable kManagerVtable[] = {
                             SD_BUS_ARGS("s", name, "s", source, "s", destination, "t", flags), SD_BUS_NO_RESULT,
                             method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("OpenMachineRootDirectory", SD_BUS_ARGS("s", name), SD_BUS_RESULT("h", fd),
-                            method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
+                            method<method_open_root_directory>, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("GetMachineUIDShift", SD_BUS_ARGS("s", name), SD_BUS_RESULT("u", shift),
                             method<method_get_uid_shift>, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("RemoveImage", SD_BUS_ARGS("s", name), SD_BUS_NO_RESULT, method_not_supported,

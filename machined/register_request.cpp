@@ -5,6 +5,7 @@
 #include "common/cgroup.hpp"
 #include "common/machine_name.hpp"
 #include "machined/procfs.hpp"
+#include "machined/supervision.hpp"
 
 namespace berth::machined {
 
@@ -129,6 +130,9 @@ Result<std::unique_ptr<Machine>> prepare_machine(const RegistrationRequest& req,
         BERTH_TRY(move_into_new_cgroup(*m));
     else
         m->cgroup = exclusive_cgroup_of(leader, caller.pid, registry);
+    // The Unit property, as systemd-machined has it: the unit whose cgroup holds the leader.
+    if (auto cg = own_unified_cgroup(leader); cg.ok()) m->unit = unit_of_cgroup(*cg);
+    find_supervisor(*m, caller, protected_leaders);
     return m;
 }
 

@@ -56,6 +56,8 @@ std::string to_toml(const Machine& m) {
         {"cgroup", m.cgroup},
         {"cgroup_created", m.cgroup_created},
         {"v1_cgroups", v1},
+        {"supervisor", static_cast<int64_t>(m.supervisor)},
+        {"supervisor_start_time", std::to_string(m.supervisor_start_time)},
     };
     std::ostringstream out;
     out << t << "\n";
@@ -107,6 +109,9 @@ Result<std::unique_ptr<Machine>> parse_machine_state(const std::string& text, co
     m->leader = leader > 1 && leader <= std::numeric_limits<pid_t>::max() ? static_cast<pid_t>(leader) : 0;
     auto u64 = [&](const char* key) { return std::strtoull(t[key].value_or(std::string("0")).c_str(), nullptr, 10); };
     m->leader_start_time = u64("leader_start_time");
+    int64_t supervisor = integer(t["supervisor"].node());
+    m->supervisor = supervisor > 1 && supervisor <= std::numeric_limits<pid_t>::max() ? static_cast<pid_t>(supervisor) : 0;
+    m->supervisor_start_time = u64("supervisor_start_time");
     m->timestamp_realtime = u64("timestamp_realtime");
     m->timestamp_monotonic = u64("timestamp_monotonic");
     if (auto* ifs = t["ifindices"].as_array()) {
@@ -124,6 +129,20 @@ Result<std::unique_ptr<Machine>> parse_machine_state(const std::string& text, co
 }
 
 namespace {
+
+// The supervisor on record, when the same process still runs and is still the leader's parent; forgotten
+// otherwise (TerminateMachine then signals the leader itself).
+void reopen_supervisor(Machine& m, const std::set<pid_t>& protected_pids) {
+    pid_t pid = m.supervisor;
+    m.supervisor = 0;
+    if (pid <= 1 || protected_pids.count(pid)) return;
+    auto fd = pidfd_open(pid);
+    auto start = fd.ok() ? process_start_time(pid) : Result<uint64_t>(fd.error());
+    auto parent = parent_pid(m.leader);
+    if (!start.ok() || *start != m.supervisor_start_time || !parent.ok() || *parent != pid) return;
+    m.supervisor = pid;
+    m.supervisor_pidfd = std::move(*fd);
+}
 
 Result<std::unique_ptr<Machine>> from_toml(int dirfd, const std::string& file, const std::string& path) {
     BERTH_ASSIGN(std::string text, read_untrusted_file(dirfd, file, kStateFileMax));
@@ -183,6 +202,7 @@ std::vector<std::unique_ptr<Machine>> StateStore::load_live(const std::set<pid_t
             continue;
         }
         machine->pidfd = std::move(*fd);
+        reopen_supervisor(*machine, protected_leaders);
         out.push_back(std::move(machine));
     }
     return out;

@@ -2,7 +2,9 @@
 #include "nspawn/machined_registration.hpp"
 
 #include <dlfcn.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -29,6 +31,10 @@ constexpr int kNoSuchMachine = 3;
 // so libsystemd is dlopen'd in a short-lived helper process that makes its one call and exits.
 struct SdBus {
     decltype(&sd_bus_open_system) open_system;
+    decltype(&sd_bus_new) bus_new;
+    decltype(&sd_bus_set_fd) set_fd;
+    decltype(&sd_bus_set_bus_client) set_bus_client;
+    decltype(&sd_bus_start) start;
     decltype(&sd_bus_message_new_method_call) new_method_call;
     decltype(&sd_bus_message_append) append;
     decltype(&sd_bus_message_append_array) append_array;
@@ -39,12 +45,17 @@ struct SdBus {
         void* h = ::dlopen("libsystemd.so.0", RTLD_NOW | RTLD_LOCAL);
         if (!h) return false;
         open_system = reinterpret_cast<decltype(open_system)>(::dlsym(h, "sd_bus_open_system"));
+        bus_new = reinterpret_cast<decltype(bus_new)>(::dlsym(h, "sd_bus_new"));
+        set_fd = reinterpret_cast<decltype(set_fd)>(::dlsym(h, "sd_bus_set_fd"));
+        set_bus_client = reinterpret_cast<decltype(set_bus_client)>(::dlsym(h, "sd_bus_set_bus_client"));
+        start = reinterpret_cast<decltype(start)>(::dlsym(h, "sd_bus_start"));
         new_method_call = reinterpret_cast<decltype(new_method_call)>(::dlsym(h, "sd_bus_message_new_method_call"));
         append = reinterpret_cast<decltype(append)>(::dlsym(h, "sd_bus_message_append"));
         append_array = reinterpret_cast<decltype(append_array)>(::dlsym(h, "sd_bus_message_append_array"));
         call = reinterpret_cast<decltype(call)>(::dlsym(h, "sd_bus_call"));
         error_free = reinterpret_cast<decltype(error_free)>(::dlsym(h, "sd_bus_error_free"));
-        return open_system && new_method_call && append && append_array && call && error_free;
+        return open_system && bus_new && set_fd && set_bus_client && start && new_method_call && append &&
+               append_array && call && error_free;
     }
 };
 
@@ -55,6 +66,40 @@ bool bus_socket_exists() {
     return ::stat("/run/dbus/system_bus_socket", &st) == 0;
 }
 
+// The system bus's socket when its address is one unix socket path (the system bus's default, and what
+// DBUS_SYSTEM_BUS_ADDRESS says in the usual "unix:path=..." form); "" for anything else.
+std::string system_bus_socket_path() {
+    const char* env = std::getenv("DBUS_SYSTEM_BUS_ADDRESS");
+    if (!env || !*env) return "/run/dbus/system_bus_socket";
+    std::string a = env;
+    if (a.rfind("unix:", 0) != 0 || a.find(';') != std::string::npos) return "";
+    std::string path;
+    for (size_t pos = 5; pos < a.size();) {
+        size_t end = a.find(',', pos);
+        std::string kv = a.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
+        if (kv.rfind("path=", 0) == 0) path = kv.substr(5);
+        else if (kv.rfind("guid=", 0) != 0) return "";  // abstract=, tmpdir=, ...: sd-bus's to resolve
+        pos = end == std::string::npos ? a.size() : end + 1;
+    }
+    // D-Bus escapes bytes as %XX in addresses; a path that needs that is left to sd-bus.
+    return path.find('%') == std::string::npos ? path : "";
+}
+
+// The connection for RegisterMachine, connected by the supervisor itself: the bus then records the
+// leader's parent as the registering process (SO_PEERCRED is taken at connect()), which is how machined
+// recognises the supervisor it asks to stop the machine (TerminateMachine). Plain socket calls: the
+// supervisor still maps no bus library. An invalid fd when that cannot be done; the helper connects then.
+UniqueFd connect_system_bus_here() {
+    std::string path = system_bus_socket_path();
+    sockaddr_un sa{};
+    if (path.empty() || path.size() >= sizeof sa.sun_path) return {};
+    sa.sun_family = AF_UNIX;
+    std::memcpy(sa.sun_path, path.c_str(), path.size());
+    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!fd || ::connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0) return {};
+    return fd;
+}
+
 bool is_not_there(const sd_bus_error& e, int r) {
     if (e.name && (std::strcmp(e.name, berth::bus::kServiceUnknown) == 0 ||
                    std::strcmp(e.name, berth::bus::kNameHasNoOwner) == 0))
@@ -63,7 +108,7 @@ bool is_not_there(const sd_bus_error& e, int r) {
 }
 
 // Runs in the helper: one method call on the manager; the error text goes to `out`.
-[[noreturn]] void helper(int out, const char* method, const Plan& plan, pid_t leader,
+[[noreturn]] void helper(int out, int connected, const char* method, const Plan& plan, pid_t leader,
                          const std::vector<int>& ifindices) {
     auto fail = [&](int code, const std::string& text) {
         (void)!::write(out, text.data(), text.size());
@@ -72,7 +117,15 @@ bool is_not_there(const sd_bus_error& e, int r) {
     SdBus b{};
     if (!b.load()) fail(1, fmt::format("cannot load libsystemd: {}", ::dlerror()));
     sd_bus* bus = nullptr;
-    int r = b.open_system(&bus);
+    int r;
+    if (connected >= 0) {
+        r = b.bus_new(&bus);
+        if (r >= 0) r = b.set_fd(bus, connected, connected);
+        if (r >= 0) r = b.set_bus_client(bus, 1);
+        if (r >= 0) r = b.start(bus);
+    } else {
+        r = b.open_system(&bus);
+    }
     if (r < 0) fail(r == -ENOENT || r == -ECONNREFUSED ? kNotThere : 1,
                     fmt::format("cannot connect to the system bus: {}", std::strerror(-r)));
     sd_bus_message* m = nullptr;
@@ -101,13 +154,15 @@ std::pair<int, std::string> run_helper(const char* method, const Plan& plan, pid
     int p[2];
     if (::pipe2(p, O_CLOEXEC) < 0) return {1, std::strerror(errno)};
     UniqueFd from_helper(p[0]), to_parent(p[1]);
+    UniqueFd connected = leader > 0 ? connect_system_bus_here() : UniqueFd();
     pid_t pid = ::fork();
     if (pid < 0) return {1, std::strerror(errno)};
     if (pid == 0) {
         from_helper.reset();
-        helper(to_parent.release(), method, plan, leader, ifindices);
+        helper(to_parent.release(), connected.release(), method, plan, leader, ifindices);
     }
     to_parent.reset();
+    connected.reset();
     std::string text;
     char buf[512];
     for (ssize_t n; (n = ::read(from_helper.get(), buf, sizeof buf)) != 0;) {

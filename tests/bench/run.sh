@@ -1,19 +1,24 @@
 #!/usr/bin/env bash
 # berth benchmarks: start latency, full boot cycle (also: the user-namespace default vs --private-users=no),
-# supervisor memory, start cost against image size.
-# Not a pass/fail test. Usage (as root): tests/bench/run.sh [startup|boot|memory|imagesize|all]
+# supervisor memory, start cost against image size, terminate of a booted guest.
+# Not a pass/fail test. Usage (as root): tests/bench/run.sh [startup|boot|memory|imagesize|terminate|all]
 #
 # Environment:
 #   NSPAWN          berth's nspawn binary (default: <repo>/build/bin/nspawn)
+#   MACHINED        berth's machined binary, for terminate (default: next to NSPAWN)
 #   DEBIAN_ROOT     Debian 12 rootfs with systemd (default: /var/cache/berth/debian-12,
 #                   else /var/cache/berth/debian-12.tmp); never written to, every boot gets a fresh copy
 #   STARTUP_RUNS=30 STARTUP_WARMUP=3 (per round) STARTUP_ROUNDS=3 BOOT_RUNS=7 BOOT_WARMUP=1 MEMORY_RUNS=3
 #   BOOT_TIMEOUT=60 (seconds per boot)  MEMORY_SETTLE=1 (seconds between "booted" and measuring)
+#   TERMINATE_RUNS=5 TERMINATE_WARMUP=1
 #   SYSTEMD_NSPAWN_UNIFIED_HIERARCHY is passed through to systemd-nspawn untouched.
 set -uo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 NSPAWN=${NSPAWN:-$REPO/build/bin/nspawn}
+MACHINED=${MACHINED:-$(dirname "$NSPAWN")/machined}
+TERMINATE_RUNS=${TERMINATE_RUNS:-5}
+TERMINATE_WARMUP=${TERMINATE_WARMUP:-1}
 STARTUP_RUNS=${STARTUP_RUNS:-30}
 STARTUP_WARMUP=${STARTUP_WARMUP:-3}
 STARTUP_ROUNDS=${STARTUP_ROUNDS:-3}
@@ -27,8 +32,8 @@ MARKER=var/lib/berth-probe-reached     # written by the probe unit, seen in the 
 TAG=bench$$                            # machine/container names, unique per run of this script
 
 WHAT=${1:-all}
-case $WHAT in startup|boot|memory|imagesize|all) ;; -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "usage: $0 [startup|boot|memory|imagesize|all]" >&2; exit 2 ;; esac
+case $WHAT in startup|boot|memory|imagesize|terminate|all) ;; -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "usage: $0 [startup|boot|memory|imagesize|terminate|all]" >&2; exit 2 ;; esac
 [[ $(id -u) == 0 ]] || { echo "$0: must run as root" >&2; exit 1; }
 
 die() { echo "$0: $*" >&2; exit 1; }
@@ -232,7 +237,7 @@ boot_cmd() {
 }
 label() {
     case $1 in
-        berth) echo "berth nspawn" ;; berth-nouserns) echo "berth -U no" ;; systemd-nspawn-U) echo "systemd-nspawn -U" ;;
+        berth) echo "berth nspawn" ;; berth-machined) echo "berth machined" ;; berth-nouserns) echo "berth -U no" ;; systemd-nspawn-U) echo "systemd-nspawn -U" ;;
         lxc) echo "lxc-start" ;; *) echo "$1" ;;
     esac
 }
@@ -562,11 +567,162 @@ bench_memory() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# 5. Terminate: a booted Debian guest (multi-user.target reached) until it is gone.
+#   berth: TerminateMachine through our machined on a private bus (machined asks nspawn, the supervisor
+#          that registered the guest; nspawn sends the guest SIGRTMIN+3): from the call until nspawn exited.
+#   systemd-nspawn: what `machinectl poweroff` does (KillMachine "leader" SIGRTMIN+4, which systemd-machined
+#          turns into a plain kill(2) of the leader), sent straight to the guest's PID 1: no systemd-machined
+#          can register a machine on a host without systemd. From the signal until systemd-nspawn exited;
+#          sent by /bin/kill, a process of its own as busctl is on berth's side.
+#   Both end in the guest's own clean shutdown; berth's figure also pays for the D-Bus round trip and
+#   machined's work, and halts (SIGRTMIN+3) where the other powers off (SIGRTMIN+4): the same shutdown
+#   transaction in a container, both end with the supervisor's exit status 0.
+TERM_T=""
+TERM_WHY=""
+MACHINED_ADDR=""
+start_bench_machined() {   # a private bus with our machined on it; sets MACHINED_ADDR
+    local dir=$WORK/machined i
+    mkdir -p "$dir/pool" "$dir/state" "$dir/machines"
+    cat >"$dir/bus.conf" <<EOF
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path=$dir/bus.sock</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow own="*"/>
+    <allow send_destination="*"/>
+    <allow receive_sender="*"/>
+  </policy>
+</busconfig>
+EOF
+    printf 'machines_dir = "%s"\nenabled_dir = "%s"\nterminate_timeout_sec = 90\n' "$dir/machines" "$dir/enabled" \
+        >"$dir/machined.toml"
+    dbus-daemon --config-file="$dir/bus.conf" --nofork --nosyslog >"$WORK/logs/bus.log" 2>&1 &
+    PIDS+=($!)
+    MACHINED_ADDR=unix:path=$dir/bus.sock
+    for ((i = 0; i < 100; i++)); do [[ -S $dir/bus.sock ]] && break; sleep 0.05; done
+    DBUS_SYSTEM_BUS_ADDRESS=$MACHINED_ADDR "$MACHINED" --pool="$dir/pool" --state-dir="$dir/state" \
+        --config="$dir/machined.toml" >"$WORK/logs/machined.log" 2>&1 &
+    PIDS+=($!)
+    for ((i = 0; i < 100; i++)); do
+        busctl --address="$MACHINED_ADDR" status org.freedesktop.machine1 >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+guest_init() {      # SUPERVISOR PID -> the guest's PID 1 (the descendant that is 1 in its own namespace)
+    local p
+    for p in $(descendants "$1"); do
+        [[ $p != "$1" && $(awk '/^NSpid:/ { print $NF }' /proc/"$p"/status 2>/dev/null) == 1 ]] && { echo "$p"; return; }
+    done
+}
+
+terminate_once() {  # IMPL NAME -> seconds in $TERM_T, or non-zero with the reason in $TERM_WHY
+    local impl=$1 name=$2 ov cmd pid t0 t1 rc i log=$WORK/logs/terminate-$1.log init
+    new_root
+    ov=$OV
+    TERM_WHY=""
+    case $impl in
+        berth) cmd="$NSPAWN -q --register=yes -M $name -D $ov/root --console=pipe --bind-ro=$WORK/probe-stay.service:$PROBE_UNIT -b systemd.wants=berth-probe.service" ;;
+        systemd-nspawn) cmd=$(boot_cmd systemd-nspawn "$ov/root" "$WORK/probe-stay.service" "$name") ;;
+    esac
+    # shellcheck disable=SC2086
+    DBUS_SYSTEM_BUS_ADDRESS=$MACHINED_ADDR $cmd </dev/null >"$log" 2>&1 &
+    pid=$!
+    for ((i = 0; i < BOOT_TIMEOUT * 20; i++)); do
+        [[ -e $ov/root/$MARKER ]] && break
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    if [[ ! -e $ov/root/$MARKER ]]; then
+        TERM_WHY="did not boot: $(why "$log" 1)"
+        stop_tree "$pid" 5
+        drop_root "$ov"
+        return 1
+    fi
+    init=$(guest_init "$pid")
+    t0=$(now)
+    case $impl in
+        berth) busctl --address="$MACHINED_ADDR" call org.freedesktop.machine1 /org/freedesktop/machine1 \
+                   org.freedesktop.machine1.Manager TerminateMachine s "$name" >>"$log" 2>&1 ||
+                   TERM_WHY="TerminateMachine failed: $(tail -n1 "$log")" ;;
+        # A process of its own, as busctl is for berth (and machinectl would be): /bin/kill, not the builtin.
+        systemd-nspawn) /bin/kill -s RTMIN+4 "$init" || TERM_WHY="cannot signal the guest's PID 1 ($init)" ;;
+    esac
+    wait "$pid"
+    rc=$?
+    t1=$(now)
+    [[ -z $TERM_WHY ]] && ((rc != 0)) && TERM_WHY="the supervisor exited with status $rc (not a clean shutdown)"
+    drop_root "$ov"
+    [[ -z $TERM_WHY ]] || return 1
+    TERM_T=$(elapsed "$t0" "$t1")
+}
+
+bench_terminate() {
+    local impl r i
+    local -a impls=() order=() all=(berth systemd-nspawn)
+    local -A why=() med=() lo=() hi=()
+    echo
+    echo "5. Terminate a booted Debian guest until it is gone (median of $TERMINATE_RUNS runs, interleaved, after $TERMINATE_WARMUP warm-up run(s))"
+    find_debian_root || { echo "  no Debian rootfs with systemd (set DEBIAN_ROOT=...); skipping"; return; }
+    note "berth: TerminateMachine via machined (which asks nspawn, the registering supervisor) until nspawn exited"
+    note "systemd-nspawn: machinectl poweroff's signal (SIGRTMIN+4) to the guest's PID 1 until systemd-nspawn exited"
+    write_probe "$WORK/probe-stay.service" stay
+    if ((BERTH_OK)) && [[ -x $MACHINED ]]; then
+        start_bench_machined || why[berth]="machined did not come up: $(why "$WORK/logs/machined.log" 1)"
+    else
+        why[berth]=${BERTH_WHY:-"$MACHINED not built"}
+    fi
+    for impl in "${all[@]}"; do
+        [[ -n ${why[$impl]:-} ]] && continue
+        available "$impl" || { why[$impl]=$UNAVAILABLE; continue; }
+        for ((i = 0; i < TERMINATE_WARMUP; i++)); do
+            terminate_once "$impl" "$TAG-t$impl" || { why[$impl]=$TERM_WHY; break; }
+        done
+        [[ -n ${why[$impl]:-} ]] || { impls+=("$impl"); : >"$WORK/term.$impl"; }
+    done
+    for ((r = 0; r < TERMINATE_RUNS; r++)); do
+        order=()
+        for i in "${!impls[@]}"; do order+=("${impls[(i + r) % ${#impls[@]}]}"); done
+        for impl in "${order[@]}"; do
+            [[ -n ${why[$impl]:-} ]] && continue
+            if terminate_once "$impl" "$TAG-t$impl"; then echo "$TERM_T" >>"$WORK/term.$impl"
+            else why[$impl]="run $((r + 1)): $TERM_WHY"; fi
+        done
+    done
+    for impl in "${impls[@]}"; do
+        [[ -n ${why[$impl]:-} ]] && continue
+        med[$impl]=$(median <"$WORK/term.$impl")
+        read -r "lo[$impl]" "hi[$impl]" < <(minmax <"$WORK/term.$impl")
+    done
+    row "implementation" "median" "range" "vs systemd-nspawn" ""
+    for impl in "${all[@]}"; do
+        local goal=""
+        [[ $impl == berth ]] && goal="goal <= 1.00x"
+        local lbl=$impl
+        [[ $impl == berth ]] && lbl=berth-machined
+        if [[ -n ${med[$impl]:-} ]]; then
+            row "$(label "$lbl")" "$(secs "${med[$impl]}")" "$(secs "${lo[$impl]}") .. $(secs "${hi[$impl]}")" \
+                "$([[ -n ${med[systemd-nspawn]:-} ]] && ratio "${med[$impl]}" "${med[systemd-nspawn]}" || echo -)" "$goal"
+        else
+            row "$(label "$lbl")" "-" "not available (${why[$impl]})" "" ""
+        fi
+    done
+    if grep -q "killing it" "$WORK/logs/machined.log" 2>/dev/null; then
+        echo "  warning: machined had to kill a guest after its timeout (see its log)"
+    fi
+}
+
+# ---------------------------------------------------------------------------------------------
 header
 case $WHAT in
     startup) bench_startup ;;
     boot) bench_boot ;;
     memory) bench_memory ;;
     imagesize) bench_imagesize ;;
-    all) bench_startup; bench_boot; bench_memory; bench_imagesize ;;
+    terminate) bench_terminate ;;
+    all) bench_startup; bench_boot; bench_memory; bench_imagesize; bench_terminate ;;
 esac

@@ -49,6 +49,7 @@ void MachinedTest::SetUp() {
     pool_ = tmp_ + "/pool";
     state_dir_ = tmp_ + "/state";
     enabled_dir_ = tmp_ + "/enabled";
+    machines_dir_ = tmp_ + "/machines";
     config_ = tmp_ + "/machined.toml";
     make_dirs(pool_);
     bus_.emplace(tmp_);
@@ -67,6 +68,8 @@ void MachinedTest::TearDown() {
     ::unsetenv("DBUS_SYSTEM_BUS_ADDRESS");
     auto left = list_dir(state_dir_ + "/machines");
     EXPECT_TRUE(left.empty()) << "machine state left behind: " << (left.empty() ? "" : left[0]);
+    auto files = list_dir(machines_dir_);
+    EXPECT_TRUE(files.empty()) << "machines file left behind: " << (files.empty() ? "" : files[0]);
     // The v1 controller hierarchies of hybrid hosts (SetMachineLimits, the v1 freezer) are not in the
     // HostLeakCheck: this test's machines (named after id_) must have left none there.
     for (auto& controller : list_dir("/sys/fs/cgroup"))
@@ -80,6 +83,7 @@ void MachinedTest::start_machined(const std::string& config, bool as_if_under_sy
     std::string text = config.empty() ? "" : config + "\n";
     if (text.find("enabled_dir") == std::string::npos) text += "enabled_dir = \"" + enabled_dir_ + "\"\n";
     if (text.find("terminate_timeout_sec") == std::string::npos) text += "terminate_timeout_sec = 2\n";
+    if (text.find("machines_dir") == std::string::npos) text += "machines_dir = \"" + machines_dir_ + "\"\n";
     write_file(config_, text);
     std::vector<std::string> args = {"--pool=" + pool_, "--state-dir=" + state_dir_, "--config=" + config_};
     if (!as_if_under_systemd) {
@@ -135,13 +139,17 @@ RunResult MachinedTest::busctl_as_nobody(const std::vector<std::string>& args) c
     return run(kSetpriv, all, {.env = {bus_->env()}});
 }
 
-RunResult MachinedTest::systemd_tool(const std::string& tool, const std::vector<std::string>& args,
-                                     Millis timeout) const {
-    // systemd's tools insist on running under systemd: give them a /run/systemd/system of their own.
-    std::string script = "mount -t tmpfs tmpfs /run/systemd && mkdir /run/systemd/system && exec \"$@\"";
-    std::vector<std::string> all = {"-m", "--propagation", "private", "/bin/sh", "-c", script, "sh", tool};
+RunResult MachinedTest::systemd_tool(const std::string& tool, const std::vector<std::string>& args, Millis timeout,
+                                     const std::optional<std::string>& input) const {
+    // systemd's tools insist on running under systemd: give them a /run/systemd/system of their own, and
+    // this machined's machines where they look for them.
+    std::string script =
+        "mount -t tmpfs tmpfs /run/systemd && mkdir /run/systemd/system /run/systemd/machines && "
+        "{ [ ! -d \"$0\" ] || mount --bind \"$0\" /run/systemd/machines; } && exec \"$@\"";
+    std::vector<std::string> all = {"-m", "--propagation", "private", "/bin/sh", "-c", script, machines_dir_, tool};
     all.insert(all.end(), args.begin(), args.end());
-    return run("/usr/bin/unshare", all, {.env = {bus_->env(), "SYSTEMD_PAGER=", "SYSTEMD_COLORS=0"}, .timeout = timeout});
+    return run("/usr/bin/unshare", all,
+               {.input = input, .env = {bus_->env(), "SYSTEMD_PAGER=", "SYSTEMD_COLORS=0"}, .timeout = timeout});
 }
 
 std::vector<std::string> MachinedTest::machine_names() const {

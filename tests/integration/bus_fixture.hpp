@@ -2,8 +2,10 @@
 //   - dbus-daemon --config-file=... in the test's temporary directory, with the system bus's default
 //     policy plus units/org.freedesktop.machine1.conf (so the shipped policy file is what is tested);
 //   - machined with a temporary --pool, --state-dir and --config, DBUS_SYSTEM_BUS_ADDRESS pointing at
-//     that bus (exported to this test process too, for sdbus proxies);
-//   - systemd's clients run in a private mount namespace where /run/systemd/system exists;
+//     that bus (exported to this test process too, for sdbus proxies), writing the files systemd's -M
+//     tools read into a temporary machines_dir;
+//   - systemd's clients run in a private mount namespace where /run/systemd/system exists and
+//     /run/systemd/machines is that machines_dir;
 //   - a busybox rootfs as BusyboxTest's (fixture.hpp), for machines our nspawn registers;
 //   - at the end machined and the bus are stopped and every machine process the test started is gone
 //     (the HostLeakCheck then compares mounts, cgroups and /run/berth).
@@ -50,8 +52,10 @@ protected:
     RunResult berth_manager(const std::string& method, const std::vector<std::string>& sig_and_args = {}) const;
     // As user nobody (setpriv), to test access control.
     RunResult busctl_as_nobody(const std::vector<std::string>& args) const;
-    // systemd's machinectl (or another systemd tool) in a private mount namespace with /run/systemd/system.
-    RunResult systemd_tool(const std::string& tool, const std::vector<std::string>& args, Millis timeout = 30s) const;
+    // systemd's machinectl (or another systemd tool) in a private mount namespace with /run/systemd/system
+    // and machines_dir_ at /run/systemd/machines.
+    RunResult systemd_tool(const std::string& tool, const std::vector<std::string>& args, Millis timeout = 30s,
+                           const std::optional<std::string>& input = std::nullopt) const;
 
     // Names of ListMachines, .host included, sorted.
     std::vector<std::string> machine_names() const;
@@ -75,6 +79,7 @@ protected:
     std::string machine_;  // its default machine name: bb-<id>
     std::string sync_;     // host directory bound to /sync by start_registered()
     std::string pool_, state_dir_, config_, enabled_dir_;
+    std::string machines_dir_;  // machined's machines_dir: what systemd's tools see as /run/systemd/machines
     std::optional<PrivateSystemBus> bus_;
     std::optional<Process> machined_;
 
