@@ -73,7 +73,9 @@ TEST_F(Hostile, AMillionInterfacesAreRefusedAndCostNothingLasting) {
                            std::string("/"), std::vector<int32_t>(1000000, 1));
     });
     EXPECT_EQ(error, kInvalid);
-    if (kMemoryFiguresMeaningful) EXPECT_LT(rss(), before + 24 * 1024) << "kB before: " << before;
+    if (kMemoryFiguresMeaningful) {
+        EXPECT_LT(rss(), before + 24 * 1024) << "kB before: " << before;
+    }
 }
 
 // Terminate and Kill of a "machine" led by machined, the bus daemon or one of their ancestors would stop

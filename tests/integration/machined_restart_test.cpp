@@ -121,8 +121,9 @@ TEST_F(Restart, HostileStateFilesAreDroppedAndChangeNothing) {
     std::string status = read_file("/proc/" + std::to_string(machined_->pid()) + "/status");
     auto hwm = status.find("VmHWM:");
     ASSERT_NE(hwm, std::string::npos);
-    if (kMemoryFiguresMeaningful)
+    if (kMemoryFiguresMeaningful) {
         EXPECT_LT(std::stoul(status.substr(hwm + 6)), 64u * 1024) << status.substr(hwm, 30);
+    }
     a.signal(SIGKILL);
     a.wait(5s);
 }
