@@ -61,10 +61,10 @@ Result<MachineNamespaces> open_machine_namespaces(pid_t leader, int leader_pidfd
     return ns;
 }
 
-Status enter_machine_namespaces(const MachineNamespaces& ns, const std::string& machine) {
+Status enter_machine_namespaces(const MachineNamespaces& ns, const std::string& machine, int only) {
     for (const auto& k : kKinds) {
         const UniqueFd& fd = ns.*(k.field);
-        if (!fd) continue;
+        if (!fd || (only != 0 && k.flag != CLONE_NEWUSER && !(only & k.flag))) continue;
         if (::setns(fd.get(), k.flag) < 0)
             return errno_error(fmt::format("Failed to enter the {} namespace of machine \"{}\"", k.file, machine));
         // Joining a user namespace keeps our IDs and supplementary groups, which it does not map: become its
