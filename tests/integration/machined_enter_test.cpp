@@ -223,6 +223,7 @@ TEST_F(Enter, OpenMachineLoginRunsTheGuestsLoginOnATerminal) {
     o.terminal.type("alice\n");
     ASSERT_TRUE(o.terminal.wait_for("Password: ")) << o.terminal.output();
     o.terminal.type("wonderland\n");
+    ASSERT_TRUE(o.terminal.wait_for("$ ")) << o.terminal.output();  // the shell's prompt: input is read now
     o.terminal.type("echo logged-in-as-$(id -un); exit\n");
     EXPECT_TRUE(o.terminal.wait_for("logged-in-as-alice")) << o.terminal.output();
 }

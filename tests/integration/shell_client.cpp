@@ -70,6 +70,12 @@ bool Terminal::read_some(Millis wait) {
     char buf[4096];
     ssize_t n = ::read(master_.get(), buf, sizeof buf);
     if (n > 0) output_.append(buf, n);
+    // EIO: no one has the terminal open. Before the program inside first wrote, that is a getty or a
+    // command that has not opened it yet (as systemd's machinectl, ignore it then); after, its end.
+    if (n < 0 && errno == EIO && output_.empty()) {
+        std::this_thread::sleep_for(20ms);
+        return true;
+    }
     return n > 0 || (n < 0 && errno == EAGAIN);
 }
 
