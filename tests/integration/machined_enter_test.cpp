@@ -250,7 +250,45 @@ TEST_F(Enter, UnprivilegedCallersAreRefused) {
               denied);
 }
 
+// 252's polkit default lets local users log in (login asks for the password): here the allowed groups.
+TEST_F(Enter, OpenMachineLoginIsAllowedToTheAllowedGroupsOnly) {
+    auto login_as_nobody = [&] {
+        return bus_error_of([&](sdbus::IProxy& p) {
+            p.callMethod("OpenMachineLogin").onInterface("org.freedesktop.machine1.Manager").withArguments(machine_);
+        }, true);
+    };
+    EXPECT_EQ(login_as_nobody(), "org.freedesktop.DBus.Error.AccessDenied");
+    ASSERT_TRUE(stop_machined().exited(0));
+    start_machined("allowed_groups = [\"nogroup\"]");  // nobody's group; the machine is taken back
+    ASSERT_TRUE(eventually([&] { return machine_names().size() == 2; }));
+    EXPECT_EQ(login_as_nobody(), "");
+    EXPECT_EQ(bus_error_of([&](sdbus::IProxy& p) {
+                  p.callMethod("OpenMachinePTY").onInterface("org.freedesktop.machine1.Manager").withArguments(machine_);
+              }, true),
+              "org.freedesktop.DBus.Error.AccessDenied");
+}
+
 // systemd's machinectl against our machined: the same calls, the same terminal handling.
+TEST_F(Enter, SystemdMachinectlLoginLogsInToABusyboxMachine) {
+    Pty pty;
+    std::string script = "mount -t tmpfs tmpfs /run/systemd && mkdir /run/systemd/system && exec \"$@\"";
+    auto p = Process::start("/usr/bin/unshare",
+                            {"-m", "--propagation", "private", "/bin/sh", "-c", script, "sh", "/usr/bin/machinectl",
+                             "login", machine_},
+                            {.env = {bus_->env(), "SYSTEMD_COLORS=0", "TERM=vt220"}, .timeout = 120s, .tty = pty.slave()});
+    ASSERT_TRUE(pty.wait_for("login: ", 30s)) << pty.output();
+    pty.type("alice\n");
+    ASSERT_TRUE(pty.wait_for("Password: ", 30s)) << pty.output();
+    pty.type("wonderland\n");
+    ASSERT_TRUE(pty.wait_for("$ ", 30s)) << pty.output();
+    pty.type("echo logged-in-as-$(id -un)\n");
+    EXPECT_TRUE(pty.wait_for("logged-in-as-alice", 30s)) << pty.output();
+    pty.type("exit\n");
+    pty.type("\x1d\x1d\x1d");  // Ctrl-] three times: machinectl leaves
+    auto r = p.wait(30s);
+    EXPECT_TRUE(r.exited(0)) << r.describe() << pty.output();
+}
+
 TEST_F(Enter, SystemdMachinectlShellRunsACommandInTheMachine) {
     auto r = systemd_tool("/usr/bin/machinectl", {"-q", "shell", "alice@" + machine_, "/bin/sh", "-c", "echo from $(id -un)"});
     EXPECT_TRUE(r.exited(0)) << r.describe();
