@@ -15,6 +15,11 @@ inline constexpr const char* kStaging = "/run/berth/root";
 // One file per machine (named after it) listing, NUL-separated, the directories made on the host for its
 // writable overlays; written before each is made, so what a killed supervisor left is found again.
 inline constexpr const char* kOverlayRecords = "/run/berth/overlays";
+// One root-only file per running machine (named after it): the system call filter nspawn loaded into the
+// machine's PID 1, exactly as loaded (common/seccomp_record.hpp), so that machined can confine what it runs
+// inside the machine the same way. Written before the payload runs, removed when the boot ends.
+inline constexpr const char* kSeccompRecords = "/run/berth/seccomp";
+inline std::string seccomp_record(const std::string& name) { return std::string(kSeccompRecords) + "/" + name; }
 // nspawn's per-machine settings files: trusted, from the administrator (/etc) or at runtime (/run).
 inline constexpr const char* kSettingsDirs[] = {"/etc/berth/nspawn", "/run/berth/nspawn"};
 // machined's configuration (its pool, access, timeouts), which nspawn reads for the pool too.

@@ -48,6 +48,9 @@ Result<MachineNamespaces> open_machine_namespaces(pid_t leader, int leader_pidfd
         if (!fd) {
             // A kernel without time namespaces has no such file: nothing to enter.
             if (errno == ENOENT && k.flag == CLONE_NEWTIME) continue;
+            // The host (leader 1) whose PID 1 hides behind ptrace rules (not dumpable, as in some sandboxes):
+            // machined runs in the host's namespaces, so its own are the host's.
+            if (leader == 1 && (errno == EACCES || errno == EPERM)) continue;
             return errno_error(fmt::format("Failed to open the {} namespace of machine \"{}\"", k.file, machine));
         }
         UniqueFd ours(::open(fmt::format("/proc/self/ns/{}", k.file).c_str(), O_RDONLY | O_CLOEXEC));
@@ -55,16 +58,18 @@ Result<MachineNamespaces> open_machine_namespaces(pid_t leader, int leader_pidfd
         ns.*(k.field) = std::move(fd);
     }
     ns.root.reset(::open(fmt::format("/proc/{}/root", leader).c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!ns.root && leader == 1 && (errno == EACCES || errno == EPERM))
+        ns.root.reset(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!ns.root) return errno_error(fmt::format("Failed to open the root directory of machine \"{}\"", machine));
     if (leader_pidfd >= 0 && ::syscall(SYS_pidfd_send_signal, leader_pidfd, 0, nullptr, 0) < 0)
         return errno_error(fmt::format("The leader of machine \"{}\" is gone", machine));
     return ns;
 }
 
-Status enter_machine_namespaces(const MachineNamespaces& ns, const std::string& machine) {
+Status enter_machine_namespaces(const MachineNamespaces& ns, const std::string& machine, int only) {
     for (const auto& k : kKinds) {
         const UniqueFd& fd = ns.*(k.field);
-        if (!fd) continue;
+        if (!fd || (only != 0 && k.flag != CLONE_NEWUSER && !(only & k.flag))) continue;
         if (::setns(fd.get(), k.flag) < 0)
             return errno_error(fmt::format("Failed to enter the {} namespace of machine \"{}\"", k.file, machine));
         // Joining a user namespace keeps our IDs and supplementary groups, which it does not map: become its

@@ -25,7 +25,8 @@ Result<MachineNamespaces> open_machine_namespaces(pid_t leader, int leader_pidfd
 // In a forked child of machined, never in machined itself: joins the user namespace first and becomes
 // root inside it (uid and gid 0 as the machine maps them), then every other namespace, then chroot()s to
 // the leader's root with "/" as working directory. The PID and time namespaces apply to the children this
-// process forks afterwards.
-Status enter_machine_namespaces(const MachineNamespaces& ns, const std::string& machine);
+// process forks afterwards. `only` (CLONE_NEW* flags) limits it to those namespaces, the user namespace
+// always included: a pty or a socket of the guest needs just its user and mount namespaces.
+Status enter_machine_namespaces(const MachineNamespaces& ns, const std::string& machine, int only = 0);
 
 }  // namespace berth::machined

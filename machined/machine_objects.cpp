@@ -10,6 +10,7 @@
 #include "machined/objects.hpp"
 #include "machined/operations.hpp"
 #include "machined/root_directory.hpp"
+#include "machined/shell_methods.hpp"
 
 namespace berth::machined {
 
@@ -88,6 +89,11 @@ int prop_enabled(sd_bus_message* reply, sd_bus_message* call, Found& f) {
     return sd_bus_message_append(reply, "b", static_cast<int>(!m.is_host() && f.daemon->enabled().contains(m.name)));
 }
 
+template <int (*Reply)(sd_bus_message*, Daemon&, Machine&)>
+int method_enter(sd_bus_message* call, Found& f) {
+    return Reply(call, *f.daemon, machine_for(call, f));
+}
+
 // ---- io.berth.Machine1 -------------------------------------------------------------------------------
 
 template <bool Freeze>
@@ -95,6 +101,11 @@ int method_freeze(sd_bus_message* call, Found& f) {
     f.daemon->authorize(call);
     f.daemon->freeze_machine(machine_for(call, f), Freeze);
     return reply_empty(call);
+}
+
+template <bool Pty>
+int method_execute(sd_bus_message* call, Found& f) {
+    return reply_execute(call, *f.daemon, machine_for(call, f), Pty);
 }
 
 int method_set_limits(sd_bus_message* call, Found& f) {
@@ -135,12 +146,13 @@ const sd_bus_vtable kMachineVtable[] = {
                             method<method_get_os_release>, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("GetUIDShift", SD_BUS_NO_ARGS, SD_BUS_RESULT("u", shift), method<method_get_uid_shift>,
                             SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD_WITH_ARGS("OpenPTY", SD_BUS_NO_ARGS, SD_BUS_RESULT("h", pty, "s", pty_path), method_not_supported,
-                            SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("OpenPTY", SD_BUS_NO_ARGS, SD_BUS_RESULT("h", pty, "s", pty_path),
+                            method<method_enter<reply_open_pty>>, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("OpenLogin", SD_BUS_NO_ARGS, SD_BUS_RESULT("h", pty, "s", pty_path),
-                            method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
+                            method<method_enter<reply_open_login>>, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("OpenShell", SD_BUS_ARGS("s", user, "s", path, "as", args, "as", environment),
-                            SD_BUS_RESULT("h", pty, "s", pty_path), method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
+                            SD_BUS_RESULT("h", pty, "s", pty_path), method<method_enter<reply_open_shell>>,
+                            SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("BindMount", SD_BUS_ARGS("s", source, "s", destination, "b", read_only, "b", mkdir),
                             SD_BUS_NO_RESULT, method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("CopyFrom", SD_BUS_ARGS("s", source, "s", destination), SD_BUS_NO_RESULT,
@@ -169,6 +181,13 @@ const sd_bus_vtable kBerthMachineVtable[] = {
                             SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("SetLimits", SD_BUS_ARGS("a(ss)", limits), SD_BUS_NO_RESULT, method<method_set_limits>,
                             SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("ExecutePTY", SD_BUS_ARGS("s", user, "s", path, "as", args, "as", environment),
+                            SD_BUS_RESULT("h", pty, "s", pty_path, "h", status), method<method_execute<true>>,
+                            SD_BUS_VTABLE_UNPRIVILEGED),
+    // The names spelled out: stdin, stdout and stderr are macros, which SD_BUS_ARGS would expand.
+    SD_BUS_METHOD_WITH_NAMES("Execute", "ssasashhh",
+                             "user\0path\0args\0environment\0stdin\0stdout\0stderr\0", "h", "status\0",
+                             method<method_execute<false>>, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_VTABLE_END,
 };
 

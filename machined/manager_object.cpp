@@ -10,6 +10,7 @@
 #include "machined/operations.hpp"
 #include "machined/root_directory.hpp"
 #include "machined/sd_bus_object.hpp"
+#include "machined/shell_methods.hpp"
 
 namespace berth::machined {
 
@@ -121,6 +122,12 @@ int method_map_to(sd_bus_message* call, Daemon& d) {
     throw_bus_error(missing_mapping(Group), fmt::format("No matching {} mapping for {}", Group ? "group" : "user", outer));
 }
 
+// OpenMachinePTY, OpenMachineLogin, OpenMachineShell: the machine's own method on the machine named first.
+template <int (*Reply)(sd_bus_message*, Daemon&, Machine&)>
+int method_on_machine(sd_bus_message* call, Daemon& d) {
+    return Reply(call, d, d.require(read_string(call)));
+}
+
 int prop_pool_path(sd_bus_message* reply, sd_bus_message*, Daemon& d) {
     return sd_bus_message_append(reply, "s", d.config().pool.c_str());
 }
@@ -188,12 +195,13 @@ const sd_bus_vtable kManagerVtable[] = {
     SD_BUS_METHOD_WITH_ARGS("GetMachineOSRelease", SD_BUS_ARGS("s", name), SD_BUS_RESULT("a{ss}", fields),
                             method<method_get_os_release>, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("OpenMachinePTY", SD_BUS_ARGS("s", name), SD_BUS_RESULT("h", pty, "s", pty_path),
-                            method_not_supported, 0),
+                            method<method_on_machine<reply_open_pty>>, 0),
     SD_BUS_METHOD_WITH_ARGS("OpenMachineLogin", SD_BUS_ARGS("s", name), SD_BUS_RESULT("h", pty, "s", pty_path),
-                            method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
+                            method<method_on_machine<reply_open_login>>, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("OpenMachineShell",
                             SD_BUS_ARGS("s", name, "s", user, "s", path, "as", args, "as", environment),
-                            SD_BUS_RESULT("h", pty, "s", pty_path), method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
+                            SD_BUS_RESULT("h", pty, "s", pty_path), method<method_on_machine<reply_open_shell>>,
+                            SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("BindMountMachine",
                             SD_BUS_ARGS("s", name, "s", source, "s", destination, "b", read_only, "b", mkdir),
                             SD_BUS_NO_RESULT, method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),

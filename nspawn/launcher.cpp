@@ -56,6 +56,7 @@ struct BootState {
     ResourceCgroups limits;
     DeviceGuard devices;
     NetworkState network;
+    RecordedSeccomp seccomp;  // for machined: the filter the leader runs under
 };
 
 // Everything a start creates on the host, undone in reverse order whatever happens.
@@ -69,6 +70,7 @@ struct HostState {
 
     explicit HostState(const Plan& p) : plan(p) {}
     void cleanup_boot() {
+        boot.seccomp = RecordedSeccomp{};
         cleanup_network(boot.network, plan.machine);
         cleanup_v1_cgroups(boot.limits);
         cleanup_device_policy(boot.devices);
@@ -269,6 +271,7 @@ Result<RunningMachine> walk_stages(const Plan& plan, HostState& host, const Clon
     BERTH_ASSIGN(Message notify, ch.expect(Stage::NotifySocket));
     m.notify = std::move(notify.fd);
     BERTH_TRY(ch.expect(Stage::ChildReady));
+    BERTH_ASSIGN(host.boot.seccomp, configure_seccomp_record(plan.machine, pid, host.seccomp));
     // Registered before the payload runs, so the guest is never visible unregistered.
     BERTH_ASSIGN(m.registered, configure_registration(plan, pid, host.boot.network.host_ifindices));
     if (auto s = ch.send(Stage::Go); !s.ok()) {

@@ -16,6 +16,7 @@
 #include <string_view>
 
 #include "common/fd.hpp"
+#include "common/seccomp_record.hpp"
 #include "common/values.hpp"
 #include "nspawn/caps.hpp"
 
@@ -257,6 +258,27 @@ Result<SeccompProgram> compile_denied(const std::set<std::string>& deny) {
     if (::pread(mem.get(), prog.code.data(), size, 0) != size)
         return errno_error("Failed to read back the system call filter");
     return prog;
+}
+
+RecordedSeccomp& RecordedSeccomp::operator=(RecordedSeccomp&& o) noexcept {
+    if (this != &o) {
+        if (!machine_.empty()) remove_seccomp_record(machine_);
+        machine_ = std::exchange(o.machine_, {});
+    }
+    return *this;
+}
+
+RecordedSeccomp::~RecordedSeccomp() {
+    if (!machine_.empty()) remove_seccomp_record(machine_);
+}
+
+Result<RecordedSeccomp> configure_seccomp_record(const std::string& machine, pid_t leader, const SeccompProgram& prog) {
+    RecordedSeccomp r;
+    if (prog.code.empty()) return r;
+    BERTH_TRY_CTX(write_seccomp_record(machine, leader, prog.code),
+                  "Failed to record the system call filter of machine \"{}\"", machine);
+    r.machine_ = machine;
+    return r;
 }
 
 Status load_seccomp_in_child(const SeccompProgram& prog, bool no_new_privileges) {

@@ -6,12 +6,14 @@
 #pragma once
 
 #include <linux/filter.h>
+#include <sys/types.h>
 
 #include <cstdint>
 #include <set>
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/result.hpp"
@@ -52,6 +54,21 @@ struct BuiltinSeccomp {
 };
 // The default privileges' program when the binary embeds it, else null.
 const BuiltinSeccomp* builtin_seccomp();
+// Supervisor, once the child exists and before its payload runs: the program the child loads, recorded for
+// machined (common/seccomp_record.hpp) with the leader it goes into; removed when this goes (the boot ends).
+class RecordedSeccomp {
+public:
+    RecordedSeccomp() = default;
+    RecordedSeccomp(RecordedSeccomp&& o) noexcept : machine_(std::exchange(o.machine_, {})) {}
+    RecordedSeccomp& operator=(RecordedSeccomp&& o) noexcept;
+    ~RecordedSeccomp();
+
+private:
+    friend Result<RecordedSeccomp> configure_seccomp_record(const std::string&, pid_t, const SeccompProgram&);
+    std::string machine_;  // "": nothing recorded
+};
+Result<RecordedSeccomp> configure_seccomp_record(const std::string& machine, pid_t leader, const SeccompProgram& prog);
+
 // Child, last step before exec (still holding CAP_SYS_ADMIN, or with no_new_privs set).
 Status load_seccomp_in_child(const SeccompProgram& prog, bool no_new_privileges);
 

@@ -15,6 +15,7 @@
 #include "common/fileio.hpp"
 #include "common/paths.hpp"
 #include "common/result.hpp"
+#include "common/seccomp_record.hpp"
 #include "nspawn/mount.hpp"
 
 namespace berth::nspawn {
@@ -86,6 +87,8 @@ void collect_stale_state() {
     for_dead_machines(paths::kOverlayRecords, [](const std::string& name) {
         remove_recorded_overlay_dirs(fmt::format("{}/{}", paths::kOverlayRecords, name));
     }, false);
+    // The system call filters recorded for machined.
+    for_dead_machines(paths::kSeccompRecords, [](const std::string& name) { remove_seccomp_record(name); }, false);
     for (auto& file : list_dir(paths::kLocks, false)) {
         std::string lock = fmt::format("{}/{}", paths::kLocks, file);
         if (UniqueFd held = try_lock(lock)) ::unlink(lock.c_str());

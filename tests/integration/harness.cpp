@@ -459,18 +459,19 @@ bool held_by_live_machine(const std::string& path, const std::string& own_id) {
     if (path.rfind("/sys/fs/cgroup/", 0) == 0)
         return path.find(own_id) == std::string::npos && cgroup_populated(path);
     auto locks = locked_files();
-    // A staging directory (/run/berth/root/NAME) holds no lock itself: it is a running machine's while
-    // that machine's lock is held.
-    const std::string staging = "/run/berth/root";
-    auto staged_by_live_machine = [&](const std::string& name) {
+    // A staging directory (/run/berth/root/NAME) and a system call filter record (/run/berth/seccomp/NAME)
+    // hold no lock themselves: they are a running machine's while that machine's lock is held.
+    auto by_live_machine = [&](const std::string& name) {
         return name.find(own_id) == std::string::npos && locked("/run/berth/locks/machine-" + name, locks);
     };
-    if (path == staging) {
-        auto names = list_dir(path);
-        return std::any_of(names.begin(), names.end(), staged_by_live_machine);
+    for (const std::string dir : {"/run/berth/root", "/run/berth/seccomp"}) {
+        if (path == dir) {
+            auto names = list_dir(path);
+            return std::any_of(names.begin(), names.end(), by_live_machine);
+        }
+        if (path.rfind(dir + "/", 0) == 0 && path.find('/', dir.size() + 1) == std::string::npos)
+            return by_live_machine(path.substr(dir.size() + 1));
     }
-    if (path.rfind(staging + "/", 0) == 0 && path.find('/', staging.size() + 1) == std::string::npos)
-        return staged_by_live_machine(path.substr(staging.size() + 1));
     return locked(path, locks);
 }
 

@@ -240,9 +240,7 @@ TEST_F(Hostile, QueriesThatHaveNoAnswerSaySo) {
 
 TEST_F(Hostile, UnsupportedMethodsSayNotSupported) {
     EXPECT_EQ(bus_error_of([&](sdbus::IProxy& p) {
-                  p.callMethod("OpenMachineShell").onInterface("org.freedesktop.machine1.Manager")
-                      .withArguments("good-" + id_, std::string("root"), std::string(""), std::vector<std::string>{},
-                                     std::vector<std::string>{});
+                  p.callMethod("GetImage").onInterface("org.freedesktop.machine1.Manager").withArguments("good-" + id_);
               }),
               "org.freedesktop.DBus.Error.NotSupported");
     EXPECT_EQ(bus_error_of([](sdbus::IProxy& p) { p.callMethod("ListImages").onInterface("org.freedesktop.machine1.Manager"); }),

@@ -1,0 +1,243 @@
+#include "machined/enter.hpp"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/seccomp.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+
+#include "common/cgroup.hpp"
+#include "common/fileio.hpp"
+#include "common/seccomp_record.hpp"
+#include "machined/procfs.hpp"
+
+#ifndef TIOCGPTPEER
+#define TIOCGPTPEER _IO('T', 0x41)
+#endif
+
+namespace berth::machined {
+
+namespace {
+
+std::vector<std::string_view> split(std::string_view s, char sep) {
+    std::vector<std::string_view> out;
+    for (size_t i = 0;;) {
+        size_t j = s.find(sep, i);
+        out.push_back(s.substr(i, j == std::string_view::npos ? std::string_view::npos : j - i));
+        if (j == std::string_view::npos) return out;
+        i = j + 1;
+    }
+}
+
+// The mount point of the v1 hierarchy that has exactly these controllers (or this name=).
+std::optional<std::string> v1_mount(std::string_view controllers, std::string_view mounts) {
+    for (auto line : split(mounts, '\n')) {
+        auto f = split(line, ' ');
+        if (f.size() < 4 || f[2] != "cgroup") continue;
+        auto options = split(f[3], ',');
+        bool all = true;
+        for (auto c : split(controllers, ','))
+            all = all && std::find(options.begin(), options.end(), c) != options.end();
+        if (all) return std::string(f[1]);
+    }
+    return std::nullopt;
+}
+
+// ---- in the children: nothing here returns to machined ---------------------------------------------
+
+void say(int fd, const std::string& text) {
+    std::string line = text + "\n";
+    (void)!::write(fd, line.data(), line.size());
+}
+
+[[noreturn]] void fail(int fd, const Error& e, int code) {
+    if (fd >= 0) say(fd, e.message);
+    ::_exit(code);
+}
+
+void reset_signals() {
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    for (int s = 1; s < NSIG; s++) ::signal(s, SIG_DFL);
+}
+
+Status join_cgroups(const std::vector<std::string>& files, const std::string& machine) {
+    for (auto& f : files) {
+        UniqueFd fd(::open(f.c_str(), O_WRONLY | O_CLOEXEC));
+        if (!fd || ::write(fd.get(), "0", 1) != 1)
+            return errno_error(fmt::format("Failed to join the cgroup {} of machine \"{}\"", f, machine));
+    }
+    return {};
+}
+
+// B's confinement, before the user changes: dropping from the bounding set and loading a filter without
+// no_new_privs need the capabilities B has as root of the machine's user namespace until then.
+Status confine(const LeaderConfinement& c) {
+    if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+        return errno_error("Failed to clear the ambient capabilities");
+    for (int cap = 0; cap < 64; cap++) {
+        if (c.bounding & (uint64_t{1} << cap)) continue;
+        if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+            return errno_error(fmt::format("Failed to drop capability {} from the bounding set", cap));
+    }
+    if (c.no_new_privs && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) return errno_error("Failed to set no_new_privs");
+    if (!c.filter.empty()) {
+        sock_fprog prog{};
+        prog.len = static_cast<unsigned short>(c.filter.size());
+        prog.filter = const_cast<sock_filter*>(c.filter.data());
+        if (::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
+            return errno_error("Failed to load the system call filter of the machine");
+    }
+    return {};
+}
+
+Status become(const GuestUser& u) {
+    if (::setgroups(u.groups.size(), u.groups.data()) < 0 || ::setresgid(u.gid, u.gid, u.gid) < 0 ||
+        ::setresuid(u.uid, u.uid, u.uid) < 0)
+        return errno_error(fmt::format("Failed to become user \"{}\"", u.name));
+    return {};
+}
+
+// B: its streams, a session of its own, the leader's confinement, the user, then the command.
+[[noreturn]] void run_command(const EnterRequest& r, int in, int out, int err, bool tty) {
+    reset_signals();
+    ::setsid();
+    if (tty && ::ioctl(in, TIOCSCTTY, 0) < 0) fail(err, errno_error("Failed to acquire the terminal"), 126);
+    int moved[3];
+    for (int i = 0; i < 3; i++) moved[i] = ::fcntl(i == 0 ? in : i == 1 ? out : err, F_DUPFD_CLOEXEC, 10);
+    for (int i = 0; i < 3; i++)
+        if (moved[i] < 0 || ::dup2(moved[i], i) < 0) fail(err, errno_error("Failed to set up the streams"), 126);
+    ::syscall(SYS_close_range, 3U, ~0U, 0U);
+    if (auto s = confine(*r.confinement); !s.ok()) fail(2, s.error(), 126);
+    if (auto s = become(*r.user); !s.ok()) fail(2, s.error(), 126);
+    if (::chdir(r.user->home.c_str()) < 0) (void)::chdir("/");
+    const GuestCommand& c = *r.command;
+    std::vector<char*> argv, envp;
+    for (auto& a : c.argv) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    for (auto& e : c.env) envp.push_back(const_cast<char*>(e.c_str()));
+    envp.push_back(nullptr);
+    ::execve(c.path.c_str(), argv.data(), envp.data());
+    int code = errno == ENOENT ? 127 : 126;
+    fail(2, errno_error(fmt::format("Failed to execute {} in machine \"{}\"", c.path, r.machine)), code);
+}
+
+// A: joins the machine, forks B, waits for it, tells how it ended.
+[[noreturn]] void run_waiter(const EnterRequest& r) {
+    UniqueFd null(::open("/dev/null", O_RDWR | O_CLOEXEC));
+    int in = r.io.in, out = r.io.out, err = r.io.err;
+    UniqueFd peer;
+    bool tty = r.io.pty_master >= 0;
+    if (tty) {
+        peer.reset(::ioctl(r.io.pty_master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC));
+        if (!peer) fail(-1, Error{}, 1);
+        in = out = err = peer.get();
+    }
+    if (auto s = join_cgroups(r.confinement->cgroup_procs, r.machine); !s.ok()) fail(err, s.error(), 1);
+    if (auto s = enter_machine_namespaces(*r.ns, r.machine); !s.ok()) fail(err, s.error(), 1);
+    pid_t b = ::fork();
+    if (b < 0) fail(err, errno_error(fmt::format("Failed to start a process in machine \"{}\"", r.machine)), 1);
+    if (b == 0) run_command(r, in, out, err, tty);
+    // Only the status pipe stays: the master and B's streams would keep the session open after B.
+    int status_fd = r.status_fd;
+    if (status_fd >= 0 && status_fd != 3) status_fd = ::dup2(status_fd, 3);
+    if (null)
+        for (int i = 0; i < 3; i++) ::dup2(null.get(), i);
+    ::syscall(SYS_close_range, status_fd >= 0 ? 4U : 3U, ~0U, 0U);
+    int st = 0;
+    while (::waitpid(b, &st, 0) < 0 && errno == EINTR) {
+    }
+    if (status_fd >= 0) {
+        std::string line = status_line(st);
+        (void)!::write(status_fd, line.data(), line.size());
+    }
+    ::_exit(0);
+}
+
+}  // namespace
+
+std::optional<uint64_t> status_hex(std::string_view status, std::string_view key) {
+    std::string needle = "\n" + std::string(key) + ":";
+    size_t at = status.find(needle);
+    if (at == std::string_view::npos) return std::nullopt;
+    at += needle.size();
+    while (at < status.size() && (status[at] == ' ' || status[at] == '\t')) at++;
+    uint64_t v = 0;
+    auto [p, ec] = std::from_chars(status.data() + at, status.data() + status.size(), v, 16);
+    if (ec != std::errc() || p == status.data() + at) return std::nullopt;
+    return v;
+}
+
+std::vector<std::string> cgroup_procs_files(std::string_view proc_cgroup, const std::string& unified_root,
+                                            std::string_view mounts) {
+    std::vector<std::string> unified, v1;
+    for (auto line : split(proc_cgroup, '\n')) {
+        size_t a = line.find(':'), b = a == std::string_view::npos ? a : line.find(':', a + 1);
+        if (b == std::string_view::npos) continue;
+        std::string_view id = line.substr(0, a), controllers = line.substr(a + 1, b - a - 1), path = line.substr(b + 1);
+        if (path.empty() || path[0] != '/' || path.find("/..") != std::string_view::npos) continue;
+        std::string rel = path == "/" ? "" : std::string(path);
+        if (id == "0" && controllers.empty()) {
+            unified.push_back(unified_root + rel + "/cgroup.procs");
+        } else if (!controllers.empty()) {
+            if (auto mount = v1_mount(controllers, mounts)) v1.push_back(*mount + rel + "/cgroup.procs");
+        }
+    }
+    unified.insert(unified.end(), v1.begin(), v1.end());
+    return unified;
+}
+
+Result<LeaderConfinement> read_leader_confinement(const Machine& m) {
+    LeaderConfinement c;
+    BERTH_ASSIGN_CTX(std::string status, read_file(fmt::format("/proc/{}/status", m.leader)),
+                     "Failed to read the leader of machine \"{}\"", m.name);
+    auto bounding = status_hex(status, "CapBnd");
+    if (!bounding) return plain_error(fmt::format("No capability bounding set for the leader of machine \"{}\"", m.name), EIO);
+    c.bounding = *bounding;
+    c.no_new_privs = status_number(status, "NoNewPrivs").value_or(0) != 0;
+    auto seccomp = status_number(status, "Seccomp").value_or(0);
+    if (seccomp == 1)
+        return plain_error(fmt::format("The leader of machine \"{}\" runs in strict seccomp mode: nothing can join it",
+                                       m.name),
+                           EPERM);
+    if (seccomp == 2) {
+        auto record = read_seccomp_record(m.name);
+        if (!record.ok() || record->leader != m.leader)
+            return plain_error(fmt::format("Machine \"{}\" runs under a system call filter that was not recorded for "
+                                           "it (not started by berth's nspawn?): refusing to run anything in it "
+                                           "without that filter",
+                                           m.name),
+                               EPERM);
+        c.filter = std::move(record->code);
+    }
+    BERTH_ASSIGN_CTX(std::string cgroups, read_file(fmt::format("/proc/{}/cgroup", m.leader)),
+                     "Failed to read the cgroups of machine \"{}\"", m.name);
+    BERTH_ASSIGN(CgroupLayout layout, detect_cgroup_layout());
+    auto mounts = read_file("/proc/self/mounts");
+    c.cgroup_procs = cgroup_procs_files(cgroups, layout.unified_root, mounts.ok() ? *mounts : std::string());
+    return c;
+}
+
+std::string status_line(int st) {
+    if (WIFEXITED(st)) return fmt::format("exited {}\n", WEXITSTATUS(st));
+    if (WIFSIGNALED(st)) return fmt::format("{} {}\n", WCOREDUMP(st) ? "dumped" : "killed", WTERMSIG(st));
+    return "";
+}
+
+Result<pid_t> spawn_in_machine(const EnterRequest& r) {
+    pid_t a = ::fork();
+    if (a < 0) return errno_error(fmt::format("Failed to start a process for machine \"{}\"", r.machine));
+    if (a == 0) run_waiter(r);
+    return a;
+}
+
+}  // namespace berth::machined

@@ -1,0 +1,217 @@
+#include "machined/shell_methods.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include "common/chase.hpp"
+#include "common/fileio.hpp"
+#include "machined/daemon.hpp"
+#include "machined/enter.hpp"
+#include "machined/guest_fd.hpp"
+#include "machined/guest_systemd.hpp"
+#include "machined/guest_user.hpp"
+#include "machined/operations.hpp"
+
+#ifndef TIOCGPTPEER
+#define TIOCGPTPEER _IO('T', 0x41)
+#endif
+
+namespace berth::machined {
+
+namespace {
+
+constexpr const char* kGuestBusSocket = "/run/dbus/system_bus_socket";
+// What a busybox and a Debian guest have; login(1) prompts for the user itself.
+constexpr const char* kLoginPrograms[] = {"/bin/login", "/usr/bin/login", "/sbin/login", "/usr/sbin/login"};
+
+// PTY, shell and Execute are root's alone (systemd 252's polkit default is auth_admin for them; we ask no
+// password), login also the groups in allowed_groups (docs/dbus-api.md, "Callers and access").
+void require_root(Daemon& d, sd_bus_message* call) {
+    if (d.caller_of(call).uid != 0)
+        throw_bus_error(kAccessDenied, fmt::format("Access denied: {} needs root", sd_bus_message_get_member(call)));
+}
+
+[[noreturn]] void fail(const Error& e) { throw_bus_error(kFailed, e.message); }
+
+std::vector<std::string> read_strings(sd_bus_message* call) {
+    char** raw = nullptr;
+    check(sd_bus_message_read_strv(call, &raw), "read the arguments");
+    std::vector<std::string> out;
+    for (char** p = raw; p && *p; p++) {
+        out.emplace_back(*p);
+        free(*p);
+    }
+    free(raw);
+    return out;
+}
+
+// A frozen machine would freeze whatever joins it, and the caller with it.
+MachineNamespaces enter_namespaces(Machine& m) {
+    if (is_frozen(m))
+        throw_bus_error(kFailed, fmt::format("Machine \"{}\" is frozen: thaw it first (machinectl thaw {})", m.name, m.name));
+    auto ns = open_machine_namespaces(m.leader, m.pidfd ? m.pidfd.get() : -1, m.name);
+    if (!ns.ok()) fail(ns.error());
+    return std::move(*ns);
+}
+
+GuestPty open_pty(const MachineNamespaces& ns, const Machine& m) {
+    auto pty = open_machine_pty(ns, m.name);
+    if (!pty.ok()) fail(pty.error());
+    return std::move(*pty);
+}
+
+bool runs_systemd(const Machine& m) {
+    auto comm = read_file(fmt::format("/proc/{}/comm", m.leader));
+    return comm.ok() && *comm == "systemd\n";
+}
+
+// The guest's system bus when its PID 1 is systemd and something listens there, else none.
+UniqueFd guest_bus(const MachineNamespaces& ns, const Machine& m) {
+    if (!runs_systemd(m)) return {};
+    auto fd = connect_in_machine(ns, kGuestBusSocket, m.name);
+    if (!fd.ok()) {
+        spdlog::debug("No system bus in machine \"{}\" ({}): entering it ourselves", m.name, fd.error().message);
+        return {};
+    }
+    return std::move(*fd);
+}
+
+// true: the guest's systemd did it. false: it is not there to ask.
+bool done_by_guest(const GuestOutcome& out, const Machine& m) {
+    if (out.kind == GuestOutcome::Kind::Failed) throw_bus_error(out.error_name.c_str(), out.message);
+    if (out.kind == GuestOutcome::Kind::NoSystemd)
+        spdlog::debug("{}: entering machine \"{}\" ourselves", out.message, m.name);
+    return out.kind == GuestOutcome::Kind::Done;
+}
+
+LeaderConfinement confinement_of(const Machine& m) {
+    auto c = read_leader_confinement(m);
+    if (!c.ok()) fail(c.error());
+    return std::move(*c);
+}
+
+GuestUser user_in(const MachineNamespaces& ns, const Machine& m, const std::string& user) {
+    auto u = resolve_guest_user(ns.root.get(), user, m.name);
+    if (!u.ok()) throw_bus_error(u.error().code == ENOENT ? kInvalidArgs : kFailed, u.error().message);
+    return std::move(*u);
+}
+
+GuestCommand command_in(const MachineNamespaces& ns, const Machine& m, const GuestUser& u, const std::string& path,
+                        const std::vector<std::string>& args, const std::vector<std::string>& env, bool tty) {
+    auto c = make_guest_command(ns.root.get(), u, path, args, env, tty ? "vt220" : "dumb", m.name);
+    if (!c.ok())
+        throw_bus_error(c.error().code == EINVAL || c.error().code == ENOENT ? kInvalidArgs : kFailed, c.error().message);
+    return std::move(*c);
+}
+
+// Runs `cmd` as `u` in the machine; A is reaped by the daemon's loop.
+void spawn(Daemon& d, const Machine& m, const MachineNamespaces& ns, const GuestUser& u, const GuestCommand& cmd,
+           const CommandIo& io, int status_fd) {
+    LeaderConfinement c = confinement_of(m);
+    EnterRequest r{m.name, &ns, &c, &u, &cmd, io, status_fd};
+    auto pid = spawn_in_machine(r);
+    if (!pid.ok()) fail(pid.error());
+    std::string name = m.name, what = cmd.path;
+    auto watched = d.children().watch(*pid, [name, what](const siginfo_t& how) {
+        spdlog::debug("{} in machine \"{}\" done (waiter status {})", what, name, how.si_status);
+    });
+    if (!watched.ok()) {
+        ::kill(*pid, SIGKILL);
+        while (::waitpid(*pid, nullptr, 0) < 0 && errno == EINTR) {
+        }
+        fail(watched.error());
+    }
+}
+
+int reply_pty(sd_bus_message* call, const GuestPty& pty) {
+    return sd_bus_reply_method_return(call, "hs", pty.master.get(), pty.path.c_str());
+}
+
+std::string login_program(const MachineNamespaces& ns, const Machine& m) {
+    for (const char* p : kLoginPrograms) {
+        auto fd = open_in_root(ns.root.get(), p, O_PATH | O_CLOEXEC);
+        if (fd.ok()) return p;
+    }
+    throw_bus_error(kFailed, fmt::format("Machine \"{}\" has no login program (looked for /bin/login, /usr/bin/login)", m.name));
+}
+
+}  // namespace
+
+int reply_open_pty(sd_bus_message* call, Daemon& d, Machine& m) {
+    require_root(d, call);
+    auto ns = enter_namespaces(m);
+    return reply_pty(call, open_pty(ns, m));
+}
+
+int reply_open_login(sd_bus_message* call, Daemon& d, Machine& m) {
+    d.authorize(call);
+    auto ns = enter_namespaces(m);
+    GuestPty pty = open_pty(ns, m);
+    if (UniqueFd bus = guest_bus(ns, m); bus && done_by_guest(start_guest_getty(std::move(bus), pty.path, m.name), m))
+        return reply_pty(call, pty);
+    GuestUser root = user_in(ns, m, "root");
+    GuestCommand login{login_program(ns, m), {"login"}, {"TERM=vt220", std::string("PATH=") + kDefaultPath}};
+    spawn(d, m, ns, root, login, CommandIo{.pty_master = pty.master.get()}, -1);
+    return reply_pty(call, pty);
+}
+
+int reply_open_shell(sd_bus_message* call, Daemon& d, Machine& m) {
+    require_root(d, call);
+    const char *user_arg = nullptr, *path_arg = nullptr;
+    read(call, "ss", &user_arg, &path_arg);
+    std::string user = *user_arg ? user_arg : "root", path = path_arg;
+    auto args = read_strings(call);
+    auto env = read_strings(call);
+    // As systemd 252 checks them.
+    if (!path.empty() && path[0] != '/')
+        throw_bus_error(kInvalidArgs, fmt::format("Specified path '{}' is not absolute", path));
+    if (!valid_environment(env)) throw_bus_error(kInvalidArgs, "Invalid environment assignments");
+
+    auto ns = enter_namespaces(m);
+    GuestPty pty = open_pty(ns, m);
+    if (UniqueFd bus = guest_bus(ns, m)) {
+        UniqueFd terminal(::ioctl(pty.master.get(), TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC));
+        if (!terminal) fail(errno_error(fmt::format("Failed to open the terminal of machine \"{}\"", m.name)));
+        ShellUnit unit{pty.path, terminal.get(), user, path, args.empty() ? std::vector<std::string>{path} : args, env};
+        if (path.empty()) unit = default_shell_command(std::move(unit));
+        if (done_by_guest(start_guest_shell(std::move(bus), unit, m.name), m)) return reply_pty(call, pty);
+    }
+    GuestUser u = user_in(ns, m, user);
+    GuestCommand cmd = command_in(ns, m, u, path, args, env, true);
+    spawn(d, m, ns, u, cmd, CommandIo{.pty_master = pty.master.get()}, -1);
+    return reply_pty(call, pty);
+}
+
+int reply_execute(sd_bus_message* call, Daemon& d, Machine& m, bool pty) {
+    require_root(d, call);
+    const char *user = nullptr, *path = nullptr;
+    read(call, "ss", &user, &path);
+    auto args = read_strings(call);
+    auto env = read_strings(call);
+    CommandIo io;
+    if (!pty) read(call, "hhh", &io.in, &io.out, &io.err);
+    if (!valid_environment(env)) throw_bus_error(kInvalidArgs, "Invalid environment assignments");
+
+    auto ns = enter_namespaces(m);
+    GuestUser u = user_in(ns, m, user);
+    GuestCommand cmd = command_in(ns, m, u, path, args, env, pty);
+    std::optional<GuestPty> terminal;
+    if (pty) {
+        terminal = open_pty(ns, m);
+        io.pty_master = terminal->master.get();
+    }
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC) < 0) fail(errno_error("Failed to create the status pipe"));
+    UniqueFd status_read(p[0]), status_write(p[1]);
+    spawn(d, m, ns, u, cmd, io, status_write.get());
+    status_write.reset();  // the waiter holds the only write end: EOF when it ends
+    if (pty) return sd_bus_reply_method_return(call, "hsh", terminal->master.get(), terminal->path.c_str(), status_read.get());
+    return sd_bus_reply_method_return(call, "h", status_read.get());
+}
+
+}  // namespace berth::machined

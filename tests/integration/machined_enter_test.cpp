@@ -1,0 +1,306 @@
+// Getting inside a busybox machine (no systemd, no bus) through machined: io.berth.Machine1's Execute and
+// ExecutePTY, and systemd 252's OpenMachinePTY, OpenMachineShell and OpenMachineLogin, which machined
+// serves here by entering the machine itself. Whatever runs inside has exactly the leader's namespaces,
+// cgroup, capabilities, no_new_privs and system call filter.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "tests/integration/bus_fixture.hpp"
+#include "tests/integration/shell_client.hpp"
+
+namespace berth::test {
+namespace {
+
+// alice's password is "wonderland" (busybox mkpasswd -m sha512), in passwd itself: busybox login needs no shadow.
+constexpr const char* kAliceHash =
+    "$6$berthtestsalt$Fl9b1MUhW6ckoI94MDV92q.vcWzgTrDXy/09M.81mzrxZVd6keok/8gnHd7/EtaGrOYVxcvYJPGOcj.2iUPyJ.";
+
+class Enter : public MachinedTest {
+protected:
+    void SetUp() override {
+        MachinedTest::SetUp();
+        if (HasFatalFailure()) return;
+        std::filesystem::copy_file(BERTH_SYSCALL_PROBE, root_ + "/bin/syscall-probe");
+        write_file(root_ + "/etc/passwd", "root:x:0:0:root:/root:/bin/sh\n"
+                                          "alice:" + std::string(kAliceHash) + ":1000:1000:Alice:/home/alice:/bin/sh\n"
+                                          "nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n");
+        write_file(root_ + "/etc/group", "root:x:0:\nalice:x:1000:\nwheel:x:10:alice\nnogroup:x:65534:\n");
+        start_machined(config_text_);
+        if (HasFatalFailure()) return;
+        machine_process_.emplace(start_registered("exec sleep 1000"));
+        ASSERT_TRUE(wait_up(*machine_process_)) << machine_process_->wait(0ms).describe();
+        ASSERT_TRUE(eventually([&] { return machine_names().size() == 2; }));
+    }
+    void TearDown() override {
+        machine_process_.reset();
+        MachinedTest::TearDown();
+    }
+    Executed sh(const std::string& script, const std::string& user = "", const std::string& input = "") const {
+        return execute(machine_, user, "/bin/sh", {"sh", "-c", script}, {}, input);
+    }
+    // A process inside the machine as the host sees it: its PID 1.
+    pid_t leader() const {
+        auto p = machine_property(machine_, "Leader");  // u 1234
+        return std::stoi(p.substr(2));
+    }
+
+    std::string config_text_;
+    std::optional<Process> machine_process_;
+};
+
+TEST_F(Enter, ExecuteReturnsTheCommandsExitStatus) {
+    auto r = sh("exit 7");
+    ASSERT_EQ(r.error, "") << r.message;
+    EXPECT_EQ(r.status, "exited 7");
+}
+
+TEST_F(Enter, ExecuteReportsTheSignalThatEndedTheCommand) {
+    auto r = sh("kill -9 $$");
+    ASSERT_EQ(r.error, "") << r.message;
+    EXPECT_EQ(r.status, "killed 9");
+}
+
+TEST_F(Enter, ExecuteKeepsStdoutAndStderrApart) {
+    auto r = sh("echo to-out; echo to-err >&2");
+    ASSERT_EQ(r.error, "") << r.message;
+    EXPECT_EQ(r.out, "to-out\n");
+    EXPECT_EQ(r.err, "to-err\n");
+    EXPECT_EQ(r.status, "exited 0");
+}
+
+TEST_F(Enter, ExecuteFeedsStdinToTheCommand) {
+    auto r = execute(machine_, "", "/bin/cat", {}, {}, "line one\nline two\n");
+    ASSERT_EQ(r.error, "") << r.message;
+    EXPECT_EQ(r.out, "line one\nline two\n");
+    EXPECT_EQ(r.status, "exited 0");
+}
+
+TEST_F(Enter, ExecuteRunsAsTheGuestsUserWithItsGroupsHomeAndEnvironment) {
+    auto r = sh("id; pwd; echo $HOME $USER $LOGNAME $SHELL; echo $PATH", "alice");
+    ASSERT_EQ(r.error, "") << r.message;
+    EXPECT_EQ(r.out, "uid=1000(alice) gid=1000(alice) groups=10(wheel),1000(alice)\n/home/alice\n"
+                     "/home/alice alice alice /bin/sh\n/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n");
+    EXPECT_EQ(r.status, "exited 0");
+}
+
+TEST_F(Enter, ExecuteAddsTheCallersEnvironment) {
+    auto r = execute(machine_, "", "/bin/sh", {"sh", "-c", "echo $GREETING $TERM"}, {"GREETING=hello", "TERM=xterm"});
+    ASSERT_EQ(r.error, "") << r.message;
+    EXPECT_EQ(r.out, "hello xterm\n");
+}
+
+TEST_F(Enter, ExecuteByUidWorksAndAHomeThatIsMissingMeansRoot) {
+    auto r = execute(machine_, "65534", "/bin/sh", {"sh", "-c", "id -u; pwd"});
+    ASSERT_EQ(r.error, "") << r.message;
+    EXPECT_EQ(r.out, "65534\n/\n");
+}
+
+TEST_F(Enter, ExecuteRefusesAUserTheGuestDoesNotKnow) {
+    auto r = sh("true", "mallory");
+    EXPECT_EQ(r.error, "org.freedesktop.DBus.Error.InvalidArgs");
+    EXPECT_NE(r.message.find("mallory"), std::string::npos) << r.message;
+}
+
+TEST_F(Enter, ExecuteLooksUpABareNameInTheGuestsPath) {
+    auto r = execute(machine_, "", "id", {"id", "-u"});
+    ASSERT_EQ(r.error, "") << r.message;
+    EXPECT_EQ(r.out, "0\n");
+    EXPECT_EQ(execute(machine_, "", "no-such-command", {}).error, "org.freedesktop.DBus.Error.InvalidArgs");
+    EXPECT_EQ(execute(machine_, "", "bin/sh", {}).error, "org.freedesktop.DBus.Error.InvalidArgs");
+}
+
+TEST_F(Enter, ExecuteWithoutAPathRunsTheUsersShellAsALoginShell) {
+    auto r = execute(machine_, "alice", "", {"ignored"}, {}, "echo $0\n");
+    ASSERT_EQ(r.error, "") << r.message;
+    EXPECT_EQ(r.out, "-sh\n");
+    EXPECT_EQ(r.status, "exited 0");
+}
+
+TEST_F(Enter, ExecuteOfAMissingProgramEndsWithStatus127AndSaysWhy) {
+    auto r = execute(machine_, "", "/bin/no-such-program", {});
+    ASSERT_EQ(r.error, "") << r.message;
+    EXPECT_EQ(r.status, "exited 127");
+    EXPECT_NE(r.err.find("/bin/no-such-program"), std::string::npos) << r.err;
+}
+
+TEST_F(Enter, ExecuteInAFrozenMachineIsRefusedSayingSo) {
+    ASSERT_TRUE(berth_manager("FreezeMachine", {"s", machine_}).exited(0));
+    auto r = sh("true");
+    EXPECT_TRUE(berth_manager("ThawMachine", {"s", machine_}).exited(0));
+    EXPECT_EQ(r.error, "org.freedesktop.DBus.Error.Failed");
+    EXPECT_NE(r.message.find("frozen"), std::string::npos) << r.message;
+}
+
+// Read inside: the command's own view and the guest's PID 1's, field by field.
+TEST_F(Enter, ExecuteRunsWithTheLeadersNamespacesCgroupCapabilitiesAndFilter) {
+    std::string script =
+        "for f in CapBnd CapEff CapPrm CapInh CapAmb NoNewPrivs Seccomp Seccomp_filters; do "
+        "  echo $f $(grep \"^$f:\" /proc/self/status | cut -f2) $(grep \"^$f:\" /proc/1/status | cut -f2); done; "
+        "for n in cgroup ipc mnt net pid pid_for_children time user uts; do "
+        "  echo $n $(readlink /proc/self/ns/$n) $(readlink /proc/1/ns/$n); done; "
+        "echo cgroups $(cat /proc/self/cgroup | tr '\\n' ' ') / $(cat /proc/1/cgroup | tr '\\n' ' ')";
+    auto r = sh(script);
+    ASSERT_EQ(r.error, "") << r.message;
+    ASSERT_EQ(r.status, "exited 0") << r.err;
+    std::istringstream in(r.out);
+    int lines = 0;
+    for (std::string line; std::getline(in, line); lines++) {
+        if (line.rfind("cgroups ", 0) == 0) {
+            auto slash = line.find(" / ");
+            EXPECT_EQ(line.substr(8, slash - 8), line.substr(slash + 3)) << line;
+            continue;
+        }
+        std::istringstream f(line);
+        std::string name, ours, theirs;
+        f >> name >> ours >> theirs;
+        EXPECT_EQ(ours, theirs) << name;
+        EXPECT_FALSE(ours.empty()) << name;
+        if (name == "Seccomp") EXPECT_EQ(ours, "2");
+    }
+    EXPECT_EQ(lines, 18);
+}
+
+// keyctl works for anyone on the host; the machine's filter makes it EPERM, for the shell as for PID 1.
+TEST_F(Enter, ExecuteIsBoundByTheLeadersSystemCallFilter) {
+    EXPECT_EQ(run(BERTH_SYSCALL_PROBE, {"keyctl"}).out, "keyctl ok\n");
+    auto r = execute(machine_, "", "/bin/syscall-probe", {"syscall-probe", "keyctl"});
+    ASSERT_EQ(r.error, "") << r.message;
+    EXPECT_EQ(r.out, "keyctl EPERM\n");
+}
+
+TEST_F(Enter, ExecutePTYRunsTheCommandOnATerminalInsideAndReportsItsStatus) {
+    auto o = execute_pty(machine_, "", "/bin/sh", {"sh", "-c", "tty; [ -t 0 ] && [ -t 1 ] && echo on-a-tty; exit 3"});
+    ASSERT_EQ(o.error, "") << o.message;
+    EXPECT_EQ(o.terminal.path().rfind("/dev/pts/", 0), 0u) << o.terminal.path();
+    auto out = o.terminal.read_to_end();
+    EXPECT_NE(out.find(o.terminal.path() + "\r\non-a-tty"), std::string::npos) << out;
+    EXPECT_EQ(read_status(o.status), "exited 3");
+}
+
+// /proc/PID/stat: field 6 the session, 7 the controlling terminal (0: none).
+TEST_F(Enter, ExecutePTYMakesTheTerminalTheControllingOneOfANewSession) {
+    auto o = execute_pty(machine_, "alice", "/bin/sh",
+                         {"sh", "-c", "set -- $(cat /proc/$$/stat); [ $6 = $$ ] && [ $7 != 0 ] && echo leader-with-tty"});
+    ASSERT_EQ(o.error, "") << o.message;
+    EXPECT_NE(o.terminal.read_to_end().find("leader-with-tty"), std::string::npos) << o.terminal.output();
+    EXPECT_EQ(read_status(o.status), "exited 0");
+}
+
+TEST_F(Enter, OpenMachinePTYReturnsATerminalOfTheMachinesDevpts) {
+    auto o = open_pty(machine_);
+    ASSERT_EQ(o.error, "") << o.message;
+    ASSERT_EQ(o.terminal.path().rfind("/dev/pts/", 0), 0u) << o.terminal.path();
+    auto r = sh("test -c " + o.terminal.path() + " && echo there");
+    EXPECT_EQ(r.out, "there\n");
+}
+
+TEST_F(Enter, OpenMachineShellRunsTheCommandOnATerminalInside) {
+    auto o = open_shell(machine_, "alice", "/bin/sh", {"sh", "-c", "echo shell-says $(id -un) $(tty)"});
+    ASSERT_EQ(o.error, "") << o.message;
+    auto out = o.terminal.read_to_end();
+    EXPECT_NE(out.find("shell-says alice " + o.terminal.path()), std::string::npos) << out;
+}
+
+TEST_F(Enter, OpenMachineShellWithoutAPathIsTheUsersLoginShell) {
+    auto o = open_shell(machine_, "", "", {});
+    ASSERT_EQ(o.error, "") << o.message;
+    o.terminal.type("echo I am $0; exit\n");
+    EXPECT_TRUE(o.terminal.wait_for("I am -sh")) << o.terminal.output();
+}
+
+TEST_F(Enter, OpenMachineShellRefusesARelativePathAsSystemdDoes) {
+    auto o = open_shell(machine_, "", "sh", {});
+    EXPECT_EQ(o.error, "org.freedesktop.DBus.Error.InvalidArgs");
+    EXPECT_EQ(o.message, "Specified path 'sh' is not absolute");
+}
+
+TEST_F(Enter, OpenMachineLoginRunsTheGuestsLoginOnATerminal) {
+    auto o = open_login(machine_);
+    ASSERT_EQ(o.error, "") << o.message;
+    ASSERT_TRUE(o.terminal.wait_for("login: ")) << o.terminal.output();
+    o.terminal.type("alice\n");
+    ASSERT_TRUE(o.terminal.wait_for("Password: ")) << o.terminal.output();
+    o.terminal.type("wonderland\n");
+    ASSERT_TRUE(o.terminal.wait_for("$ ")) << o.terminal.output();  // the shell's prompt: input is read now
+    o.terminal.type("echo logged-in-as-$(id -un); exit\n");
+    EXPECT_TRUE(o.terminal.wait_for("logged-in-as-alice")) << o.terminal.output();
+}
+
+TEST_F(Enter, UnprivilegedCallersAreRefused) {
+    auto as_nobody = [&](const char* interface, const char* method, const std::string& path, auto... args) {
+        return bus_error_of(
+            [&](sdbus::IProxy& p) { p.callMethod(method).onInterface(interface).withArguments(args...); }, true, path);
+    };
+    const std::string obj = machine_object(machine_), mgr = "/org/freedesktop/machine1";
+    const std::vector<std::string> none;
+    const char* denied = "org.freedesktop.DBus.Error.AccessDenied";
+    EXPECT_EQ(as_nobody("org.freedesktop.machine1.Manager", "OpenMachinePTY", mgr, machine_), denied);
+    EXPECT_EQ(as_nobody("org.freedesktop.machine1.Manager", "OpenMachineLogin", mgr, machine_), denied);
+    EXPECT_EQ(as_nobody("org.freedesktop.machine1.Manager", "OpenMachineShell", mgr, machine_, std::string(),
+                        std::string(), none, none),
+              denied);
+    EXPECT_EQ(as_nobody("org.freedesktop.machine1.Machine", "OpenPTY", obj), denied);
+    EXPECT_EQ(as_nobody("org.freedesktop.machine1.Machine", "OpenShell", obj, std::string(), std::string(), none, none),
+              denied);
+    EXPECT_EQ(as_nobody("io.berth.Machine1", "ExecutePTY", obj, std::string(), std::string(), none, none), denied);
+    sdbus::UnixFd null(::open("/dev/null", O_RDWR | O_CLOEXEC), sdbus::adopt_fd);
+    EXPECT_EQ(as_nobody("io.berth.Machine1", "Execute", obj, std::string(), std::string(), none, none, null, null, null),
+              denied);
+}
+
+// 252's polkit default lets local users log in (login asks for the password): here the allowed groups.
+TEST_F(Enter, OpenMachineLoginIsAllowedToTheAllowedGroupsOnly) {
+    auto login_as_nobody = [&] {
+        return bus_error_of([&](sdbus::IProxy& p) {
+            p.callMethod("OpenMachineLogin").onInterface("org.freedesktop.machine1.Manager").withArguments(machine_);
+        }, true);
+    };
+    EXPECT_EQ(login_as_nobody(), "org.freedesktop.DBus.Error.AccessDenied");
+    ASSERT_TRUE(stop_machined().exited(0));
+    start_machined("allowed_groups = [\"nogroup\"]");  // nobody's group; the machine is taken back
+    ASSERT_TRUE(eventually([&] { return machine_names().size() == 2; }));
+    EXPECT_EQ(login_as_nobody(), "");
+    EXPECT_EQ(bus_error_of([&](sdbus::IProxy& p) {
+                  p.callMethod("OpenMachinePTY").onInterface("org.freedesktop.machine1.Manager").withArguments(machine_);
+              }, true),
+              "org.freedesktop.DBus.Error.AccessDenied");
+}
+
+// systemd's machinectl against our machined: the same calls, the same terminal handling.
+TEST_F(Enter, SystemdMachinectlLoginLogsInToABusyboxMachine) {
+    Pty pty;
+    std::string script = "mount -t tmpfs tmpfs /run/systemd && mkdir /run/systemd/system && exec \"$@\"";
+    auto p = Process::start("/usr/bin/unshare",
+                            {"-m", "--propagation", "private", "/bin/sh", "-c", script, "sh", "/usr/bin/machinectl",
+                             "login", machine_},
+                            {.env = {bus_->env(), "SYSTEMD_COLORS=0", "TERM=vt220"}, .timeout = 120s, .tty = pty.slave()});
+    ASSERT_TRUE(pty.wait_for("login: ", 30s)) << pty.output();
+    pty.type("alice\n");
+    ASSERT_TRUE(pty.wait_for("Password: ", 30s)) << pty.output();
+    pty.type("wonderland\n");
+    ASSERT_TRUE(pty.wait_for("$ ", 30s)) << pty.output();
+    pty.type("echo logged-in-as-$(id -un)\n");
+    EXPECT_TRUE(pty.wait_for("logged-in-as-alice", 30s)) << pty.output();
+    pty.type("exit\n");
+    pty.type("\x1d\x1d\x1d");  // Ctrl-] three times: machinectl leaves
+    auto r = p.wait(30s);
+    EXPECT_TRUE(r.exited(0)) << r.describe() << pty.output();
+}
+
+TEST_F(Enter, SystemdMachinectlShellRunsACommandInTheMachine) {
+    auto r = systemd_tool("/usr/bin/machinectl", {"-q", "shell", "alice@" + machine_, "/bin/sh", "-c", "echo from $(id -un)"});
+    EXPECT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_NE(r.out.find("from alice"), std::string::npos) << r.describe();
+}
+
+TEST_F(Enter, OnTheHostExecuteRunsAsTheHostsUser) {
+    auto r = execute(".host", "", "/bin/sh", {"sh", "-c", "id -u; exit 4"});
+    ASSERT_EQ(r.error, "") << r.message;
+    EXPECT_EQ(r.out, "0\n");
+    EXPECT_EQ(r.status, "exited 4");
+}
+
+}  // namespace
+}  // namespace berth::test

@@ -1,0 +1,61 @@
+// Calls that pass or return descriptors (busctl cannot): machined's ways into a machine, through sdbus-c++
+// on the test's private bus, and the terminal a test then types into.
+#pragma once
+
+#include <sdbus-c++/sdbus-c++.h>
+
+#include <string>
+#include <vector>
+
+#include "tests/integration/harness.hpp"
+
+namespace berth::test {
+
+std::string machine_object(const std::string& name);  // /org/freedesktop/machine1/machine/<escaped>
+
+// A pty master a test got from machined: what the program inside writes, and keys typed to it.
+class Terminal {
+public:
+    Terminal() = default;
+    Terminal(sdbus::UnixFd master, std::string path);
+    const std::string& path() const { return path_; }
+    int fd() const { return master_.get(); }
+    void type(const std::string& keys) const;
+    bool wait_for(const std::string& needle, Millis timeout = 30s);  // in everything read so far
+    // Reads until the program inside has closed its side (EIO); what it wrote.
+    std::string read_to_end(Millis timeout = 30s);
+    const std::string& output() const { return output_; }
+
+private:
+    bool read_some(Millis wait);  // false at the end
+    sdbus::UnixFd master_;
+    std::string path_, output_;
+};
+
+// The status pipe's one line ("exited 0"), "" at EOF without one.
+std::string read_status(const sdbus::UnixFd& status, Millis timeout = 60s);
+
+struct Executed {
+    std::string error;  // the D-Bus error name, "" when the call succeeded
+    std::string message;  // the error's message
+    std::string out, err, status;
+};
+// io.berth.Machine1.Execute, `input` on its stdin; waits for the status line.
+Executed execute(const std::string& machine, const std::string& user, const std::string& path,
+                 const std::vector<std::string>& args, const std::vector<std::string>& env = {},
+                 const std::string& input = "");
+
+struct Opened {
+    std::string error;  // "" when the call succeeded
+    std::string message;
+    Terminal terminal;
+    sdbus::UnixFd status;  // ExecutePTY only
+};
+Opened execute_pty(const std::string& machine, const std::string& user, const std::string& path,
+                   const std::vector<std::string>& args, const std::vector<std::string>& env = {});
+Opened open_pty(const std::string& machine);    // Manager.OpenMachinePTY
+Opened open_login(const std::string& machine);  // Manager.OpenMachineLogin
+Opened open_shell(const std::string& machine, const std::string& user, const std::string& path,
+                  const std::vector<std::string>& args, const std::vector<std::string>& env = {});
+
+}  // namespace berth::test
