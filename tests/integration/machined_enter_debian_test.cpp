@@ -99,7 +99,9 @@ TEST_F(EnterDebian, ExecuteRunsWithTheConfinementOfTheGuestsSystemd) {
         std::string name, ours, theirs;
         f >> name >> ours >> theirs;
         EXPECT_EQ(ours, theirs) << line;
-        if (name == "Seccomp") EXPECT_EQ(ours, "2");
+        if (name == "Seccomp") {
+            EXPECT_EQ(ours, "2");
+        }
     }
     EXPECT_EQ(lines, 14) << r.out << r.err;
 }

@@ -157,7 +157,9 @@ TEST_F(Enter, ExecuteRunsWithTheLeadersNamespacesCgroupCapabilitiesAndFilter) {
         f >> name >> ours >> theirs;
         EXPECT_EQ(ours, theirs) << name;
         EXPECT_FALSE(ours.empty()) << name;
-        if (name == "Seccomp") EXPECT_EQ(ours, "2");
+        if (name == "Seccomp") {
+            EXPECT_EQ(ours, "2");
+        }
     }
     EXPECT_EQ(lines, 18);
 }
