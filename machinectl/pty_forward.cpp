@@ -85,10 +85,14 @@ Status PtyForwarder::setup() {
     if (add(master_, EPOLLIN | EPOLLOUT | EPOLLET, kMaster) < 0) return errno_error("Failed to watch the pty");
     if (add(signal_fd_.get(), EPOLLIN, kSignal) < 0) return errno_error("Failed to watch signals");
     // Regular files and /dev/null cannot be watched (EPERM): always ready, read or written until done.
+    // One fd for both directions (a terminal opened once) is watched once, for both.
+    bool one_fd = opt_.in_fd == opt_.out_fd;
     set_nonblock(opt_.in_fd);
-    if (add(opt_.in_fd, EPOLLIN | EPOLLET, kIn) < 0 && errno != EPERM) return errno_error("Failed to watch stdin");
+    if (add(opt_.in_fd, EPOLLIN | EPOLLET | (one_fd ? uint32_t{EPOLLOUT} : 0u), kIn) < 0 && errno != EPERM)
+        return errno_error("Failed to watch stdin");
     set_nonblock(opt_.out_fd);
-    if (add(opt_.out_fd, EPOLLOUT | EPOLLET, kOut) < 0 && errno != EPERM) return errno_error("Failed to watch stdout");
+    if (!one_fd && add(opt_.out_fd, EPOLLOUT | EPOLLET, kOut) < 0 && errno != EPERM)
+        return errno_error("Failed to watch stdout");
     for (size_t i = 0; i < watches_.size(); i++)
         if (add(watches_[i].fd, EPOLLIN, kWatch + i) < 0) return errno_error("Failed to watch the bus");
 
@@ -267,7 +271,8 @@ Result<PtyForwardResult> PtyForwarder::run() {
                 if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) master_readable_ = true;
                 if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) master_writable_ = true;
             } else if (key == kIn) {
-                stdin_readable_ = true;
+                if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) stdin_readable_ = true;
+                if ((ev & EPOLLOUT) && opt_.in_fd == opt_.out_fd) stdout_writable_ = true;
             } else if (key == kOut) {
                 stdout_writable_ = true;
             } else if (key == kSignal) {
