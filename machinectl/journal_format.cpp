@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <ctime>
 #include <optional>
+#include <utility>
 
 #include <fmt/format.h>
 #include "machinectl/output_json.hpp"
@@ -160,15 +161,16 @@ std::string timestamp_realtime(OutputMode mode, uint64_t x, const JournalFormatF
 }
 
 std::string output_short(const JournalEntry& e, OutputMode mode, JournalFormatState& st, const JournalFormatFlags& flags) {
+    // The delta is to the entry before, printed or not (as journalctl: an entry without MESSAGE counts).
+    DisplayTs ts = display_timestamps(e);
+    JournalFormatState previous = std::exchange(st, JournalFormatState{true, ts.realtime, ts.monotonic, e.boot_id});
     const std::string* message = last_field(e, "MESSAGE");
     if (!message) return "";
     std::string msg = flags.show_all ? *message : strip_tab_ansi(*message);
 
-    DisplayTs ts = display_timestamps(e);
     std::string out = mode == OutputMode::ShortMonotonic || mode == OutputMode::ShortDelta
-                          ? timestamp_monotonic(mode, ts, e, st)
+                          ? timestamp_monotonic(mode, ts, e, previous)
                           : timestamp_realtime(mode, ts.realtime, flags);
-    st = {true, ts.realtime, ts.monotonic, e.boot_id};
     size_t n = out.size();
 
     const std::string* hostname = last_field(e, "_HOSTNAME");

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <tuple>
 
 namespace berth::machinectl {
 
@@ -168,6 +169,7 @@ void PtyForwarder::read_stdin() {
         return;
     }
     in_buf_.append(buf, static_cast<size_t>(k));
+    bytes_moved_ += static_cast<uint64_t>(k);
     last_in_ = buf[k - 1];
 }
 
@@ -183,6 +185,7 @@ void PtyForwarder::write_master() {
         return;
     }
     in_buf_.erase(0, static_cast<size_t>(k));
+    bytes_moved_ += static_cast<uint64_t>(k);
 }
 
 void PtyForwarder::read_master() {
@@ -199,6 +202,7 @@ void PtyForwarder::read_master() {
     }
     read_from_master_ = true;
     out_buf_.append(buf, static_cast<size_t>(k));
+    bytes_moved_ += static_cast<uint64_t>(k);
 }
 
 void PtyForwarder::write_stdout() {
@@ -210,13 +214,17 @@ void PtyForwarder::write_stdout() {
     }
     result_.last_char = out_buf_[static_cast<size_t>(k) - 1];
     out_buf_.erase(0, static_cast<size_t>(k));
+    bytes_moved_ += static_cast<uint64_t>(k);
 }
 
 Status PtyForwarder::shovel() {
-    bool progress = true;
-    while (progress && !done_) {
-        size_t before_in = in_buf_.size(), before_out = out_buf_.size();
-        bool before_flags[] = {stdin_hangup_, master_hangup_, stdout_hangup_, eof_sent_};
+    // Until nothing changes: bytes read or written, or a side found ended (sizes alone would miss a read
+    // and a write of the same length).
+    auto snapshot = [&] {
+        return std::tuple{bytes_moved_, stdin_hangup_, master_hangup_, stdout_hangup_, eof_sent_, stdin_readable_,
+                          master_readable_, master_writable_, stdout_writable_};
+    };
+    for (auto before = snapshot();; before = snapshot()) {
         if (stdin_readable_ && !stdin_hangup_ && in_buf_.size() < kBufMax) read_stdin();
         if (done_) break;
         // Input that ends without a terminal: the command gets an end of file, as from ^D typed at it.
@@ -230,9 +238,7 @@ Status PtyForwarder::shovel() {
         if (master_writable_ && !master_hangup_ && !in_buf_.empty()) write_master();
         if (master_readable_ && !master_hangup_ && out_buf_.size() < kBufMax) read_master();
         if (stdout_writable_ && !stdout_hangup_ && !out_buf_.empty()) write_stdout();
-        bool after_flags[] = {stdin_hangup_, master_hangup_, stdout_hangup_, eof_sent_};
-        progress = in_buf_.size() != before_in || out_buf_.size() != before_out ||
-                   !std::equal(std::begin(before_flags), std::end(before_flags), std::begin(after_flags));
+        if (snapshot() == before) break;
     }
     if (!done_ && (stdout_hangup_ || (master_hangup_ && out_buf_.empty()))) {
         result_.end = PtyForwardEnd::Hangup;

@@ -92,6 +92,7 @@ private:
     bool stdin_readable_ = true, stdin_hangup_ = false, stdout_writable_ = true, stdout_hangup_ = false;
     bool master_readable_ = true, master_writable_ = true, master_hangup_ = false;
     bool read_from_master_ = false, eof_sent_ = false, stop_requested_ = false;
+    uint64_t bytes_moved_ = 0;  // read and written, both ways: progress of shovel()
     unsigned escape_count_ = 0;
     uint64_t escape_time_ = 0;
     char last_in_ = '\n';

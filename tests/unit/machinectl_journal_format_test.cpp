@@ -83,6 +83,18 @@ TEST_F(MachinectlJournalFormat, ShortDeltaComparesWithThePreviousEntryOfTheSameB
     EXPECT_EQ(format_journal_entry(c, OutputMode::ShortDelta, st), "[   10.500000 <    2.000000*>] web sshd[42]: hello\n");
 }
 
+TEST_F(MachinectlJournalFormat, ShortDeltaCountsEntriesWithoutMessage) {
+    JournalFormatState st;
+    auto a = entry(kHello);
+    auto silent = entry({{"FOO", "bar"}});
+    silent.monotonic += 1000000;
+    auto b = entry(kHello);
+    b.monotonic += 1500000;
+    format_journal_entry(a, OutputMode::ShortDelta, st);
+    EXPECT_EQ(format_journal_entry(silent, OutputMode::ShortDelta, st), "");
+    EXPECT_EQ(format_journal_entry(b, OutputMode::ShortDelta, st), "[   12.000000 <    0.500000 >] web sshd[42]: hello\n");
+}
+
 TEST_F(MachinectlJournalFormat, IdentifierFallsBackToCommThenUnknownAndPidToSyslogPid) {
     EXPECT_EQ(fmt1(entry({{"_COMM", "cron"}, {"SYSLOG_PID", "7"}, {"MESSAGE", "m"}}), OutputMode::Short),
               "Dec 07 04:33:02 cron[7]: m\n");
