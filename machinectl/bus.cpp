@@ -18,6 +18,13 @@ std::string bus_error_text(const sdbus::Error& e) {
     return text;
 }
 
+Error bus_error(const sdbus::Error& e) {
+    const std::string& n = e.getName();
+    bool unknown = n == "org.freedesktop.DBus.Error.UnknownMethod" || n == "org.freedesktop.DBus.Error.UnknownInterface" ||
+                   n == "org.freedesktop.DBus.Error.UnknownObject";
+    return plain_error(bus_error_text(e), unknown ? kNoSuchMethod : EIO);
+}
+
 Bus::Bus(std::unique_ptr<sdbus::IConnection> c)
     : conn_(std::move(c)), manager_(sdbus::createProxy(*conn_, kBusName, kManagerPath)) {}
 
@@ -109,6 +116,85 @@ Result<std::vector<Property>> Bus::properties(const std::string& path, const std
     } catch (const sdbus::Error& e) {
         return plain_error(bus_error_text(e), EIO);
     }
+}
+
+namespace {
+
+UniqueFd take(sdbus::UnixFd& fd) { return UniqueFd(fd.release()); }
+
+}  // namespace
+
+Result<MachinePty> Bus::open_login(const std::string& name) {
+    try {
+        sdbus::UnixFd fd;
+        std::string path;
+        manager_->callMethod("OpenMachineLogin").onInterface(kManagerIface).withArguments(name).storeResultsTo(fd, path);
+        return MachinePty{take(fd), path};
+    } catch (const sdbus::Error& e) {
+        return bus_error(e);
+    }
+}
+
+Result<MachinePty> Bus::open_shell(const std::string& name, const ShellCommand& c) {
+    try {
+        sdbus::UnixFd fd;
+        std::string path;
+        manager_->callMethod("OpenMachineShell")
+            .onInterface(kManagerIface)
+            .withArguments(name, c.user, c.path, c.args, c.env)
+            .storeResultsTo(fd, path);
+        return MachinePty{take(fd), path};
+    } catch (const sdbus::Error& e) {
+        return bus_error(e);
+    }
+}
+
+Result<std::pair<MachinePty, UniqueFd>> Bus::execute_pty(const std::string& path, const ShellCommand& c) {
+    try {
+        auto proxy = sdbus::createProxy(*conn_, kBusName, path);
+        sdbus::UnixFd pty, status;
+        std::string pty_path;
+        proxy->callMethod("ExecutePTY")
+            .onInterface(kBerthMachineIface)
+            .withArguments(c.user, c.path, c.args, c.env)
+            .storeResultsTo(pty, pty_path, status);
+        return std::pair{MachinePty{take(pty), pty_path}, take(status)};
+    } catch (const sdbus::Error& e) {
+        return bus_error(e);
+    }
+}
+
+Result<UniqueFd> Bus::execute(const std::string& path, const ShellCommand& c, int in, int out, int err) {
+    try {
+        auto proxy = sdbus::createProxy(*conn_, kBusName, path);
+        sdbus::UnixFd status;
+        proxy->callMethod("Execute")
+            .onInterface(kBerthMachineIface)
+            .withArguments(c.user, c.path, c.args, c.env, sdbus::UnixFd(in), sdbus::UnixFd(out), sdbus::UnixFd(err))
+            .storeResultsTo(status);
+        return take(status);
+    } catch (const sdbus::Error& e) {
+        return bus_error(e);
+    }
+}
+
+Result<UniqueFd> Bus::open_root_directory(const std::string& name) {
+    try {
+        sdbus::UnixFd fd;
+        manager_->callMethod("OpenMachineRootDirectory").onInterface(kManagerIface).withArguments(name).storeResultsTo(fd);
+        return take(fd);
+    } catch (const sdbus::Error& e) {
+        return bus_error(e);
+    }
+}
+
+std::unique_ptr<sdbus::IProxy> Bus::on_machine_removed(std::function<void(const std::string&)> removed) {
+    auto proxy = sdbus::createProxy(*conn_, kBusName, kManagerPath);
+    proxy->uponSignal("MachineRemoved")
+        .onInterface(kManagerIface)
+        .call([removed = std::move(removed)](const std::string& name, const sdbus::ObjectPath&) { removed(name); });
+    proxy->finishRegistration();
+    return proxy;
 }
 
 }  // namespace berth::machinectl

@@ -4,6 +4,7 @@
 
 #include <sys/socket.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -12,6 +13,7 @@
 #include <sdbus-c++/sdbus-c++.h>
 
 #include "common/bus_names.hpp"
+#include "common/fd.hpp"
 #include "common/result.hpp"
 #include "machinectl/properties.hpp"
 
@@ -38,6 +40,26 @@ std::string format_address(int family, const std::vector<uint8_t>& bytes);
 
 // The text of a D-Bus error for a one-line message: its message, or its name when it has none.
 std::string bus_error_text(const sdbus::Error& e);
+// The error as a value: bus_error_text, with kNoSuchMethod as its code for an unknown method/interface.
+Error bus_error(const sdbus::Error& e);
+
+// The error code of a method the machined does not have (systemd's machined for io.berth.Machine1):
+// org.freedesktop.DBus.Error.UnknownMethod, UnknownInterface or UnknownObject.
+inline constexpr int kNoSuchMethod = ENOSYS;
+
+// A pty whose slave is a session inside the machine: the master, the slave's path there.
+struct MachinePty {
+    UniqueFd master;
+    std::string path;
+};
+
+// What machinectl shell asks for (io.berth.Machine1.ExecutePTY/Execute, or OpenMachineShell).
+struct ShellCommand {
+    std::string user;               // "" = root
+    std::string path;               // "" = the user's login shell
+    std::vector<std::string> args;  // empty = [path]
+    std::vector<std::string> env;   // "K=V"
+};
 
 class Bus {
 public:
@@ -50,6 +72,24 @@ public:
     Result<uint32_t> uid_shift(const std::string& name);
     // Properties.GetAll(iface) in the order the object sends them; iface "" means all interfaces.
     Result<std::vector<Property>> properties(const std::string& path, const std::string& iface);
+
+    // OpenMachineLogin, OpenMachineShell (org.freedesktop.machine1.Manager).
+    Result<MachinePty> open_login(const std::string& name);
+    Result<MachinePty> open_shell(const std::string& name, const ShellCommand& cmd);
+    // io.berth.Machine1 on the machine object at `path`: the command on a pty, or on our fds; the read end
+    // of its status pipe (one line "exited N", "killed SIG" or "dumped SIG", then EOF).
+    Result<std::pair<MachinePty, UniqueFd>> execute_pty(const std::string& path, const ShellCommand& cmd);
+    Result<UniqueFd> execute(const std::string& path, const ShellCommand& cmd, int in, int out, int err);
+    // OpenMachineRootDirectory: the machine's root as it sees it.
+    Result<UniqueFd> open_root_directory(const std::string& name);
+    // Calls `removed(name)` on the manager's MachineRemoved signals, as long as the returned proxy lives;
+    // dispatched by process_pending().
+    std::unique_ptr<sdbus::IProxy> on_machine_removed(std::function<void(const std::string&)> removed);
+    int fd() const { return conn_->getEventLoopPollData().fd; }
+    void process_pending() {
+        while (conn_->processPendingRequest()) {
+        }
+    }
 
     // A method on the manager object that returns nothing.
     template <typename... Args>

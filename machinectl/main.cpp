@@ -21,6 +21,10 @@ int fail(const std::string& message) {
 int run(int argc, char** argv) {
     auto opts = parse_command_line(argc, argv);
     if (!opts) return fail(opts.error().message);
+    if (opts->output_help) {
+        fmt::print("{}", output_mode_help());
+        return 0;
+    }
     if (opts->help) {
         fmt::print("{}", help_text());
         return 0;
@@ -31,7 +35,14 @@ int run(int argc, char** argv) {
     }
     auto bus = Bus::connect();
     if (!bus) return fail(bus.error().message);
-    auto status = find_verb(opts->verb)->run(**bus, *opts);
+    const Verb* verb = find_verb(opts->verb);
+    if (verb->run_for_status) {
+        auto code = verb->run_for_status(**bus, *opts);
+        if (!code) return fail(code.error().message);
+        std::fflush(stdout);
+        return *code;
+    }
+    auto status = verb->run(**bus, *opts);
     if (!status) return fail(status.error().message);
     if (std::fflush(stdout) != 0 || std::ferror(stdout)) return fail("Failed to write output");
     return 0;

@@ -1,5 +1,8 @@
 #include "machinectl/options.hpp"
 
+#include <climits>
+#include <cstdlib>
+
 #include <CLI/CLI.hpp>
 
 #include "common/escape.hpp"
@@ -20,6 +23,11 @@ Machine Commands:
   status NAME...              Show VM/container details
   show [NAME...]              Show properties of one or more VMs/containers
   start NAME...               Start container as a service
+  login [NAME]                Get a login prompt in a container or on the
+                              local host
+  shell [[USER@]NAME [COMMAND...]]
+                              Invoke a shell (or other command) in a container
+                              or on the local host
   stop NAME...                Power off one or more containers (as poweroff)
   poweroff NAME...            Power off one or more containers
   reboot NAME...              Reboot one or more containers
@@ -38,7 +46,8 @@ Options:
      --no-pager               Do not pipe output into a pager (never done)
      --no-legend              Do not show the headers and footers
   -H --host=[USER@]HOST       Operate on remote host (not supported)
-  -M --machine=CONTAINER      Operate on local container (not supported)
+  -M --machine=CONTAINER      Operate on local container (only the local host:
+                              .host, root@, root@.host)
   -p --property=NAME          Show only properties by this name
   -q --quiet                  Suppress output
   -a --all                    Show all properties, including empty ones
@@ -46,8 +55,15 @@ Options:
   -l --full                   Do not ellipsize output
      --kill-whom=WHOM         Whom to send signal to (leader, all)
   -s --signal=SIGNAL          Which signal to send
-  -o --output=MODE            Output of list, status and show: table, json,
-                              json-pretty
+     --uid=USER               Specify user ID to invoke shell as
+  -E --setenv=VAR[=VALUE]     Add an environment variable for shell
+  -n --lines=INTEGER          Number of journal entries to show
+     --max-addresses=INTEGER  Number of internet addresses to show at most
+  -o --output=STRING          Change journal output mode (short, short-precise,
+                               short-iso, short-iso-precise, short-full,
+                               short-monotonic, short-unix, short-delta,
+                               json, json-pretty, json-sse, json-seq, cat,
+                               verbose, export, with-unit)
 
 See docs/machinectl.md for details.
 )";
@@ -68,13 +84,6 @@ Status check_name(std::string_view name) {
 
 namespace {
 
-Result<OutputMode> parse_output(const std::string& s) {
-    if (s == "table" || s == "short") return OutputMode::Table;
-    if (s == "json") return OutputMode::Json;
-    if (s == "json-pretty") return OutputMode::JsonPretty;
-    return plain_error(fmt::format("Unknown output mode {}: table, json or json-pretty", quote_arg(s)));
-}
-
 // CLI11 says "The following arguments were not expected: --foo" and the like; keep it to one line.
 std::string one_line(std::string s) {
     for (char& c : s)
@@ -83,14 +92,142 @@ std::string one_line(std::string s) {
     return s;
 }
 
+// systemd's safe_atou(): decimal digits only, within unsigned.
+std::optional<unsigned> parse_unsigned(std::string_view s) {
+    if (s.empty() || s.size() > 10) return std::nullopt;
+    uint64_t v = 0;
+    for (char c : s) {
+        if (c < '0' || c > '9') return std::nullopt;
+        v = v * 10 + static_cast<unsigned>(c - '0');
+    }
+    if (v > UINT_MAX) return std::nullopt;
+    return static_cast<unsigned>(v);
+}
+
+bool env_name_is_valid(std::string_view n) {
+    if (n.empty() || n.size() > 4096 || (n[0] >= '0' && n[0] <= '9')) return false;
+    for (char c : n)
+        if (!(c == '_' || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) return false;
+    return true;
+}
+
+// As systemd's env_value_is_valid(): UTF-8 without control characters but newline and tab.
+bool env_value_is_valid(std::string_view v) {
+    if (to_valid_utf8(v) != v) return false;
+    for (unsigned char c : v)
+        if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f) return false;
+    return true;
+}
+
+// The options that take a value, for finding where shell's command line begins (see split_shell()).
+bool takes_value(std::string_view arg) {
+    if (arg.substr(0, 2) == "--") {
+        auto name = arg.substr(2, arg.find('=') == std::string_view::npos ? std::string_view::npos : arg.find('=') - 2);
+        if (arg.find('=') != std::string_view::npos) return false;
+        for (auto o : {"property", "kill-whom", "signal", "host", "machine", "lines", "output", "verify", "format",
+                       "uid", "setenv", "max-addresses"})
+            if (name == o) return true;
+        return false;
+    }
+    // A cluster of short flags: the first one that takes a value takes the rest of the word, or the next.
+    for (size_t i = 1; i < arg.size(); i++)
+        if (std::string_view("psHMnoE").find(arg[i]) != std::string_view::npos) return i + 1 == arg.size();
+    return false;
+}
+
+// As systemd: options are looked for anywhere, except that for `shell` everything from the argument after
+// the machine on belongs to the command (`machinectl shell web ls -l`). Returns the index of that argument,
+// or argc.
+int split_shell(int argc, const char* const* argv) {
+    bool shell = false;
+    for (int i = 1; i < argc; i++) {
+        std::string_view a = argv[i];
+        if (a == "--") return argc;
+        if (a.size() > 1 && a[0] == '-') {
+            if (takes_value(a)) i++;
+            continue;
+        }
+        if (shell) return i;
+        if (a != "shell") return argc;
+        shell = true;
+    }
+    return argc;
+}
+
+Status check_machine_option(const std::string& machine) {
+    // The local host, as systemd's -M spells it; another machine's bus is out of reach of our machined.
+    if (machine == ".host" || machine == "root@" || machine == "root@.host") return {};
+    return plain_error(fmt::format("Operating on machine {} is not supported (-M/--machine): only the local host "
+                                   "(.host, root@, root@.host); run machinectl inside that machine",
+                                   quote_arg(machine)));
+}
+
+Status check_verb_args(const Options& o) {
+    if (o.verb == "login") {
+        if (!o.args.empty() && !o.args[0].empty()) BERTH_TRY(check_name(o.args[0]));
+        return {};
+    }
+    if (o.verb == "shell") {
+        if (!o.args.empty()) BERTH_TRY(parse_shell_target(o.args[0], o.uid));
+        return {};
+    }
+    const Verb* verb = find_verb(o.verb);
+    if (verb->names) {
+        size_t n = o.verb == "set-property" ? 1 : o.args.size();
+        for (size_t i = 0; i < n; i++) BERTH_TRY(check_name(o.args[i]));
+    }
+    if (o.verb == "set-property") BERTH_TRY(parse_assignments({o.args.begin() + 1, o.args.end()}));
+    return {};
+}
+
 }  // namespace
+
+Status add_setenv(std::vector<std::string>& env, std::string_view assignment) {
+    auto eq = assignment.find('=');
+    std::string name(assignment.substr(0, eq));
+    std::string entry;
+    if (eq == std::string_view::npos) {
+        if (!env_name_is_valid(name)) return plain_error("");
+        const char* v = std::getenv(name.c_str());
+        entry = name + "=" + (v ? v : "");
+    } else {
+        if (!env_name_is_valid(name) || !env_value_is_valid(assignment.substr(eq + 1))) return plain_error("");
+        entry = std::string(assignment);
+    }
+    for (auto& e : env)
+        if (e.compare(0, name.size() + 1, name + "=") == 0) {
+            e = entry;
+            return {};
+        }
+    env.push_back(std::move(entry));
+    return {};
+}
+
+Result<ShellTarget> parse_shell_target(std::string_view spec, const std::optional<std::string>& uid) {
+    ShellTarget t;
+    auto at = spec.find('@');
+    std::string_view machine = spec;
+    if (at != std::string_view::npos) {
+        // As ssh and systemd: "@host" is refused.
+        if (at == 0)
+            return plain_error(fmt::format("Failed to parse machine specification {}: no user before '@'",
+                                           quote_arg(spec)));
+        t.user = std::string(spec.substr(0, at));
+        machine = spec.substr(at + 1);
+    } else if (uid) {
+        t.user = *uid;
+    }
+    t.machine = machine.empty() ? ".host" : std::string(machine);
+    BERTH_TRY(check_name(t.machine));
+    return t;
+}
 
 Result<Options> parse_command_line(int argc, const char* const* argv) {
     Options o;
     CLI::App app{"machinectl"};
     app.set_help_flag();
-    std::string output, signal, host, machine;
-    std::vector<std::string> properties, positionals;
+    std::string output, signal, host, machine, lines, max_addresses, uid;
+    std::vector<std::string> properties, positionals, setenv;
     bool no_legend = false, no_pager = false, no_ask_password = false;
 
     app.add_flag("-h,--help", o.help)->disable_flag_override();
@@ -105,24 +242,34 @@ Result<Options> parse_command_line(int argc, const char* const* argv) {
     app.add_option_function<std::string>("-p,--property", [&](const std::string& v) { properties.push_back(v); })
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
         ->trigger_on_parse();
+    app.add_option_function<std::string>("-E,--setenv", [&](const std::string& v) { setenv.push_back(v); })
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+        ->trigger_on_parse();
     app.add_option("-o,--output", output)->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    app.add_option("-n,--lines", lines)->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    app.add_option("--max-addresses", max_addresses)->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    auto* uid_opt = app.add_option("--uid", uid)->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
     app.add_option("--kill-whom", o.kill_whom)->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
     app.add_option("-s,--signal", signal)->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
     auto* host_opt = app.add_option("-H,--host", host);
-    auto* machine_opt = app.add_option("-M,--machine", machine);
+    auto* machine_opt = app.add_option("-M,--machine", machine)->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
     app.add_option("verb-and-args", positionals);
 
+    int split = split_shell(argc, argv);
     try {
-        app.parse(argc, argv);
+        app.parse(split, argv);
     } catch (const CLI::ParseError& e) {
         return plain_error(one_line(e.what()));
     }
+    for (int i = split; i < argc; i++) positionals.emplace_back(argv[i]);
 
+    if (output == "help") {
+        o.output_help = true;
+        return o;
+    }
     if (host_opt->count() > 0)
         return plain_error("Operating on a remote host is not supported (-H/--host); run machinectl there");
-    if (machine_opt->count() > 0)
-        return plain_error("Operating on another machine's machined is not supported (-M/--machine); "
-                           "run machinectl inside it");
+    if (machine_opt->count() > 0) BERTH_TRY(check_machine_option(machine));
     if (o.help || o.version) return o;
 
     o.legend = !no_legend;
@@ -136,10 +283,26 @@ Result<Options> parse_command_line(int argc, const char* const* argv) {
         }
     }
     if (!output.empty()) {
-        BERTH_ASSIGN(o.output, parse_output(output));
+        auto mode = output_mode_from_name(output);
+        if (!mode) return plain_error(fmt::format("Unknown output '{}'.", escape_untrusted(output)));
+        o.output = *mode;
         // As systemd: JSON output comes without header and footer, so that it parses.
-        if (o.output != OutputMode::Table) o.legend = false;
+        if (output_mode_is_json(o.output)) o.legend = false;
     }
+    if (!lines.empty()) {
+        auto n = parse_unsigned(lines);
+        if (!n) return plain_error(fmt::format("Failed to parse lines '{}'", escape_untrusted(lines)));
+        o.lines = *n;
+    }
+    if (!max_addresses.empty()) {
+        auto n = max_addresses == "all" ? std::optional<unsigned>(UINT_MAX) : parse_unsigned(max_addresses);
+        if (!n) return plain_error(fmt::format("Invalid number of addresses: {}", escape_untrusted(max_addresses)));
+        o.max_addresses = *n;
+    }
+    if (uid_opt->count() > 0) o.uid = uid;
+    for (auto& e : setenv)
+        if (!add_setenv(o.setenv, e))
+            return plain_error(fmt::format("Cannot assign environment variable {}: Invalid argument", escape_untrusted(e)));
     if (!signal.empty()) {
         auto sig = parse_signal(signal);
         if (!sig) return sig.error();
@@ -158,11 +321,9 @@ Result<Options> parse_command_line(int argc, const char* const* argv) {
         return plain_error(fmt::format("Too few arguments for {}: see machinectl --help", quote_arg(o.verb)));
     if (o.args.size() > verb->max_args)
         return plain_error(fmt::format("Too many arguments for {}: see machinectl --help", quote_arg(o.verb)));
-    if (verb->names) {
-        size_t n = o.verb == "set-property" ? 1 : o.args.size();
-        for (size_t i = 0; i < n; i++) BERTH_TRY(check_name(o.args[i]));
-    }
-    if (o.verb == "set-property") BERTH_TRY(parse_assignments({o.args.begin() + 1, o.args.end()}));
+    if (o.verb == "login" && (o.uid || !o.setenv.empty()))
+        return plain_error("--setenv= and --uid= are not supported for 'login'. Use 'shell' instead.");
+    BERTH_TRY(check_verb_args(o));
     return o;
 }
 

@@ -1,14 +1,15 @@
 // machinectl's command line: global options (systemd's names) plus a verb and its arguments.
 #pragma once
 
+#include <climits>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "common/result.hpp"
+#include "machinectl/output_mode.hpp"
 
 namespace berth::machinectl {
-
-enum class OutputMode { Table, Json, JsonPretty };
 
 struct Options {
     bool help = false;
@@ -19,7 +20,12 @@ struct Options {
     bool all = false;
     bool value_only = false;
     std::vector<std::string> properties;  // -p, split at ','
-    OutputMode output = OutputMode::Table;
+    OutputMode output = OutputMode::Short;
+    bool output_help = false;             // -o help: list the modes and exit
+    unsigned lines = 10;                  // -n: journal lines of status
+    unsigned max_addresses = 1;           // --max-addresses: per machine in list (UINT_MAX: all, 0: no column)
+    std::optional<std::string> uid;       // --uid: the user of shell
+    std::vector<std::string> setenv;      // -E: VAR=VALUE, one per variable, the last assignment wins
     std::string kill_whom;                // "" = the verb's default
     int signal = 15;                      // SIGTERM unless -s
     std::string verb = "list";
@@ -33,6 +39,16 @@ std::string help_text();
 
 // A text for an error message, with bytes that are not printable ASCII escaped (\xNN), in quotes.
 std::string quote_arg(std::string_view s);
+
+// -E VAR=VALUE or -E VAR (the value from our environment, empty when unset), as systemd's
+// strv_env_replace_strdup_passthrough(): a later assignment of the same variable replaces the earlier one.
+Status add_setenv(std::vector<std::string>& env, std::string_view assignment);
+
+// shell's [USER@]NAME: the user ("" when none, then --uid's) and the machine (".host" when empty).
+struct ShellTarget {
+    std::string user, machine;
+};
+Result<ShellTarget> parse_shell_target(std::string_view spec, const std::optional<std::string>& uid);
 
 // Machine names on the command line: the rules of machine_name_is_valid(), plus ".host".
 Status check_name(std::string_view name);

@@ -59,10 +59,20 @@ void pretty(const Json& j, const std::string& prefix, std::string& out) {
 }  // namespace
 
 std::string dump_json(const Json& doc, OutputMode mode) {
-    if (mode != OutputMode::JsonPretty) return scalar(doc) + "\n";
-    std::string out;
-    pretty(doc, "", out);
-    return out + "\n";
+    switch (mode) {
+        case OutputMode::JsonPretty: {
+            std::string out;
+            pretty(doc, "", out);
+            return out + "\n";
+        }
+        // Server-sent events and RFC 7464 JSON text sequences, as systemd's JSON_FORMAT_SSE/SEQ.
+        case OutputMode::JsonSse:
+            return "data: " + scalar(doc) + "\n\n";
+        case OutputMode::JsonSeq:
+            return "\x1e" + scalar(doc) + "\n";
+        default:
+            return scalar(doc) + "\n";
+    }
 }
 
 }  // namespace berth::machinectl

@@ -1,11 +1,12 @@
-// JSON output as systemd prints it: "json" on one line, "json-pretty" indented with tabs.
+// JSON output as systemd prints it: "json" on one line, "json-pretty" indented with tabs, "json-sse" as
+// "data: ...", "json-seq" after an ASCII record separator.
 #pragma once
 
 #include <string>
 
 #include <nlohmann/json.hpp>
 
-#include "machinectl/options.hpp"
+#include "machinectl/output_mode.hpp"
 
 namespace berth::machinectl {
 

@@ -19,6 +19,7 @@ void apply_properties(MachineStatus& s, const std::vector<Property>& props) {
         else if (p.name == "RootDirectory" && j.is_string()) s.root = j.get<std::string>();
         else if (p.name == "State" && j.is_string()) s.state = j.get<std::string>();
         else if (p.name == "Timestamp" && j.is_number_unsigned()) s.timestamp = j.get<uint64_t>();
+        else if (p.name == "TimestampMonotonic" && j.is_number_unsigned()) s.timestamp_monotonic = j.get<uint64_t>();
         else if (p.name == "Leader" && j.is_number_unsigned()) s.leader = static_cast<pid_t>(j.get<uint32_t>());
         else if (p.name == "NetworkInterfaces" && j.is_array()) s.ifindices = j.get<std::vector<int>>();
         else if (p.name == "Frozen" && j.is_boolean()) s.frozen = j.get<bool>();

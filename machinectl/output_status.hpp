@@ -18,6 +18,7 @@ namespace berth::machinectl {
 struct MachineStatus {
     std::string name, id, cls, service, unit, root, state;  // id: 32 hex digits, "" or zeros when unknown
     uint64_t timestamp = 0;                                 // realtime usec
+    uint64_t timestamp_monotonic = 0;                       // the start on CLOCK_MONOTONIC, usec
     pid_t leader = 0;
     std::string leader_comm;
     std::vector<int> ifindices;

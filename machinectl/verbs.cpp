@@ -21,6 +21,9 @@ constexpr Verb kVerbs[] = {
     {"freeze", 1, kAny, true, verb_freeze},
     {"thaw", 1, kAny, true, verb_thaw},
     {"set-property", 2, kAny, true, verb_set_property},
+    // Their first argument is checked by options.cpp: "" means the host, shell's has a USER@.
+    {"login", 0, 1, false, verb_login},
+    {"shell", 0, kAny, false, nullptr, verb_shell},
 };
 }  // namespace
 

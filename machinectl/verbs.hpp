@@ -16,6 +16,7 @@ struct Verb {
     size_t max_args;  // SIZE_MAX: any number
     bool names;       // arguments are machine names (all of them, or the first one for set-property)
     Status (*run)(Bus& bus, const Options& o);
+    Result<int> (*run_for_status)(Bus& bus, const Options& o) = nullptr;  // instead of run: the exit status
 };
 
 // nullptr when there is no such verb.
@@ -37,5 +38,9 @@ Status verb_disable(Bus& bus, const Options& o);
 Status verb_freeze(Bus& bus, const Options& o);
 Status verb_thaw(Bus& bus, const Options& o);
 Status verb_set_property(Bus& bus, const Options& o);
+
+// verbs_shell.cpp
+Status verb_login(Bus& bus, const Options& o);
+Result<int> verb_shell(Bus& bus, const Options& o);  // the command's exit status
 
 }  // namespace berth::machinectl

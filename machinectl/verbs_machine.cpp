@@ -2,11 +2,17 @@
 #include <net/if.h>
 #include <signal.h>
 
+#include <unistd.h>
+
+#include <climits>
 #include <cstdio>
 
 #include <fmt/format.h>
 
 #include "common/cgroup.hpp"
+#include "common/escape.hpp"
+#include "machinectl/journal_format.hpp"
+#include "machinectl/journal_read.hpp"
 #include "machinectl/bus.hpp"
 #include "machinectl/output_json.hpp"
 #include "machinectl/output_status.hpp"
@@ -42,6 +48,47 @@ Result<std::vector<Property>> machine_properties(Bus& bus, const std::string& na
     return props;
 }
 
+// The machine's own journal since it started (see journal_read.hpp); none when machined cannot open the
+// machine's root (systemd's machined for a machine without one, a machine gone meanwhile) or the guest
+// keeps no journal.
+std::vector<JournalEntry> machine_journal(Bus& bus, const Options& o, const std::string& name, uint64_t since) {
+    if (o.lines == 0) return {};
+    auto root = bus.open_root_directory(name);
+    if (!root) return {};
+    auto entries = read_journal_tail(root->get(), o.lines, since);
+    if (!entries) {
+        if (!o.quiet) fmt::print(stderr, "Warning: journal of machine {}: {}\n", quote_arg(name), entries.error().message);
+        return {};
+    }
+    return std::move(*entries);
+}
+
+// After an empty line, as systemd's OUTPUT_BEGIN_NEWLINE. On a terminal, control characters that a mode
+// passes through (cat, export, -a) are escaped: a guest's log must not drive the administrator's terminal.
+void print_journal(const Options& o, const std::vector<JournalEntry>& entries) {
+    JournalFormatState state;
+    bool first = true, tty = isatty(STDOUT_FILENO);
+    for (auto& e : entries) {
+        std::string text = format_journal_entry(e, o.output, state, {.show_all = o.all});
+        if (text.empty()) continue;
+        if (first) print("\n");
+        first = false;
+        if (tty) {
+            std::string safe;
+            size_t pos = 0;
+            while (pos < text.size()) {
+                size_t nl = text.find('\n', pos);
+                if (nl == std::string::npos) nl = text.size();
+                safe += escape_untrusted(std::string_view(text).substr(pos, nl - pos));
+                if (nl < text.size()) safe += '\n';
+                pos = nl + 1;
+            }
+            text = std::move(safe);
+        }
+        print(text);
+    }
+}
+
 Status kill_each(Bus& bus, const Options& o, const std::string& whom, int sig, const char* what) {
     for (auto& name : o.args) {
         BERTH_TRY_CTX(bus.call(kManagerIface, "KillMachine", name, whom, int32_t{sig}), "Could not {} machine {}", what,
@@ -54,7 +101,11 @@ Status kill_each(Bus& bus, const Options& o, const std::string& whom, int sig, c
 
 Status verb_list(Bus& bus, const Options& o) {
     BERTH_ASSIGN(auto machines, bus.list_machines());
-    Table table({"machine", "class", "service", "os", "version", "addresses"});
+    // As systemd: --max-addresses=0 drops the column, a number cuts each cell to that many lines with "…".
+    bool with_addresses = o.max_addresses > 0;
+    std::vector<std::string> columns{"machine", "class", "service", "os", "version"};
+    if (with_addresses) columns.push_back("addresses");
+    Table table(columns);
     for (auto& m : machines) {
         if (!m.name.empty() && m.name[0] == '.' && !o.all) continue;
         // As systemd: a machine without os-release or network still gets its row.
@@ -62,15 +113,17 @@ Status verb_list(Bus& bus, const Options& o) {
         auto addrs = bus.addresses(m.name);
         std::map<std::string, std::string> none;
         const auto& rel = os ? *os : none;
-        table.add_row({m.name, m.cls, m.service, cell(rel, "ID"), cell(rel, "VERSION_ID"),
-                       addrs ? Cell{join(*addrs)} : Cell{}});
+        std::vector<Cell> row{m.name, m.cls, m.service, cell(rel, "ID"), cell(rel, "VERSION_ID")};
+        if (with_addresses) row.push_back(addrs ? Cell{join(*addrs)} : Cell{});
+        table.add_row(std::move(row));
     }
     table.sort_by_first_column();
-    if (o.output != OutputMode::Table) {
+    if (output_mode_is_json(o.output)) {
         print(dump_json(table.to_json(), o.output));
         return {};
     }
-    if (table.rows() > 0) print(table.render(o.legend, o.full ? 0 : 1));
+    size_t height = o.full || o.max_addresses == UINT_MAX ? 0 : o.max_addresses;
+    if (table.rows() > 0) print(table.render(o.legend, height));
     if (o.legend) print(table.rows() > 0 ? fmt::format("\n{} machines listed.\n", table.rows()) : "No machines.\n");
     return {};
 }
@@ -115,13 +168,18 @@ Status verb_status(Bus& bus, const Options& o) {
                 else if (!o.quiet) fmt::print(stderr, "Warning: {}\n", tree.error().message);
             }
         }
-        if (o.output != OutputMode::Table) {
-            print(dump_json(status_json(s, props), o.output));
+        auto journal = machine_journal(bus, o, name, s.timestamp_monotonic);
+        if (output_mode_is_json(o.output)) {
+            auto doc = status_json(s, props);
+            doc["Journal"] = nlohmann::ordered_json::array();
+            for (auto& e : journal) doc["Journal"].push_back(journal_entry_json(e, {.show_all = o.all}));
+            print(dump_json(doc, o.output));
             continue;
         }
         if (!first) print("\n");
         first = false;
         print(format_status(s, now_realtime_usec()));
+        print_journal(o, journal);
     }
     return {};
 }
@@ -130,7 +188,7 @@ Status verb_show(Bus& bus, const Options& o) {
     ShowFlags flags{o.properties, o.value_only, o.all};
     bool first = true;
     auto emit = [&](const std::vector<Property>& props) {
-        if (o.output != OutputMode::Table) {
+        if (output_mode_is_json(o.output)) {
             print(dump_json(properties_json(props, flags), o.output));
             return;
         }

@@ -4,6 +4,8 @@
 
 #include <signal.h>
 
+#include <climits>
+#include <cstdlib>
 #include <initializer_list>
 #include <string>
 #include <vector>
@@ -36,7 +38,7 @@ TEST(MachinectlOptions, NoVerbMeansList) {
     EXPECT_EQ(o->verb, "list");
     EXPECT_TRUE(o->args.empty());
     EXPECT_TRUE(o->legend);
-    EXPECT_EQ(o->output, OutputMode::Table);
+    EXPECT_EQ(o->output, OutputMode::Short);
 }
 
 TEST(MachinectlOptions, VerbAndNamesAreSplit) {
@@ -103,8 +105,8 @@ TEST(MachinectlOptions, OutputModes) {
     EXPECT_EQ(o->output, OutputMode::JsonPretty);
     o = parse({"--output=table"});
     ASSERT_TRUE(o);
-    EXPECT_EQ(o->output, OutputMode::Table);
-    EXPECT_EQ(refusal({"-o", "yaml"}), "Unknown output mode \"yaml\": table, json or json-pretty");
+    EXPECT_EQ(o->output, OutputMode::Short);
+    EXPECT_EQ(refusal({"-o", "yaml"}), "Unknown output 'yaml'.");
 }
 
 TEST(MachinectlOptions, LegendQuietFullAndPagerFlags) {
@@ -120,6 +122,131 @@ TEST(MachinectlOptions, HostAndMachineAreRefused) {
     EXPECT_NE(refusal({"--host=far"}).find("-H/--host"), std::string::npos);
     EXPECT_NE(refusal({"-M", "web", "list"}).find("-M/--machine"), std::string::npos);
     EXPECT_NE(refusal({"--machine=web"}).find("-M/--machine"), std::string::npos);
+    EXPECT_NE(refusal({"--machine=root@web"}).find("-M/--machine"), std::string::npos);
+}
+
+TEST(MachinectlOptions, MachineOptionNamingTheLocalHostIsAccepted) {
+    for (auto m : {".host", "root@", "root@.host"}) {
+        auto o = parse({"-M", m, "list"});
+        EXPECT_TRUE(o) << m << ": " << o.error().message;
+    }
+}
+
+TEST(MachinectlOptions, EveryJournalOutputModeOfSystemd) {
+    for (auto m : {"short", "short-full", "short-iso", "short-iso-precise", "short-precise", "short-monotonic",
+                   "short-delta", "short-unix", "verbose", "export", "json", "json-pretty", "json-sse", "json-seq",
+                   "cat", "with-unit"}) {
+        auto o = parse({"-o", m, "status", "web"});
+        ASSERT_TRUE(o) << m << ": " << o.error().message;
+        EXPECT_EQ(output_mode_name(o->output), m);
+    }
+}
+
+TEST(MachinectlOptions, JsonModesDropTheLegend) {
+    for (auto m : {"json", "json-pretty", "json-sse", "json-seq"}) {
+        auto o = parse({"-o", m});
+        ASSERT_TRUE(o) << m;
+        EXPECT_FALSE(o->legend) << m;
+    }
+    auto o = parse({"-o", "verbose"});
+    ASSERT_TRUE(o);
+    EXPECT_TRUE(o->legend);
+}
+
+TEST(MachinectlOptions, OutputHelpListsTheModesWithoutAVerbCheck) {
+    auto o = parse({"-o", "help", "bogus-verb"});
+    ASSERT_TRUE(o) << o.error().message;
+    EXPECT_TRUE(o->output_help);
+    EXPECT_EQ(output_mode_help().substr(0, 17), "short\nshort-full\n");
+}
+
+TEST(MachinectlOptions, LinesAndMaxAddresses) {
+    auto o = parse({"status", "web", "-n", "25", "--max-addresses=3"});
+    ASSERT_TRUE(o) << o.error().message;
+    EXPECT_EQ(o->lines, 25u);
+    EXPECT_EQ(o->max_addresses, 3u);
+    o = parse({"--lines=0", "--max-addresses=all"});
+    ASSERT_TRUE(o);
+    EXPECT_EQ(o->lines, 0u);
+    EXPECT_EQ(o->max_addresses, UINT_MAX);
+    o = parse({});
+    ASSERT_TRUE(o);
+    EXPECT_EQ(o->lines, 10u);
+    EXPECT_EQ(o->max_addresses, 1u);
+    EXPECT_EQ(refusal({"-n", "-1"}), "Failed to parse lines '-1'");
+    EXPECT_EQ(refusal({"-n", "ten"}), "Failed to parse lines 'ten'");
+    EXPECT_EQ(refusal({"--max-addresses=many"}), "Invalid number of addresses: many");
+}
+
+TEST(MachinectlOptions, ShellOptionsAfterTheMachineBelongToTheCommand) {
+    auto o = parse({"-q", "shell", "--uid=www", "web", "ls", "-l", "--color", "-E", "X=1"});
+    ASSERT_TRUE(o) << o.error().message;
+    EXPECT_EQ(o->verb, "shell");
+    EXPECT_TRUE(o->quiet);
+    EXPECT_EQ(o->uid, "www");
+    EXPECT_TRUE(o->setenv.empty());
+    EXPECT_EQ(o->args, (std::vector<std::string>{"web", "ls", "-l", "--color", "-E", "X=1"}));
+}
+
+TEST(MachinectlOptions, OptionValuesAreNotMistakenForTheMachine) {
+    auto o = parse({"shell", "-E", "A=1", "--setenv", "B=2", "-n", "5", "web", "-x"});
+    ASSERT_TRUE(o) << o.error().message;
+    EXPECT_EQ(o->setenv, (std::vector<std::string>{"A=1", "B=2"}));
+    EXPECT_EQ(o->args, (std::vector<std::string>{"web", "-x"}));
+}
+
+TEST(MachinectlOptions, OtherVerbsTakeOptionsAnywhere) {
+    auto o = parse({"status", "web", "-n", "3"});
+    ASSERT_TRUE(o) << o.error().message;
+    EXPECT_EQ(o->lines, 3u);
+    EXPECT_EQ(o->args, (std::vector<std::string>{"web"}));
+}
+
+TEST(MachinectlOptions, SetenvTakesAValueFromOurEnvironmentAndTheLastAssignmentWins) {
+    setenv("BERTH_TEST_PASS", "from-env", 1);
+    unsetenv("BERTH_TEST_UNSET");
+    auto o = parse({"shell", "-E", "A=1", "-E", "BERTH_TEST_PASS", "-E", "BERTH_TEST_UNSET", "-E", "A=2", "web"});
+    ASSERT_TRUE(o) << o.error().message;
+    EXPECT_EQ(o->setenv, (std::vector<std::string>{"A=2", "BERTH_TEST_PASS=from-env", "BERTH_TEST_UNSET="}));
+    EXPECT_EQ(refusal({"shell", "-E", "1A=x"}), "Cannot assign environment variable 1A=x: Invalid argument");
+    EXPECT_EQ(refusal({"shell", "-E", "A B"}), "Cannot assign environment variable A B: Invalid argument");
+    EXPECT_EQ(refusal({"shell", "-E", "A=\x01"}), "Cannot assign environment variable A=\\x01: Invalid argument");
+}
+
+TEST(MachinectlOptions, LoginRefusesUidAndSetenvAsSystemd) {
+    auto msg = "--setenv= and --uid= are not supported for 'login'. Use 'shell' instead.";
+    EXPECT_EQ(refusal({"--uid=root", "login", "web"}), msg);
+    EXPECT_EQ(refusal({"-E", "A=1", "login"}), msg);
+    EXPECT_EQ(refusal({"login", "a", "b"}), "Too many arguments for \"login\": see machinectl --help");
+}
+
+TEST(MachinectlOptions, LoginWithoutOrWithAnEmptyNameIsTheHost) {
+    EXPECT_TRUE(parse({"login"}));
+    EXPECT_TRUE(parse({"login", ""}));
+    EXPECT_NE(refusal({"login", "bad/name"}).find("Invalid machine name"), std::string::npos);
+}
+
+TEST(MachinectlShellTarget, UserAtMachineUidAndTheHost) {
+    auto t = parse_shell_target("www@web", std::nullopt);
+    ASSERT_TRUE(t);
+    EXPECT_EQ(t->user, "www");
+    EXPECT_EQ(t->machine, "web");
+    t = parse_shell_target("web", std::string("admin"));
+    ASSERT_TRUE(t);
+    EXPECT_EQ(t->user, "admin");
+    t = parse_shell_target("www@web", std::string("admin"));  // the spec wins over --uid
+    ASSERT_TRUE(t);
+    EXPECT_EQ(t->user, "www");
+    t = parse_shell_target("ansible@", std::nullopt);  // Ansible's become plugin
+    ASSERT_TRUE(t);
+    EXPECT_EQ(t->user, "ansible");
+    EXPECT_EQ(t->machine, ".host");
+    t = parse_shell_target("", std::nullopt);
+    ASSERT_TRUE(t);
+    EXPECT_EQ(t->machine, ".host");
+    EXPECT_EQ(t->user, "");
+    EXPECT_FALSE(parse_shell_target("@web", std::nullopt));
+    EXPECT_FALSE(parse_shell_target("u@bad/name", std::nullopt));
 }
 
 TEST(MachinectlOptions, HelpAndVersion) {
