@@ -39,7 +39,9 @@ TEST_F(MachinectlOptionsTest, OutputHelpListsSystemdsModes) {
     EXPECT_EQ(ours.out,
               "short\nshort-full\nshort-iso\nshort-iso-precise\nshort-precise\nshort-monotonic\nshort-delta\n"
               "short-unix\nverbose\nexport\njson\njson-pretty\njson-sse\njson-seq\ncat\nwith-unit\n");
-    if (have_systemd_machinectl()) EXPECT_EQ(ours.out, systemd_machinectl({"-o", "help"}).out);
+    if (have_systemd_machinectl()) {
+        EXPECT_EQ(ours.out, systemd_machinectl({"-o", "help"}).out);
+    }
 }
 
 TEST_F(MachinectlOptionsTest, MachineOptionNamingTheLocalHostTalksToTheSameMachined) {
