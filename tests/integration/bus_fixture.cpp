@@ -139,17 +139,33 @@ RunResult MachinedTest::busctl_as_nobody(const std::vector<std::string>& args) c
     return run(kSetpriv, all, {.env = {bus_->env()}});
 }
 
-RunResult MachinedTest::systemd_tool(const std::string& tool, const std::vector<std::string>& args, Millis timeout,
-                                     const std::optional<std::string>& input) const {
-    // systemd's tools insist on running under systemd: give them a /run/systemd/system of their own, and
-    // this machined's machines where they look for them.
+namespace {
+
+// systemd's tools insist on running under systemd: give them a /run/systemd/system of their own, and this
+// machined's machines where they look for them. unshare's arguments to run `tool args`.
+std::vector<std::string> in_systemd_view(const std::string& machines_dir, const std::string& tool,
+                                         const std::vector<std::string>& args) {
     std::string script =
         "mount -t tmpfs tmpfs /run/systemd && mkdir /run/systemd/system /run/systemd/machines && "
         "{ [ ! -d \"$0\" ] || mount --bind \"$0\" /run/systemd/machines; } && exec \"$@\"";
-    std::vector<std::string> all = {"-m", "--propagation", "private", "/bin/sh", "-c", script, machines_dir_, tool};
+    std::vector<std::string> all = {"-m", "--propagation", "private", "/bin/sh", "-c", script, machines_dir, tool};
     all.insert(all.end(), args.begin(), args.end());
-    return run("/usr/bin/unshare", all,
+    return all;
+}
+
+}  // namespace
+
+RunResult MachinedTest::systemd_tool(const std::string& tool, const std::vector<std::string>& args, Millis timeout,
+                                     const std::optional<std::string>& input) const {
+    return run("/usr/bin/unshare", in_systemd_view(machines_dir_, tool, args),
                {.input = input, .env = {bus_->env(), "SYSTEMD_PAGER=", "SYSTEMD_COLORS=0"}, .timeout = timeout});
+}
+
+Process MachinedTest::start_systemd_tool_on(const Pty& pty, const std::string& tool,
+                                            const std::vector<std::string>& args, Millis timeout) const {
+    return Process::start("/usr/bin/unshare", in_systemd_view(machines_dir_, tool, args),
+                          {.env = {bus_->env(), "SYSTEMD_COLORS=0", "TERM=vt220"}, .timeout = timeout,
+                           .tty = pty.slave()});
 }
 
 std::vector<std::string> MachinedTest::machine_names() const {

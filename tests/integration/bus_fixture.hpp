@@ -56,6 +56,9 @@ protected:
     // and machines_dir_ at /run/systemd/machines.
     RunResult systemd_tool(const std::string& tool, const std::vector<std::string>& args, Millis timeout = 30s,
                            const std::optional<std::string>& input = std::nullopt) const;
+    // The same tool on the terminal `pty` (TERM=vt220), started: the test types into it and reads from it.
+    Process start_systemd_tool_on(const Pty& pty, const std::string& tool, const std::vector<std::string>& args,
+                                  Millis timeout = 120s) const;
 
     // Names of ListMachines, .host included, sorted.
     std::vector<std::string> machine_names() const;

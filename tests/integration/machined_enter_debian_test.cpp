@@ -47,15 +47,6 @@ protected:
     Executed sh(const std::string& script, const std::string& user = "") const {
         return execute(name_, user, "/bin/sh", {"sh", "-c", script});
     }
-    // systemd's machinectl on a terminal, in a mount namespace where /run/systemd/system exists.
-    Process systemd_machinectl_on(const Pty& pty, const std::vector<std::string>& args) const {
-        std::string script = "mount -t tmpfs tmpfs /run/systemd && mkdir /run/systemd/system && exec \"$@\"";
-        std::vector<std::string> all = {"-m", "--propagation", "private", "/bin/sh", "-c", script, "sh",
-                                        "/usr/bin/machinectl"};
-        all.insert(all.end(), args.begin(), args.end());
-        return Process::start("/usr/bin/unshare", all,
-                              {.env = {bus_->env(), "SYSTEMD_COLORS=0", "TERM=vt220"}, .timeout = 120s, .tty = pty.slave()});
-    }
 
     std::string name_;
     std::optional<Process> nspawn_;
@@ -137,7 +128,7 @@ TEST_F(EnterDebian, SystemdMachinectlShellRunsACommandThroughTheGuestsSystemd) {
 
 TEST_F(EnterDebian, SystemdMachinectlLoginLogsIn) {
     Pty pty;
-    auto p = systemd_machinectl_on(pty, {"login", name_});
+    auto p = start_systemd_tool_on(pty, "/usr/bin/machinectl", {"login", name_});
     ASSERT_TRUE(pty.wait_for("login: ", 60s)) << pty.output();
     pty.type("root\n");
     ASSERT_TRUE(pty.wait_for("Password: ", 30s)) << pty.output();

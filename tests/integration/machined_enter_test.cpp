@@ -273,11 +273,7 @@ TEST_F(Enter, OpenMachineLoginIsAllowedToTheAllowedGroupsOnly) {
 // systemd's machinectl against our machined: the same calls, the same terminal handling.
 TEST_F(Enter, SystemdMachinectlLoginLogsInToABusyboxMachine) {
     Pty pty;
-    std::string script = "mount -t tmpfs tmpfs /run/systemd && mkdir /run/systemd/system && exec \"$@\"";
-    auto p = Process::start("/usr/bin/unshare",
-                            {"-m", "--propagation", "private", "/bin/sh", "-c", script, "sh", "/usr/bin/machinectl",
-                             "login", machine_},
-                            {.env = {bus_->env(), "SYSTEMD_COLORS=0", "TERM=vt220"}, .timeout = 120s, .tty = pty.slave()});
+    auto p = start_systemd_tool_on(pty, "/usr/bin/machinectl", {"login", machine_});
     ASSERT_TRUE(pty.wait_for("login: ", 30s)) << pty.output();
     pty.type("alice\n");
     ASSERT_TRUE(pty.wait_for("Password: ", 30s)) << pty.output();
