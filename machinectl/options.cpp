@@ -31,6 +31,9 @@ Machine Commands:
   thaw NAME...                Thaw one or more frozen containers
   set-property NAME KEY=VALUE...
                               Set resource limits of a running container
+  bind NAME PATH [PATH]       Bind mount a path from the host into a container
+  copy-to NAME PATH [PATH]    Copy files from the host to a container
+  copy-from NAME PATH [PATH]  Copy files from a container to the host
 
 Options:
   -h --help                   Show this help
@@ -46,6 +49,9 @@ Options:
   -l --full                   Do not ellipsize output
      --kill-whom=WHOM         Whom to send signal to (leader, all)
   -s --signal=SIGNAL          Which signal to send
+     --read-only              Create read-only bind mount
+     --mkdir                  Create directory before bind mounting, if missing
+     --force                  Replace target file when copying, if necessary
   -o --output=MODE            Output of list, status and show: table, json,
                               json-pretty
 
@@ -102,6 +108,9 @@ Result<Options> parse_command_line(int argc, const char* const* argv) {
     app.add_flag("-l,--full", o.full)->disable_flag_override();
     app.add_flag("-a,--all", o.all)->disable_flag_override();
     app.add_flag("--value", o.value_only)->disable_flag_override();
+    app.add_flag("--force", o.force)->disable_flag_override();
+    app.add_flag("--read-only", o.read_only)->disable_flag_override();
+    app.add_flag("--mkdir", o.mkdir)->disable_flag_override();
     app.add_option_function<std::string>("-p,--property", [&](const std::string& v) { properties.push_back(v); })
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
         ->trigger_on_parse();

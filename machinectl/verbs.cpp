@@ -21,6 +21,9 @@ constexpr Verb kVerbs[] = {
     {"freeze", 1, kAny, true, verb_freeze},
     {"thaw", 1, kAny, true, verb_thaw},
     {"set-property", 2, kAny, true, verb_set_property},
+    {"bind", 2, 3, false, verb_bind},
+    {"copy-to", 2, 3, false, verb_copy},
+    {"copy-from", 2, 3, false, verb_copy},
 };
 }  // namespace
 

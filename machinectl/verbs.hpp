@@ -38,4 +38,8 @@ Status verb_freeze(Bus& bus, const Options& o);
 Status verb_thaw(Bus& bus, const Options& o);
 Status verb_set_property(Bus& bus, const Options& o);
 
+// verbs_copy.cpp
+Status verb_bind(Bus& bus, const Options& o);
+Status verb_copy(Bus& bus, const Options& o);  // copy-to, copy-from
+
 }  // namespace berth::machinectl

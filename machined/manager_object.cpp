@@ -6,6 +6,7 @@
 #include "machined/bus_error.hpp"
 #include "machined/bus_path.hpp"
 #include "machined/daemon.hpp"
+#include "machined/machine_files.hpp"
 #include "machined/objects.hpp"
 #include "machined/operations.hpp"
 #include "machined/sd_bus_object.hpp"
@@ -117,6 +118,12 @@ int method_map_to(sd_bus_message* call, Daemon& d) {
     throw_bus_error(missing_mapping(Group), fmt::format("No matching {} mapping for {}", Group ? "group" : "user", outer));
 }
 
+// BindMountMachine, CopyFromMachine, CopyToMachine (+WithFlags): the machine by name, then as its object's.
+int method_bind_mount_machine(sd_bus_message* call, Daemon& d) {
+    return method_bind_mount(call, d, d.require(read_string(call)));
+}
+int method_copy_machine(sd_bus_message* call, Daemon& d) { return method_copy_files(call, d, d.require(read_string(call))); }
+
 int prop_pool_path(sd_bus_message* reply, sd_bus_message*, Daemon& d) {
     return sd_bus_message_append(reply, "s", d.config().pool.c_str());
 }
@@ -192,17 +199,17 @@ const sd_bus_vtable kManagerVtable[] = {
                             SD_BUS_RESULT("h", pty, "s", pty_path), method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("BindMountMachine",
                             SD_BUS_ARGS("s", name, "s", source, "s", destination, "b", read_only, "b", mkdir),
-                            SD_BUS_NO_RESULT, method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
+                            SD_BUS_NO_RESULT, method<method_bind_mount_machine>, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("CopyFromMachine", SD_BUS_ARGS("s", name, "s", source, "s", destination),
-                            SD_BUS_NO_RESULT, method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
+                            SD_BUS_NO_RESULT, method<method_copy_machine>, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("CopyToMachine", SD_BUS_ARGS("s", name, "s", source, "s", destination),
-                            SD_BUS_NO_RESULT, method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
+                            SD_BUS_NO_RESULT, method<method_copy_machine>, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("CopyFromMachineWithFlags",
                             SD_BUS_ARGS("s", name, "s", source, "s", destination, "t", flags), SD_BUS_NO_RESULT,
-                            method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
+                            method<method_copy_machine>, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("CopyToMachineWithFlags",
                             SD_BUS_ARGS("s", name, "s", source, "s", destination, "t", flags), SD_BUS_NO_RESULT,
-                            method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
+                            method<method_copy_machine>, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("OpenMachineRootDirectory", SD_BUS_ARGS("s", name), SD_BUS_RESULT("h", fd),
                             method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("GetMachineUIDShift", SD_BUS_ARGS("s", name), SD_BUS_RESULT("u", shift),

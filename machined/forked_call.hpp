@@ -1,0 +1,26 @@
+// A method whose work runs in a child machined forks (a copy, a bind mount: they touch a machine's file
+// system, which its guest controls and may make slow), answered when the child ends, so that machined
+// keeps serving everyone else meanwhile.
+#pragma once
+
+#include <systemd/sd-bus.h>
+
+#include <functional>
+
+#include "common/result.hpp"
+#include "machined/daemon.hpp"
+
+namespace berth::machined {
+
+// Forks; the child runs `work` (with default signal handling and dispositions, SIGKILL if machined dies)
+// and ends, handing its error (errno and message) back through a pipe. `call` is answered when the child
+// ends: empty on success, else the error, named by `error_name(errno)`. Throws BusError when the child
+// cannot be started. Returns what a handler returns for a call answered later.
+int reply_when_done(Daemon& d, sd_bus_message* call, std::function<Status()> work,
+                    const char* (*error_name)(int code));
+
+// The D-Bus error for a failed file operation, as sd-bus names errnos (systemd's clients show them):
+// EEXIST FileExists, ENOENT FileNotFound, EACCES/EPERM AccessDenied, EINVAL InvalidArgs, else Failed.
+const char* file_error_name(int code);
+
+}  // namespace berth::machined

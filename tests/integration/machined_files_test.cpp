@@ -1,0 +1,371 @@
+// CopyToMachine, CopyFromMachine (+WithFlags) and BindMountMachine into running busybox machines of our
+// nspawn (a user namespace of their own, nspawn's default --private-users=pick, the image idmapped):
+// modes, owners mapped through the machine's user namespace, special files, the replace flag, symlinks a
+// guest plants to make machined reach host files, bind mounts read-only against the guest's root, and
+// callers without privilege.
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <optional>
+#include <sstream>
+#include <tuple>
+
+#include "tests/integration/bus_fixture.hpp"
+
+namespace berth::test {
+namespace {
+
+class MachineFiles : public MachinedTest {
+protected:
+    void SetUp() override {
+        MachinedTest::SetUp();
+        start_machined();
+        machine_process_.emplace(start_registered("sleep 1000"));
+        ASSERT_TRUE(wait_up(*machine_process_));
+        ASSERT_TRUE(eventually([&] { return machine_names() == std::vector<std::string>{".host", machine_}; }));
+        leader_ = machine_property(machine_, "Leader").substr(2);  // "u PID"
+        host_dir_ = tmp_ + "/host";
+        make_dirs(host_dir_);
+    }
+    void TearDown() override {
+        if (machine_process_) {
+            manager("TerminateMachine", {"s", machine_});
+            machine_process_->wait(60s);
+            machine_process_.reset();
+        }
+        MachinedTest::TearDown();
+    }
+
+    // A shell command inside the machine: all its namespaces, its root, as its root.
+    RunResult in_machine(const std::string& script) const {
+        return run("/usr/bin/nsenter", {"-t", leader_, "-a", "-r", "-w", "/bin/sh", "-c", script});
+    }
+    std::string in_machine_out(const std::string& script) const {
+        auto r = in_machine(script);
+        EXPECT_TRUE(r.exited(0)) << script << "\n" << r.describe();
+        return trim(r.out);
+    }
+    // The first host id the machine's ids start at (its uid_map's "0 BASE COUNT").
+    uint32_t uid_base() const {
+        std::istringstream in(read_file("/proc/" + leader_ + "/uid_map"));
+        uint32_t inner = 0, outer = 0;
+        in >> inner >> outer;
+        return outer;
+    }
+    // The machine's file as the host kernel has it: through the leader's root.
+    std::string seen_from_host(const std::string& path) const { return "/proc/" + leader_ + "/root" + path; }
+
+    RunResult copy_to(const std::string& src, const std::string& dst) const {
+        return manager("CopyToMachine", {"sss", machine_, src, dst});
+    }
+    RunResult copy_from(const std::string& src, const std::string& dst) const {
+        return manager("CopyFromMachine", {"sss", machine_, src, dst});
+    }
+
+    std::optional<Process> machine_process_;
+    std::string leader_, host_dir_;
+};
+
+struct stat lstat_of(const std::string& path) {
+    struct stat st {};
+    EXPECT_EQ(::lstat(path.c_str(), &st), 0) << path << ": " << strerror(errno);
+    return st;
+}
+
+void make_file(const std::string& path, const std::string& text, mode_t mode, uid_t uid, gid_t gid) {
+    write_file(path, text);
+    ASSERT_EQ(::chown(path.c_str(), uid, gid), 0);
+    ASSERT_EQ(::chmod(path.c_str(), mode), 0);
+}
+
+TEST_F(MachineFiles, CopyToKeepsContentModeTimesAndOwnersAsTheMachineSeesThem) {
+    std::string src = host_dir_ + "/tree";
+    make_dirs(src + "/sub");
+    make_file(src + "/sub/data", "hello\n", 0640, 1234, 2345);
+    make_file(src + "/empty", "", 0600, 0, 0);
+    make_file(src + "/setuid", "#!/bin/sh\n", 04755, 0, 0);
+    ASSERT_EQ(::chown((src + "/sub").c_str(), 1234, 2345), 0);
+    ASSERT_EQ(::chmod((src + "/sub").c_str(), 0750), 0);
+    const timespec times[2] = {{1000000000, 0}, {1200000000, 0}};
+    ASSERT_EQ(::utimensat(AT_FDCWD, (src + "/sub/data").c_str(), times, 0), 0);
+
+    auto r = copy_to(src, "/tmp/tree");
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_EQ(in_machine_out("cat /tmp/tree/sub/data"), "hello");
+    // Host uid U is the machine's uid U: host root's file belongs to the machine's root (not nobody, not
+    // the shift as systemd 252 makes it, its issue #4078).
+    EXPECT_EQ(in_machine_out("stat -c '%u:%g %a' /tmp/tree/sub/data /tmp/tree/sub /tmp/tree/empty /tmp/tree/setuid"),
+              "1234:2345 640\n1234:2345 750\n0:0 600\n0:0 4755");
+    EXPECT_EQ(in_machine_out("stat -c %Y /tmp/tree/sub/data"), "1200000000");
+    EXPECT_EQ(in_machine_out("stat -c %s /tmp/tree/empty"), "0");
+    // The host kernel has them at the machine's range.
+    auto st = lstat_of(seen_from_host("/tmp/tree/sub/data"));
+    EXPECT_EQ(st.st_uid, uid_base() + 1234);
+    EXPECT_GT(uid_base(), 0u) << "the machine should have a user namespace of its own";
+}
+
+TEST_F(MachineFiles, CopyToMakesSymlinksFifosSocketsAndDeviceNodesAnew) {
+    std::string src = host_dir_ + "/special";
+    make_dirs(src);
+    ASSERT_EQ(::symlink("/etc/passwd", (src + "/link").c_str()), 0);
+    ASSERT_EQ(::mkfifo((src + "/fifo").c_str(), 0620), 0);
+    ASSERT_EQ(::mknod((src + "/null").c_str(), S_IFCHR | 0666, makedev(1, 3)), 0);
+    int s = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::string sock = src + "/sock";
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", sock.c_str());
+    ASSERT_EQ(::bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    ::close(s);
+
+    auto r = copy_to(src, "/tmp/special");
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_EQ(in_machine_out("readlink /tmp/special/link"), "/etc/passwd");
+    EXPECT_EQ(in_machine_out("stat -c '%F %a' /tmp/special/fifo"), "fifo 620");
+    EXPECT_EQ(in_machine_out("stat -c '%F %t,%T' /tmp/special/null"), "character special file 1,3");
+    EXPECT_EQ(in_machine_out("stat -c %F /tmp/special/sock"), "socket");
+}
+
+TEST_F(MachineFiles, CopyFromMapsTheMachinesOwnersBackAndDropsSetuid) {
+    in_machine_out("echo inside > /tmp/out && chown 1234:2345 /tmp/out && chmod 4751 /tmp/out && "
+                   "echo r > /tmp/rootfile && chmod 6755 /tmp/rootfile && mkdir -m 2750 /tmp/d");
+    ASSERT_TRUE(copy_from("/tmp/out", host_dir_ + "/out").exited(0));
+    ASSERT_TRUE(copy_from("/tmp/rootfile", host_dir_ + "/rootfile").exited(0));
+    ASSERT_TRUE(copy_from("/tmp/d", host_dir_ + "/d").exited(0));
+    EXPECT_EQ(read_file(host_dir_ + "/out"), "inside\n");
+    auto st = lstat_of(host_dir_ + "/out");
+    EXPECT_EQ(st.st_uid, 1234u);
+    EXPECT_EQ(st.st_gid, 2345u);
+    // Root inside a machine is not root on the host: no set-id program comes out.
+    EXPECT_EQ(st.st_mode & 07777, 0751u);
+    st = lstat_of(host_dir_ + "/rootfile");
+    EXPECT_EQ(st.st_uid, 0u);
+    EXPECT_EQ(st.st_mode & 07777, 0755u);
+    // Directories keep setgid (it only passes the group on).
+    EXPECT_EQ(lstat_of(host_dir_ + "/d").st_mode & 07777, 02750u);
+}
+
+TEST_F(MachineFiles, CopyToAnExistingFileFailsUnlessReplaceIsAsked) {
+    write_file(host_dir_ + "/f", "new\n");
+    in_machine_out("echo old > /tmp/f");
+    auto r = copy_to(host_dir_ + "/f", "/tmp/f");
+    EXPECT_FALSE(r.exited(0));
+    EXPECT_NE(r.err.find("File exists"), std::string::npos) << r.describe();
+    EXPECT_EQ(in_machine_out("cat /tmp/f"), "old");
+    r = manager("CopyToMachineWithFlags", {"ssst", machine_, host_dir_ + "/f", "/tmp/f", "1"});
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_EQ(in_machine_out("cat /tmp/f"), "new");
+}
+
+TEST_F(MachineFiles, CopyIntoAnExistingDirectoryMergesAndKeepsWhatIsThere) {
+    make_dirs(host_dir_ + "/d");
+    write_file(host_dir_ + "/d/a", "host a\n");
+    write_file(host_dir_ + "/d/b", "host b\n");
+    in_machine_out("mkdir /tmp/d && echo guest a > /tmp/d/a");
+    ASSERT_TRUE(copy_to(host_dir_ + "/d", "/tmp/d").exited(0));
+    EXPECT_EQ(in_machine_out("cat /tmp/d/a /tmp/d/b"), "guest a\nhost b");
+    ASSERT_TRUE(manager("CopyToMachineWithFlags", {"ssst", machine_, host_dir_ + "/d", "/tmp/d", "1"}).exited(0));
+    EXPECT_EQ(in_machine_out("cat /tmp/d/a"), "host a");
+}
+
+TEST_F(MachineFiles, UnknownCopyFlagsAndRelativePathsAreInvalidArgs) {
+    write_file(host_dir_ + "/f", "x");
+    EXPECT_EQ(bus_error_of([&](sdbus::IProxy& p) {
+                  p.callMethod("CopyToMachineWithFlags").onInterface("org.freedesktop.machine1.Manager")
+                      .withArguments(machine_, host_dir_ + "/f", std::string("/tmp/f"), uint64_t{2});
+              }),
+              "org.freedesktop.DBus.Error.InvalidArgs");
+    EXPECT_EQ(bus_error_of([&](sdbus::IProxy& p) {
+                  p.callMethod("CopyFromMachine").onInterface("org.freedesktop.machine1.Manager")
+                      .withArguments(machine_, std::string("tmp/f"), host_dir_ + "/g");
+              }),
+              "org.freedesktop.DBus.Error.InvalidArgs");
+    EXPECT_FALSE(exists("/tmp/f"));
+}
+
+TEST_F(MachineFiles, CopyToThroughAGuestSymlinkStaysInsideTheMachine) {
+    std::string name = "berth-copy-" + id_;
+    write_file(host_dir_ + "/f", "planted\n");
+    // A directory symlink to /etc, one climbing with "..", and one at the end of the path.
+    in_machine_out("ln -s /etc /tmp/evil && ln -s ../../../../../../../../etc /tmp/up && ln -s /etc/" + name +
+                   "-last /tmp/last");
+    ASSERT_TRUE(copy_to(host_dir_ + "/f", "/tmp/evil/" + name).exited(0));
+    ASSERT_TRUE(copy_to(host_dir_ + "/f", "/tmp/up/" + name + "-up").exited(0));
+    EXPECT_EQ(in_machine_out("cat /etc/" + name + " /etc/" + name + "-up"), "planted\nplanted");
+    EXPECT_FALSE(exists("/etc/" + name));
+    EXPECT_FALSE(exists("/etc/" + name + "-up"));
+    // The last component is never followed: it exists (as a symlink), and replacing replaces the link.
+    EXPECT_FALSE(copy_to(host_dir_ + "/f", "/tmp/last").exited(0));
+    ASSERT_TRUE(manager("CopyToMachineWithFlags", {"ssst", machine_, host_dir_ + "/f", "/tmp/last", "1"}).exited(0));
+    EXPECT_EQ(in_machine_out("stat -c %F /tmp/last"), "regular file");
+    EXPECT_FALSE(exists("/etc/" + name + "-last"));
+    EXPECT_EQ(in_machine_out("test -e /etc/" + name + "-last || echo gone"), "gone");
+}
+
+TEST_F(MachineFiles, CopyFromThroughAGuestSymlinkReadsTheMachinesFilesOnly) {
+    in_machine_out("ln -s /etc /tmp/evil && ln -s /etc/shadow /tmp/shadow && echo guest-passwd > /tmp/passwd-marker");
+    ASSERT_TRUE(copy_from("/tmp/evil/passwd", host_dir_ + "/passwd").exited(0));
+    EXPECT_EQ(read_file(host_dir_ + "/passwd"), read_file(root_ + "/etc/passwd"));
+    EXPECT_NE(read_file(host_dir_ + "/passwd"), read_file("/etc/passwd"));
+    // A symlink is copied as one, never read through.
+    ASSERT_TRUE(copy_from("/tmp/shadow", host_dir_ + "/shadow").exited(0));
+    EXPECT_EQ(read_link(host_dir_ + "/shadow"), "/etc/shadow");
+}
+
+TEST_F(MachineFiles, CopyOfTheRootDirectoryOrFromTheHostMachineIsRefused) {
+    EXPECT_FALSE(copy_from("/", host_dir_ + "/all").exited(0));
+    EXPECT_FALSE(exists(host_dir_ + "/all"));
+    EXPECT_EQ(bus_error_of([&](sdbus::IProxy& p) {
+                  p.callMethod("CopyFromMachine").onInterface("org.freedesktop.machine1.Manager")
+                      .withArguments(std::string(".host"), std::string("/etc/hostname"), host_dir_ + "/h");
+              }),
+              "org.freedesktop.DBus.Error.NotSupported");
+}
+
+TEST_F(MachineFiles, MachineObjectMethodsCopyToo) {
+    write_file(host_dir_ + "/f", "via object\n");
+    // The object path's label escapes what is not a letter or digit ("-" is "_2d").
+    std::string path = "/org/freedesktop/machine1/machine/";
+    for (char c : machine_) path += std::isalnum(static_cast<unsigned char>(c)) ? std::string(1, c) : "_2d";
+    auto r = busctl({"call", "org.freedesktop.machine1", path, "org.freedesktop.machine1.Machine", "CopyToWithFlags",
+                     "sst", host_dir_ + "/f", "/tmp/obj", "0"});
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    r = busctl({"call", "org.freedesktop.machine1", path, "org.freedesktop.machine1.Machine", "CopyFrom", "ss",
+                "/tmp/obj", host_dir_ + "/back"});
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_EQ(read_file(host_dir_ + "/back"), "via object\n");
+}
+
+TEST_F(MachineFiles, UnprivilegedCallersAreRefused) {
+    write_file(host_dir_ + "/f", "x");
+    for (auto& [method, sig, args] : std::vector<std::tuple<std::string, std::string, std::vector<std::string>>>{
+             {"CopyToMachine", "sss", {host_dir_ + "/f", "/tmp/nobody"}},
+             {"CopyFromMachine", "sss", {"/etc/passwd", host_dir_ + "/nobody"}},
+             {"CopyToMachineWithFlags", "ssst", {host_dir_ + "/f", "/tmp/nobody", "1"}},
+             {"BindMountMachine", "sssbb", {host_dir_, "/mnt", "false", "false"}}}) {
+        std::vector<std::string> all{"call", "org.freedesktop.machine1", "/org/freedesktop/machine1",
+                                     "org.freedesktop.machine1.Manager", method, sig, machine_};
+        all.insert(all.end(), args.begin(), args.end());
+        auto r = busctl_as_nobody(all);
+        EXPECT_FALSE(r.exited(0)) << method;
+        EXPECT_NE(r.err.find("Access denied"), std::string::npos) << method << ": " << r.describe();
+    }
+    EXPECT_FALSE(in_machine("test -e /tmp/nobody").exited(0));
+    EXPECT_FALSE(exists(host_dir_ + "/nobody"));
+}
+
+TEST_F(MachineFiles, BindMountIsVisibleInsideAndReadOnlyEvenForTheGuestsRoot) {
+    make_file(host_dir_ + "/shared", "from host\n", 0644, 1234, 1234);
+    auto r = manager("BindMountMachine", {"sssbb", machine_, host_dir_, "/mnt/bound", "true", "true"});
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_EQ(in_machine_out("cat /mnt/bound/shared"), "from host");
+    // Owners as with copy: host uid U is the machine's uid U.
+    EXPECT_EQ(in_machine_out("stat -c %u /mnt/bound/shared"), "1234");
+    EXPECT_FALSE(in_machine("echo x > /mnt/bound/shared").exited(0));
+    EXPECT_FALSE(in_machine("mount -o remount,rw,bind /mnt/bound").exited(0));
+    EXPECT_FALSE(in_machine("touch /mnt/bound/new").exited(0));
+    EXPECT_EQ(read_file(host_dir_ + "/shared"), "from host\n");
+    EXPECT_FALSE(exists(host_dir_ + "/new"));
+}
+
+TEST_F(MachineFiles, WritableBindMountWritesTheHostDirectory) {
+    auto r = manager("BindMountMachine", {"sssbb", machine_, host_dir_, "/mnt", "false", "false"});
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    in_machine_out("echo guest > /mnt/written");
+    EXPECT_EQ(read_file(host_dir_ + "/written"), "guest\n");
+    // The guest's root wrote it: the host's root owns it.
+    EXPECT_EQ(lstat_of(host_dir_ + "/written").st_uid, 0u);
+}
+
+TEST_F(MachineFiles, BindMountOfAFileWithMkdirCreatesAFileMountPoint) {
+    write_file(host_dir_ + "/conf", "setting=1\n");
+    auto r = manager("BindMountMachine", {"sssbb", machine_, host_dir_ + "/conf", "/etc/new/dir/conf", "true", "true"});
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_EQ(in_machine_out("cat /etc/new/dir/conf"), "setting=1");
+}
+
+TEST_F(MachineFiles, BindMountToAMissingDestinationWithoutMkdirFails) {
+    auto r = manager("BindMountMachine", {"sssbb", machine_, host_dir_, "/mnt/missing", "false", "false"});
+    EXPECT_FALSE(r.exited(0));
+    EXPECT_NE(r.err.find("/mnt/missing does not exist"), std::string::npos) << r.describe();
+}
+
+TEST_F(MachineFiles, BindMountThroughAGuestSymlinkStaysInsideTheMachine) {
+    std::string name = "berth-bind-" + id_;
+    in_machine_out("ln -s /etc /tmp/evil");
+    auto r = manager("BindMountMachine", {"sssbb", machine_, host_dir_, "/tmp/evil/" + name, "false", "true"});
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_FALSE(exists("/etc/" + name));
+    write_file(host_dir_ + "/seen", "yes\n");
+    EXPECT_EQ(in_machine_out("cat /etc/" + name + "/seen"), "yes");
+    // A symlink as the last component is refused, not followed.
+    in_machine_out("ln -s /mnt /tmp/lastlink");
+    r = manager("BindMountMachine", {"sssbb", machine_, host_dir_, "/tmp/lastlink", "false", "false"});
+    EXPECT_FALSE(r.exited(0));
+    EXPECT_NE(r.err.find("symbolic link"), std::string::npos) << r.describe();
+}
+
+// A Debian guest (the cached rootfs on an ephemeral overlay, not booted: its ids and tools are what
+// matter), in its own user namespace as nspawn's default gives it.
+class DebianMachineFiles : public MachinedTest {
+protected:
+    void SetUp() override {
+        MachinedTest::SetUp();
+        if (!exists(debian_rootfs() + "/usr/bin/stat")) GTEST_SKIP() << "no Debian rootfs at " << debian_rootfs();
+        start_machined();
+        name_ = "deb-" + id_;
+        machine_process_.emplace(start_nspawn({"-q", "--register=yes", "-D", debian_rootfs(), "-M", name_, "-x",
+                                               "/bin/sleep", "1000"},
+                                              {.env = {bus_->env()}, .timeout = 600s}));
+        ASSERT_TRUE(eventually([&] { return machine_names().size() == 2; }));
+        leader_ = machine_property(name_, "Leader").substr(2);
+        host_dir_ = tmp_ + "/host";
+        make_dirs(host_dir_);
+    }
+    void TearDown() override {
+        if (machine_process_) {
+            manager("TerminateMachine", {"s", name_});
+            machine_process_->wait(60s);
+            machine_process_.reset();
+        }
+        MachinedTest::TearDown();
+    }
+    std::string in_machine(const std::string& script) const {
+        auto r = run("/usr/bin/nsenter", {"-t", leader_, "-a", "-r", "-w", "/bin/sh", "-c", script});
+        EXPECT_TRUE(r.exited(0)) << script << "\n" << r.describe();
+        return trim(r.out);
+    }
+
+    std::optional<Process> machine_process_;
+    std::string name_, leader_, host_dir_;
+};
+
+TEST_F(DebianMachineFiles, CopyBothWaysKeepsModeAndOwnership) {
+    // Out: Debian's /etc/shadow is root:shadow 0640 inside; on the host root:42 (shadow's gid) 0640.
+    std::string shadow_gid = in_machine("getent group shadow | cut -d: -f3");
+    auto r = manager("CopyFromMachine", {"sss", name_, "/etc/shadow", host_dir_ + "/shadow"});
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    auto st = lstat_of(host_dir_ + "/shadow");
+    EXPECT_EQ(st.st_uid, 0u);
+    EXPECT_EQ(std::to_string(st.st_gid), shadow_gid);
+    EXPECT_EQ(st.st_mode & 07777, 0640u);
+    // In: a file of host uid 1000 belongs to the guest's uid 1000; a directory of root to its root.
+    make_dirs(host_dir_ + "/home");
+    make_file(host_dir_ + "/home/notes", "mine\n", 0600, 1000, 1000);
+    r = manager("CopyToMachine", {"sss", name_, host_dir_ + "/home", "/srv/home"});
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_EQ(in_machine("stat -c '%u:%g %a %n' /srv/home /srv/home/notes"),
+              "0:0 755 /srv/home\n1000:1000 600 /srv/home/notes");
+    // The machine's root is not host root: the host kernel has the guest's ids in its range.
+    uint32_t base = 0, inner = 0;
+    std::istringstream("" + read_file("/proc/" + leader_ + "/uid_map")) >> inner >> base;
+    EXPECT_GT(base, 0u);
+    EXPECT_EQ(lstat_of("/proc/" + leader_ + "/root/srv/home/notes").st_uid, base + 1000);
+}
+
+}  // namespace
+}  // namespace berth::test
