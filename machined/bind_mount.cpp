@@ -53,7 +53,7 @@ Status enter_user_namespace(int userns, const std::string& machine) {
 Result<UniqueFd> lock_flags(UniqueFd tree, bool dir, const MachineNamespaces& ns, const std::string& machine) {
     if (::unshare(CLONE_NEWNS) < 0 || ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0)
         return errno_error("Failed to create a private mount namespace");
-    BERTH_ASSIGN(UniqueFd tmp, make_fs_mount("tmpfs", "mode=0700", 0));
+    BERTH_ASSIGN(UniqueFd tmp, make_fs_mount("tmpfs", "mode=0755", 0));
     UniqueFd tmp_dir(::open("/tmp", O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!tmp_dir) return errno_error("Failed to open /tmp");
     BERTH_TRY(attach_mount(tmp.get(), tmp_dir.get()));

@@ -96,8 +96,6 @@ const char* file_error_name(int code) {
     switch (code) {
         case EEXIST: return "org.freedesktop.DBus.Error.FileExists";
         case ENOENT: return "org.freedesktop.DBus.Error.FileNotFound";
-        case EPERM:
-        case EACCES: return kAccessDenied;
         case EINVAL: return kInvalidArgs;
         default: return kFailed;
     }

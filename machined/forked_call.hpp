@@ -19,8 +19,10 @@ namespace berth::machined {
 int reply_when_done(Daemon& d, sd_bus_message* call, std::function<Status()> work,
                     const char* (*error_name)(int code));
 
-// The D-Bus error for a failed file operation, as sd-bus names errnos (systemd's clients show them):
-// EEXIST FileExists, ENOENT FileNotFound, EACCES/EPERM AccessDenied, EINVAL InvalidArgs, else Failed.
+// The D-Bus error for a failed file operation, as sd-bus names errnos: EEXIST FileExists, ENOENT
+// FileNotFound, EINVAL InvalidArgs, else Failed. Not AccessDenied for EACCES/EPERM: the caller was allowed
+// (that was checked before), the worker met a refusal, and systemd's clients print AccessDenied as "Access
+// denied" without the message that says which path refused what.
 const char* file_error_name(int code);
 
 }  // namespace berth::machined

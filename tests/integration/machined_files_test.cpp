@@ -3,6 +3,7 @@
 // modes, owners mapped through the machine's user namespace, special files, the replace flag, symlinks a
 // guest plants to make machined reach host files, bind mounts read-only against the guest's root, and
 // callers without privilege.
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -113,6 +114,7 @@ TEST_F(MachineFiles, CopyToMakesSymlinksFifosSocketsAndDeviceNodesAnew) {
     make_dirs(src);
     ASSERT_EQ(::symlink("/etc/passwd", (src + "/link").c_str()), 0);
     ASSERT_EQ(::mkfifo((src + "/fifo").c_str(), 0620), 0);
+    ASSERT_EQ(::chmod((src + "/fifo").c_str(), 0620), 0);  // past the umask
     ASSERT_EQ(::mknod((src + "/null").c_str(), S_IFCHR | 0666, makedev(1, 3)), 0);
     int s = ::socket(AF_UNIX, SOCK_STREAM, 0);
     sockaddr_un addr{};
