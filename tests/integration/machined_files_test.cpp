@@ -4,6 +4,7 @@
 // guest plants to make machined reach host files, bind mounts read-only against the guest's root, and
 // callers without privilege.
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -15,6 +16,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "common/fd.hpp"
 #include "tests/integration/bus_fixture.hpp"
 
 namespace berth::test {
@@ -82,6 +84,32 @@ void make_file(const std::string& path, const std::string& text, mode_t mode, ui
     ASSERT_EQ(::chown(path.c_str(), uid, gid), 0);
     ASSERT_EQ(::chmod(path.c_str(), mode), 0);
 }
+
+// A write lease on a file: whoever opens it blocks until the lease goes (or the kernel's lease-break-time,
+// 45 s, passes), which holds a copy at a known point without timing anything. The break is announced by
+// SIGIO, ignored while the lease is held.
+class Lease {
+public:
+    explicit Lease(const std::string& path) : fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC)) {
+        old_ = ::signal(SIGIO, SIG_IGN);
+        EXPECT_TRUE(fd_.valid()) << path;
+        EXPECT_EQ(::fcntl(fd_.get(), F_SETLEASE, F_WRLCK), 0) << path << ": " << strerror(errno);
+    }
+    ~Lease() { release(); }
+    void release() {
+        if (fd_.valid()) (void)::fcntl(fd_.get(), F_SETLEASE, F_UNLCK);
+        fd_.reset();
+        ::signal(SIGIO, old_);
+    }
+    // Someone is waiting to open the file (the lease is being broken).
+    bool broken() const {
+        return fd_.valid() && ::fcntl(fd_.get(), F_GETLEASE) != F_WRLCK;
+    }
+
+private:
+    UniqueFd fd_;
+    sighandler_t old_ = SIG_DFL;
+};
 
 TEST_F(MachineFiles, CopyToKeepsContentModeTimesAndOwnersAsTheMachineSeesThem) {
     std::string src = host_dir_ + "/tree";
@@ -216,6 +244,43 @@ TEST_F(MachineFiles, CopyFromThroughAGuestSymlinkReadsTheMachinesFilesOnly) {
     // A symlink is copied as one, never read through.
     ASSERT_TRUE(copy_from("/tmp/shadow", host_dir_ + "/shadow").exited(0));
     EXPECT_EQ(read_link(host_dir_ + "/shadow"), "/etc/shadow");
+}
+
+TEST_F(MachineFiles, MachinedAnswersWhileACopyRuns) {
+    std::string src = host_dir_ + "/held";
+    write_file(src, "held\n");
+    Lease lease(src);
+    auto copy = Process::start("/usr/bin/busctl", {"--system", "call", "org.freedesktop.machine1", "/org/freedesktop/machine1",
+                                                   "org.freedesktop.machine1.Manager", "CopyToMachine", "sss", machine_,
+                                                   src, "/tmp/held"},
+                               {.env = {bus_->env()}, .timeout = 120s});
+    // The copy's worker is blocked opening the file: machined is not.
+    ASSERT_TRUE(eventually([&] { return lease.broken(); }));
+    EXPECT_EQ(machine_names(), (std::vector<std::string>{".host", machine_}));
+    EXPECT_TRUE(copy.running());
+    lease.release();
+    auto r = copy.wait(60s);
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_EQ(in_machine_out("cat /tmp/held"), "held");
+}
+
+TEST_F(MachineFiles, ADestinationSwappedForASymlinkMidCopyCannotRedirectIt) {
+    std::string name = "berth-swap-" + id_;
+    make_dirs(host_dir_ + "/tree");
+    write_file(host_dir_ + "/tree/" + name, "late\n");
+    Lease lease(host_dir_ + "/tree/" + name);
+    auto copy = Process::start("/usr/bin/busctl", {"--system", "call", "org.freedesktop.machine1", "/org/freedesktop/machine1",
+                                                   "org.freedesktop.machine1.Manager", "CopyToMachine", "sss", machine_,
+                                                   host_dir_ + "/tree", "/tmp/dst"},
+                               {.env = {bus_->env()}, .timeout = 120s});
+    // /tmp/dst is made and open; its file waits. The guest puts a symlink to /etc in its place.
+    ASSERT_TRUE(eventually([&] { return lease.broken(); }));
+    in_machine_out("mv /tmp/dst /tmp/moved && ln -s /etc /tmp/dst");
+    lease.release();
+    auto r = copy.wait(60s);
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_FALSE(exists("/etc/" + name));
+    EXPECT_EQ(in_machine_out("cat /tmp/moved/" + name + "; test -e /etc/" + name + " || echo absent"), "late\nabsent");
 }
 
 TEST_F(MachineFiles, CopyOfTheRootDirectoryOrFromTheHostMachineIsRefused) {
