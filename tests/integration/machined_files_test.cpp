@@ -179,6 +179,26 @@ TEST_F(MachineFiles, CopyFromMapsTheMachinesOwnersBackAndDropsSetuid) {
     EXPECT_EQ(lstat_of(host_dir_ + "/d").st_mode & 07777, 02750u);
 }
 
+TEST_F(MachineFiles, CopyFromMakesSymlinksFifosAndDeviceNodesAnew) {
+    in_machine_out("mkdir /tmp/sp && mkfifo -m 0640 /tmp/sp/fifo && ln -s /nowhere /tmp/sp/link");
+    ASSERT_TRUE(copy_from("/tmp/sp", host_dir_ + "/sp").exited(0));
+    ASSERT_TRUE(copy_from("/dev/null", host_dir_ + "/null").exited(0));
+    auto st = lstat_of(host_dir_ + "/sp/fifo");
+    EXPECT_TRUE(S_ISFIFO(st.st_mode));
+    EXPECT_EQ(st.st_mode & 07777, 0640u);
+    EXPECT_EQ(read_link(host_dir_ + "/sp/link"), "/nowhere");
+    st = lstat_of(host_dir_ + "/null");
+    EXPECT_TRUE(S_ISCHR(st.st_mode));
+    EXPECT_EQ(st.st_rdev, makedev(1, 3));
+}
+
+TEST_F(MachineFiles, ABindMountLoopInTheGuestEndsTheCopyWithAnError) {
+    in_machine_out("mkdir -p /tmp/loop/sub && echo x > /tmp/loop/file && mount --bind /tmp/loop /tmp/loop/sub");
+    auto r = copy_from("/tmp/loop", host_dir_ + "/loop");
+    EXPECT_FALSE(r.exited(0));
+    EXPECT_NE(r.err.find("/tmp/loop/sub: it contains itself"), std::string::npos) << r.describe();
+}
+
 TEST_F(MachineFiles, CopyToAnExistingFileFailsUnlessReplaceIsAsked) {
     write_file(host_dir_ + "/f", "new\n");
     in_machine_out("echo old > /tmp/f");
@@ -374,6 +394,49 @@ TEST_F(MachineFiles, BindMountThroughAGuestSymlinkStaysInsideTheMachine) {
     r = manager("BindMountMachine", {"sssbb", machine_, host_dir_, "/tmp/lastlink", "false", "false"});
     EXPECT_FALSE(r.exited(0));
     EXPECT_NE(r.err.find("symbolic link"), std::string::npos) << r.describe();
+}
+
+// A machine without a user namespace of its own (--private-users=no): its ids are the host's.
+class MachineFilesWithoutUserNamespace : public MachinedTest {
+protected:
+    void SetUp() override {
+        MachinedTest::SetUp();
+        start_machined();
+        machine_process_.emplace(start_registered("sleep 1000", {"--private-users=no"}));
+        ASSERT_TRUE(wait_up(*machine_process_));
+        ASSERT_TRUE(eventually([&] { return machine_names().size() == 2; }));
+        leader_ = machine_property(machine_, "Leader").substr(2);
+        host_dir_ = tmp_ + "/host";
+        make_dirs(host_dir_);
+    }
+    void TearDown() override {
+        if (machine_process_) {
+            manager("TerminateMachine", {"s", machine_});
+            machine_process_->wait(60s);
+            machine_process_.reset();
+        }
+        MachinedTest::TearDown();
+    }
+    std::optional<Process> machine_process_;
+    std::string leader_, host_dir_;
+};
+
+TEST_F(MachineFilesWithoutUserNamespace, OwnersStayTheHostsAndBindsWork) {
+    make_file(host_dir_ + "/f", "plain\n", 0640, 1234, 2345);
+    auto r = manager("CopyToMachine", {"sss", machine_, host_dir_ + "/f", "/tmp/f"});
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    auto st = lstat_of("/proc/" + leader_ + "/root/tmp/f");
+    EXPECT_EQ(st.st_uid, 1234u);
+    EXPECT_EQ(st.st_gid, 2345u);
+    r = manager("CopyFromMachine", {"sss", machine_, "/tmp/f", host_dir_ + "/back"});
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_EQ(lstat_of(host_dir_ + "/back").st_uid, 1234u);
+    r = manager("BindMountMachine", {"sssbb", machine_, host_dir_, "/mnt/ro", "true", "true"});
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    auto w = run("/usr/bin/nsenter", {"-t", leader_, "-a", "-r", "-w", "/bin/sh", "-c", "cat /mnt/ro/f && echo x > /mnt/ro/new"});
+    EXPECT_EQ(w.out, "plain\n");
+    EXPECT_FALSE(w.exited(0));
+    EXPECT_FALSE(exists(host_dir_ + "/new"));
 }
 
 // A Debian guest (the cached rootfs on an ephemeral overlay, not booted: its ids and tools are what
