@@ -104,7 +104,8 @@ Status Copier::regular(int sdir, const std::string& sname, const struct stat& st
     Status s = copy_bytes(in.get(), out.get(), src, dst);
     if (s.ok() && ::fchown(out.get(), uid(st.st_uid), gid(st.st_gid)) < 0)
         s = errno_error(fmt::format("Failed to set the owner of {}", dst));
-    if (s.ok() && ::fchmod(out.get(), mode_of(st)) < 0) s = errno_error(fmt::format("Failed to set the mode of {}", dst));
+    if (s.ok() && ::fchmod(out.get(), mode_of(st)) < 0)
+        s = errno_error(fmt::format("Failed to set the mode of {}", dst));
     const timespec times[2] = {st.st_atim, st.st_mtim};
     if (s.ok() && ::futimens(out.get(), times) < 0) s = errno_error(fmt::format("Failed to set the times of {}", dst));
     if (!s.ok()) (void)::unlinkat(ddir, dname.c_str(), 0);
@@ -116,7 +117,8 @@ Status Copier::symlink(int sdir, const std::string& sname, const struct stat& st
     char target[PATH_MAX];
     ssize_t n = ::readlinkat(sdir, sname.c_str(), target, sizeof target);
     if (n < 0) return errno == EINVAL ? changed(src) : errno_error(fmt::format("Failed to read link {}", src));
-    if (static_cast<size_t>(n) >= sizeof target) return plain_error(fmt::format("Failed to copy {}: link too long", src), ENAMETOOLONG);
+    if (static_cast<size_t>(n) >= sizeof target)
+        return plain_error(fmt::format("Failed to copy {}: link too long", src), ENAMETOOLONG);
     if (::symlinkat(std::string(target, static_cast<size_t>(n)).c_str(), ddir, dname.c_str()) < 0)
         return errno_error(fmt::format("Failed to create {}", dst));
     const timespec times[2] = {st.st_atim, st.st_mtim};
@@ -167,7 +169,8 @@ Status Copier::directory(int sdir, const std::string& sname, const struct stat& 
     Inode self{st.st_dev, st.st_ino};
     for (auto& a : ancestors)
         if (a == self)
-            return plain_error(fmt::format("Failed to copy {}: it contains itself (a bind mount of a directory above it)", src), ELOOP);
+            return plain_error(
+                fmt::format("Failed to copy {}: it contains itself (a bind mount of a directory above it)", src), ELOOP);
     if (made.contains(self))
         return plain_error(fmt::format("Failed to copy {}: it is a directory this copy created (the destination is "
                                        "inside the source)", src), ELOOP);

@@ -62,16 +62,21 @@ Result<UniqueFd> lock_flags(UniqueFd tree, bool dir, const MachineNamespaces& ns
     BERTH_TRY(attach_in_root(tree.get(), host_root.get(), "/tmp/bind", !dir));
     tree.reset();
     BERTH_TRY(enter_user_namespace(ns.user.get(), machine));
-    if (::unshare(CLONE_NEWNS) < 0) return errno_error("Failed to copy the mount namespace into the machine's user namespace");
+    if (::unshare(CLONE_NEWNS) < 0)
+        return errno_error("Failed to copy the mount namespace into the machine's user namespace");
     return make_bind_mount(AT_FDCWD, "/tmp/bind", false);
 }
 
 Status run_bind(const BindJob& job) {
-    BERTH_ASSIGN_CTX(UniqueFd tree, make_bind_mount(AT_FDCWD, job.source, false), "Failed to open {}", job.source);
+    // The mount alone, not its submounts (as systemd's MS_BIND); a symlink on the host's side is the caller's.
+    UniqueFd tree(::open_tree(AT_FDCWD, job.source.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC));
+    if (!tree) return errno_error(fmt::format("Failed to open {}", job.source));
     struct stat st {};
     if (::fstat(tree.get(), &st) < 0) return errno_error(fmt::format("Failed to look at {}", job.source));
     bool dir = S_ISDIR(st.st_mode);
-    if (job.read_only) BERTH_TRY_CTX(set_mount_attrs(tree.get(), MOUNT_ATTR_RDONLY, 0, false), "Failed to make {} read-only", job.source);
+    if (job.read_only)
+        BERTH_TRY_CTX(set_mount_attrs(tree.get(), MOUNT_ATTR_RDONLY, 0, false), "Failed to make {} read-only",
+                      job.source);
     if (job.ns.user) {
         // Host id U shows as the machine's id U, as a copy would make it.
         BERTH_TRY_CTX(set_idmap(tree.get(), job.ns.user.get(), false),
@@ -89,14 +94,17 @@ Status run_bind(const BindJob& job) {
     auto where = split_last_component(job.destination);
     if (!where.ok()) return plain_error(fmt::format("Cannot mount on {}", where.error().message));
     int root = job.ns.root.get();
-    auto parent = job.mkdir ? mkdir_p_in_root(root, where->parent) : open_in_root(root, where->parent, O_PATH | O_DIRECTORY);
-    if (!parent.ok()) return wrap_error(parent.error(), fmt::format("Failed to open directory {} in the machine", where->parent));
+    auto parent =
+        job.mkdir ? mkdir_p_in_root(root, where->parent) : open_in_root(root, where->parent, O_PATH | O_DIRECTORY);
+    if (!parent.ok())
+        return wrap_error(parent.error(), fmt::format("Failed to open directory {} in the machine", where->parent));
     const char* name = where->name.c_str();
     if (job.mkdir) {
         // The mount point as the source is: a directory, or an empty file.
         int r = dir ? ::mkdirat(parent->get(), name, 0755)
                     : ::openat(parent->get(), name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-        if (r < 0 && errno != EEXIST) return errno_error(fmt::format("Failed to create {} in the machine", job.destination));
+        if (r < 0 && errno != EEXIST)
+            return errno_error(fmt::format("Failed to create {} in the machine", job.destination));
         if (r >= 0 && !dir) ::close(r);
     }
     UniqueFd target(::openat(parent->get(), name, O_PATH | O_NOFOLLOW | O_CLOEXEC));
@@ -105,7 +113,8 @@ Status run_bind(const BindJob& job) {
     if (!target) return errno_error(fmt::format("Failed to open {} in the machine", job.destination));
     struct stat tst {};
     if (::fstat(target.get(), &tst) < 0) return errno_error(fmt::format("Failed to look at {}", job.destination));
-    if (S_ISLNK(tst.st_mode)) return plain_error(fmt::format("{} is a symbolic link in the machine", job.destination), ELOOP);
+    if (S_ISLNK(tst.st_mode))
+        return plain_error(fmt::format("{} is a symbolic link in the machine", job.destination), ELOOP);
     if (dir != S_ISDIR(tst.st_mode))
         return plain_error(fmt::format("{} is {} in the machine, {} is {}", job.destination,
                                        S_ISDIR(tst.st_mode) ? "a directory" : "not a directory", job.source,
@@ -136,7 +145,8 @@ int method_bind_mount(sd_bus_message* call, Daemon& d, Machine& m) {
     job->ns = value_or_throw(open_machine_namespaces(m.leader, m.pidfd.get(), m.name));
     // Its mounts would be the host's.
     if (!job->ns.mnt)
-        throw_bus_error(kNotSupported, fmt::format("Machine \"{}\" has no mount namespace of its own to bind into", m.name));
+        throw_bus_error(kNotSupported,
+                        fmt::format("Machine \"{}\" has no mount namespace of its own to bind into", m.name));
     std::string what = fmt::format("Failed to bind {} to {} in machine \"{}\"", job->source, job->destination, m.name);
     return reply_when_done(
         d, call,

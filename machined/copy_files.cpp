@@ -143,9 +143,10 @@ int method_copy_files(sd_bus_message* call, Daemon& d, Machine& m) {
     // After the maps: it checks that the leader they were read from is still the machine's.
     auto ns = value_or_throw(open_machine_namespaces(m.leader, m.pidfd.get(), m.name));
     job->root = std::move(ns.root);
-    std::string what = job->from_machine
-                           ? fmt::format("Failed to copy {} of machine \"{}\" to {}", job->machine_path, m.name, job->host_path)
-                           : fmt::format("Failed to copy {} to {} of machine \"{}\"", job->host_path, job->machine_path, m.name);
+    std::string what =
+        job->from_machine
+            ? fmt::format("Failed to copy {} of machine \"{}\" to {}", job->machine_path, m.name, job->host_path)
+            : fmt::format("Failed to copy {} to {} of machine \"{}\"", job->host_path, job->machine_path, m.name);
     return reply_when_done(
         d, call,
         [job, what]() -> Status {

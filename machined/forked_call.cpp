@@ -50,7 +50,8 @@ Error child_error(int fd, const siginfo_t& how) {
         int code = space == std::string::npos ? EIO : std::atoi(text.substr(0, space).c_str());
         return plain_error(space == std::string::npos ? text : text.substr(space + 1), code);
     }
-    if (how.si_code == CLD_EXITED) return plain_error(fmt::format("the worker exited with status {}", how.si_status), EIO);
+    if (how.si_code == CLD_EXITED)
+        return plain_error(fmt::format("the worker exited with status {}", how.si_status), EIO);
     return plain_error(fmt::format("the worker was killed by signal {}", how.si_status), EIO);
 }
 

@@ -68,6 +68,13 @@ protected:
     RunResult copy_from(const std::string& src, const std::string& dst) const {
         return manager("CopyFromMachine", {"sss", machine_, src, dst});
     }
+    // CopyToMachine by busctl, not waited for.
+    Process start_copy_to(const std::string& src, const std::string& dst) const {
+        return Process::start("/usr/bin/busctl",
+                              {"--system", "call", "org.freedesktop.machine1", "/org/freedesktop/machine1",
+                               "org.freedesktop.machine1.Manager", "CopyToMachine", "sss", machine_, src, dst},
+                              {.env = {bus_->env()}, .timeout = 120s});
+    }
 
     std::optional<Process> machine_process_;
     std::string leader_, host_dir_;
@@ -270,10 +277,7 @@ TEST_F(MachineFiles, MachinedAnswersWhileACopyRuns) {
     std::string src = host_dir_ + "/held";
     write_file(src, "held\n");
     Lease lease(src);
-    auto copy = Process::start("/usr/bin/busctl", {"--system", "call", "org.freedesktop.machine1", "/org/freedesktop/machine1",
-                                                   "org.freedesktop.machine1.Manager", "CopyToMachine", "sss", machine_,
-                                                   src, "/tmp/held"},
-                               {.env = {bus_->env()}, .timeout = 120s});
+    auto copy = start_copy_to(src, "/tmp/held");
     // The copy's worker is blocked opening the file: machined is not.
     ASSERT_TRUE(eventually([&] { return lease.broken(); }));
     EXPECT_EQ(machine_names(), (std::vector<std::string>{".host", machine_}));
@@ -289,10 +293,7 @@ TEST_F(MachineFiles, ADestinationSwappedForASymlinkMidCopyCannotRedirectIt) {
     make_dirs(host_dir_ + "/tree");
     write_file(host_dir_ + "/tree/" + name, "late\n");
     Lease lease(host_dir_ + "/tree/" + name);
-    auto copy = Process::start("/usr/bin/busctl", {"--system", "call", "org.freedesktop.machine1", "/org/freedesktop/machine1",
-                                                   "org.freedesktop.machine1.Manager", "CopyToMachine", "sss", machine_,
-                                                   host_dir_ + "/tree", "/tmp/dst"},
-                               {.env = {bus_->env()}, .timeout = 120s});
+    auto copy = start_copy_to(host_dir_ + "/tree", "/tmp/dst");
     // /tmp/dst is made and open; its file waits. The guest puts a symlink to /etc in its place.
     ASSERT_TRUE(eventually([&] { return lease.broken(); }));
     in_machine_out("mv /tmp/dst /tmp/moved && ln -s /etc /tmp/dst");
@@ -433,7 +434,8 @@ TEST_F(MachineFilesWithoutUserNamespace, OwnersStayTheHostsAndBindsWork) {
     EXPECT_EQ(lstat_of(host_dir_ + "/back").st_uid, 1234u);
     r = manager("BindMountMachine", {"sssbb", machine_, host_dir_, "/mnt/ro", "true", "true"});
     ASSERT_TRUE(r.exited(0)) << r.describe();
-    auto w = run("/usr/bin/nsenter", {"-t", leader_, "-a", "-r", "-w", "/bin/sh", "-c", "cat /mnt/ro/f && echo x > /mnt/ro/new"});
+    auto w = run("/usr/bin/nsenter",
+                 {"-t", leader_, "-a", "-r", "-w", "/bin/sh", "-c", "cat /mnt/ro/f && echo x > /mnt/ro/new"});
     EXPECT_EQ(w.out, "plain\n");
     EXPECT_FALSE(w.exited(0));
     EXPECT_FALSE(exists(host_dir_ + "/new"));
