@@ -184,8 +184,10 @@ Status Copier::directory(int sdir, const std::string& sname, const struct stat& 
     if (::fstat(out.get(), &dst_st) < 0) return errno_error(fmt::format("Failed to look at {}", dst));
     if (created) made.insert({dst_st.st_dev, dst_st.st_ino});
 
-    DIR* d = ::fdopendir(::fcntl(in.get(), F_DUPFD_CLOEXEC, 3));
+    // Two descriptors per level (source and destination), none more.
+    DIR* d = ::fdopendir(in.get());
     if (!d) return errno_error(fmt::format("Failed to read directory {}", src));
+    (void)in.release();  // the DIR owns it now
     std::unique_ptr<DIR, int (*)(DIR*)> dir(d, ::closedir);
     ancestors.push_back(self);
     Status result;

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <sys/fsuid.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -78,6 +79,12 @@ struct CopyJob {
 };
 
 Status run_copy(const CopyJob& job) {
+    // Two descriptors per directory level of the tree: the soft limit (often 1024) up to the hard one.
+    rlimit files{};
+    if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+        files.rlim_cur = files.rlim_max;
+        (void)::setrlimit(RLIMIT_NOFILE, &files);
+    }
     UniqueFd host_dir(::open(job.host.parent.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!host_dir) return errno_error(fmt::format("Failed to open host directory {}", job.host.parent));
     BERTH_ASSIGN_CTX(UniqueFd machine_dir, open_in_root(job.root.get(), job.inside.parent, O_PATH | O_DIRECTORY),

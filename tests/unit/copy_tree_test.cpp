@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -149,6 +150,26 @@ TEST_F(CopyTree, CopyingADirectoryIntoItselfStops) {
     auto s = copy_tree_at(src.get(), "d", inside.get(), "copy", {});
     ASSERT_FALSE(s.ok());
     EXPECT_NE(s.error().message.find("inside the source"), std::string::npos) << s.error().message;
+}
+
+TEST_F(CopyTree, ATreeDeeperThanTheLimitIsAnErrorNotACrash) {
+    UniqueFd dir(::open(src_dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    ASSERT_EQ(::mkdirat(dir.get(), "deep", 0755), 0);
+    dir.reset(::openat(dir.get(), "deep", O_PATH | O_DIRECTORY | O_CLOEXEC));
+    for (int i = 0; i < 520; i++) {
+        ASSERT_EQ(::mkdirat(dir.get(), "d", 0755), 0);
+        dir.reset(::openat(dir.get(), "d", O_PATH | O_DIRECTORY | O_CLOEXEC));
+    }
+    // Two descriptors per level: room for 512 levels (machined's worker raises its limit likewise).
+    rlimit files{};
+    ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &files), 0);
+    if (files.rlim_max < 1100) GTEST_SKIP() << "the descriptor limit is too low for 512 levels";
+    files.rlim_cur = files.rlim_max;
+    ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &files), 0);
+    auto s = copy("deep", "deep");
+    ASSERT_FALSE(s.ok());
+    EXPECT_EQ(s.error().code, ELOOP);
+    EXPECT_NE(s.error().message.find("deeper than 512 levels"), std::string::npos) << s.error().message;
 }
 
 TEST_F(CopyTree, ErrorsNameThePath) {
