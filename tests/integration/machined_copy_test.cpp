@@ -1,8 +1,7 @@
-// CopyToMachine, CopyFromMachine (+WithFlags) and BindMountMachine into running busybox machines of our
-// nspawn (a user namespace of their own, nspawn's default --private-users=pick, the image idmapped):
-// modes, owners mapped through the machine's user namespace, special files, the replace flag, symlinks a
-// guest plants to make machined reach host files, bind mounts read-only against the guest's root, and
-// callers without privilege.
+// CopyToMachine, CopyFromMachine (+WithFlags) and the machine objects' CopyTo/CopyFrom: contents, modes,
+// times, owners mapped through the machine's user namespace, special files, the replace flag, symlinks a
+// guest plants (or swaps in mid-copy) to make machined reach host files, machined answering while a copy
+// runs, callers without privilege; and a Debian guest's ids.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -12,85 +11,14 @@
 #include <unistd.h>
 
 #include <cctype>
-#include <optional>
 #include <sstream>
 #include <tuple>
 
 #include "common/fd.hpp"
-#include "tests/integration/bus_fixture.hpp"
+#include "tests/integration/machine_files_fixture.hpp"
 
 namespace berth::test {
 namespace {
-
-class MachineFiles : public MachinedTest {
-protected:
-    void SetUp() override {
-        MachinedTest::SetUp();
-        start_machined();
-        machine_process_.emplace(start_registered("sleep 1000"));
-        ASSERT_TRUE(wait_up(*machine_process_));
-        ASSERT_TRUE(eventually([&] { return machine_names() == std::vector<std::string>{".host", machine_}; }));
-        leader_ = machine_property(machine_, "Leader").substr(2);  // "u PID"
-        host_dir_ = tmp_ + "/host";
-        make_dirs(host_dir_);
-    }
-    void TearDown() override {
-        if (machine_process_) {
-            manager("TerminateMachine", {"s", machine_});
-            machine_process_->wait(60s);
-            machine_process_.reset();
-        }
-        MachinedTest::TearDown();
-    }
-
-    // A shell command inside the machine: all its namespaces, its root, as its root.
-    RunResult in_machine(const std::string& script) const {
-        return run("/usr/bin/nsenter", {"-t", leader_, "-a", "-r", "-w", "/bin/sh", "-c", script});
-    }
-    std::string in_machine_out(const std::string& script) const {
-        auto r = in_machine(script);
-        EXPECT_TRUE(r.exited(0)) << script << "\n" << r.describe();
-        return trim(r.out);
-    }
-    // The first host id the machine's ids start at (its uid_map's "0 BASE COUNT").
-    uint32_t uid_base() const {
-        std::istringstream in(read_file("/proc/" + leader_ + "/uid_map"));
-        uint32_t inner = 0, outer = 0;
-        in >> inner >> outer;
-        return outer;
-    }
-    // The machine's file as the host kernel has it: through the leader's root.
-    std::string seen_from_host(const std::string& path) const { return "/proc/" + leader_ + "/root" + path; }
-
-    RunResult copy_to(const std::string& src, const std::string& dst) const {
-        return manager("CopyToMachine", {"sss", machine_, src, dst});
-    }
-    RunResult copy_from(const std::string& src, const std::string& dst) const {
-        return manager("CopyFromMachine", {"sss", machine_, src, dst});
-    }
-    // CopyToMachine by busctl, not waited for.
-    Process start_copy_to(const std::string& src, const std::string& dst) const {
-        return Process::start("/usr/bin/busctl",
-                              {"--system", "call", "org.freedesktop.machine1", "/org/freedesktop/machine1",
-                               "org.freedesktop.machine1.Manager", "CopyToMachine", "sss", machine_, src, dst},
-                              {.env = {bus_->env()}, .timeout = 120s});
-    }
-
-    std::optional<Process> machine_process_;
-    std::string leader_, host_dir_;
-};
-
-struct stat lstat_of(const std::string& path) {
-    struct stat st {};
-    EXPECT_EQ(::lstat(path.c_str(), &st), 0) << path << ": " << strerror(errno);
-    return st;
-}
-
-void make_file(const std::string& path, const std::string& text, mode_t mode, uid_t uid, gid_t gid) {
-    write_file(path, text);
-    ASSERT_EQ(::chown(path.c_str(), uid, gid), 0);
-    ASSERT_EQ(::chmod(path.c_str(), mode), 0);
-}
 
 // A write lease on a file: whoever opens it blocks until the lease goes (or the kernel's lease-break-time,
 // 45 s, passes), which holds a copy at a known point without timing anything. The break is announced by
@@ -344,101 +272,6 @@ TEST_F(MachineFiles, UnprivilegedCallersAreRefused) {
     }
     EXPECT_FALSE(in_machine("test -e /tmp/nobody").exited(0));
     EXPECT_FALSE(exists(host_dir_ + "/nobody"));
-}
-
-TEST_F(MachineFiles, BindMountIsVisibleInsideAndReadOnlyEvenForTheGuestsRoot) {
-    make_file(host_dir_ + "/shared", "from host\n", 0644, 1234, 1234);
-    auto r = manager("BindMountMachine", {"sssbb", machine_, host_dir_, "/mnt/bound", "true", "true"});
-    ASSERT_TRUE(r.exited(0)) << r.describe();
-    EXPECT_EQ(in_machine_out("cat /mnt/bound/shared"), "from host");
-    // Owners as with copy: host uid U is the machine's uid U.
-    EXPECT_EQ(in_machine_out("stat -c %u /mnt/bound/shared"), "1234");
-    EXPECT_FALSE(in_machine("echo x > /mnt/bound/shared").exited(0));
-    EXPECT_FALSE(in_machine("mount -o remount,rw,bind /mnt/bound").exited(0));
-    EXPECT_FALSE(in_machine("touch /mnt/bound/new").exited(0));
-    EXPECT_EQ(read_file(host_dir_ + "/shared"), "from host\n");
-    EXPECT_FALSE(exists(host_dir_ + "/new"));
-}
-
-TEST_F(MachineFiles, WritableBindMountWritesTheHostDirectory) {
-    auto r = manager("BindMountMachine", {"sssbb", machine_, host_dir_, "/mnt", "false", "false"});
-    ASSERT_TRUE(r.exited(0)) << r.describe();
-    in_machine_out("echo guest > /mnt/written");
-    EXPECT_EQ(read_file(host_dir_ + "/written"), "guest\n");
-    // The guest's root wrote it: the host's root owns it.
-    EXPECT_EQ(lstat_of(host_dir_ + "/written").st_uid, 0u);
-}
-
-TEST_F(MachineFiles, BindMountOfAFileWithMkdirCreatesAFileMountPoint) {
-    write_file(host_dir_ + "/conf", "setting=1\n");
-    auto r = manager("BindMountMachine", {"sssbb", machine_, host_dir_ + "/conf", "/etc/new/dir/conf", "true", "true"});
-    ASSERT_TRUE(r.exited(0)) << r.describe();
-    EXPECT_EQ(in_machine_out("cat /etc/new/dir/conf"), "setting=1");
-}
-
-TEST_F(MachineFiles, BindMountToAMissingDestinationWithoutMkdirFails) {
-    auto r = manager("BindMountMachine", {"sssbb", machine_, host_dir_, "/mnt/missing", "false", "false"});
-    EXPECT_FALSE(r.exited(0));
-    EXPECT_NE(r.err.find("/mnt/missing does not exist"), std::string::npos) << r.describe();
-}
-
-TEST_F(MachineFiles, BindMountThroughAGuestSymlinkStaysInsideTheMachine) {
-    std::string name = "berth-bind-" + id_;
-    in_machine_out("ln -s /etc /tmp/evil");
-    auto r = manager("BindMountMachine", {"sssbb", machine_, host_dir_, "/tmp/evil/" + name, "false", "true"});
-    ASSERT_TRUE(r.exited(0)) << r.describe();
-    EXPECT_FALSE(exists("/etc/" + name));
-    write_file(host_dir_ + "/seen", "yes\n");
-    EXPECT_EQ(in_machine_out("cat /etc/" + name + "/seen"), "yes");
-    // A symlink as the last component is refused, not followed.
-    in_machine_out("ln -s /mnt /tmp/lastlink");
-    r = manager("BindMountMachine", {"sssbb", machine_, host_dir_, "/tmp/lastlink", "false", "false"});
-    EXPECT_FALSE(r.exited(0));
-    EXPECT_NE(r.err.find("symbolic link"), std::string::npos) << r.describe();
-}
-
-// A machine without a user namespace of its own (--private-users=no): its ids are the host's.
-class MachineFilesWithoutUserNamespace : public MachinedTest {
-protected:
-    void SetUp() override {
-        MachinedTest::SetUp();
-        start_machined();
-        machine_process_.emplace(start_registered("sleep 1000", {"--private-users=no"}));
-        ASSERT_TRUE(wait_up(*machine_process_));
-        ASSERT_TRUE(eventually([&] { return machine_names().size() == 2; }));
-        leader_ = machine_property(machine_, "Leader").substr(2);
-        host_dir_ = tmp_ + "/host";
-        make_dirs(host_dir_);
-    }
-    void TearDown() override {
-        if (machine_process_) {
-            manager("TerminateMachine", {"s", machine_});
-            machine_process_->wait(60s);
-            machine_process_.reset();
-        }
-        MachinedTest::TearDown();
-    }
-    std::optional<Process> machine_process_;
-    std::string leader_, host_dir_;
-};
-
-TEST_F(MachineFilesWithoutUserNamespace, OwnersStayTheHostsAndBindsWork) {
-    make_file(host_dir_ + "/f", "plain\n", 0640, 1234, 2345);
-    auto r = manager("CopyToMachine", {"sss", machine_, host_dir_ + "/f", "/tmp/f"});
-    ASSERT_TRUE(r.exited(0)) << r.describe();
-    auto st = lstat_of("/proc/" + leader_ + "/root/tmp/f");
-    EXPECT_EQ(st.st_uid, 1234u);
-    EXPECT_EQ(st.st_gid, 2345u);
-    r = manager("CopyFromMachine", {"sss", machine_, "/tmp/f", host_dir_ + "/back"});
-    ASSERT_TRUE(r.exited(0)) << r.describe();
-    EXPECT_EQ(lstat_of(host_dir_ + "/back").st_uid, 1234u);
-    r = manager("BindMountMachine", {"sssbb", machine_, host_dir_, "/mnt/ro", "true", "true"});
-    ASSERT_TRUE(r.exited(0)) << r.describe();
-    auto w = run("/usr/bin/nsenter",
-                 {"-t", leader_, "-a", "-r", "-w", "/bin/sh", "-c", "cat /mnt/ro/f && echo x > /mnt/ro/new"});
-    EXPECT_EQ(w.out, "plain\n");
-    EXPECT_FALSE(w.exited(0));
-    EXPECT_FALSE(exists(host_dir_ + "/new"));
 }
 
 // A Debian guest (the cached rootfs on an ephemeral overlay, not booted: its ids and tools are what
