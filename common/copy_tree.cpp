@@ -170,7 +170,8 @@ Status Copier::directory(int sdir, const std::string& sname, const struct stat& 
     for (auto& a : ancestors)
         if (a == self)
             return plain_error(
-                fmt::format("Failed to copy {}: it contains itself (a bind mount of a directory above it)", src), ELOOP);
+                fmt::format("Failed to copy {}: it contains itself (a bind mount of a directory above it)", src),
+                ELOOP);
     if (made.contains(self))
         return plain_error(fmt::format("Failed to copy {}: it is a directory this copy created (the destination is "
                                        "inside the source)", src), ELOOP);

@@ -47,7 +47,8 @@ Error child_error(int fd, const siginfo_t& how) {
     if (n > 0) {
         std::string text(buf, static_cast<size_t>(n));
         size_t space = text.find(' ');
-        int code = space == std::string::npos ? EIO : std::atoi(text.substr(0, space).c_str());
+        int code = space == std::string::npos ? 0 : std::atoi(text.substr(0, space).c_str());
+        if (code <= 0) code = EIO;  // an errno is what names the D-Bus error
         return plain_error(space == std::string::npos ? text : text.substr(space + 1), code);
     }
     if (how.si_code == CLD_EXITED)
@@ -80,7 +81,9 @@ int reply_when_done(Daemon& d, sd_bus_message* call, std::function<Status()> wor
             r = reply_empty(m);
         } else {
             Error e = child_error(read_end->get(), how);
-            r = sd_bus_reply_method_errorf(m, error_name(e.code), "%s", e.message.c_str());
+            const char* name = error_name(e.code);
+            r = name ? sd_bus_reply_method_errorf(m, name, "%s", e.message.c_str())
+                     : sd_bus_reply_method_errnof(m, e.code, "%s", e.message.c_str());
         }
         // The caller may have gone meanwhile: nothing to do about it.
         if (r < 0) spdlog::debug("Could not answer {}: {}", sd_bus_message_get_member(m), std::strerror(-r));
@@ -93,13 +96,6 @@ int reply_when_done(Daemon& d, sd_bus_message* call, std::function<Status()> wor
     return 1;
 }
 
-const char* file_error_name(int code) {
-    switch (code) {
-        case EEXIST: return "org.freedesktop.DBus.Error.FileExists";
-        case ENOENT: return "org.freedesktop.DBus.Error.FileNotFound";
-        case EINVAL: return kInvalidArgs;
-        default: return kFailed;
-    }
-}
+const char* file_error_name(int code) { return code == EACCES || code == EPERM ? kFailed : nullptr; }
 
 }  // namespace berth::machined

@@ -14,15 +14,17 @@ namespace berth::machined {
 
 // Forks; the child runs `work` (with default signal handling and dispositions, SIGKILL if machined dies)
 // and ends, handing its error (errno and message) back through a pipe. `call` is answered when the child
-// ends: empty on success, else the error, named by `error_name(errno)`. Throws BusError when the child
-// cannot be started. Returns what a handler returns for a call answered later.
+// ends: empty on success, else the error, named by `error_name(errno)`, or as sd-bus names the errno where
+// that gives nullptr. Throws BusError when the child cannot be started. Returns what a handler returns for
+// a call answered later.
 int reply_when_done(Daemon& d, sd_bus_message* call, std::function<Status()> work,
                     const char* (*error_name)(int code));
 
-// The D-Bus error for a failed file operation, as sd-bus names errnos: EEXIST FileExists, ENOENT
-// FileNotFound, EINVAL InvalidArgs, else Failed. Not AccessDenied for EACCES/EPERM: the caller was allowed
-// (that was checked before), the worker met a refusal, and systemd's clients print AccessDenied as "Access
-// denied" without the message that says which path refused what.
+// The D-Bus error of a failed copy or bind mount: as sd-bus names the errno (as systemd 252's machined
+// answers: EEXIST FileExists, ENOENT FileNotFound, EINVAL InvalidArgs, ENOTDIR System.Error.ENOTDIR, ...),
+// but Failed for EACCES and EPERM: the caller was allowed (checked before), the worker met a refusal, and
+// systemd's clients print AccessDenied as a bare "Access denied", without the message saying which path
+// refused what.
 const char* file_error_name(int code);
 
 }  // namespace berth::machined

@@ -122,7 +122,9 @@ int method_map_to(sd_bus_message* call, Daemon& d) {
 int method_bind_mount_machine(sd_bus_message* call, Daemon& d) {
     return method_bind_mount(call, d, d.require(read_string(call)));
 }
-int method_copy_machine(sd_bus_message* call, Daemon& d) { return method_copy_files(call, d, d.require(read_string(call))); }
+int method_copy_machine(sd_bus_message* call, Daemon& d) {
+    return method_copy_files(call, d, d.require(read_string(call)));
+}
 
 int prop_pool_path(sd_bus_message* reply, sd_bus_message*, Daemon& d) {
     return sd_bus_message_append(reply, "s", d.config().pool.c_str());

@@ -157,6 +157,34 @@ TEST_F(MachineFiles, CopyIntoAnExistingDirectoryMergesAndKeepsWhatIsThere) {
     EXPECT_EQ(in_machine_out("cat /tmp/d/a"), "host a");
 }
 
+// What systemd-machined 252 answered for the same calls (run on a private bus against a registered leader).
+TEST_F(MachineFiles, EdgeCasesAnswerAsSystemd252) {
+    auto error_of = [&](const std::string& method, const std::string& src, const std::string& dst, uint64_t flags) {
+        return bus_error_of([&](sdbus::IProxy& p) {
+            const char* manager = "org.freedesktop.machine1.Manager";
+            if (method.ends_with("WithFlags"))
+                p.callMethod(method).onInterface(manager).withArguments(machine_, src, dst, flags);
+            else
+                p.callMethod(method).onInterface(manager).withArguments(machine_, src, dst);
+        });
+    };
+    write_file(host_dir_ + "/f", "f\n");
+    make_dirs(host_dir_ + "/d/sub");
+    in_machine_out("mkdir /tmp/dir && echo x > /tmp/notdir");
+    // A file onto a directory exists, replace or not; a directory onto a file is no directory.
+    EXPECT_EQ(error_of("CopyToMachine", host_dir_ + "/f", "/tmp/dir", 0), "org.freedesktop.DBus.Error.FileExists");
+    EXPECT_EQ(error_of("CopyToMachineWithFlags", host_dir_ + "/f", "/tmp/dir", 1),
+              "org.freedesktop.DBus.Error.FileExists");
+    EXPECT_EQ(error_of("CopyToMachine", host_dir_ + "/d", "/tmp/notdir", 0), "System.Error.ENOTDIR");
+    const std::string not_found = "org.freedesktop.DBus.Error.FileNotFound";
+    EXPECT_EQ(error_of("CopyToMachine", host_dir_ + "/nope", "/tmp/nope", 0), not_found);
+    EXPECT_EQ(error_of("CopyToMachine", host_dir_ + "/f", "/tmp/nodir/f", 0), not_found);
+    EXPECT_EQ(error_of("CopyToMachine", host_dir_ + "/d/..", "/tmp/dd", 0), "org.freedesktop.DBus.Error.InvalidArgs");
+    // A trailing slash names the same directory.
+    EXPECT_EQ(error_of("CopyToMachine", host_dir_ + "/d/", "/tmp/d2", 0), "");
+    EXPECT_EQ(in_machine_out("ls /tmp/d2"), "sub");
+}
+
 TEST_F(MachineFiles, UnknownCopyFlagsAndRelativePathsAreInvalidArgs) {
     write_file(host_dir_ + "/f", "x");
     EXPECT_EQ(bus_error_of([&](sdbus::IProxy& p) {
