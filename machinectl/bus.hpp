@@ -102,6 +102,17 @@ public:
         }
     }
 
+    // The same without a time limit: a copy takes as long as it takes (systemd's machinectl waits too).
+    template <typename... Args>
+    Status call_unbounded(const char* iface, const char* method, const Args&... args) {
+        try {
+            manager_->callMethod(method).onInterface(iface).withTimeout(UINT64_MAX).withArguments(args...);
+            return {};
+        } catch (const sdbus::Error& e) {
+            return plain_error(bus_error_text(e), EIO);
+        }
+    }
+
 private:
     explicit Bus(std::unique_ptr<sdbus::IConnection> c);
     std::unique_ptr<sdbus::IConnection> conn_;

@@ -39,6 +39,9 @@ Machine Commands:
   thaw NAME...                Thaw one or more frozen containers
   set-property NAME KEY=VALUE...
                               Set resource limits of a running container
+  bind NAME PATH [PATH]       Bind mount a path from the host into a container
+  copy-to NAME PATH [PATH]    Copy files from the host to a container
+  copy-from NAME PATH [PATH]  Copy files from a container to the host
 
 Options:
   -h --help                   Show this help
@@ -57,6 +60,8 @@ Options:
   -s --signal=SIGNAL          Which signal to send
      --uid=USER               Specify user ID to invoke shell as
   -E --setenv=VAR[=VALUE]     Add an environment variable for shell
+     --read-only              Create read-only bind mount
+     --mkdir                  Create directory before bind mounting, if missing
   -n --lines=INTEGER          Number of journal entries to show
      --max-addresses=INTEGER  Number of internet addresses to show at most
   -o --output=STRING          Change journal output mode (short, short-precise,
@@ -64,6 +69,7 @@ Options:
                                short-monotonic, short-unix, short-delta,
                                json, json-pretty, json-sse, json-seq, cat,
                                verbose, export, with-unit)
+     --force                  Replace target file when copying, if necessary
 
 See docs/machinectl.md for details.
 )";
@@ -239,6 +245,9 @@ Result<Options> parse_command_line(int argc, const char* const* argv) {
     app.add_flag("-l,--full", o.full)->disable_flag_override();
     app.add_flag("-a,--all", o.all)->disable_flag_override();
     app.add_flag("--value", o.value_only)->disable_flag_override();
+    app.add_flag("--force", o.force)->disable_flag_override();
+    app.add_flag("--read-only", o.read_only)->disable_flag_override();
+    app.add_flag("--mkdir", o.mkdir)->disable_flag_override();
     app.add_option_function<std::string>("-p,--property", [&](const std::string& v) { properties.push_back(v); })
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
         ->trigger_on_parse();

@@ -28,6 +28,8 @@ struct Options {
     std::vector<std::string> setenv;      // -E: VAR=VALUE, one per variable, the last assignment wins
     std::string kill_whom;                // "" = the verb's default
     int signal = 15;                      // SIGTERM unless -s
+    bool force = false;                   // copy-to, copy-from: replace what exists
+    bool read_only = false, mkdir = false;  // bind
     std::string verb = "list";
     std::vector<std::string> args;        // after the verb
 };

@@ -24,6 +24,9 @@ constexpr Verb kVerbs[] = {
     // Their first argument is checked by options.cpp: "" means the host, shell's has a USER@.
     {"login", 0, 1, false, verb_login},
     {"shell", 0, kAny, false, nullptr, verb_shell},
+    {"bind", 2, 3, false, verb_bind},
+    {"copy-to", 2, 3, false, verb_copy},
+    {"copy-from", 2, 3, false, verb_copy},
 };
 }  // namespace
 

@@ -42,5 +42,8 @@ Status verb_set_property(Bus& bus, const Options& o);
 // verbs_shell.cpp
 Status verb_login(Bus& bus, const Options& o);
 Result<int> verb_shell(Bus& bus, const Options& o);  // the command's exit status
+// verbs_copy.cpp
+Status verb_bind(Bus& bus, const Options& o);
+Status verb_copy(Bus& bus, const Options& o);  // copy-to, copy-from
 
 }  // namespace berth::machinectl

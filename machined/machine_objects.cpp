@@ -7,6 +7,7 @@
 #include "machined/bus_error.hpp"
 #include "machined/bus_path.hpp"
 #include "machined/daemon.hpp"
+#include "machined/file_methods.hpp"
 #include "machined/objects.hpp"
 #include "machined/operations.hpp"
 #include "machined/root_directory.hpp"
@@ -55,6 +56,9 @@ int method_get_uid_shift(sd_bus_message* call, Found& f) { return reply_uid_shif
 int method_open_root_directory(sd_bus_message* call, Found& f) {
     return reply_root_directory(call, *f.daemon, machine_for(call, f));
 }
+
+int method_bind(sd_bus_message* call, Found& f) { return method_bind_mount(call, *f.daemon, machine_for(call, f)); }
+int method_copy(sd_bus_message* call, Found& f) { return method_copy_files(call, *f.daemon, machine_for(call, f)); }
 
 // A property of the machine asked about: Get(reply, machine).
 template <auto Get>
@@ -154,15 +158,15 @@ const sd_bus_vtable kMachineVtable[] = {
                             SD_BUS_RESULT("h", pty, "s", pty_path), method<method_enter<reply_open_shell>>,
                             SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("BindMount", SD_BUS_ARGS("s", source, "s", destination, "b", read_only, "b", mkdir),
-                            SD_BUS_NO_RESULT, method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
+                            SD_BUS_NO_RESULT, method<method_bind>, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("CopyFrom", SD_BUS_ARGS("s", source, "s", destination), SD_BUS_NO_RESULT,
-                            method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
+                            method<method_copy>, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("CopyTo", SD_BUS_ARGS("s", source, "s", destination), SD_BUS_NO_RESULT,
-                            method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
+                            method<method_copy>, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("CopyFromWithFlags", SD_BUS_ARGS("s", source, "s", destination, "t", flags),
-                            SD_BUS_NO_RESULT, method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
+                            SD_BUS_NO_RESULT, method<method_copy>, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("CopyToWithFlags", SD_BUS_ARGS("s", source, "s", destination, "t", flags),
-                            SD_BUS_NO_RESULT, method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
+                            SD_BUS_NO_RESULT, method<method_copy>, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("OpenRootDirectory", SD_BUS_NO_ARGS, SD_BUS_RESULT("h", fd),
                             method<method_open_root_directory>, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_VTABLE_END,

@@ -6,6 +6,7 @@
 #include "machined/bus_error.hpp"
 #include "machined/bus_path.hpp"
 #include "machined/daemon.hpp"
+#include "machined/file_methods.hpp"
 #include "machined/objects.hpp"
 #include "machined/operations.hpp"
 #include "machined/root_directory.hpp"
@@ -122,7 +123,8 @@ int method_map_to(sd_bus_message* call, Daemon& d) {
     throw_bus_error(missing_mapping(Group), fmt::format("No matching {} mapping for {}", Group ? "group" : "user", outer));
 }
 
-// OpenMachinePTY, OpenMachineLogin, OpenMachineShell: the machine's own method on the machine named first.
+// OpenMachinePTY, OpenMachineLogin, OpenMachineShell, BindMountMachine, CopyFromMachine, CopyToMachine
+// (+WithFlags): the machine's own method on the machine named first.
 template <int (*Reply)(sd_bus_message*, Daemon&, Machine&)>
 int method_on_machine(sd_bus_message* call, Daemon& d) {
     return Reply(call, d, d.require(read_string(call)));
@@ -204,17 +206,17 @@ const sd_bus_vtable kManagerVtable[] = {
                             SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("BindMountMachine",
                             SD_BUS_ARGS("s", name, "s", source, "s", destination, "b", read_only, "b", mkdir),
-                            SD_BUS_NO_RESULT, method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
+                            SD_BUS_NO_RESULT, method<method_on_machine<method_bind_mount>>, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("CopyFromMachine", SD_BUS_ARGS("s", name, "s", source, "s", destination),
-                            SD_BUS_NO_RESULT, method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
+                            SD_BUS_NO_RESULT, method<method_on_machine<method_copy_files>>, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("CopyToMachine", SD_BUS_ARGS("s", name, "s", source, "s", destination),
-                            SD_BUS_NO_RESULT, method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
+                            SD_BUS_NO_RESULT, method<method_on_machine<method_copy_files>>, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("CopyFromMachineWithFlags",
                             SD_BUS_ARGS("s", name, "s", source, "s", destination, "t", flags), SD_BUS_NO_RESULT,
-                            method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
+                            method<method_on_machine<method_copy_files>>, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("CopyToMachineWithFlags",
                             SD_BUS_ARGS("s", name, "s", source, "s", destination, "t", flags), SD_BUS_NO_RESULT,
-                            method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
+                            method<method_on_machine<method_copy_files>>, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("OpenMachineRootDirectory", SD_BUS_ARGS("s", name), SD_BUS_RESULT("h", fd),
                             method<method_open_root_directory>, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("GetMachineUIDShift", SD_BUS_ARGS("s", name), SD_BUS_RESULT("u", shift),

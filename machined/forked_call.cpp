@@ -1,0 +1,101 @@
+#include "machined/forked_call.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <memory>
+
+#include <spdlog/spdlog.h>
+
+#include "machined/bus_error.hpp"
+#include "machined/sd_bus_object.hpp"
+
+namespace berth::machined {
+
+namespace {
+
+// What the child hands back: "<errno> <message>", at most one pipe buffer (written at once, read after exit).
+constexpr size_t kMaxReport = 4000;
+
+[[noreturn]] void run_child(int report_fd, const std::function<Status()>& work) {
+    sigset_t all;
+    sigfillset(&all);
+    ::sigprocmask(SIG_UNBLOCK, &all, nullptr);  // machined blocks some for its signalfd
+    for (int s : {SIGTERM, SIGINT, SIGCHLD, SIGPIPE}) ::signal(s, SIG_DFL);
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    Status s;
+    try {
+        s = work();
+    } catch (const std::exception& e) {
+        s = plain_error(e.what(), EIO);
+    }
+    if (s.ok()) ::_exit(0);
+    std::string report = fmt::format("{} {}", s.error().code, s.error().message);
+    if (report.size() > kMaxReport) report.resize(kMaxReport);
+    (void)!::write(report_fd, report.data(), report.size());
+    ::_exit(1);
+}
+
+// The child's error, or a description of how it ended when it said nothing.
+Error child_error(int fd, const siginfo_t& how) {
+    char buf[kMaxReport + 1];
+    ssize_t n = ::read(fd, buf, kMaxReport);
+    if (n > 0) {
+        std::string text(buf, static_cast<size_t>(n));
+        size_t space = text.find(' ');
+        int code = space == std::string::npos ? 0 : std::atoi(text.substr(0, space).c_str());
+        if (code <= 0) code = EIO;  // an errno is what names the D-Bus error
+        return plain_error(space == std::string::npos ? text : text.substr(space + 1), code);
+    }
+    if (how.si_code == CLD_EXITED)
+        return plain_error(fmt::format("the worker exited with status {}", how.si_status), EIO);
+    return plain_error(fmt::format("the worker was killed by signal {}", how.si_status), EIO);
+}
+
+}  // namespace
+
+int reply_when_done(Daemon& d, sd_bus_message* call, std::function<Status()> work,
+                    const char* (*error_name)(int code)) {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0)
+        throw_bus_error(kFailed, fmt::format("Failed to create a pipe: {}", std::strerror(errno)));
+    auto read_end = std::make_shared<UniqueFd>(fds[0]);
+    UniqueFd write_end(fds[1]);
+    pid_t pid = ::fork();
+    if (pid < 0) throw_bus_error(kFailed, fmt::format("Failed to fork: {}", std::strerror(errno)));
+    if (pid == 0) {
+        read_end->reset();
+        run_child(write_end.get(), work);
+    }
+    write_end.reset();
+    MessagePtr kept(sd_bus_message_ref(call));
+    auto owned = std::make_shared<MessagePtr>(std::move(kept));
+    auto watched = d.children().watch(pid, [read_end, owned, error_name](const siginfo_t& how) {
+        sd_bus_message* m = owned->get();
+        int r;
+        if (how.si_code == CLD_EXITED && how.si_status == 0) {
+            r = reply_empty(m);
+        } else {
+            Error e = child_error(read_end->get(), how);
+            const char* name = error_name(e.code);
+            r = name ? sd_bus_reply_method_errorf(m, name, "%s", e.message.c_str())
+                     : sd_bus_reply_method_errnof(m, e.code, "%s", e.message.c_str());
+        }
+        // The caller may have gone meanwhile: nothing to do about it.
+        if (r < 0) spdlog::debug("Could not answer {}: {}", sd_bus_message_get_member(m), std::strerror(-r));
+    });
+    if (!watched.ok()) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, nullptr, 0);
+        throw_bus_error(kFailed, watched.error().message);
+    }
+    return 1;
+}
+
+const char* file_error_name(int code) { return code == EACCES || code == EPERM ? kFailed : nullptr; }
+
+}  // namespace berth::machined

@@ -1,0 +1,30 @@
+// A method whose work runs in a child machined forks (a copy, a bind mount: they touch a machine's file
+// system, which its guest controls and may make slow), answered when the child ends, so that machined
+// keeps serving everyone else meanwhile.
+#pragma once
+
+#include <systemd/sd-bus.h>
+
+#include <functional>
+
+#include "common/result.hpp"
+#include "machined/daemon.hpp"
+
+namespace berth::machined {
+
+// Forks; the child runs `work` (with default signal handling and dispositions, SIGKILL if machined dies)
+// and ends, handing its error (errno and message) back through a pipe. `call` is answered when the child
+// ends: empty on success, else the error, named by `error_name(errno)`, or as sd-bus names the errno where
+// that gives nullptr. Throws BusError when the child cannot be started. Returns what a handler returns for
+// a call answered later.
+int reply_when_done(Daemon& d, sd_bus_message* call, std::function<Status()> work,
+                    const char* (*error_name)(int code));
+
+// The D-Bus error of a failed copy or bind mount: as sd-bus names the errno (as systemd 252's machined
+// answers: EEXIST FileExists, ENOENT FileNotFound, EINVAL InvalidArgs, ENOTDIR System.Error.ENOTDIR, ...),
+// but Failed for EACCES and EPERM: the caller was allowed (checked before), the worker met a refusal, and
+// systemd's clients print AccessDenied as a bare "Access denied", without the message saying which path
+// refused what.
+const char* file_error_name(int code);
+
+}  // namespace berth::machined
