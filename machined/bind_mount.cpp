@@ -126,7 +126,7 @@ Status run_bind(const BindJob& job) {
 }  // namespace
 
 int method_bind_mount(sd_bus_message* call, Daemon& d, Machine& m) {
-    d.authorize(call);
+    d.authorize_root(call);
     const char *src = nullptr, *dst = nullptr;
     int read_only = 0, mkdir = 0;
     read(call, "ssbb", &src, &dst, &read_only, &mkdir);

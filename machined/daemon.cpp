@@ -82,6 +82,11 @@ void Daemon::authorize(sd_bus_message* call) {
     ok_or_throw(access_.authorize(access_.caller_of(call), sd_bus_message_get_member(call)));
 }
 
+void Daemon::authorize_root(sd_bus_message* call) {
+    if (access_.caller_of(call).uid != 0)
+        throw_bus_error(kAccessDenied, fmt::format("Access denied: {} needs root", sd_bus_message_get_member(call)));
+}
+
 Machine& Daemon::require(const std::string& name) {
     if (auto* m = registry_.find(name)) return *m;
     throw_bus_error(kNoSuchMachine, fmt::format("No machine \"{}\" known", name));

@@ -39,6 +39,9 @@ public:
     Children& children() { return children_; }  // work forked off that outlives a call
     Caller caller_of(sd_bus_message* call);  // who sent it
     void authorize(sd_bus_message* call);    // AccessDenied; the message names the call's member
+    // Root alone, whatever allowed_groups says: what reaches inside a machine past its file permissions and
+    // its users (pty, shell, Execute, copy, bind, root directory). AccessDenied naming the call's member.
+    void authorize_root(sd_bus_message* call);
     Machine& require(const std::string& name);        // NoSuchMachine
     Machine& require_by_pid(pid_t pid);               // NoMachineForPID
     Machine& machine_of_caller(sd_bus_message* call);  // for /machine/self: the caller's, else .host

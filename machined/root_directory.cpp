@@ -95,9 +95,7 @@ Result<UniqueFd> open_machine_root(const Machine& m) {
 }
 
 int reply_root_directory(sd_bus_message* call, Daemon& d, const Machine& m) {
-    if (d.caller_of(call).uid != 0)
-        throw_bus_error(kAccessDenied,
-                        fmt::format("Access denied: only root may open the root directory of machine \"{}\"", m.name));
+    d.authorize_root(call);
     auto fd = value_or_throw(open_machine_root(m));
     return sd_bus_reply_method_return(call, "h", fd.get());
 }

@@ -29,13 +29,6 @@ constexpr const char* kGuestBusSocket = "/run/dbus/system_bus_socket";
 // What a busybox and a Debian guest have; login(1) prompts for the user itself.
 constexpr const char* kLoginPrograms[] = {"/bin/login", "/usr/bin/login", "/sbin/login", "/usr/sbin/login"};
 
-// PTY, shell and Execute are root's alone (systemd 252's polkit default is auth_admin for them; we ask no
-// password), login also the groups in allowed_groups (docs/dbus-api.md, "Callers and access").
-void require_root(Daemon& d, sd_bus_message* call) {
-    if (d.caller_of(call).uid != 0)
-        throw_bus_error(kAccessDenied, fmt::format("Access denied: {} needs root", sd_bus_message_get_member(call)));
-}
-
 [[noreturn]] void fail(const Error& e) { throw_bus_error(kFailed, e.message); }
 
 std::vector<std::string> read_strings(sd_bus_message* call) {
@@ -143,13 +136,13 @@ std::string login_program(const MachineNamespaces& ns, const Machine& m) {
 }  // namespace
 
 int reply_open_pty(sd_bus_message* call, Daemon& d, Machine& m) {
-    require_root(d, call);
+    d.authorize_root(call);
     auto ns = enter_namespaces(m);
     return reply_pty(call, open_pty(ns, m));
 }
 
 int reply_open_login(sd_bus_message* call, Daemon& d, Machine& m) {
-    d.authorize(call);
+    d.authorize(call);  // login alone also lets allowed_groups in (252: polkit, no admin needed)
     auto ns = enter_namespaces(m);
     GuestPty pty = open_pty(ns, m);
     if (UniqueFd bus = guest_bus(ns, m); bus && done_by_guest(start_guest_getty(std::move(bus), pty.path, m.name), m))
@@ -161,7 +154,7 @@ int reply_open_login(sd_bus_message* call, Daemon& d, Machine& m) {
 }
 
 int reply_open_shell(sd_bus_message* call, Daemon& d, Machine& m) {
-    require_root(d, call);
+    d.authorize_root(call);
     const char *user_arg = nullptr, *path_arg = nullptr;
     read(call, "ss", &user_arg, &path_arg);
     std::string user = *user_arg ? user_arg : "root", path = path_arg;
@@ -188,7 +181,7 @@ int reply_open_shell(sd_bus_message* call, Daemon& d, Machine& m) {
 }
 
 int reply_execute(sd_bus_message* call, Daemon& d, Machine& m, bool pty) {
-    require_root(d, call);
+    d.authorize_root(call);
     const char *user = nullptr, *path = nullptr;
     read(call, "ss", &user, &path);
     auto args = read_strings(call);
