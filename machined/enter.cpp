@@ -144,17 +144,42 @@ Status become(const GuestUser& u) {
     }
     if (auto s = join_cgroups(r.confinement->cgroup_procs, r.machine); !s.ok()) fail(err, s.error(), 1);
     if (auto s = enter_machine_namespaces(*r.ns, r.machine); !s.ok()) fail(err, s.error(), 1);
-    pid_t b = ::fork();
-    if (b < 0) fail(err, errno_error(fmt::format("Failed to start a process in machine \"{}\"", r.machine)), 1);
-    if (b == 0) run_command(r, in, out, err, tty);
-    // Only the status pipe stays: the master and B's streams would keep the session open after B.
+    // Only the status pipe (and the terminal, to log in on again) stays: the master and B's streams would
+    // keep the session open after B.
     int status_fd = r.status_fd;
-    if (status_fd >= 0 && status_fd != 3) status_fd = ::dup2(status_fd, 3);
-    if (null)
-        for (int i = 0; i < 3; i++) ::dup2(null.get(), i);
-    ::syscall(SYS_close_range, status_fd >= 0 ? 4U : 3U, ~0U, 0U);
+    bool respawn = tty && !r.respawn_on.empty();
     int st = 0;
-    while (::waitpid(b, &st, 0) < 0 && errno == EINTR) {
+    bool first = true;
+    for (int quick_ends = 0;;) {
+        pid_t b = ::fork();
+        if (b < 0) fail(err, errno_error(fmt::format("Failed to start a process in machine \"{}\"", r.machine)), 1);
+        if (b == 0) run_command(r, in, out, err, tty);
+        if (first) {
+            if (status_fd >= 0 && status_fd != 3) status_fd = ::dup2(status_fd, 3);
+            if (null)
+                for (int i = 0; i < 3; i++) ::dup2(null.get(), i);
+            ::syscall(SYS_close_range, status_fd >= 0 ? 4U : 3U, ~0U, 0U);
+            (void)null.release(), (void)peer.release();  // closed just now
+            first = false;
+        } else {
+            peer.reset();  // B's now
+        }
+        struct timespec started {};
+        ::clock_gettime(CLOCK_MONOTONIC, &started);
+        while (::waitpid(b, &st, 0) < 0 && errno == EINTR) {
+        }
+        if (!respawn) break;
+        // The terminal is there again only while its master is open: devpts removes the node with it.
+        peer.reset(::open(r.respawn_on.c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC));
+        if (!peer) break;
+        in = out = err = peer.get();
+        // A login that cannot even start would loop: stop after 5 ends within a second each, as systemd's
+        // start limit stops a getty that keeps failing.
+        struct timespec ended {};
+        ::clock_gettime(CLOCK_MONOTONIC, &ended);
+        quick_ends = ended.tv_sec - started.tv_sec < 1 ? quick_ends + 1 : 0;
+        if (quick_ends >= 5) break;
+        if (quick_ends > 0) ::sleep(1);
     }
     if (status_fd >= 0) {
         std::string line = status_line(st);

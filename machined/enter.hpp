@@ -48,6 +48,10 @@ struct EnterRequest {
     const GuestCommand* command = nullptr;
     CommandIo io;
     int status_fd = -1;  // A writes status_line() here when B ends; -1: nowhere
+    // Login on a pty, as a getty would: when B ends, A runs the command again on the terminal at this path
+    // (inside the machine) for as long as the terminal is there, i.e. its master is open on the other side
+    // (`machinectl login` stays until Ctrl-] x3, and expects a new prompt after a logout). "": run once.
+    std::string respawn_on;
 };
 
 // Forks A; returns its pid (a child of machined, for Children::watch). Failures after the fork are told

@@ -104,9 +104,9 @@ GuestCommand command_in(const MachineNamespaces& ns, const Machine& m, const Gue
 
 // Runs `cmd` as `u` in the machine; A is reaped by the daemon's loop.
 void spawn(Daemon& d, const Machine& m, const MachineNamespaces& ns, const GuestUser& u, const GuestCommand& cmd,
-           const CommandIo& io, int status_fd) {
+           const CommandIo& io, int status_fd, const std::string& respawn_on = "") {
     LeaderConfinement c = confinement_of(m);
-    EnterRequest r{m.name, &ns, &c, &u, &cmd, io, status_fd};
+    EnterRequest r{m.name, &ns, &c, &u, &cmd, io, status_fd, respawn_on};
     auto pid = spawn_in_machine(r);
     if (!pid.ok()) fail(pid.error());
     std::string name = m.name, what = cmd.path;
@@ -149,7 +149,8 @@ int reply_open_login(sd_bus_message* call, Daemon& d, Machine& m) {
         return reply_pty(call, pty);
     GuestUser root = user_in(ns, m, "root");
     GuestCommand login{login_program(ns, m), {"login"}, {"TERM=vt220", std::string("PATH=") + kDefaultPath}};
-    spawn(d, m, ns, root, login, CommandIo{.pty_master = pty.master.get()}, -1);
+    // Like container-getty@.service (Restart=always): a new prompt after each logout, until the client leaves.
+    spawn(d, m, ns, root, login, CommandIo{.pty_master = pty.master.get()}, -1, pty.path);
     return reply_pty(call, pty);
 }
 

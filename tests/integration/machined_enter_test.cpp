@@ -230,6 +230,32 @@ TEST_F(Enter, OpenMachineLoginRunsTheGuestsLoginOnATerminal) {
     EXPECT_TRUE(o.terminal.wait_for("logged-in-as-alice")) << o.terminal.output();
 }
 
+// As container-getty@.service (Restart=always) does in a guest with systemd: a new prompt after a logout,
+// for as long as the client holds the terminal; once it lets go, nothing of the login stays in the machine.
+TEST_F(Enter, OpenMachineLoginPromptsAgainAfterALogoutUntilTheTerminalIsClosed) {
+    auto count_logins = [&] {
+        auto r = sh("ps -o comm | grep -c '^login$'");
+        return trim(r.out);
+    };
+    {
+        auto o = open_login(machine_);
+        ASSERT_EQ(o.error, "") << o.message;
+        ASSERT_TRUE(o.terminal.wait_for("login: ")) << o.terminal.output();
+        o.terminal.type("alice\n");
+        ASSERT_TRUE(o.terminal.wait_for("Password: ")) << o.terminal.output();
+        o.terminal.type("wonderland\n");
+        ASSERT_TRUE(o.terminal.wait_for("$ ")) << o.terminal.output();
+        o.terminal.type("echo first-$((6*7)); exit\n");
+        ASSERT_TRUE(o.terminal.wait_for("first-42")) << o.terminal.output();
+        size_t after_first = o.terminal.output().rfind("first-42");
+        ASSERT_TRUE(o.terminal.wait_for_from("login: ", after_first))
+            << "no new prompt after the logout: " << o.terminal.output();
+        EXPECT_EQ(count_logins(), "1");
+    }
+    // The master is closed: the login waiting at the prompt is hung up, and none is started again.
+    EXPECT_TRUE(eventually([&] { return count_logins() == "0"; })) << count_logins();
+}
+
 TEST_F(Enter, UnprivilegedCallersAreRefused) {
     auto as_nobody = [&](const char* interface, const char* method, const std::string& path, auto... args) {
         return bus_error_of(

@@ -87,6 +87,14 @@ bool Terminal::wait_for(const std::string& needle, Millis timeout) {
     return true;
 }
 
+bool Terminal::wait_for_from(const std::string& needle, size_t from, Millis timeout) {
+    auto until = std::chrono::steady_clock::now() + timeout;
+    while (output_.find(needle, from) == std::string::npos && std::chrono::steady_clock::now() < until) {
+        if (!read_some(100ms)) std::this_thread::sleep_for(20ms);
+    }
+    return output_.find(needle, from) != std::string::npos;
+}
+
 std::string Terminal::read_to_end(Millis timeout) {
     auto until = std::chrono::steady_clock::now() + timeout;
     while (std::chrono::steady_clock::now() < until && read_some(100ms)) {

@@ -22,6 +22,9 @@ public:
     int fd() const { return master_.get(); }
     void type(const std::string& keys) const;
     bool wait_for(const std::string& needle, Millis timeout = 30s);  // in everything read so far
+    // `needle` in what was read from `from` on; a hangup (EIO: no one has the terminal open, as between
+    // two logins) is waited out, as machinectl login waits it out.
+    bool wait_for_from(const std::string& needle, size_t from, Millis timeout = 30s);
     // Reads until the program inside has closed its side (EIO); what it wrote.
     std::string read_to_end(Millis timeout = 30s);
     const std::string& output() const { return output_; }
