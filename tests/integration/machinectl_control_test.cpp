@@ -138,8 +138,13 @@ TEST_F(MachinectlPool, StartBootsAPoolImage) {
     ASSERT_TRUE(r.exited(0)) << r.describe();
     EXPECT_EQ(r.out, "");
     ASSERT_TRUE(wait_listed(name));
-    auto st = machinectl({"status", name});
-    EXPECT_NE(st.out.find("sleep 100000"), std::string::npos) << st.describe();
+    // Registered from nspawn's side as soon as the guest's PID 1 exists, which then still has to execute
+    // /bin/init: until it has, its command line is nspawn's.
+    RunResult st;
+    EXPECT_TRUE(eventually([&] {
+        st = machinectl({"status", name});
+        return st.out.find("sleep 100000") != std::string::npos;
+    })) << st.describe();
     // The nspawn machined started: the leader's parent. It cleans up after the guest before it exits.
     pid_t leader = std::stoi(show_value(name, "Leader"));
     std::string status = read_file("/proc/" + std::to_string(leader) + "/status");

@@ -1,13 +1,9 @@
 // The workflow every user runs, end to end: a Debian image in the pool with a root password,
 // `machinectl enable`, `machinectl start`, `machinectl login` (prompt, log in, run a command, log out,
 // leave with Ctrl-] three times), then poweroff and disable; with our machinectl and with systemd's.
-// The image is the cached Debian rootfs under an overlay mounted in the test's pool, so the cache stays
-// unchanged; the machine itself is booted by machined's own nspawn, exactly as for /var/lib/machines.
+// The image is a copy of the cached Debian rootfs in the test's pool; the machine is booted by machined's
+// own nspawn, exactly as for /var/lib/machines.
 #include <crypt.h>
-#include <sys/mount.h>
-#include <sys/stat.h>
-
-#include <cstring>
 
 #include "tests/integration/machinectl_fixture.hpp"
 
@@ -18,35 +14,21 @@ using Workflow = MachinectlTest;
 
 constexpr const char* kPassword = "berth-test-password";
 
-// The pool image NAME: the Debian cache as the lower layer, the test's own upper layer, root's password set
-// in the upper layer's /etc/shadow. Unmounted when it goes out of scope (before the fixture's leak check).
-class DebianPoolImage {
-public:
-    DebianPoolImage(const std::string& pool, const std::string& tmp, const std::string& name)
-        : dir_(pool + "/" + name) {
-        std::string upper = tmp + "/upper-" + name, work = tmp + "/work-" + name;
-        make_dirs(upper + "/etc");
-        make_dirs(work);
-        make_dirs(dir_);
-        std::string shadow = read_file(debian_rootfs() + "/etc/shadow");
-        std::string hash = ::crypt(kPassword, "$6$berthtestsalt$");
-        auto at = shadow.find("root:");
-        auto end = shadow.find(':', at + 5);
-        if (at == 0 && end != std::string::npos) shadow.replace(5, end - 5, hash);
-        write_file(upper + "/etc/shadow", shadow);
-        ::chmod((upper + "/etc/shadow").c_str(), 0640);
-        std::string opts = "lowerdir=" + debian_rootfs() + ",upperdir=" + upper + ",workdir=" + work;
-        mounted_ = ::mount("overlay", dir_.c_str(), "overlay", 0, opts.c_str()) == 0;
-    }
-    ~DebianPoolImage() {
-        if (mounted_) ::umount2(dir_.c_str(), MNT_DETACH);
-    }
-    bool mounted() const { return mounted_; }
-
-private:
-    std::string dir_;
-    bool mounted_ = false;
-};
+// The pool image NAME: a copy of the cached Debian rootfs (as a user puts one in /var/lib/machines), with
+// root's password set. A plain directory on the host's filesystem, so that nspawn maps its owners with an
+// idmapped mount as it does for /var/lib/machines (an overlay mounted here could not be idmapped, and
+// nspawn would change the owner of every file first). Removed with the test's directory.
+::testing::AssertionResult make_debian_pool_image(const std::string& pool, const std::string& name) {
+    std::string dir = pool + "/" + name;
+    auto r = run("/bin/cp", {"-a", debian_rootfs(), dir});
+    if (!r.exited(0)) return ::testing::AssertionFailure() << "copying the Debian rootfs: " << r.describe();
+    std::string shadow = read_file(dir + "/etc/shadow");
+    if (shadow.rfind("root:", 0) != 0) return ::testing::AssertionFailure() << "no root in /etc/shadow";
+    std::string hash = ::crypt(kPassword, "$6$berthtestsalt$");
+    shadow.replace(5, shadow.find(':', 5) - 5, hash);
+    write_file(dir + "/etc/shadow", shadow);
+    return ::testing::AssertionSuccess();
+}
 
 // Logs in on a `machinectl login` session shown on `pty`, runs a command, logs out, and leaves.
 void log_in_and_out(Pty& pty, const Process& client) {
@@ -69,8 +51,7 @@ void log_in_and_out(Pty& pty, const Process& client) {
 
 TEST_F(Workflow, EnableStartLoginWithOurMachinectl) {
     std::string name = "wf-" + id_;
-    DebianPoolImage image(pool_, tmp_, name);
-    ASSERT_TRUE(image.mounted()) << "overlay for the pool image: " << std::strerror(errno);
+    ASSERT_TRUE(make_debian_pool_image(pool_, name));
 
     auto r = machinectl({"enable", name});
     ASSERT_TRUE(r.exited(0)) << r.describe();
@@ -97,8 +78,7 @@ TEST_F(Workflow, EnableStartLoginWithOurMachinectl) {
 TEST_F(Workflow, LoginWithSystemdsMachinectl) {
     if (!have_systemd_machinectl()) GTEST_SKIP() << "systemd's machinectl is not installed";
     std::string name = "wf-" + id_;
-    DebianPoolImage image(pool_, tmp_, name);
-    ASSERT_TRUE(image.mounted()) << "overlay for the pool image: " << std::strerror(errno);
+    ASSERT_TRUE(make_debian_pool_image(pool_, name));
     // systemd's `machinectl start` asks for the image first (GetImage: the image API is issue 13's).
     auto r = machinectl({"start", name});
     ASSERT_TRUE(r.exited(0)) << r.describe();
