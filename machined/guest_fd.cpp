@@ -44,9 +44,10 @@ void send_report(int sock, const Report& rep, int fd) {
     (void)::sendmsg(sock, &msg, MSG_NOSIGNAL);
 }
 
-// Forks the child that enters and runs `open` there; its fd or its error.
-Result<UniqueFd> fd_from_machine(const MachineNamespaces& ns, const std::string& machine, const std::string& what,
-                                 const std::function<Result<UniqueFd>()>& open) {
+}  // namespace
+
+Result<UniqueFd> fd_from_child(const std::string& what, const std::string& machine,
+                               const std::function<Result<UniqueFd>()>& open) {
     int sv[2];
     if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
         return errno_error(fmt::format("Failed to {} in machine \"{}\"", what, machine));
@@ -56,8 +57,7 @@ Result<UniqueFd> fd_from_machine(const MachineNamespaces& ns, const std::string&
     if (pid == 0) {
         ours.reset();
         Report rep;
-        auto s = enter_machine_namespaces(ns, machine, CLONE_NEWNS);
-        Result<UniqueFd> fd = s.ok() ? open() : Result<UniqueFd>(s.error());
+        Result<UniqueFd> fd = open();
         if (!fd.ok()) {
             rep.code = fd.error().code ? fd.error().code : EIO;
             std::snprintf(rep.text, sizeof rep.text, "%s", fd.error().message.c_str());
@@ -108,6 +108,17 @@ Result<UniqueFd> fd_from_machine(const MachineNamespaces& ns, const std::string&
     }
     if (!fd) return plain_error(fmt::format("Failed to {} in machine \"{}\": no descriptor", what, machine), EIO);
     return fd;
+}
+
+namespace {
+
+// The child enters the machine's user and mount namespaces (as the machine's root) and opens there.
+Result<UniqueFd> fd_from_machine(const MachineNamespaces& ns, const std::string& machine, const std::string& what,
+                                 const std::function<Result<UniqueFd>()>& open) {
+    return fd_from_child(what, machine, [&]() -> Result<UniqueFd> {
+        BERTH_TRY(enter_machine_namespaces(ns, machine, CLONE_NEWNS));
+        return open();
+    });
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 // machine's cgroup, so a frozen machine cannot hold it.
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include "common/fd.hpp"
@@ -11,6 +12,13 @@
 #include "machined/machine_namespaces.hpp"
 
 namespace berth::machined {
+
+// Runs `open` in a short-lived child of machined and returns the descriptor it opened (or its error),
+// waiting at most 5 s and killing it then: whatever the child meets (a namespace to enter, a guest's FUSE
+// mount that never answers) cannot hang machined. `what` and `machine` name the work in messages
+// ("Failed to WHAT in machine "NAME": no answer within 5 s").
+Result<UniqueFd> fd_from_child(const std::string& what, const std::string& machine,
+                               const std::function<Result<UniqueFd>()>& open);
 
 struct GuestPty {
     UniqueFd master;   // unlocked; its peer is the terminal
