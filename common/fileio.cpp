@@ -60,4 +60,14 @@ Status write_file_atomic(const std::string& path, const std::string& value, mode
     return {};
 }
 
+Status make_directories(const std::string& path) {
+    for (size_t pos = 1; pos <= path.size(); pos++) {
+        if (pos != path.size() && path[pos] != '/') continue;
+        std::string part = path.substr(0, pos);
+        if (::mkdir(part.c_str(), 0755) < 0 && errno != EEXIST)
+            return errno_error(fmt::format("Failed to create {}", part));
+    }
+    return {};
+}
+
 }  // namespace berth

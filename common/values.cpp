@@ -31,6 +31,16 @@ std::vector<std::string> split_items(std::string_view text, char separator) {
     return out;
 }
 
+std::vector<std::string_view> split_fields(std::string_view text, char separator) {
+    std::vector<std::string_view> out;
+    for (size_t i = 0;;) {
+        size_t j = text.find(separator, i);
+        out.push_back(text.substr(i, j == std::string_view::npos ? std::string_view::npos : j - i));
+        if (j == std::string_view::npos) return out;
+        i = j + 1;
+    }
+}
+
 std::optional<bool> parse_boolean(std::string_view t) {
     if (t == "yes" || t == "true" || t == "1" || t == "on") return true;
     if (t == "no" || t == "false" || t == "0" || t == "off") return false;

@@ -32,6 +32,9 @@ std::optional<int64_t> parse_int(std::string_view text);
 
 // The non-empty items of a list: "a,,b," -> {"a", "b"} (mount options and the like).
 std::vector<std::string> split_items(std::string_view text, char separator = ',');
+// Every field, empty ones included: "a::b" -> {"a", "", "b"} (/etc/passwd, /proc/PID/cgroup lines). Views
+// into `text`.
+std::vector<std::string_view> split_fields(std::string_view text, char separator);
 
 inline constexpr uint64_t kInfinity = UINT64_MAX;  // "infinity" of a size or a limit
 

@@ -15,15 +15,6 @@ namespace {
 
 constexpr const char* kWants = "/etc/systemd/system/machines.target.wants";
 
-Status mkdir_p(const std::string& path) {
-    for (size_t pos = 1; pos <= path.size(); pos++) {
-        if (pos != path.size() && path[pos] != '/') continue;
-        if (::mkdir(path.substr(0, pos).c_str(), 0755) < 0 && errno != EEXIST)
-            return errno_error(fmt::format("Failed to create {}", path.substr(0, pos)));
-    }
-    return {};
-}
-
 std::string unit_template() {
     for (const char* dir : {"/etc/systemd/system", "/usr/local/lib/systemd/system", "/usr/lib/systemd/system",
                             "/lib/systemd/system"}) {
@@ -53,11 +44,11 @@ bool EnabledSet::contains(const std::string& name) const {
 }
 
 Status EnabledSet::enable(const std::string& name, bool under_systemd) {
-    BERTH_TRY(mkdir_p(dir_));
+    BERTH_TRY(make_directories(dir_));
     if (under_systemd) {
         std::string unit = unit_template();
         if (unit.empty()) return plain_error("Cannot enable under systemd: no nspawn@.service unit installed", ENOENT);
-        BERTH_TRY(mkdir_p(kWants));
+        BERTH_TRY(make_directories(kWants));
         std::string link = fmt::format("{}/nspawn@{}.service", kWants, name);
         if (::symlink(unit.c_str(), link.c_str()) < 0 && errno != EEXIST)
             return errno_error(fmt::format("Failed to create {}", link));

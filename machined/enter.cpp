@@ -17,6 +17,7 @@
 #include "common/cgroup.hpp"
 #include "common/fileio.hpp"
 #include "common/seccomp_record.hpp"
+#include "common/values.hpp"
 #include "machined/procfs.hpp"
 
 #ifndef TIOCGPTPEER
@@ -27,24 +28,14 @@ namespace berth::machined {
 
 namespace {
 
-std::vector<std::string_view> split(std::string_view s, char sep) {
-    std::vector<std::string_view> out;
-    for (size_t i = 0;;) {
-        size_t j = s.find(sep, i);
-        out.push_back(s.substr(i, j == std::string_view::npos ? std::string_view::npos : j - i));
-        if (j == std::string_view::npos) return out;
-        i = j + 1;
-    }
-}
-
 // The mount point of the v1 hierarchy that has exactly these controllers (or this name=).
 std::optional<std::string> v1_mount(std::string_view controllers, std::string_view mounts) {
-    for (auto line : split(mounts, '\n')) {
-        auto f = split(line, ' ');
+    for (auto line : split_fields(mounts, '\n')) {
+        auto f = split_fields(line, ' ');
         if (f.size() < 4 || f[2] != "cgroup") continue;
-        auto options = split(f[3], ',');
+        auto options = split_fields(f[3], ',');
         bool all = true;
-        for (auto c : split(controllers, ','))
+        for (auto c : split_fields(controllers, ','))
             all = all && std::find(options.begin(), options.end(), c) != options.end();
         if (all) return std::string(f[1]);
     }
@@ -205,7 +196,7 @@ std::optional<uint64_t> status_hex(std::string_view status, std::string_view key
 std::vector<std::string> cgroup_procs_files(std::string_view proc_cgroup, const std::string& unified_root,
                                             std::string_view mounts) {
     std::vector<std::string> unified, v1;
-    for (auto line : split(proc_cgroup, '\n')) {
+    for (auto line : split_fields(proc_cgroup, '\n')) {
         size_t a = line.find(':'), b = a == std::string_view::npos ? a : line.find(':', a + 1);
         if (b == std::string_view::npos) continue;
         std::string_view id = line.substr(0, a), controllers = line.substr(a + 1, b - a - 1), path = line.substr(b + 1);

@@ -8,22 +8,13 @@
 #include <optional>
 
 #include "common/chase.hpp"
+#include "common/values.hpp"
 
 namespace berth::machined {
 
 namespace {
 
 constexpr size_t kAccountFileMax = 16 << 20;
-
-std::vector<std::string_view> split(std::string_view line, char sep) {
-    std::vector<std::string_view> out;
-    for (size_t i = 0;;) {
-        size_t j = line.find(sep, i);
-        out.push_back(line.substr(i, j == std::string_view::npos ? std::string_view::npos : j - i));
-        if (j == std::string_view::npos) return out;
-        i = j + 1;
-    }
-}
 
 template <typename F>
 void for_each_line(std::string_view text, F each) {
@@ -57,7 +48,7 @@ Result<GuestUser> find_passwd_entry(std::string_view passwd, const std::string& 
     std::optional<GuestUser> found;
     for_each_line(passwd, [&](std::string_view line) {
         if (found) return;
-        auto f = split(line, ':');
+        auto f = split_fields(line, ':');
         GuestUser u;
         if (f.size() < 7 || f[0].empty() || !parse_id(f[2], u.uid) || !parse_id(f[3], u.gid)) return;
         if (by_id ? u.uid != want_id : f[0] != want) return;
@@ -73,10 +64,10 @@ Result<GuestUser> find_passwd_entry(std::string_view passwd, const std::string& 
 std::vector<gid_t> supplementary_groups(std::string_view group, const std::string& user, gid_t primary) {
     std::vector<gid_t> out{primary};
     for_each_line(group, [&](std::string_view line) {
-        auto f = split(line, ':');
+        auto f = split_fields(line, ':');
         uint32_t gid = 0;
         if (f.size() < 4 || !parse_id(f[2], gid)) return;
-        for (auto member : split(f[3], ','))
+        for (auto member : split_fields(f[3], ','))
             if (member == user && std::find(out.begin(), out.end(), gid) == out.end()) out.push_back(gid);
     });
     return out;
@@ -129,7 +120,7 @@ Result<GuestCommand> make_guest_command(int rootfd, const GuestUser& user, const
         std::string search = kDefaultPath;
         for (auto& e : c.env)
             if (e.rfind("PATH=", 0) == 0) search = e.substr(5);
-        for (auto dir : split(search, ':')) {
+        for (auto dir : split_fields(search, ':')) {
             if (dir.empty() || dir[0] != '/') continue;
             std::string candidate = std::string(dir) + "/" + path;
             if (executable_in_root(rootfd, candidate)) {

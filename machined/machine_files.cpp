@@ -22,16 +22,6 @@ bool is_null(const Id128& id) {
     return true;
 }
 
-Status mkdir_p(const std::string& path) {
-    for (size_t pos = 1; pos <= path.size(); pos++) {
-        if (pos != path.size() && path[pos] != '/') continue;
-        std::string part = path.substr(0, pos);
-        if (::mkdir(part.c_str(), 0755) < 0 && errno != EEXIST)
-            return errno_error(fmt::format("Failed to create {}", part));
-    }
-    return {};
-}
-
 // The unit: link, replaced atomically as the file is (a stale link of an earlier machine may be there).
 Status link_unit(const std::string& dir, const Machine& m) {
     std::string link = dir + "/" + kUnitPrefix + m.unit;
@@ -91,7 +81,7 @@ std::string systemd_machine_file(const Machine& m) {
 }
 
 Status SystemdMachineFiles::enable(const std::vector<Machine*>& registered) {
-    BERTH_TRY(mkdir_p(dir_));
+    BERTH_TRY(make_directories(dir_));
     enabled_ = true;
     std::set<std::string> keep;
     for (auto* m : registered) {

@@ -25,16 +25,6 @@ namespace berth::machined {
 
 namespace {
 
-Status mkdir_p(const std::string& path) {
-    for (size_t pos = 1; pos <= path.size(); pos++) {
-        if (pos != path.size() && path[pos] != '/') continue;
-        std::string part = path.substr(0, pos);
-        if (::mkdir(part.c_str(), 0755) < 0 && errno != EEXIST)
-            return errno_error(fmt::format("Failed to create {}", part));
-    }
-    return {};
-}
-
 std::string to_toml(const Machine& m) {
     toml::array ifs;
     for (int32_t i : m.ifindices) ifs.push_back(static_cast<int64_t>(i));
@@ -151,7 +141,7 @@ Result<std::unique_ptr<Machine>> from_toml(int dirfd, const std::string& file, c
 
 }  // namespace
 
-Status StateStore::prepare() const { return mkdir_p(dir_); }
+Status StateStore::prepare() const { return make_directories(dir_); }
 
 Status StateStore::save(const Machine& m) const {
     // No fsync: after a host crash no leader runs any more, and the record would be dropped unread.
