@@ -97,18 +97,23 @@ Status PtyForwarder::setup() {
     for (size_t i = 0; i < watches_.size(); i++)
         if (add(watches_[i].fd, EPOLLIN, kWatch + i) < 0) return errno_error("Failed to watch the bus");
 
+    // As systemd's ptyfwd: stdin raw in what it reads (input flags, line discipline), stdout raw in what
+    // it writes (no output processing): the session's own pty already turned its \n into \r\n, and a
+    // full-screen program inside that writes a bare \n means just that. One terminal for both is fully raw.
     struct termios t {};
+    bool one_tty = isatty(opt_.in_fd) && isatty(opt_.out_fd) && same_tty(opt_.in_fd, opt_.out_fd);
     if (isatty(opt_.in_fd) && tcgetattr(opt_.in_fd, &t) == 0) {
         saved_in_ = t;
         struct termios raw = t;
         cfmakeraw(&raw);
-        raw.c_oflag = t.c_oflag;  // our output stays as the terminal had it
+        if (!one_tty) raw.c_oflag = t.c_oflag;  // another terminal's output is stdout's business
         if (tcsetattr(opt_.in_fd, TCSANOW, &raw) < 0) return errno_error("Failed to set the terminal to raw mode");
     }
-    if (isatty(opt_.out_fd) && !(saved_in_ && same_tty(opt_.in_fd, opt_.out_fd)) && tcgetattr(opt_.out_fd, &t) == 0) {
+    if (isatty(opt_.out_fd) && !(saved_in_ && one_tty) && tcgetattr(opt_.out_fd, &t) == 0) {
         saved_out_ = t;
         struct termios raw = t;
         cfmakeraw(&raw);
+        raw.c_iflag = t.c_iflag;
         raw.c_lflag = t.c_lflag;
         tcsetattr(opt_.out_fd, TCSANOW, &raw);
     }
