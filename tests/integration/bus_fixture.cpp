@@ -168,6 +168,32 @@ Process MachinedTest::start_systemd_tool_on(const Pty& pty, const std::string& t
                            .tty = pty.slave()});
 }
 
+bool MachinedTest::require_debian_rootfs() {
+    if (exists(debian_rootfs() + "/usr/lib/systemd/systemd")) return true;
+    const char* allow = std::getenv("BERTH_ALLOW_SKIP");
+    if (allow && *allow) {
+        [] { GTEST_SKIP() << "no Debian rootfs at " << debian_rootfs(); }();  // GTEST_SKIP returns void
+        return false;
+    }
+    ADD_FAILURE() << "no Debian rootfs at " << debian_rootfs() << " (test.sh builds it)";
+    return false;
+}
+
+Process MachinedTest::boot_registered_debian(const std::string& name, const std::string& probe_dir) const {
+    make_dirs(probe_dir);
+    write_file(probe_dir + "/stay-up", "");
+    Process guest = start_nspawn(
+        {"-q", "--register=yes", "-D", debian_rootfs(), "-M", name, "-x",
+         "--bind-ro=" + fixtures_dir() + "/berth-probe.service:/etc/systemd/system/berth-probe.service",
+         "--bind=" + probe_dir + ":/berth-probe:idmap", "-b", "systemd.wants=berth-probe.service"},
+        {.env = {bus_->env()}, .timeout = 300s});
+    EXPECT_TRUE(wait_for_file(probe_dir + "/boots", guest, 120s)) << guest.wait(0ms).describe();
+    // The probe creates the file before systemctl's answer is in it.
+    EXPECT_TRUE(eventually([&] { return read_file(probe_dir + "/boots") == "active\n"; }, 10s))
+        << read_file(probe_dir + "/boots");
+    return guest;
+}
+
 std::vector<std::string> MachinedTest::machine_names() const {
     auto r = manager("ListMachines");
     std::vector<std::string> names;

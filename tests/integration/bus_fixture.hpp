@@ -69,6 +69,13 @@ protected:
     // BusyboxTest::start_sh), registered with machined on this bus; wait for it with wait_up().
     Process start_registered(const std::string& script, const std::vector<std::string>& opts = {}) const;
     bool wait_up(const Process& p) const { return wait_for_file(sync_ + "/up", p, 20s); }
+    // A Debian 12 guest of our nspawn: the cached rootfs on an ephemeral overlay, booted with systemd and
+    // registered on this bus as `name`, once multi-user.target is reached (the probe unit
+    // tests/fixtures/berth-probe.service, told to stay up, writes to `probe_dir`). A failed assertion when it
+    // does not get there; stop it (SIGTERM) before the fixture's TearDown. Call require_debian_rootfs() first.
+    Process boot_registered_debian(const std::string& name, const std::string& probe_dir) const;
+    // The cached Debian rootfs is there; else the test fails (is skipped with BERTH_ALLOW_SKIP=1).
+    bool require_debian_rootfs();
     // A plain leader process (sleep), and the registration of a leader through RegisterMachine by root.
     static Process start_leader();
     RunResult register_leader(const std::string& name, pid_t leader, const std::string& service = "test",

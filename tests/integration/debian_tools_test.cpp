@@ -18,29 +18,15 @@ class DebianGuest : public MachinedTest {
 protected:
     void SetUp() override {
         MachinedTest::SetUp();
-        if (!exists(debian_rootfs() + "/usr/lib/systemd/systemd")) {
-            const char* allow = std::getenv("BERTH_ALLOW_SKIP");
-            if (allow && *allow) GTEST_SKIP() << "no Debian rootfs at " << debian_rootfs();
-            FAIL() << "no Debian rootfs at " << debian_rootfs() << " (test.sh builds it)";
-        }
+        if (HasFatalFailure() || !require_debian_rootfs()) return;
         name_ = "deb-" + id_;
         probe_ = tmp_ + "/probe";
-        make_dirs(probe_);
-        write_file(probe_ + "/stay-up", "");
     }
 
     // Boots the guest, registered with machined, and waits until multi-user.target is reached.
     void boot(const std::string& machined_config = "") {
         start_machined(machined_config);
-        guest_.emplace(start_nspawn(
-            {"-q", "--register=yes", "-D", debian_rootfs(), "-M", name_, "-x",
-             "--bind-ro=" + fixtures_dir() + "/berth-probe.service:/etc/systemd/system/berth-probe.service",
-             "--bind=" + probe_ + ":/berth-probe:idmap", "-b", "systemd.wants=berth-probe.service"},
-            {.env = {bus_->env()}, .timeout = 300s}));
-        ASSERT_TRUE(wait_for_file(probe_ + "/boots", *guest_, 120s)) << guest_->wait(0ms).describe();
-        // The probe creates the file before systemctl's answer is in it.
-        ASSERT_TRUE(eventually([&] { return read_file(probe_ + "/boots") == "active\n"; }, 10s))
-            << read_file(probe_ + "/boots");
+        guest_.emplace(boot_registered_debian(name_, probe_));
     }
 
     void TearDown() override {

@@ -245,22 +245,9 @@ protected:
     void SetUp() override {
         MachinectlTest::SetUp();
         if (HasFatalFailure()) return;
-        if (!exists(debian_rootfs() + "/usr/lib/systemd/systemd")) {
-            const char* allow = std::getenv("BERTH_ALLOW_SKIP");
-            if (allow && *allow) GTEST_SKIP() << "no Debian rootfs at " << debian_rootfs();
-            FAIL() << "no Debian rootfs at " << debian_rootfs() << " (test.sh builds it)";
-        }
+        if (!require_debian_rootfs()) return;
         name_ = "deb-" + id_;
-        std::string probe = tmp_ + "/probe";
-        make_dirs(probe);
-        write_file(probe + "/stay-up", "");
-        guest_.emplace(start_nspawn(
-            {"-q", "--register=yes", "-D", debian_rootfs(), "-M", name_, "-x",
-             "--bind-ro=" + fixtures_dir() + "/berth-probe.service:/etc/systemd/system/berth-probe.service",
-             "--bind=" + probe + ":/berth-probe:idmap", "-b", "systemd.wants=berth-probe.service"},
-            {.env = {bus_->env()}, .timeout = 300s}));
-        ASSERT_TRUE(wait_for_file(probe + "/boots", *guest_, 120s)) << guest_->wait(0ms).describe();
-        ASSERT_TRUE(eventually([&] { return read_file(probe + "/boots") == "active\n"; }, 10s));
+        guest_.emplace(boot_registered_debian(name_, tmp_ + "/probe"));
     }
     void TearDown() override {
         if (guest_ && guest_->running()) {

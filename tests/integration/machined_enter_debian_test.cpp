@@ -15,11 +15,7 @@ protected:
     void SetUp() override {
         MachinedTest::SetUp();
         if (HasFatalFailure()) return;
-        if (!exists(debian_rootfs() + "/usr/lib/systemd/systemd")) {
-            const char* allow = std::getenv("BERTH_ALLOW_SKIP");
-            if (allow && *allow) GTEST_SKIP() << "no Debian rootfs at " << debian_rootfs();
-            FAIL() << "no Debian rootfs at " << debian_rootfs();
-        }
+        if (!require_debian_rootfs()) return;
         name_ = "deb-" + id_;
         start_machined();
         if (HasFatalFailure()) return;
