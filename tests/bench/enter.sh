@@ -23,6 +23,8 @@ machine_leader() {  # ADDRESS NAME -> the machine's Leader as machined reports i
 
 GUEST_PID=""
 GUEST_LEADER=""
+GUEST_WRAP=(env)   # a command nspawn runs under, and options for it (see login_systemd_machined)
+GUEST_OPTS=()
 GUEST_WHY=""
 # NAME ROOT MODE(busybox|debian) -> a guest of berth's nspawn registered with machined at $MACHINED_ADDR,
 # running; its supervisor in GUEST_PID (also in PIDS, for cleanup), its leader in GUEST_LEADER.
@@ -30,10 +32,11 @@ start_registered_guest() {
     local name=$1 root=$2 mode=$3 log=$WORK/logs/guest-$1.log i
     GUEST_WHY=""; GUEST_LEADER=""
     if [[ $mode == busybox ]]; then
-        DBUS_SYSTEM_BUS_ADDRESS=$MACHINED_ADDR "$NSPAWN" -q --register=yes -M "$name" -D "$root" \
-            /bin/sh -c 'exec sleep 2147483647' </dev/null >"$log" 2>&1 &
+        DBUS_SYSTEM_BUS_ADDRESS=$MACHINED_ADDR "${GUEST_WRAP[@]}" "$NSPAWN" -q --register=yes -M "$name" -D "$root" \
+            "${GUEST_OPTS[@]}" /bin/sh -c 'exec sleep 2147483647' </dev/null >"$log" 2>&1 &
     else
-        DBUS_SYSTEM_BUS_ADDRESS=$MACHINED_ADDR "$NSPAWN" -q --register=yes -M "$name" -D "$root" --console=pipe \
+        DBUS_SYSTEM_BUS_ADDRESS=$MACHINED_ADDR "${GUEST_WRAP[@]}" "$NSPAWN" -q --register=yes -M "$name" -D "$root" \
+            "${GUEST_OPTS[@]}" --console=pipe \
             --bind-ro="$WORK/probe-stay.service:$PROBE_UNIT" -b systemd.wants=berth-probe.service \
             </dev/null >"$log" 2>&1 &
     fi
@@ -172,7 +175,8 @@ login_rows() {      # GUEST-LABEL BACKEND-LABEL: a row per client from $LOGIN_OU
         fail=$(awk -v k="$guest/$client" '$1 == k && $2 == "FAIL" { $1 = $2 = ""; print substr($0, 3); exit }' "$LOGIN_OUT")
         awk -v k="$guest/$client" '$1 == k && $2 != "FAIL" { print $2 }' "$LOGIN_OUT" >"$WORK/l.$client"
         if [[ -n $fail ]]; then
-            row "$client machinectl" "-" "failed: ${fail:0:110}" "" ""
+            row "$(printf '%-8s %s' "$client" "$backend")" "-" "failed:" "" ""
+            echo "      ${fail:0:240}"
         elif [[ -s $WORK/l.$client ]]; then
             med[$client]=$(median <"$WORK/l.$client")
             read -r lo hi < <(minmax <"$WORK/l.$client")
@@ -229,6 +233,16 @@ login_systemd_machined() {
     echo "  against Debian's systemd-machined ($SYSTEMD_MACHINED, private bus, private /run/systemd):"
     start_systemd_machined || { row "systemd-machined" "-" "not available ($SDM_WHY)" "" ""; return; }
     local MACHINED_ADDR=$SDM_ADDR LOGIN_ADDR=$SDM_ADDR   # seen by the functions called below
+    # systemd-machined registers a leader only inside a unit's cgroup ("Failed to determine unit of
+    # process" otherwise), and there is no systemd here to make one: nspawn --keep-unit, started in a
+    # cgroup named like a scope, with /run/systemd/system in its view, puts the guest in SCOPE/payload.
+    local unified=/sys/fs/cgroup/unified scope
+    [[ -f /sys/fs/cgroup/cgroup.controllers ]] && unified=/sys/fs/cgroup
+    scope=$unified/$TAG-sd.scope    # removed by sweep_cgroups (named after TAG)
+    mkdir -p "$scope" || { row "systemd-machined" "-" "cannot create $scope" "" ""; return; }
+    local -a GUEST_WRAP=(unshare -m --propagation private /bin/sh -c
+        'mount -t tmpfs tmpfs /run/systemd && mkdir /run/systemd/system && echo $$ >"$0/cgroup.procs" && exec "$@"' "$scope")
+    local -a GUEST_OPTS=(--keep-unit)
     for guest in busybox debian; do
         [[ $guest == debian ]] && { ((LOGIN_DEBIAN)) && [[ -n ${DEBIAN_ROOT:-} ]] || continue; }
         ov=""
