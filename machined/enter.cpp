@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/sched.h>
 #include <linux/seccomp.h>
 #include <signal.h>
 #include <sys/ioctl.h>
@@ -122,8 +123,9 @@ Status become(const GuestUser& u) {
     fail(2, errno_error(fmt::format("Failed to execute {} in machine \"{}\"", c.path, r.machine)), code);
 }
 
-// A: joins the machine, forks B, waits for it, tells how it ended.
-[[noreturn]] void run_waiter(const EnterRequest& r) {
+// A: joins the machine, forks B, waits for it, tells how it ended. `in_unified`: A was created in the
+// unified cgroup of the leader already.
+[[noreturn]] void run_waiter(const EnterRequest& r, bool in_unified) {
     UniqueFd null(::open("/dev/null", O_RDWR | O_CLOEXEC));
     int in = r.io.in, out = r.io.out, err = r.io.err;
     UniqueFd peer;
@@ -133,7 +135,12 @@ Status become(const GuestUser& u) {
         if (!peer) fail(-1, Error{}, 1);
         in = out = err = peer.get();
     }
-    if (auto s = join_cgroups(r.confinement->cgroup_procs, r.machine); !s.ok()) fail(err, s.error(), 1);
+    const auto& files = r.confinement->cgroup_procs;
+    size_t skip = in_unified && r.confinement->first_is_unified ? 1 : 0;
+    if (auto s = join_cgroups({files.begin() + static_cast<ptrdiff_t>(std::min(skip, files.size())), files.end()},
+                              r.machine);
+        !s.ok())
+        fail(err, s.error(), 1);
     if (auto s = enter_machine_namespaces(*r.ns, r.machine); !s.ok()) fail(err, s.error(), 1);
     // Only the status pipe (and the terminal, to log in on again) stays: the master and B's streams would
     // keep the session open after B.
@@ -239,7 +246,15 @@ Result<LeaderConfinement> read_leader_confinement(const Machine& m) {
                      "Failed to read the cgroups of machine \"{}\"", m.name);
     BERTH_ASSIGN(CgroupLayout layout, detect_cgroup_layout());
     auto mounts = read_file("/proc/self/mounts");
-    c.cgroup_procs = cgroup_procs_files(cgroups, layout.unified_root, mounts.ok() ? *mounts : std::string());
+    std::string mount_text = mounts.ok() ? *mounts : std::string();
+    auto leader_files = cgroup_procs_files(cgroups, layout.unified_root, mount_text);
+    auto own = read_file("/proc/self/cgroup");
+    c.cgroup_procs = cgroups_to_join(
+        leader_files, own.ok() ? cgroup_procs_files(*own, layout.unified_root, mount_text) : std::vector<std::string>{});
+    // cgroup_procs_files puts the unified one first when the leader has one ("0::/...").
+    c.first_is_unified = !c.cgroup_procs.empty() && !leader_files.empty() &&
+                         c.cgroup_procs.front() == leader_files.front() &&
+                         (cgroups.rfind("0::", 0) == 0 || cgroups.find("\n0::") != std::string::npos);
     return c;
 }
 
@@ -249,10 +264,32 @@ std::string status_line(int st) {
     return "";
 }
 
+std::vector<std::string> cgroups_to_join(const std::vector<std::string>& leader, const std::vector<std::string>& own) {
+    std::vector<std::string> out;
+    for (auto& f : leader)
+        if (std::find(own.begin(), own.end(), f) == own.end()) out.push_back(f);
+    return out;
+}
+
 Result<pid_t> spawn_in_machine(const EnterRequest& r) {
-    pid_t a = ::fork();
+    const LeaderConfinement& c = *r.confinement;
+    pid_t a = -1;
+    bool in_unified = false;
+    if (c.first_is_unified && !c.cgroup_procs.empty()) {
+        std::string dir = c.cgroup_procs.front().substr(0, c.cgroup_procs.front().rfind('/'));
+        UniqueFd cg(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+        // machined is single-threaded: a raw clone3 is a fork. Whatever stops it (an old kernel, a cgroup
+        // that takes no processes) is left to the write in A, which names the failure.
+        clone_args args{};
+        args.flags = CLONE_INTO_CGROUP;
+        args.exit_signal = SIGCHLD;
+        args.cgroup = static_cast<uint64_t>(cg.get());
+        if (cg) a = static_cast<pid_t>(::syscall(SYS_clone3, &args, sizeof args));
+        in_unified = a >= 0;
+    }
+    if (a < 0) a = ::fork();
     if (a < 0) return errno_error(fmt::format("Failed to start a process for machine \"{}\"", r.machine));
-    if (a == 0) run_waiter(r);
+    if (a == 0) run_waiter(r, in_unified);
     return a;
 }
 

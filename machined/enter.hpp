@@ -25,7 +25,13 @@ namespace berth::machined {
 
 // What the leader has that B must have too, read from /proc/LEADER and the filter record.
 struct LeaderConfinement {
-    std::vector<std::string> cgroup_procs;  // host paths of the cgroup.procs files to join, unified first
+    // Host paths of the cgroup.procs files A must join, unified first: the leader's, less those machined
+    // (and so A, at its fork) is in already. Every write to one waits for an RCU grace period in the
+    // kernel (cgroup_threadgroup_rwsem: 10-30 ms here), so none is made that changes nothing.
+    std::vector<std::string> cgroup_procs;
+    // The first of cgroup_procs is the unified hierarchy's: A is created right in it with clone3's
+    // CLONE_INTO_CGROUP (no migration, no grace period), and writes it only where that fails.
+    bool first_is_unified = false;
     uint64_t bounding = 0;                   // CapBnd
     bool no_new_privs = false;
     std::vector<sock_filter> filter;  // empty: the leader runs under no filter
@@ -67,5 +73,7 @@ std::optional<uint64_t> status_hex(std::string_view status, std::string_view key
 // the v1 mount found in `mounts` (/proc/self/mounts' text) for those controllers (or name=...).
 std::vector<std::string> cgroup_procs_files(std::string_view proc_cgroup, const std::string& unified_root,
                                             std::string_view mounts);
+// `leader` less the files that are also in `own` (machined's: where A already is), order kept.
+std::vector<std::string> cgroups_to_join(const std::vector<std::string>& leader, const std::vector<std::string>& own);
 
 }  // namespace berth::machined

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # berth benchmarks: start latency, full boot cycle (also: the user-namespace default vs --private-users=no),
 # supervisor memory, start cost against image size, terminate of a booted guest.
-# Not a pass/fail test. Usage (as root): tests/bench/run.sh [startup|boot|memory|imagesize|terminate|all]
+# shell round trip and login to the prompt (tests/bench/enter.sh).
+# Not a pass/fail test. Usage (as root): tests/bench/run.sh [startup|boot|memory|imagesize|terminate|shell|login|all]
 #
 # Environment:
 #   NSPAWN          berth's nspawn binary (default: <repo>/build/bin/nspawn)
@@ -11,6 +12,8 @@
 #   STARTUP_RUNS=30 STARTUP_WARMUP=3 (per round) STARTUP_ROUNDS=3 BOOT_RUNS=7 BOOT_WARMUP=1 MEMORY_RUNS=3
 #   BOOT_TIMEOUT=60 (seconds per boot)  MEMORY_SETTLE=1 (seconds between "booted" and measuring)
 #   TERMINATE_RUNS=5 TERMINATE_WARMUP=1
+#   MACHINECTL (default: next to NSPAWN) SHELL_RUNS=60 SHELL_ROUNDS=3 SHELL_WARMUP=3 (per round)
+#   LOGIN_RUNS=15 LOGIN_WARMUP=2 LOGIN_DEBIAN=1 (0: busybox guest only) SYSTEMD_MACHINED=/lib/systemd/systemd-machined
 #   SYSTEMD_NSPAWN_UNIFIED_HIERARCHY is passed through to systemd-nspawn untouched.
 set -uo pipefail
 
@@ -32,8 +35,8 @@ MARKER=var/lib/berth-probe-reached     # written by the probe unit, seen in the 
 TAG=bench$$                            # machine/container names, unique per run of this script
 
 WHAT=${1:-all}
-case $WHAT in startup|boot|memory|imagesize|terminate|all) ;; -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "usage: $0 [startup|boot|memory|imagesize|terminate|all]" >&2; exit 2 ;; esac
+case $WHAT in startup|boot|memory|imagesize|terminate|shell|login|all) ;; -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "usage: $0 [startup|boot|memory|imagesize|terminate|shell|login|all]" >&2; exit 2 ;; esac
 [[ $(id -u) == 0 ]] || { echo "$0: must run as root" >&2; exit 1; }
 
 die() { echo "$0: $*" >&2; exit 1; }
@@ -716,6 +719,10 @@ bench_terminate() {
     fi
 }
 
+# shell and login
+# shellcheck source=tests/bench/enter.sh
+source "$REPO/tests/bench/enter.sh"
+
 # ---------------------------------------------------------------------------------------------
 header
 case $WHAT in
@@ -724,5 +731,7 @@ case $WHAT in
     memory) bench_memory ;;
     imagesize) bench_imagesize ;;
     terminate) bench_terminate ;;
-    all) bench_startup; bench_boot; bench_memory; bench_imagesize; bench_terminate ;;
+    shell) bench_shell ;;
+    login) bench_login ;;
+    all) bench_startup; bench_boot; bench_memory; bench_imagesize; bench_terminate; bench_shell; bench_login ;;
 esac

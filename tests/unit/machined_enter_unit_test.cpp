@@ -87,6 +87,16 @@ TEST(LeaderFiles, CgroupsAreTheUnifiedOneFirstThenEachV1HierarchyAtItsMount) {
                                                "/sys/fs/cgroup/memory/berth/m/cgroup.procs"}));
 }
 
+TEST(LeaderFiles, CgroupsMachinedIsInAlreadyAreNotJoinedAgain) {
+    std::vector<std::string> leader{"/u/berth/m/cgroup.procs", "/sys/fs/cgroup/systemd/cgroup.procs",
+                                    "/sys/fs/cgroup/memory/berth/m/cgroup.procs"};
+    std::vector<std::string> own{"/u/cgroup.procs", "/sys/fs/cgroup/systemd/cgroup.procs",
+                                 "/sys/fs/cgroup/memory/cgroup.procs"};
+    EXPECT_EQ(cgroups_to_join(leader, own),
+              (std::vector<std::string>{"/u/berth/m/cgroup.procs", "/sys/fs/cgroup/memory/berth/m/cgroup.procs"}));
+    EXPECT_TRUE(cgroups_to_join(own, own).empty());
+}
+
 TEST(StatusLine, SaysHowTheCommandEnded) {
     EXPECT_EQ(status_line(7 << 8), "exited 7\n");
     EXPECT_EQ(status_line(SIGKILL), "killed 9\n");
