@@ -275,7 +275,7 @@ Result<RunningMachine> walk_stages(const Plan& plan, HostState& host, const Clon
     // Registered before the payload runs, so the guest is never visible unregistered.
     BERTH_ASSIGN(m.registered, configure_registration(plan, pid, host.boot.network.host_ifindices));
     if (auto s = ch.send(Stage::Go); !s.ok()) {
-        if (m.registered) cleanup_registration(plan);
+        if (m.registered) Unregistration::begin(plan).finish();
         return s.error();
     }
     return m;
@@ -319,6 +319,7 @@ Result<RunningMachine> start_machine(const Plan& plan, HostState& host) {
 }  // namespace
 
 Result<int> run_machine(const Plan& plan) {
+    Unregistration unregistering;  // waited for after the host is undone (destroyed after `host`)
     HostState host(plan);
     BERTH_TRY(secure_pool(plan.pool));
     BERTH_ASSIGN(host.locks, MachineLocks::acquire(plan));
@@ -344,13 +345,14 @@ Result<int> run_machine(const Plan& plan) {
         }
         Outcome out = supervise(plan, *m, sigfd.get(), host.boot.cgroup);
         if (m->console) m->console->restore_terminal();
-        if (m->registered) cleanup_registration(plan);
+        if (m->registered) unregistering = Unregistration::begin(plan);
         m = Error{};  // close the machine's fds before its cgroup goes
         if (out.error) return *out.error;
         if (!out.reboot) return out.exit_status;
         if (plan.keep_unit) return kExitRebootKeepUnit;
         if (!plan.quiet) spdlog::info("Machine \"{}\" is rebooting.", plan.machine);
         host.cleanup_boot();
+        unregistering.finish();  // before the next boot registers the machine again
     }
 }
 

@@ -4,12 +4,15 @@
 #include <dlfcn.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include <systemd/sd-bus.h>
 
@@ -148,21 +151,39 @@ bool is_not_there(const sd_bus_error& e, int r) {
     ::_exit(0);
 }
 
-// Fork the helper, wait for it; returns its exit code and message.
-std::pair<int, std::string> run_helper(const char* method, const Plan& plan, pid_t leader,
-                                       const std::vector<int>& ifindices) {
+// The helper keeps only the pipe to us and the connection (-1: none), everything else the supervisor holds
+// (the machine's locks, its mounts, its pidfd) closed, so that a helper still under way while the host is
+// undone keeps none of it alive.
+void keep_only(int out, int connected) {
+    unsigned from = 3;
+    for (int keep : {std::min(out, connected), std::max(out, connected)}) {
+        if (keep < 0 || static_cast<unsigned>(keep) < from) continue;
+        if (static_cast<unsigned>(keep) > from) ::syscall(SYS_close_range, from, static_cast<unsigned>(keep) - 1, 0U);
+        from = static_cast<unsigned>(keep) + 1;
+    }
+    ::syscall(SYS_close_range, from, ~0U, 0U);
+}
+
+// Fork the helper; its pid (-errno if it could not be) and the read end of its message pipe.
+std::pair<pid_t, UniqueFd> spawn_helper(const char* method, const Plan& plan, pid_t leader,
+                                        const std::vector<int>& ifindices) {
     int p[2];
-    if (::pipe2(p, O_CLOEXEC) < 0) return {1, std::strerror(errno)};
+    if (::pipe2(p, O_CLOEXEC) < 0) return {-errno, UniqueFd()};
     UniqueFd from_helper(p[0]), to_parent(p[1]);
     UniqueFd connected = leader > 0 ? connect_system_bus_here() : UniqueFd();
     pid_t pid = ::fork();
-    if (pid < 0) return {1, std::strerror(errno)};
+    if (pid < 0) return {-errno, UniqueFd()};
     if (pid == 0) {
-        from_helper.reset();
-        helper(to_parent.release(), connected.release(), method, plan, leader, ifindices);
+        int out = to_parent.release(), conn = connected.release();
+        keep_only(out, conn);
+        helper(out, conn, method, plan, leader, ifindices);
     }
-    to_parent.reset();
-    connected.reset();
+    return {pid, std::move(from_helper)};
+}
+
+// Wait for a helper from spawn_helper; returns its exit code and message.
+std::pair<int, std::string> collect_helper(pid_t pid, UniqueFd from_helper) {
+    if (pid < 0) return {1, fmt::format("cannot start the bus helper: {}", std::strerror(-pid))};
     std::string text;
     char buf[512];
     for (ssize_t n; (n = ::read(from_helper.get(), buf, sizeof buf)) != 0;) {
@@ -175,6 +196,12 @@ std::pair<int, std::string> run_helper(const char* method, const Plan& plan, pid
     while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
     return {WIFEXITED(status) ? WEXITSTATUS(status) : 1, text};
+}
+
+std::pair<int, std::string> run_helper(const char* method, const Plan& plan, pid_t leader,
+                                       const std::vector<int>& ifindices) {
+    auto [pid, from_helper] = spawn_helper(method, plan, leader, ifindices);
+    return collect_helper(pid, std::move(from_helper));
 }
 
 }  // namespace
@@ -196,10 +223,33 @@ Result<bool> configure_registration(const Plan& plan, pid_t leader, const std::v
     return plain_error(fmt::format("Failed to register machine \"{}\" with machined: {}", plan.machine, text), EIO);
 }
 
-void cleanup_registration(const Plan& plan) {
-    auto [code, text] = run_helper("UnregisterMachine", plan, 0, {});
+Unregistration Unregistration::begin(const Plan& plan) {
+    Unregistration u;
+    u.machine_ = plan.machine;
+    auto [pid, from_helper] = spawn_helper("UnregisterMachine", plan, 0, {});
+    u.pid_ = pid;
+    u.from_helper_ = std::move(from_helper);
+    u.started_ = true;
+    return u;
+}
+
+void Unregistration::finish() {
+    if (!started_) return;
+    started_ = false;
+    auto [code, text] = collect_helper(std::exchange(pid_, -1), std::move(from_helper_));
     if (code != 0 && code != kNotThere && code != kNoSuchMachine)
-        spdlog::warn("Could not unregister machine \"{}\" from machined: {}", plan.machine, text);
+        spdlog::warn("Could not unregister machine \"{}\" from machined: {}", machine_, text);
+}
+
+Unregistration& Unregistration::operator=(Unregistration&& o) noexcept {
+    if (this != &o) {
+        finish();
+        machine_ = std::move(o.machine_);
+        pid_ = std::exchange(o.pid_, -1);
+        from_helper_ = std::move(o.from_helper_);
+        started_ = std::exchange(o.started_, false);
+    }
+    return *this;
 }
 
 }  // namespace berth::nspawn

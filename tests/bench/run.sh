@@ -11,7 +11,7 @@
 #                   else /var/cache/berth/debian-12.tmp); never written to, every boot gets a fresh copy
 #   STARTUP_RUNS=30 STARTUP_WARMUP=3 (per round) STARTUP_ROUNDS=3 BOOT_RUNS=7 BOOT_WARMUP=1 MEMORY_RUNS=3
 #   BOOT_TIMEOUT=60 (seconds per boot)  MEMORY_SETTLE=1 (seconds between "booted" and measuring)
-#   TERMINATE_RUNS=5 TERMINATE_WARMUP=1
+#   TERMINATE_RUNS=15 TERMINATE_WARMUP=1 TERMINATE_SETTLE=1 (seconds between boot and stop)
 #   MACHINECTL (default: next to NSPAWN) SHELL_RUNS=60 SHELL_ROUNDS=3 SHELL_WARMUP=3 (per round)
 #   LOGIN_RUNS=15 LOGIN_WARMUP=2 LOGIN_DEBIAN=1 (0: busybox guest only) SYSTEMD_MACHINED=/lib/systemd/systemd-machined
 #   SYSTEMD_NSPAWN_UNIFIED_HIERARCHY is passed through to systemd-nspawn untouched.
@@ -20,8 +20,9 @@ set -uo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 NSPAWN=${NSPAWN:-$REPO/build/bin/nspawn}
 MACHINED=${MACHINED:-$(dirname "$NSPAWN")/machined}
-TERMINATE_RUNS=${TERMINATE_RUNS:-5}
+TERMINATE_RUNS=${TERMINATE_RUNS:-15}
 TERMINATE_WARMUP=${TERMINATE_WARMUP:-1}
+TERMINATE_SETTLE=${TERMINATE_SETTLE:-1}
 STARTUP_RUNS=${STARTUP_RUNS:-30}
 STARTUP_WARMUP=${STARTUP_WARMUP:-3}
 STARTUP_ROUNDS=${STARTUP_ROUNDS:-3}
@@ -623,14 +624,33 @@ guest_init() {      # SUPERVISOR PID -> the guest's PID 1 (the descendant that i
     done
 }
 
-terminate_once() {  # IMPL NAME -> seconds in $TERM_T, or non-zero with the reason in $TERM_WHY
-    local impl=$1 name=$2 ov cmd pid t0 t1 rc i log=$WORK/logs/terminate-$1.log init
+# systemd's machinectl VERB NAME against $MACHINED_ADDR, in a private mount namespace with /run/systemd/system
+# (without it systemd's clients refuse to run: "System has not been booted with systemd"). The clock starts
+# in there, just before machinectl is executed: $TERM_T0 gets the time.
+sd_machinectl() {
+    local verb=$1 name=$2 t0file=$WORK/term.t0
+    DBUS_SYSTEM_BUS_ADDRESS=$MACHINED_ADDR unshare -m --propagation private bash -c \
+        'mount -t tmpfs tmpfs /run/systemd && mkdir /run/systemd/system && echo "$EPOCHREALTIME" >"$1" &&
+         exec /usr/bin/machinectl "$2" "$3"' bash "$t0file" "$verb" "$name" || return 1
+    TERM_T0=$(<"$t0file")
+}
+
+# IMPL NAME -> seconds in $TERM_T, or non-zero with the reason in $TERM_WHY. IMPL:
+#   berth            nspawn registered with berth's machined, stopped by systemd's `machinectl terminate`
+#   berth-poweroff   the same machine stopped by systemd's `machinectl poweroff` (SIGRTMIN+4 to its PID 1)
+#   systemd-nspawn   systemd-nspawn registered with the same machined, stopped by `machinectl poweroff`
+#   systemd-nspawn-kill  systemd-nspawn unregistered, SIGRTMIN+4 to its PID 1 from /bin/kill (no bus at all)
+terminate_once() {
+    local impl=$1 name=$2 ov cmd pid t0 t1 rc i log=$WORK/logs/terminate-$1.log
     new_root
     ov=$OV
     TERM_WHY=""
     case $impl in
-        berth) cmd="$NSPAWN -q --register=yes -M $name -D $ov/root --console=pipe --bind-ro=$WORK/probe-stay.service:$PROBE_UNIT -b systemd.wants=berth-probe.service" ;;
-        systemd-nspawn) cmd=$(boot_cmd systemd-nspawn "$ov/root" "$WORK/probe-stay.service" "$name") ;;
+        berth | berth-poweroff)
+            cmd="$NSPAWN -q --register=yes -M $name -D $ov/root --console=pipe --bind-ro=$WORK/probe-stay.service:$PROBE_UNIT -b systemd.wants=berth-probe.service" ;;
+        systemd-nspawn)
+            cmd="systemd-nspawn -q --register=yes --keep-unit -M $name -D $ov/root --console=pipe --bind-ro=$WORK/probe-stay.service:$PROBE_UNIT -b systemd.wants=berth-probe.service" ;;
+        systemd-nspawn-kill) cmd=$(boot_cmd systemd-nspawn "$ov/root" "$WORK/probe-stay.service" "$name") ;;
     esac
     # shellcheck disable=SC2086
     DBUS_SYSTEM_BUS_ADDRESS=$MACHINED_ADDR $cmd </dev/null >"$log" 2>&1 &
@@ -646,18 +666,24 @@ terminate_once() {  # IMPL NAME -> seconds in $TERM_T, or non-zero with the reas
         drop_root "$ov"
         return 1
     fi
+    local init
     init=$(guest_init "$pid")
-    t0=$(now)
+    # Let the units the boot left under way settle, so that every run stops the same guest.
+    sleep "$TERMINATE_SETTLE"
     case $impl in
-        berth) busctl --address="$MACHINED_ADDR" call org.freedesktop.machine1 /org/freedesktop/machine1 \
-                   org.freedesktop.machine1.Manager TerminateMachine s "$name" >>"$log" 2>&1 ||
-                   TERM_WHY="TerminateMachine failed: $(tail -n1 "$log")" ;;
-        # A process of its own, as busctl is for berth (and machinectl would be): /bin/kill, not the builtin.
-        systemd-nspawn) /bin/kill -s RTMIN+4 "$init" || TERM_WHY="cannot signal the guest's PID 1 ($init)" ;;
+        berth) sd_machinectl terminate "$name" >>"$log" 2>&1 || TERM_WHY="machinectl terminate failed: $(tail -n1 "$log")" ;;
+        berth-poweroff | systemd-nspawn)
+            sd_machinectl poweroff "$name" >>"$log" 2>&1 || TERM_WHY="machinectl poweroff failed: $(tail -n1 "$log")" ;;
+        # A process of its own, as machinectl is for the others: /bin/kill, not the builtin.
+        systemd-nspawn-kill)
+            TERM_T0=$(now)
+            /bin/kill -s RTMIN+4 "$init" || TERM_WHY="cannot signal the guest's PID 1 ($init)" ;;
     esac
+    [[ -n $TERM_WHY ]] && stop_tree "$pid" 5
     wait "$pid"
     rc=$?
     t1=$(now)
+    t0=$TERM_T0
     [[ -z $TERM_WHY ]] && ((rc != 0)) && TERM_WHY="the supervisor exited with status $rc (not a clean shutdown)"
     drop_root "$ov"
     [[ -z $TERM_WHY ]] || return 1
@@ -666,19 +692,28 @@ terminate_once() {  # IMPL NAME -> seconds in $TERM_T, or non-zero with the reas
 
 bench_terminate() {
     local impl r i
-    local -a impls=() order=() all=(berth systemd-nspawn)
+    local -a impls=() order=() all=(berth berth-poweroff systemd-nspawn systemd-nspawn-kill)
     local -A why=() med=() lo=() hi=()
     echo
     echo "5. Terminate a booted Debian guest until it is gone (median of $TERMINATE_RUNS runs, interleaved, after $TERMINATE_WARMUP warm-up run(s))"
     find_debian_root || { echo "  no Debian rootfs with systemd (set DEBIAN_ROOT=...); skipping"; return; }
-    note "berth: TerminateMachine via machined (which asks nspawn, the registering supervisor) until nspawn exited"
-    note "systemd-nspawn: machinectl poweroff's signal (SIGRTMIN+4) to the guest's PID 1 until systemd-nspawn exited"
+    note "berth and systemd-nspawn both registered with berth's machined on a private bus (systemd-machined cannot"
+    note "  run without systemd as PID 1); the clock runs from the start of systemd's machinectl until the supervisor exited"
+    note "berth: machinectl terminate (machined asks nspawn, which sends SIGRTMIN+3) / machinectl poweroff (SIGRTMIN+4)"
+    note "systemd-nspawn --keep-unit: machinectl poweroff; sd-nspawn kill: SIGRTMIN+4 from /bin/kill, unregistered (no bus)"
     write_probe "$WORK/probe-stay.service" stay
-    if ((BERTH_OK)) && [[ -x $MACHINED ]]; then
-        start_bench_machined || why[berth]="machined did not come up: $(why "$WORK/logs/machined.log" 1)"
-    else
-        why[berth]=${BERTH_WHY:-"$MACHINED not built"}
+    local bus_why=""
+    if ! [[ -d /run/systemd ]]; then
+        bus_why="needs /run/systemd (to give systemd's machinectl a private view of it)"
+    elif ! [[ -x /usr/bin/machinectl ]]; then
+        bus_why="needs systemd's /usr/bin/machinectl (systemd-container)"
+    elif ! [[ -x $MACHINED ]]; then
+        bus_why="$MACHINED not built"
+    elif ! start_bench_machined; then
+        bus_why="machined did not come up: $(why "$WORK/logs/machined.log" 1)"
     fi
+    for impl in berth berth-poweroff systemd-nspawn; do [[ -n $bus_why ]] && why[$impl]=$bus_why; done
+    if ! ((BERTH_OK)); then why[berth]=$BERTH_WHY; why[berth-poweroff]=$BERTH_WHY; fi
     for impl in "${all[@]}"; do
         [[ -n ${why[$impl]:-} ]] && continue
         available "$impl" || { why[$impl]=$UNAVAILABLE; continue; }
@@ -703,15 +738,17 @@ bench_terminate() {
     done
     row "implementation" "median" "range" "vs systemd-nspawn" ""
     for impl in "${all[@]}"; do
-        local goal=""
+        local goal="" lbl
         [[ $impl == berth ]] && goal="goal <= 1.00x"
-        local lbl=$impl
-        [[ $impl == berth ]] && lbl=berth-machined
+        case $impl in
+            berth) lbl="berth terminate" ;; berth-poweroff) lbl="berth poweroff" ;;
+            systemd-nspawn) lbl="systemd-nspawn" ;; systemd-nspawn-kill) lbl="sd-nspawn kill" ;;
+        esac
         if [[ -n ${med[$impl]:-} ]]; then
-            row "$(label "$lbl")" "$(secs "${med[$impl]}")" "$(secs "${lo[$impl]}") .. $(secs "${hi[$impl]}")" \
+            row "$lbl" "$(secs "${med[$impl]}")" "$(secs "${lo[$impl]}") .. $(secs "${hi[$impl]}")" \
                 "$([[ -n ${med[systemd-nspawn]:-} ]] && ratio "${med[$impl]}" "${med[systemd-nspawn]}" || echo -)" "$goal"
         else
-            row "$(label "$lbl")" "-" "not available (${why[$impl]})" "" ""
+            row "$lbl" "-" "not available (${why[$impl]})" "" ""
         fi
     done
     if grep -q "killing it" "$WORK/logs/machined.log" 2>/dev/null; then
