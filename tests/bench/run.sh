@@ -87,6 +87,30 @@ sweep_cgroups() {   # cgroups named after our machines (left when a supervisor h
     echo "warning: could not remove cgroups: $top" >&2
 }
 
+# The script and everything it starts run in a cgroup of its own, $TAG.scope, in the unified hierarchy and
+# (hybrid hosts) in name=systemd: systemd-nspawn --keep-unit takes its caller's cgroup for its unit's and
+# makes payload/ and supervisor/ in it, which from the root cgroup would be left at the top of the host's
+# hierarchies. cleanup moves the script back and sweep_cgroups removes the rest.
+OWN_CGROUPS=()
+enter_own_cgroup() {
+    local h rel dir
+    for h in /sys/fs/cgroup/unified /sys/fs/cgroup/systemd /sys/fs/cgroup; do
+        [[ -f $h/cgroup.procs ]] || continue
+        case $h in
+            /sys/fs/cgroup/systemd) rel=$(awk -F: '$2 == "name=systemd" { print $3 }' /proc/self/cgroup) ;;
+            *) rel=$(awk -F: '$1 == "0" { print $3 }' /proc/self/cgroup) ;;
+        esac
+        dir=$h/$TAG.scope
+        mkdir -p "$dir" && echo $$ >"$dir/cgroup.procs" || continue
+        OWN_CGROUPS+=("$h${rel%/}")
+    done
+}
+leave_own_cgroup() {
+    local from
+    for from in "${OWN_CGROUPS[@]}"; do echo $$ >"$from/cgroup.procs" 2>/dev/null; done
+    OWN_CGROUPS=()
+}
+
 CLEANED=0
 cleanup() {
     ((CLEANED)) && return
@@ -108,6 +132,7 @@ cleanup() {
     for p in $(lxc_pivots); do
         grep -qxF "$p" <<<"$PIVOTS_BEFORE" || rmdir "$p" 2>/dev/null
     done
+    leave_own_cgroup
     sweep_cgroups
     rmdir /run/systemd/nspawn/propagate/"$TAG"* 2>/dev/null
     return 0
@@ -119,6 +144,7 @@ trap 'cleanup; exit 143' TERM
 WORK=$(mktemp -d /tmp/berth-bench.XXXXXX) || die "cannot create a temporary directory"
 mount -t tmpfs -o mode=0755 berth-bench "$WORK" || die "cannot mount a tmpfs on $WORK"
 mkdir -p "$WORK/lxc" "$WORK/logs"
+enter_own_cgroup
 
 # ---------------------------------------------------------------------------------------------
 # Small helpers: statistics and formatting.
