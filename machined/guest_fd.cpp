@@ -14,6 +14,8 @@
 #include <cstring>
 #include <functional>
 
+#include "common/fd_passing.hpp"
+
 namespace berth::machined {
 
 namespace {
@@ -26,23 +28,7 @@ struct Report {
     char text[400] = {};
 };
 
-void send_report(int sock, const Report& rep, int fd) {
-    iovec iov{const_cast<Report*>(&rep), sizeof rep};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-    if (fd >= 0) {
-        msg.msg_control = control;
-        msg.msg_controllen = sizeof control;
-        cmsghdr* c = CMSG_FIRSTHDR(&msg);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
-    }
-    (void)::sendmsg(sock, &msg, MSG_NOSIGNAL);
-}
+void send_report(int sock, const Report& rep, int fd) { (void)send_with_fd(sock, &rep, sizeof rep, fd); }
 
 }  // namespace
 
@@ -82,21 +68,8 @@ Result<UniqueFd> fd_from_child(const std::string& what, const std::string& machi
                            ETIMEDOUT);
     }
     Report rep;
-    iovec iov{&rep, sizeof rep};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    ssize_t n = ::recvmsg(ours.get(), &msg, MSG_CMSG_CLOEXEC);
     UniqueFd fd;
-    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-            int raw = -1;
-            std::memcpy(&raw, CMSG_DATA(c), sizeof raw);
-            fd.reset(raw);
-        }
+    ssize_t n = recv_with_fd(ours.get(), &rep, sizeof rep, fd);
     reap(false);
     if (n != static_cast<ssize_t>(sizeof rep))
         return plain_error(fmt::format("Failed to {} in machine \"{}\": the helper ended without an answer", what,

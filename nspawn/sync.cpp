@@ -5,6 +5,8 @@
 
 #include <cstring>
 
+#include "common/fd_passing.hpp"
+
 namespace berth::nspawn {
 
 namespace {
@@ -41,21 +43,7 @@ Result<std::pair<Channel, Channel>> Channel::make_pair() {
 
 Status Channel::send(Stage stage, int fd) const {
     Header h{stage, 0};
-    iovec iov{&h, sizeof h};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    alignas(cmsghdr) char cbuf[CMSG_SPACE(sizeof(int))];
-    if (fd >= 0) {
-        msg.msg_control = cbuf;
-        msg.msg_controllen = sizeof cbuf;
-        cmsghdr* c = CMSG_FIRSTHDR(&msg);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
-    }
-    while (::sendmsg(fd_.get(), &msg, MSG_NOSIGNAL) < 0) {
+    while (send_with_fd(fd_.get(), &h, sizeof h, fd) < 0) {
         int err = errno;
         if (err == EINTR) continue;
         Error e = sys_error(err, fmt::format("Failed to send stage {}", stage_name(stage)));
@@ -85,30 +73,14 @@ Status Channel::send_error(const Error& e) const {
 
 Result<Message> Channel::recv() const {
     char buf[sizeof(Header) + kMaxText];
-    iovec iov{buf, sizeof buf};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    alignas(cmsghdr) char cbuf[CMSG_SPACE(sizeof(int))];
-    msg.msg_control = cbuf;
-    msg.msg_controllen = sizeof cbuf;
-    ssize_t n;
-    while ((n = ::recvmsg(fd_.get(), &msg, MSG_CMSG_CLOEXEC)) < 0) {
-        if (errno != EINTR) return errno_error("Failed to receive from the machine's setup");
-    }
+    Message m;
+    ssize_t n = recv_with_fd(fd_.get(), buf, sizeof buf, m.fd);
+    if (n < 0) return errno_error("Failed to receive from the machine's setup");
     if (n == 0) return plain_error("the other side of the setup exited", EPIPE);
     if (static_cast<size_t>(n) < sizeof(Header)) return plain_error("short sync message", EPROTO);
-    Message m;
     Header h;
     std::memcpy(&h, buf, sizeof h);
     m.stage = h.stage;
-    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-            int fd;
-            std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
-            m.fd.reset(fd);
-        }
-    }
     if (m.stage == Stage::Failed)
         m.error = Error{h.err, std::string(buf + sizeof(Header), n - sizeof(Header))};
     return m;

@@ -31,21 +31,11 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-cat >"$WORK/bus.conf" <<CONF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path=$WORK/bus</listen>
-  <auth>EXTERNAL</auth>
-  <limit name="max_replies_per_connection">100000</limit>
-  <policy context="default">
-    <allow user="*"/> <allow own="*"/> <allow send_destination="*"/> <allow receive_sender="*"/>
-  </policy>
-</busconfig>
-CONF
-BUS_PID=$(dbus-daemon --config-file="$WORK/bus.conf" --fork --print-pid --nosyslog) || { echo "dbus-daemon failed" >&2; exit 1; }
-export DBUS_SYSTEM_BUS_ADDRESS=unix:path=$WORK/bus
+# shellcheck source=tests/fixtures/private-bus.sh
+source "$REPO/tests/fixtures/private-bus.sh"
+private_bus_config "$WORK" '<limit name="max_replies_per_connection">100000</limit>'
+BUS_PID=$(start_private_bus "$WORK") || { echo "dbus-daemon failed" >&2; exit 1; }
+export DBUS_SYSTEM_BUS_ADDRESS=unix:path=$WORK/bus.sock
 
 name_owned() {
     [[ $(busctl --system call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus NameHasOwner s \

@@ -613,20 +613,7 @@ MACHINED_ADDR=""
 start_bench_machined() {   # a private bus with our machined on it; sets MACHINED_ADDR
     local dir=$WORK/machined i
     mkdir -p "$dir/pool" "$dir/state" "$dir/machines"
-    cat >"$dir/bus.conf" <<EOF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path=$dir/bus.sock</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow own="*"/>
-    <allow send_destination="*"/>
-    <allow receive_sender="*"/>
-  </policy>
-</busconfig>
-EOF
+    private_bus_config "$dir"
     printf 'machines_dir = "%s"\nenabled_dir = "%s"\nterminate_timeout_sec = 90\n' "$dir/machines" "$dir/enabled" \
         >"$dir/machined.toml"
     dbus-daemon --config-file="$dir/bus.conf" --nofork --nosyslog >"$WORK/logs/bus.log" 2>&1 &
@@ -781,6 +768,9 @@ bench_terminate() {
         echo "  warning: machined had to kill a guest after its timeout (see its log)"
     fi
 }
+
+# shellcheck source=tests/fixtures/private-bus.sh
+source "$REPO/tests/fixtures/private-bus.sh"
 
 # shell and login
 # shellcheck source=tests/bench/enter.sh

@@ -23,21 +23,10 @@ cleanup() {
 trap cleanup EXIT
 mount -t tmpfs tmpfs /run/systemd
 # A system bus on which anyone may own and call anything: only introspection is asked for.
-cat > "$dir/bus.conf" <<CONF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path=$dir/bus.sock</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow own="*"/>
-    <allow send_destination="*"/>
-    <allow receive_sender="*"/>
-  </policy>
-</busconfig>
-CONF
-bus_pid=$(dbus-daemon --config-file="$dir/bus.conf" --fork --print-pid --nosyslog)
+# shellcheck source=tests/fixtures/private-bus.sh
+source "$out/../fixtures/private-bus.sh"
+private_bus_config "$dir"
+bus_pid=$(start_private_bus "$dir")
 address=unix:path=$dir/bus.sock
 DBUS_SYSTEM_BUS_ADDRESS=$address /lib/systemd/systemd-machined &
 machined_pid=$!

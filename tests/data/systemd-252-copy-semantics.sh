@@ -25,17 +25,10 @@ cleanup() {
 }
 trap cleanup EXIT
 mount -t tmpfs tmpfs /run/systemd
-cat >"$dir/bus.conf" <<CONF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path=$dir/bus.sock</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default"><allow own="*"/><allow send_destination="*"/><allow receive_sender="*"/></policy>
-</busconfig>
-CONF
-bus_pid=$(dbus-daemon --config-file="$dir/bus.conf" --fork --print-pid --nosyslog)
+# shellcheck source=tests/fixtures/private-bus.sh
+source "$(dirname "$0")/../fixtures/private-bus.sh"
+private_bus_config "$dir"
+bus_pid=$(start_private_bus "$dir")
 export DBUS_SYSTEM_BUS_ADDRESS=unix:path=$dir/bus.sock
 /lib/systemd/systemd-machined 2>"$dir/machined.log" &
 machined_pid=$!

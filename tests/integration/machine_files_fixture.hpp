@@ -15,25 +15,37 @@
 
 namespace berth::test {
 
-class MachineFiles : public MachinedTest {
+// machined with one running machine of the test's, `name`, registered by the process `supervisor`; its
+// leader, and a host directory for the host's side. TearDown terminates the machine through machined.
+class RunningMachine : public MachinedTest {
 protected:
-    void SetUp() override {
-        MachinedTest::SetUp();
-        start_machined();
-        machine_process_.emplace(start_registered("sleep 1000"));
-        ASSERT_TRUE(wait_up(*machine_process_));
-        ASSERT_TRUE(eventually([&] { return machine_names() == std::vector<std::string>{".host", machine_}; }));
-        leader_ = machine_property(machine_, "Leader").substr(2);  // "u PID"
+    void start_machine(const std::string& name, Process supervisor) {
+        machine_process_.emplace(std::move(supervisor));
+        running_ = name;
+        ASSERT_TRUE(eventually([&] { return machine_names() == std::vector<std::string>{".host", name}; }));
+        leader_ = machine_property(name, "Leader").substr(2);  // "u PID"
         host_dir_ = tmp_ + "/host";
         make_dirs(host_dir_);
     }
     void TearDown() override {
         if (machine_process_) {
-            manager("TerminateMachine", {"s", machine_});
+            manager("TerminateMachine", {"s", running_});
             machine_process_->wait(60s);
             machine_process_.reset();
         }
         MachinedTest::TearDown();
+    }
+    std::optional<Process> machine_process_;
+    std::string running_, leader_, host_dir_;
+};
+
+class MachineFiles : public RunningMachine {
+protected:
+    void SetUp() override {
+        MachinedTest::SetUp();
+        start_machined();
+        start_machine(machine_, start_registered("sleep 1000"));
+        ASSERT_TRUE(wait_up(*machine_process_));
     }
 
     // A shell command inside the machine: all its namespaces, its root, as its root.
@@ -68,9 +80,6 @@ protected:
                                "org.freedesktop.machine1.Manager", "CopyToMachine", "sss", machine_, src, dst},
                               {.env = {bus_->env()}, .timeout = 120s});
     }
-
-    std::optional<Process> machine_process_;
-    std::string leader_, host_dir_;
 };
 
 inline struct stat lstat_of(const std::string& path) {

@@ -60,28 +60,14 @@ TEST_F(MachineFiles, BindMountThroughAGuestSymlinkStaysInsideTheMachine) {
 }
 
 // A machine without a user namespace of its own (--private-users=no): its ids are the host's.
-class MachineFilesWithoutUserNamespace : public MachinedTest {
+class MachineFilesWithoutUserNamespace : public RunningMachine {
 protected:
     void SetUp() override {
         MachinedTest::SetUp();
         start_machined();
-        machine_process_.emplace(start_registered("sleep 1000", {"--private-users=no"}));
+        start_machine(machine_, start_registered("sleep 1000", {"--private-users=no"}));
         ASSERT_TRUE(wait_up(*machine_process_));
-        ASSERT_TRUE(eventually([&] { return machine_names().size() == 2; }));
-        leader_ = machine_property(machine_, "Leader").substr(2);
-        host_dir_ = tmp_ + "/host";
-        make_dirs(host_dir_);
     }
-    void TearDown() override {
-        if (machine_process_) {
-            manager("TerminateMachine", {"s", machine_});
-            machine_process_->wait(60s);
-            machine_process_.reset();
-        }
-        MachinedTest::TearDown();
-    }
-    std::optional<Process> machine_process_;
-    std::string leader_, host_dir_;
 };
 
 TEST_F(MachineFilesWithoutUserNamespace, OwnersStayTheHostsAndBindsWork) {

@@ -304,28 +304,16 @@ TEST_F(MachineFiles, UnprivilegedCallersAreRefused) {
 
 // A Debian guest (the cached rootfs on an ephemeral overlay, not booted: its ids and tools are what
 // matter), in its own user namespace as nspawn's default gives it.
-class DebianMachineFiles : public MachinedTest {
+class DebianMachineFiles : public RunningMachine {
 protected:
     void SetUp() override {
         MachinedTest::SetUp();
         if (!exists(debian_rootfs() + "/usr/bin/stat")) GTEST_SKIP() << "no Debian rootfs at " << debian_rootfs();
         start_machined();
         name_ = "deb-" + id_;
-        machine_process_.emplace(start_nspawn({"-q", "--register=yes", "-D", debian_rootfs(), "-M", name_, "-x",
-                                               "/bin/sleep", "1000"},
-                                              {.env = {bus_->env()}, .timeout = 600s}));
-        ASSERT_TRUE(eventually([&] { return machine_names().size() == 2; }));
-        leader_ = machine_property(name_, "Leader").substr(2);
-        host_dir_ = tmp_ + "/host";
-        make_dirs(host_dir_);
-    }
-    void TearDown() override {
-        if (machine_process_) {
-            manager("TerminateMachine", {"s", name_});
-            machine_process_->wait(60s);
-            machine_process_.reset();
-        }
-        MachinedTest::TearDown();
+        start_machine(name_, start_nspawn({"-q", "--register=yes", "-D", debian_rootfs(), "-M", name_, "-x",
+                                           "/bin/sleep", "1000"},
+                                          {.env = {bus_->env()}, .timeout = 600s}));
     }
     std::string in_machine(const std::string& script) const {
         auto r = run("/usr/bin/nsenter", {"-t", leader_, "-a", "-r", "-w", "/bin/sh", "-c", script});
@@ -333,8 +321,7 @@ protected:
         return trim(r.out);
     }
 
-    std::optional<Process> machine_process_;
-    std::string name_, leader_, host_dir_;
+    std::string name_;
 };
 
 TEST_F(DebianMachineFiles, CopyBothWaysKeepsModeAndOwnership) {

@@ -65,32 +65,17 @@ TEST_F(EnterDebian, ExecuteRunsAsAUserCreatedInTheGuest) {
 }
 
 TEST_F(EnterDebian, ExecuteRunsWithTheConfinementOfTheGuestsSystemd) {
-    std::string script =
-        "for f in CapBnd CapEff NoNewPrivs Seccomp Seccomp_filters; do "
-        "  echo $f $(grep \"^$f:\" /proc/self/status | cut -f2) $(grep \"^$f:\" /proc/1/status | cut -f2); done; "
-        "for n in cgroup ipc mnt net pid time user uts; do "
-        "  echo $n $(readlink /proc/self/ns/$n) $(readlink /proc/1/ns/$n); done; "
-        "echo cgroups $(cat /proc/self/cgroup | tr '\\n' ' ') / $(cat /proc/1/cgroup | tr '\\n' ' ')";
-    auto r = sh(script);
+    auto r = sh(confinement_script({"CapBnd", "CapEff", "NoNewPrivs", "Seccomp", "Seccomp_filters"},
+                                   {"cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts"}));
     ASSERT_EQ(r.error, "") << r.message;
-    std::istringstream in(r.out);
-    int lines = 0;
-    for (std::string line; std::getline(in, line); lines++) {
-        if (line.rfind("cgroups ", 0) == 0) {
-            auto slash = line.find(" / ");
-            EXPECT_EQ(line.substr(8, slash - 8), line.substr(slash + 3)) << line;
-            EXPECT_NE(line.find("0::/init.scope"), std::string::npos) << line;
-            continue;
-        }
-        std::istringstream f(line);
-        std::string name, ours, theirs;
-        f >> name >> ours >> theirs;
-        EXPECT_EQ(ours, theirs) << line;
-        if (name == "Seccomp") {
-            EXPECT_EQ(ours, "2");
-        }
+    auto c = parse_confinement(r.out);
+    EXPECT_EQ(c.own_cgroups, c.leader_cgroups);
+    EXPECT_NE(c.own_cgroups.find("0::/init.scope"), std::string::npos) << c.own_cgroups;
+    for (auto& [name, ours, theirs] : c.fields) {
+        EXPECT_EQ(ours, theirs) << name;
+        if (name == "Seccomp") EXPECT_EQ(ours, "2");
     }
-    EXPECT_EQ(lines, 14) << r.out << r.err;
+    EXPECT_EQ(c.lines, 14) << r.out << r.err;
 }
 
 TEST_F(EnterDebian, OpenMachineLoginStartsContainerGettyOfTheGuestsSystemd) {

@@ -17,6 +17,16 @@ namespace {
 constexpr const char* kAliceHash =
     "$6$berthtestsalt$Fl9b1MUhW6ckoI94MDV92q.vcWzgTrDXy/09M.81mzrxZVd6keok/8gnHd7/EtaGrOYVxcvYJPGOcj.2iUPyJ.";
 
+// At the login prompt of `t`: logs in as alice, up to her shell's prompt (input is read from then on).
+::testing::AssertionResult log_in_as_alice(Terminal& t) {
+    if (!t.wait_for("login: ")) return ::testing::AssertionFailure() << "no login prompt: " << t.output();
+    t.type("alice\n");
+    if (!t.wait_for("Password: ")) return ::testing::AssertionFailure() << "no password prompt: " << t.output();
+    t.type("wonderland\n");
+    if (!t.wait_for("$ ")) return ::testing::AssertionFailure() << "no shell prompt: " << t.output();
+    return ::testing::AssertionSuccess();
+}
+
 class Enter : public MachinedTest {
 protected:
     void SetUp() override {
@@ -135,33 +145,18 @@ TEST_F(Enter, ExecuteInAFrozenMachineIsRefusedSayingSo) {
 
 // Read inside: the command's own view and the guest's PID 1's, field by field.
 TEST_F(Enter, ExecuteRunsWithTheLeadersNamespacesCgroupCapabilitiesAndFilter) {
-    std::string script =
-        "for f in CapBnd CapEff CapPrm CapInh CapAmb NoNewPrivs Seccomp Seccomp_filters; do "
-        "  echo $f $(grep \"^$f:\" /proc/self/status | cut -f2) $(grep \"^$f:\" /proc/1/status | cut -f2); done; "
-        "for n in cgroup ipc mnt net pid pid_for_children time user uts; do "
-        "  echo $n $(readlink /proc/self/ns/$n) $(readlink /proc/1/ns/$n); done; "
-        "echo cgroups $(cat /proc/self/cgroup | tr '\\n' ' ') / $(cat /proc/1/cgroup | tr '\\n' ' ')";
-    auto r = sh(script);
+    auto r = sh(confinement_script({"CapBnd", "CapEff", "CapPrm", "CapInh", "CapAmb", "NoNewPrivs", "Seccomp", "Seccomp_filters"},
+                                   {"cgroup", "ipc", "mnt", "net", "pid", "pid_for_children", "time", "user", "uts"}));
     ASSERT_EQ(r.error, "") << r.message;
     ASSERT_EQ(r.status, "exited 0") << r.err;
-    std::istringstream in(r.out);
-    int lines = 0;
-    for (std::string line; std::getline(in, line); lines++) {
-        if (line.rfind("cgroups ", 0) == 0) {
-            auto slash = line.find(" / ");
-            EXPECT_EQ(line.substr(8, slash - 8), line.substr(slash + 3)) << line;
-            continue;
-        }
-        std::istringstream f(line);
-        std::string name, ours, theirs;
-        f >> name >> ours >> theirs;
+    auto c = parse_confinement(r.out);
+    EXPECT_EQ(c.own_cgroups, c.leader_cgroups);
+    for (auto& [name, ours, theirs] : c.fields) {
         EXPECT_EQ(ours, theirs) << name;
         EXPECT_FALSE(ours.empty()) << name;
-        if (name == "Seccomp") {
-            EXPECT_EQ(ours, "2");
-        }
+        if (name == "Seccomp") EXPECT_EQ(ours, "2");
     }
-    EXPECT_EQ(lines, 18);
+    EXPECT_EQ(c.lines, 18);
 }
 
 // keyctl works for anyone on the host; the machine's filter makes it EPERM, for the shell as for PID 1.
@@ -221,11 +216,7 @@ TEST_F(Enter, OpenMachineShellRefusesARelativePathAsSystemdDoes) {
 TEST_F(Enter, OpenMachineLoginRunsTheGuestsLoginOnATerminal) {
     auto o = open_login(machine_);
     ASSERT_EQ(o.error, "") << o.message;
-    ASSERT_TRUE(o.terminal.wait_for("login: ")) << o.terminal.output();
-    o.terminal.type("alice\n");
-    ASSERT_TRUE(o.terminal.wait_for("Password: ")) << o.terminal.output();
-    o.terminal.type("wonderland\n");
-    ASSERT_TRUE(o.terminal.wait_for("$ ")) << o.terminal.output();  // the shell's prompt: input is read now
+    ASSERT_TRUE(log_in_as_alice(o.terminal));
     o.terminal.type("echo logged-in-as-$(id -un); exit\n");
     EXPECT_TRUE(o.terminal.wait_for("logged-in-as-alice")) << o.terminal.output();
 }
@@ -240,11 +231,7 @@ TEST_F(Enter, OpenMachineLoginPromptsAgainAfterALogoutUntilTheTerminalIsClosed) 
     {
         auto o = open_login(machine_);
         ASSERT_EQ(o.error, "") << o.message;
-        ASSERT_TRUE(o.terminal.wait_for("login: ")) << o.terminal.output();
-        o.terminal.type("alice\n");
-        ASSERT_TRUE(o.terminal.wait_for("Password: ")) << o.terminal.output();
-        o.terminal.type("wonderland\n");
-        ASSERT_TRUE(o.terminal.wait_for("$ ")) << o.terminal.output();
+        ASSERT_TRUE(log_in_as_alice(o.terminal));
         o.terminal.type("echo first-$((6*7)); exit\n");
         ASSERT_TRUE(o.terminal.wait_for("first-42")) << o.terminal.output();
         size_t after_first = o.terminal.output().rfind("first-42");

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <sstream>
 #include <thread>
 
 namespace berth::test {
@@ -177,6 +178,40 @@ Opened open_login(const std::string& machine) { return manager_pty("OpenMachineL
 Opened open_shell(const std::string& machine, const std::string& user, const std::string& path,
                   const std::vector<std::string>& args, const std::vector<std::string>& env) {
     return manager_pty("OpenMachineShell", machine, user, path, args, env);
+}
+
+std::string confinement_script(const std::vector<std::string>& status_fields, const std::vector<std::string>& namespaces) {
+    auto words = [](const std::vector<std::string>& v) {
+        std::string s;
+        for (auto& w : v) s += (s.empty() ? "" : " ") + w;
+        return s;
+    };
+    return "for f in " + words(status_fields) +
+           "; do "
+           "  echo $f $(grep \"^$f:\" /proc/self/status | cut -f2) $(grep \"^$f:\" /proc/1/status | cut -f2); done; "
+           "for n in " +
+           words(namespaces) +
+           "; do "
+           "  echo $n $(readlink /proc/self/ns/$n) $(readlink /proc/1/ns/$n); done; "
+           "echo cgroups $(cat /proc/self/cgroup | tr '\\n' ' ') / $(cat /proc/1/cgroup | tr '\\n' ' ')";
+}
+
+Confinement parse_confinement(const std::string& out) {
+    Confinement c;
+    std::istringstream in(out);
+    for (std::string line; std::getline(in, line); c.lines++) {
+        if (line.rfind("cgroups ", 0) == 0) {
+            auto slash = line.find(" / ");
+            c.own_cgroups = line.substr(8, slash - 8);
+            c.leader_cgroups = slash == std::string::npos ? "" : line.substr(slash + 3);
+            continue;
+        }
+        std::istringstream f(line);
+        Confinement::Field field;
+        f >> field.name >> field.ours >> field.theirs;
+        c.fields.push_back(field);
+    }
+    return c;
 }
 
 }  // namespace berth::test

@@ -61,4 +61,18 @@ Opened open_login(const std::string& machine);  // Manager.OpenMachineLogin
 Opened open_shell(const std::string& machine, const std::string& user, const std::string& path,
                   const std::vector<std::string>& args, const std::vector<std::string>& env = {});
 
+// What a command run inside sees of its confinement against the guest's PID 1: confinement_script()
+// prints, for `sh -c` inside, a line "FIELD OURS PID1S" for each /proc/PID/status field and each namespace,
+// then "cgroups OURS / PID1S"; parse_confinement() reads that back.
+std::string confinement_script(const std::vector<std::string>& status_fields, const std::vector<std::string>& namespaces);
+struct Confinement {
+    struct Field {
+        std::string name, ours, theirs;
+    };
+    std::vector<Field> fields;
+    std::string own_cgroups, leader_cgroups;  // /proc/self/cgroup and /proc/1/cgroup, lines joined by spaces
+    int lines = 0;
+};
+Confinement parse_confinement(const std::string& out);
+
 }  // namespace berth::test
