@@ -141,6 +141,10 @@ Status become(const GuestUser& u) {
                               r.machine);
         !s.ok())
         fail(err, s.error(), 1);
+    // The leader's limits, while A is still root on the host (a limit above machined's own may be raised).
+    for (auto& [res, lim] : r.confinement->limits)
+        if (::setrlimit(static_cast<__rlimit_resource>(res), &lim) < 0)
+            fail(err, errno_error(fmt::format("Failed to set the process limits of machine \"{}\"", r.machine)), 1);
     if (auto s = enter_machine_namespaces(*r.ns, r.machine); !s.ok()) fail(err, s.error(), 1);
     // Only the status pipe (and the terminal, to log in on again) stays: the master and B's streams would
     // keep the session open after B.
@@ -227,6 +231,12 @@ Result<LeaderConfinement> read_leader_confinement(const Machine& m) {
     if (!bounding) return plain_error(fmt::format("No capability bounding set for the leader of machine \"{}\"", m.name), EIO);
     c.bounding = *bounding;
     c.no_new_privs = status_number(status, "NoNewPrivs").value_or(0) != 0;
+    for (int res = 0; res < RLIM_NLIMITS; res++) {
+        rlimit lim{};
+        if (::prlimit(m.leader, static_cast<__rlimit_resource>(res), nullptr, &lim) < 0)
+            return errno_error(fmt::format("Failed to read the process limits of the leader of machine \"{}\"", m.name));
+        c.limits.emplace_back(res, lim);
+    }
     auto seccomp = status_number(status, "Seccomp").value_or(0);
     if (seccomp == 1)
         return plain_error(fmt::format("The leader of machine \"{}\" runs in strict seccomp mode: nothing can join it",

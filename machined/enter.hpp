@@ -2,12 +2,14 @@
 // less: machined forks a waiter (A) that joins the leader's cgroups (the unified one and, on hybrid hosts,
 // its v1 ones; while A is still privileged on the host), then every namespace of the leader, user
 // namespace first (machine_namespaces.hpp); A forks the command (B) inside the PID namespace and waits for
-// it. B takes the leader's capability bounding set, its no_new_privs, its system call filter (as nspawn
+// it. A takes the leader's process limits (rlimits) before it leaves the host's user namespace; B takes the
+// leader's capability bounding set, its no_new_privs, its system call filter (as nspawn
 // recorded it, common/seccomp_record.hpp), then the user, and executes. When B ends, A writes how to the
 // status pipe and exits; machined reaps A (Children).
 #pragma once
 
 #include <linux/filter.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include <cstdint>
@@ -34,6 +36,8 @@ struct LeaderConfinement {
     bool first_is_unified = false;
     uint64_t bounding = 0;                   // CapBnd
     bool no_new_privs = false;
+    // The leader's process limits (prlimit), by resource: set in A, so B starts with exactly them.
+    std::vector<std::pair<int, rlimit>> limits;
     std::vector<sock_filter> filter;  // empty: the leader runs under no filter
 };
 // EPERM when the leader runs under a filter that was not recorded for it (a machine of another

@@ -159,6 +159,21 @@ TEST_F(Enter, ExecuteRunsWithTheLeadersNamespacesCgroupCapabilitiesAndFilter) {
     EXPECT_EQ(c.lines, 18);
 }
 
+// Limits the leader has that machined has not (set from the host while it runs): the command has them.
+TEST_F(Enter, ExecuteHasTheLeadersProcessLimits) {
+    auto set = run("/usr/bin/prlimit", {"--pid", std::to_string(leader()), "--nofile=321:654", "--nproc=4321:8765",
+                                        "--core=0:0"});
+    ASSERT_TRUE(set.exited(0)) << set.describe();
+    auto r = sh("cat /proc/self/limits; echo ---; cat /proc/1/limits");
+    ASSERT_EQ(r.error, "") << r.message;
+    ASSERT_EQ(r.status, "exited 0") << r.err;
+    auto cut = r.out.find("---\n");
+    ASSERT_NE(cut, std::string::npos) << r.out;
+    EXPECT_EQ(r.out.substr(0, cut), r.out.substr(cut + 4));
+    EXPECT_NE(r.out.find("Max open files            321                  654"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("Max processes             4321                 8765"), std::string::npos) << r.out;
+}
+
 // keyctl works for anyone on the host; the machine's filter makes it EPERM, for the shell as for PID 1.
 TEST_F(Enter, ExecuteIsBoundByTheLeadersSystemCallFilter) {
     EXPECT_EQ(run(BERTH_SYSCALL_PROBE, {"keyctl"}).out, "keyctl ok\n");
