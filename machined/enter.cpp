@@ -13,7 +13,9 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdlib>
 #include <cstring>
+#include <sstream>
 
 #include "common/cgroup.hpp"
 #include "common/fileio.hpp"
@@ -141,10 +143,19 @@ Status become(const GuestUser& u) {
                               r.machine);
         !s.ok())
         fail(err, s.error(), 1);
-    // The leader's limits, while A is still root on the host (a limit above machined's own may be raised).
-    for (auto& [res, lim] : r.confinement->limits)
-        if (::setrlimit(static_cast<__rlimit_resource>(res), &lim) < 0)
-            fail(err, errno_error(fmt::format("Failed to set the process limits of machine \"{}\"", r.machine)), 1);
+    // The leader's limits, while A is still on the host: raised above machined's own where A may (with
+    // CAP_SYS_RESOURCE), else only as far as machined's own hard limit. Never more than the leader's.
+    for (auto& [res, lim] : r.confinement->limits) {
+        auto resource = static_cast<__rlimit_resource>(res);
+        if (::setrlimit(resource, &lim) == 0) continue;
+        rlimit ours{}, capped = lim;
+        if (errno == EPERM && ::getrlimit(resource, &ours) == 0) {
+            capped.rlim_max = std::min(lim.rlim_max, ours.rlim_max);
+            capped.rlim_cur = std::min(lim.rlim_cur, capped.rlim_max);
+            if (::setrlimit(resource, &capped) == 0) continue;
+        }
+        fail(err, errno_error(fmt::format("Failed to set the process limits of machine \"{}\"", r.machine)), 1);
+    }
     if (auto s = enter_machine_namespaces(*r.ns, r.machine); !s.ok()) fail(err, s.error(), 1);
     // Only the status pipe (and the terminal, to log in on again) stays: the master and B's streams would
     // keep the session open after B.
@@ -223,6 +234,33 @@ std::vector<std::string> cgroup_procs_files(std::string_view proc_cgroup, const 
     return unified;
 }
 
+std::vector<std::pair<int, rlimit>> parse_proc_limits(std::string_view text) {
+    std::vector<std::pair<int, rlimit>> out;
+    auto value = [](const std::string& v, rlim_t& into) {
+        if (v == "unlimited") {
+            into = RLIM_INFINITY;
+            return true;
+        }
+        if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos) return false;
+        into = std::strtoull(v.c_str(), nullptr, 10);
+        return true;
+    };
+    size_t pos = text.find('\n');  // the header
+    for (int res = 0; pos != std::string_view::npos && res < RLIM_NLIMITS; res++) {
+        size_t end = text.find('\n', pos + 1);
+        std::string_view line = text.substr(pos + 1, end == std::string_view::npos ? std::string_view::npos : end - pos - 1);
+        pos = end;
+        // "%-25s %-20s %-20s %-10s": the name may hold spaces, the values do not.
+        if (line.size() <= 26) break;
+        std::istringstream in{std::string(line.substr(26))};
+        std::string soft, hard;
+        in >> soft >> hard;
+        rlimit lim{};
+        if (value(soft, lim.rlim_cur) && value(hard, lim.rlim_max)) out.emplace_back(res, lim);
+    }
+    return out;
+}
+
 Result<LeaderConfinement> read_leader_confinement(const Machine& m) {
     LeaderConfinement c;
     BERTH_ASSIGN_CTX(std::string status, read_file(fmt::format("/proc/{}/status", m.leader)),
@@ -231,12 +269,10 @@ Result<LeaderConfinement> read_leader_confinement(const Machine& m) {
     if (!bounding) return plain_error(fmt::format("No capability bounding set for the leader of machine \"{}\"", m.name), EIO);
     c.bounding = *bounding;
     c.no_new_privs = status_number(status, "NoNewPrivs").value_or(0) != 0;
-    for (int res = 0; res < RLIM_NLIMITS; res++) {
-        rlimit lim{};
-        if (::prlimit(m.leader, static_cast<__rlimit_resource>(res), nullptr, &lim) < 0)
-            return errno_error(fmt::format("Failed to read the process limits of the leader of machine \"{}\"", m.name));
-        c.limits.emplace_back(res, lim);
-    }
+    // Read from /proc: prlimit() on another process would need CAP_SYS_RESOURCE over its user namespace.
+    BERTH_ASSIGN_CTX(std::string limits, read_file(fmt::format("/proc/{}/limits", m.leader)),
+                     "Failed to read the process limits of the leader of machine \"{}\"", m.name);
+    c.limits = parse_proc_limits(limits);
     auto seccomp = status_number(status, "Seccomp").value_or(0);
     if (seccomp == 1)
         return plain_error(fmt::format("The leader of machine \"{}\" runs in strict seccomp mode: nothing can join it",

@@ -36,10 +36,13 @@ struct LeaderConfinement {
     bool first_is_unified = false;
     uint64_t bounding = 0;                   // CapBnd
     bool no_new_privs = false;
-    // The leader's process limits (prlimit), by resource: set in A, so B starts with exactly them.
+    // The leader's process limits (/proc/LEADER/limits), by resource: set in A, so B starts with them.
     std::vector<std::pair<int, rlimit>> limits;
     std::vector<sock_filter> filter;  // empty: the leader runs under no filter
 };
+// /proc/PID/limits: one line per resource, in the kernel's order (RLIMIT_CPU first); lines it cannot read
+// are left out.
+std::vector<std::pair<int, rlimit>> parse_proc_limits(std::string_view text);
 // EPERM when the leader runs under a filter that was not recorded for it (a machine of another
 // systemd-nspawn, say): nothing runs in such a machine unconfined.
 Result<LeaderConfinement> read_leader_confinement(const Machine& m);

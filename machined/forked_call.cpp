@@ -18,38 +18,41 @@ namespace berth::machined {
 
 namespace {
 
-// What the child hands back: "<errno> <message>", at most one pipe buffer (written at once, read after exit).
+// What the child hands back: "0 <text>" or "<errno> <message>", at most one pipe buffer (written at once,
+// read after exit).
 constexpr size_t kMaxReport = 4000;
 
-[[noreturn]] void run_child(int report_fd, const std::function<Status()>& work) {
+[[noreturn]] void run_child(int report_fd, const std::function<Result<std::string>()>& work) {
     sigset_t all;
     sigfillset(&all);
     ::sigprocmask(SIG_UNBLOCK, &all, nullptr);  // machined blocks some for its signalfd
     for (int s : {SIGTERM, SIGINT, SIGCHLD, SIGPIPE}) ::signal(s, SIG_DFL);
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    Status s;
+    Result<std::string> r = std::string();
     try {
-        s = work();
+        r = work();
     } catch (const std::exception& e) {
-        s = plain_error(e.what(), EIO);
+        r = plain_error(e.what(), EIO);
     }
-    if (s.ok()) ::_exit(0);
-    std::string report = fmt::format("{} {}", s.error().code, s.error().message);
+    std::string report = r.ok() ? "0 " + *r : fmt::format("{} {}", r.error().code > 0 ? r.error().code : EIO,
+                                                          r.error().message);
     if (report.size() > kMaxReport) report.resize(kMaxReport);
     (void)!::write(report_fd, report.data(), report.size());
-    ::_exit(1);
+    ::_exit(r.ok() ? 0 : 1);
 }
 
-// The child's error, or a description of how it ended when it said nothing.
-Error child_error(int fd, const siginfo_t& how) {
+// What the child handed back, or a description of how it ended when it said nothing.
+Result<std::string> child_outcome(int fd, const siginfo_t& how) {
     char buf[kMaxReport + 1];
     ssize_t n = ::read(fd, buf, kMaxReport);
     if (n > 0) {
         std::string text(buf, static_cast<size_t>(n));
         size_t space = text.find(' ');
-        int code = space == std::string::npos ? 0 : std::atoi(text.substr(0, space).c_str());
+        int code = space == std::string::npos ? -1 : std::atoi(text.substr(0, space).c_str());
+        std::string rest = space == std::string::npos ? text : text.substr(space + 1);
+        if (code == 0 && how.si_code == CLD_EXITED && how.si_status == 0) return rest;
         if (code <= 0) code = EIO;  // an errno is what names the D-Bus error
-        return plain_error(space == std::string::npos ? text : text.substr(space + 1), code);
+        return plain_error(rest, code);
     }
     if (how.si_code == CLD_EXITED)
         return plain_error(fmt::format("the worker exited with status {}", how.si_status), EIO);
@@ -58,8 +61,7 @@ Error child_error(int fd, const siginfo_t& how) {
 
 }  // namespace
 
-int reply_when_done(Daemon& d, sd_bus_message* call, std::function<Status()> work,
-                    const char* (*error_name)(int code)) {
+int answer_when_done(Daemon& d, sd_bus_message* call, std::function<Result<std::string>()> work, ForkedAnswer answer) {
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0)
         throw_bus_error(kFailed, fmt::format("Failed to create a pipe: {}", std::strerror(errno)));
@@ -74,16 +76,15 @@ int reply_when_done(Daemon& d, sd_bus_message* call, std::function<Status()> wor
     write_end.reset();
     MessagePtr kept(sd_bus_message_ref(call));
     auto owned = std::make_shared<MessagePtr>(std::move(kept));
-    auto watched = d.children().watch(pid, [read_end, owned, error_name](const siginfo_t& how) {
+    auto watched = d.children().watch(pid, [read_end, owned, answer](const siginfo_t& how) {
         sd_bus_message* m = owned->get();
         int r;
-        if (how.si_code == CLD_EXITED && how.si_status == 0) {
-            r = reply_empty(m);
-        } else {
-            Error e = child_error(read_end->get(), how);
-            const char* name = error_name(e.code);
-            r = name ? sd_bus_reply_method_errorf(m, name, "%s", e.message.c_str())
-                     : sd_bus_reply_method_errnof(m, e.code, "%s", e.message.c_str());
+        try {
+            r = answer(m, child_outcome(read_end->get(), how));
+        } catch (const BusError& e) {
+            r = sd_bus_reply_method_errorf(m, e.name().c_str(), "%s", e.what());
+        } catch (const std::exception& e) {
+            r = sd_bus_reply_method_errorf(m, kFailed, "%s", e.what());
         }
         // The caller may have gone meanwhile: nothing to do about it.
         if (r < 0) spdlog::debug("Could not answer {}: {}", sd_bus_message_get_member(m), std::strerror(-r));
@@ -94,6 +95,22 @@ int reply_when_done(Daemon& d, sd_bus_message* call, std::function<Status()> wor
         throw_bus_error(kFailed, watched.error().message);
     }
     return 1;
+}
+
+int reply_when_done(Daemon& d, sd_bus_message* call, std::function<Status()> work,
+                    const char* (*error_name)(int code)) {
+    return answer_when_done(
+        d, call,
+        [work = std::move(work)]() -> Result<std::string> {
+            BERTH_TRY(work());
+            return std::string();
+        },
+        [error_name](sd_bus_message* m, const Result<std::string>& outcome) {
+            if (outcome.ok()) return reply_empty(m);
+            const char* name = error_name(outcome.error().code);
+            return name ? sd_bus_reply_method_errorf(m, name, "%s", outcome.error().message.c_str())
+                        : sd_bus_reply_method_errnof(m, outcome.error().code, "%s", outcome.error().message.c_str());
+        });
 }
 
 const char* file_error_name(int code) { return code == EACCES || code == EPERM ? kFailed : nullptr; }

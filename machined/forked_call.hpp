@@ -20,6 +20,12 @@ namespace berth::machined {
 int reply_when_done(Daemon& d, sd_bus_message* call, std::function<Status()> work,
                     const char* (*error_name)(int code));
 
+// The general form: the child's `work` returns a short text (at most a few kB) or an error, and `answer`,
+// run in machined when the child has ended, answers `call` from it (a BusError it throws is sent as the
+// error reply). Returns what a handler returns for a call answered later.
+using ForkedAnswer = std::function<int(sd_bus_message* call, const Result<std::string>& outcome)>;
+int answer_when_done(Daemon& d, sd_bus_message* call, std::function<Result<std::string>()> work, ForkedAnswer answer);
+
 // The D-Bus error of a failed copy or bind mount: as sd-bus names the errno (as systemd 252's machined
 // answers: EEXIST FileExists, ENOENT FileNotFound, EINVAL InvalidArgs, ENOTDIR System.Error.ENOTDIR, ...),
 // but Failed for EACCES and EPERM: the caller was allowed (checked before), the worker met a refusal, and

@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <time.h>
 
+#include <cstdlib>
+
 #include <systemd/sd-bus.h>
 
 #include <fmt/format.h>
@@ -87,6 +89,23 @@ constexpr const char* kSystemdManager = "org.freedesktop.systemd1.Manager";
 std::string pts_number(const std::string& pty_path) { return pty_path.substr(std::string("/dev/pts/").size()); }
 
 }  // namespace
+
+std::string encode_guest_outcome(const GuestOutcome& out) {
+    return fmt::format("{}\n{}\n{}", static_cast<int>(out.kind), out.error_name, out.message);
+}
+
+GuestOutcome decode_guest_outcome(const std::string& text) {
+    GuestOutcome out;
+    size_t a = text.find('\n'), b = a == std::string::npos ? a : text.find('\n', a + 1);
+    int kind = b == std::string::npos ? -1 : std::atoi(text.substr(0, a).c_str());
+    if (kind < static_cast<int>(GuestOutcome::Kind::Done) || kind > static_cast<int>(GuestOutcome::Kind::Failed))
+        return {GuestOutcome::Kind::Failed, bus::kFailed, "The worker that asked the guest answered nonsense"};
+    out.kind = static_cast<GuestOutcome::Kind>(kind);
+    out.error_name = text.substr(a + 1, b - a - 1);
+    out.message = text.substr(b + 1);
+    if (out.kind == GuestOutcome::Kind::Failed && out.error_name.empty()) out.error_name = bus::kFailed;
+    return out;
+}
 
 GuestOutcome start_guest_getty(UniqueFd bus_socket, const std::string& pty_path, const std::string& machine) {
     uint64_t deadline = now_us() + kGuestBusTimeoutMs * 1000ULL;

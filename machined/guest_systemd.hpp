@@ -1,7 +1,8 @@
 // The guest's own service manager, driven on the guest's system bus as systemd-machined 252 drives it:
 // a getty for a login (StartUnit container-getty@N.service), a transient container-shell@N.service for a
 // shell. The connection is a socket connected inside the machine (guest_fd.hpp); every exchange on it,
-// the handshake included, ends within kGuestBusTimeoutMs (machined waits for it).
+// the handshake included, ends within kGuestBusTimeoutMs. It runs in a worker machined forks
+// (shell_methods.cpp), so a guest whose bus is slow or silent holds up only the call that asked.
 #pragma once
 
 #include <string>
@@ -21,6 +22,10 @@ struct GuestOutcome {
     } kind = Kind::Done;
     std::string error_name, message;
 };
+
+// A GuestOutcome as a forked worker hands it back (forked_call.hpp), and read back.
+std::string encode_guest_outcome(const GuestOutcome& out);
+GuestOutcome decode_guest_outcome(const std::string& text);
 
 GuestOutcome start_guest_getty(UniqueFd bus_socket, const std::string& pty_path, const std::string& machine);
 

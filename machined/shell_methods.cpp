@@ -6,6 +6,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstring>
+#include <functional>
+#include <memory>
+
 #include <spdlog/spdlog.h>
 
 #include "common/chase.hpp"
@@ -15,6 +19,7 @@
 #include "machined/guest_fd.hpp"
 #include "machined/guest_systemd.hpp"
 #include "machined/guest_user.hpp"
+#include "machined/forked_call.hpp"
 #include "machined/operations.hpp"
 
 #ifndef TIOCGPTPEER
@@ -61,25 +66,6 @@ GuestPty open_pty(const MachineNamespaces& ns, const Machine& m) {
 bool runs_systemd(const Machine& m) {
     auto comm = read_file(fmt::format("/proc/{}/comm", m.leader));
     return comm.ok() && *comm == "systemd\n";
-}
-
-// The guest's system bus when its PID 1 is systemd and something listens there, else none.
-UniqueFd guest_bus(const MachineNamespaces& ns, const Machine& m) {
-    if (!runs_systemd(m)) return {};
-    auto fd = connect_in_machine(ns, kGuestBusSocket, m.name);
-    if (!fd.ok()) {
-        spdlog::debug("No system bus in machine \"{}\" ({}): entering it ourselves", m.name, fd.error().message);
-        return {};
-    }
-    return std::move(*fd);
-}
-
-// true: the guest's systemd did it. false: it is not there to ask.
-bool done_by_guest(const GuestOutcome& out, const Machine& m) {
-    if (out.kind == GuestOutcome::Kind::Failed) throw_bus_error(out.error_name.c_str(), out.message);
-    if (out.kind == GuestOutcome::Kind::NoSystemd)
-        spdlog::debug("{}: entering machine \"{}\" ourselves", out.message, m.name);
-    return out.kind == GuestOutcome::Kind::Done;
 }
 
 LeaderConfinement confinement_of(const Machine& m) {
@@ -133,6 +119,49 @@ std::string login_program(const MachineNamespaces& ns, const Machine& m) {
     throw_bus_error(kFailed, fmt::format("Machine \"{}\" has no login program (looked for /bin/login, /usr/bin/login)", m.name));
 }
 
+// What machined does itself in a machine whose systemd is not there to ask: runs something on the pty.
+using GoIn = std::function<void(Daemon& d, const Machine& m, const MachineNamespaces& ns, const GuestPty& pty)>;
+// What a worker asks the guest's systemd on its bus (connected inside the machine).
+using AskGuest = std::function<GuestOutcome(UniqueFd bus, const GuestPty& pty, const std::string& machine)>;
+
+// A login or shell on `pty`: through the guest's own systemd when its PID 1 is systemd, asked by a worker
+// machined forks (a guest whose bus is slow or silent holds up only this call; machined answers it when
+// the worker is done), else, or when nothing on the guest's bus answered, by machined itself (`go_in`).
+int through_guest_systemd(sd_bus_message* call, Daemon& d, Machine& m, MachineNamespaces ns, GuestPty pty,
+                          AskGuest ask, GoIn go_in) {
+    if (!runs_systemd(m)) {
+        go_in(d, m, ns, pty);
+        return reply_pty(call, pty);
+    }
+    struct Held {
+        MachineNamespaces ns;
+        GuestPty pty;
+    };
+    auto held = std::make_shared<Held>(Held{std::move(ns), std::move(pty)});
+    std::string name = m.name;
+    pid_t leader = m.leader;
+    auto work = [held, name, ask]() -> Result<std::string> {
+        auto bus = connect_in_machine(held->ns, kGuestBusSocket, name);
+        if (!bus.ok())
+            return encode_guest_outcome({GuestOutcome::Kind::NoSystemd, "", bus.error().message});
+        return encode_guest_outcome(ask(std::move(*bus), held->pty, name));
+    };
+    auto answer = [&d, held, name, leader, go_in](sd_bus_message* c, const Result<std::string>& outcome) {
+        if (!outcome.ok()) fail(outcome.error());
+        GuestOutcome out = decode_guest_outcome(outcome.value());
+        if (out.kind == GuestOutcome::Kind::Failed) throw_bus_error(out.error_name.c_str(), out.message);
+        if (out.kind == GuestOutcome::Kind::NoSystemd) {
+            spdlog::debug("{}: entering machine \"{}\" ourselves", out.message, name);
+            Machine* now = d.registry().find(name);
+            if (!now || now->leader != leader)
+                throw_bus_error(kNoSuchMachine, fmt::format("Machine \"{}\" is gone", name));
+            go_in(d, *now, held->ns, held->pty);
+        }
+        return reply_pty(c, held->pty);
+    };
+    return answer_when_done(d, call, work, answer);
+}
+
 }  // namespace
 
 int reply_open_pty(sd_bus_message* call, Daemon& d, Machine& m) {
@@ -145,13 +174,16 @@ int reply_open_login(sd_bus_message* call, Daemon& d, Machine& m) {
     d.authorize(call);  // login alone also lets allowed_groups in (252: polkit, no admin needed)
     auto ns = enter_namespaces(m);
     GuestPty pty = open_pty(ns, m);
-    if (UniqueFd bus = guest_bus(ns, m); bus && done_by_guest(start_guest_getty(std::move(bus), pty.path, m.name), m))
-        return reply_pty(call, pty);
-    GuestUser root = user_in(ns, m, "root");
-    GuestCommand login{login_program(ns, m), {"login"}, {"TERM=vt220", std::string("PATH=") + kDefaultPath}};
-    // Like container-getty@.service (Restart=always): a new prompt after each logout, until the client leaves.
-    spawn(d, m, ns, root, login, CommandIo{.pty_master = pty.master.get()}, -1, pty.path);
-    return reply_pty(call, pty);
+    auto ask = [](UniqueFd bus, const GuestPty& p, const std::string& machine) {
+        return start_guest_getty(std::move(bus), p.path, machine);
+    };
+    auto go_in = [](Daemon& dd, const Machine& mm, const MachineNamespaces& n, const GuestPty& p) {
+        GuestUser root = user_in(n, mm, "root");
+        GuestCommand login{login_program(n, mm), {"login"}, {"TERM=vt220", std::string("PATH=") + kDefaultPath}};
+        // Like container-getty@.service (Restart=always): a new prompt after each logout, until the client leaves.
+        spawn(dd, mm, n, root, login, CommandIo{.pty_master = p.master.get()}, -1, p.path);
+    };
+    return through_guest_systemd(call, d, m, std::move(ns), std::move(pty), ask, go_in);
 }
 
 int reply_open_shell(sd_bus_message* call, Daemon& d, Machine& m) {
@@ -168,17 +200,22 @@ int reply_open_shell(sd_bus_message* call, Daemon& d, Machine& m) {
 
     auto ns = enter_namespaces(m);
     GuestPty pty = open_pty(ns, m);
-    if (UniqueFd bus = guest_bus(ns, m)) {
-        UniqueFd terminal(::ioctl(pty.master.get(), TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC));
-        if (!terminal) fail(errno_error(fmt::format("Failed to open the terminal of machine \"{}\"", m.name)));
-        ShellUnit unit{pty.path, terminal.get(), user, path, args.empty() ? std::vector<std::string>{path} : args, env};
+    auto ask = [user, path, args, env](UniqueFd bus, const GuestPty& p, const std::string& machine) {
+        UniqueFd terminal(::ioctl(p.master.get(), TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC));
+        if (!terminal)
+            return GuestOutcome{GuestOutcome::Kind::Failed, kFailed,
+                                fmt::format("Failed to open the terminal of machine \"{}\": {}", machine,
+                                            std::strerror(errno))};
+        ShellUnit unit{p.path, terminal.get(), user, path, args.empty() ? std::vector<std::string>{path} : args, env};
         if (path.empty()) unit = default_shell_command(std::move(unit));
-        if (done_by_guest(start_guest_shell(std::move(bus), unit, m.name), m)) return reply_pty(call, pty);
-    }
-    GuestUser u = user_in(ns, m, user);
-    GuestCommand cmd = command_in(ns, m, u, path, args, env, true);
-    spawn(d, m, ns, u, cmd, CommandIo{.pty_master = pty.master.get()}, -1);
-    return reply_pty(call, pty);
+        return start_guest_shell(std::move(bus), unit, machine);
+    };
+    auto go_in = [user, path, args, env](Daemon& dd, const Machine& mm, const MachineNamespaces& n, const GuestPty& p) {
+        GuestUser u = user_in(n, mm, user);
+        GuestCommand cmd = command_in(n, mm, u, path, args, env, true);
+        spawn(dd, mm, n, u, cmd, CommandIo{.pty_master = p.master.get()}, -1);
+    };
+    return through_guest_systemd(call, d, m, std::move(ns), std::move(pty), ask, go_in);
 }
 
 int reply_execute(sd_bus_message* call, Daemon& d, Machine& m, bool pty) {

@@ -73,7 +73,9 @@ TEST_F(EnterDebian, ExecuteRunsWithTheConfinementOfTheGuestsSystemd) {
     EXPECT_NE(c.own_cgroups.find("0::/init.scope"), std::string::npos) << c.own_cgroups;
     for (auto& [name, ours, theirs] : c.fields) {
         EXPECT_EQ(ours, theirs) << name;
-        if (name == "Seccomp") EXPECT_EQ(ours, "2");
+        if (name == "Seccomp") {
+            EXPECT_EQ(ours, "2");
+        }
     }
     EXPECT_EQ(c.lines, 14) << r.out << r.err;
 }

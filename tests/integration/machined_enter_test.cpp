@@ -3,10 +3,15 @@
 // serves here by entering the machine itself. Whatever runs inside has exactly the leader's namespaces,
 // cgroup, capabilities, no_new_privs and system call filter.
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 
+#include "common/fd.hpp"
 #include "tests/integration/bus_fixture.hpp"
 #include "tests/integration/shell_client.hpp"
 
@@ -39,7 +44,9 @@ protected:
         write_file(root_ + "/etc/group", "root:x:0:\nalice:x:1000:\nwheel:x:10:alice\nnogroup:x:65534:\n");
         start_machined(config_text_);
         if (HasFatalFailure()) return;
-        machine_process_.emplace(start_registered("exec sleep 1000"));
+        // Process limits of its own, lower than machined's (ExecuteHasTheLeadersProcessLimits).
+        machine_process_.emplace(
+            start_registered("exec sleep 1000", {"--rlimit=NOFILE=321:654", "--rlimit=NPROC=4321:8765"}));
         ASSERT_TRUE(wait_up(*machine_process_)) << machine_process_->wait(0ms).describe();
         ASSERT_TRUE(eventually([&] { return machine_names().size() == 2; }));
     }
@@ -154,16 +161,17 @@ TEST_F(Enter, ExecuteRunsWithTheLeadersNamespacesCgroupCapabilitiesAndFilter) {
     for (auto& [name, ours, theirs] : c.fields) {
         EXPECT_EQ(ours, theirs) << name;
         EXPECT_FALSE(ours.empty()) << name;
-        if (name == "Seccomp") EXPECT_EQ(ours, "2");
+        if (name == "Seccomp") {
+            EXPECT_EQ(ours, "2");
+        }
     }
     EXPECT_EQ(c.lines, 18);
 }
 
-// Limits the leader has that machined has not (set from the host while it runs): the command has them.
+// Limits the leader has that machined has not (nspawn --rlimit): the command has them, and all others.
 TEST_F(Enter, ExecuteHasTheLeadersProcessLimits) {
-    auto set = run("/usr/bin/prlimit", {"--pid", std::to_string(leader()), "--nofile=321:654", "--nproc=4321:8765",
-                                        "--core=0:0"});
-    ASSERT_TRUE(set.exited(0)) << set.describe();
+    // Not what machined has (it inherits the test's).
+    ASSERT_EQ(read_file("/proc/self/limits").find("Max open files            321 "), std::string::npos);
     auto r = sh("cat /proc/self/limits; echo ---; cat /proc/1/limits");
     ASSERT_EQ(r.error, "") << r.message;
     ASSERT_EQ(r.status, "exited 0") << r.err;
@@ -326,6 +334,72 @@ TEST_F(Enter, OnTheHostExecuteRunsAsTheHostsUser) {
     ASSERT_EQ(r.error, "") << r.message;
     EXPECT_EQ(r.out, "0\n");
     EXPECT_EQ(r.status, "exited 4");
+}
+
+}  // namespace
+}  // namespace berth::test
+
+namespace berth::test {
+namespace {
+
+// A guest whose PID 1 is named systemd and whose /run/dbus/system_bus_socket leads to a socket the test
+// holds (test side: listening, then accepting and saying nothing): machined asks "the guest's systemd"
+// in a worker, so a silent guest bus holds up the login alone, never machined.
+class EnterSilentGuestBus : public MachinedTest {
+protected:
+    void SetUp() override {
+        MachinedTest::SetUp();
+        if (HasFatalFailure()) return;
+        write_file(root_ + "/etc/passwd", "root:x:0:0:root:/root:/bin/sh\n");
+        make_dirs(root_ + "/sbin");
+        write_file(root_ + "/sbin/systemd", "#!/bin/sh\n"
+                                            "mkdir -p /run/dbus && ln -s /srv/bus.sock /run/dbus/system_bus_socket\n"
+                                            "touch /sync/ready\n"
+                                            "sleep 1000 & wait\n");
+        ASSERT_EQ(::chmod((root_ + "/sbin/systemd").c_str(), 0755), 0);
+        make_dirs(root_ + "/srv");
+        listener_.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        sockaddr_un addr{};
+        addr.sun_family = AF_UNIX;
+        std::string path = root_ + "/srv/bus.sock";
+        ASSERT_LT(path.size(), sizeof addr.sun_path);
+        std::memcpy(addr.sun_path, path.c_str(), path.size());
+        ASSERT_EQ(::bind(listener_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0) << strerror(errno);
+        ASSERT_EQ(::chmod(path.c_str(), 0777), 0);
+        ASSERT_EQ(::listen(listener_.get(), 4), 0);
+        start_machined();
+        if (HasFatalFailure()) return;
+        machine_process_.emplace(start_registered("exec /sbin/systemd"));
+        ASSERT_TRUE(wait_for_file(sync_ + "/ready", *machine_process_, 20s)) << machine_process_->wait(0ms).describe();
+        ASSERT_TRUE(eventually([&] { return machine_names().size() == 2; }));
+        ASSERT_EQ(trim(read_file("/proc/" + machine_property(machine_, "Leader").substr(2) + "/comm")), "systemd");
+    }
+    void TearDown() override {
+        machine_process_.reset();
+        MachinedTest::TearDown();
+    }
+    berth::UniqueFd listener_;
+    std::optional<Process> machine_process_;
+};
+
+TEST_F(EnterSilentGuestBus, MachinedServesOthersWhileTheGuestsBusIsSilentThenLogsInItself) {
+    Process login = Process::start("/usr/bin/busctl", {"--system", "call", "org.freedesktop.machine1",
+                                                       "/org/freedesktop/machine1", "org.freedesktop.machine1.Manager",
+                                                       "OpenMachineLogin", "s", machine_},
+                                   {.env = {bus_->env()}, .timeout = 60s});
+    // machined's worker has connected to "the guest's bus", and waits for its handshake's answer.
+    pollfd p{listener_.get(), POLLIN, 0};
+    ASSERT_EQ(::poll(&p, 1, 30000), 1) << "nothing connected to the guest's bus socket";
+    berth::UniqueFd silent(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    ASSERT_TRUE(silent.valid()) << strerror(errno);
+    // Meanwhile machined answers everyone else, and the login waits.
+    EXPECT_EQ(machine_names(), (std::vector<std::string>{".host", machine_}));
+    EXPECT_TRUE(login.running()) << login.wait(0ms).describe();
+    // The guest's bus goes away without a word: machined runs login(1) in the machine itself.
+    silent.reset();
+    auto r = login.wait(30s);
+    EXPECT_TRUE(r.exited(0)) << r.describe();
+    EXPECT_NE(r.out.find("/dev/pts/"), std::string::npos) << r.out;
 }
 
 }  // namespace

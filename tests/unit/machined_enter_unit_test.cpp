@@ -117,3 +117,52 @@ TEST(SeccompRecords, RoundTripAndRefuseGarbage) {
 
 }  // namespace
 }  // namespace berth::machined
+
+namespace berth::machined {
+namespace {
+
+TEST(ProcLimits, EveryResourceInTheKernelsOrderUnlimitedIncluded) {
+    std::string text =
+        "Limit                     Soft Limit           Hard Limit           Units     \n"
+        "Max cpu time              unlimited            unlimited            seconds   \n"
+        "Max file size             unlimited            unlimited            bytes     \n"
+        "Max data size             unlimited            unlimited            bytes     \n"
+        "Max stack size            8388608              unlimited            bytes     \n"
+        "Max core file size        0                    unlimited            bytes     \n"
+        "Max resident set          unlimited            unlimited            bytes     \n"
+        "Max processes             4321                 8765                 processes \n"
+        "Max open files            321                  654                  files     \n"
+        "Max locked memory         8388608              8388608              bytes     \n"
+        "Max address space         unlimited            unlimited            bytes     \n"
+        "Max file locks            unlimited            unlimited            locks     \n"
+        "Max pending signals       96367                96367                signals   \n"
+        "Max msgqueue size         819200               819200               bytes     \n"
+        "Max nice priority         0                    0                    \n"
+        "Max realtime priority     0                    0                    \n"
+        "Max realtime timeout      unlimited            unlimited            us        \n";
+    auto limits = parse_proc_limits(text);
+    ASSERT_EQ(limits.size(), 16u);
+    for (int i = 0; i < 16; i++) EXPECT_EQ(limits[i].first, i);
+    EXPECT_EQ(limits[RLIMIT_CPU].second.rlim_cur, RLIM_INFINITY);
+    EXPECT_EQ(limits[RLIMIT_STACK].second.rlim_cur, 8388608u);
+    EXPECT_EQ(limits[RLIMIT_STACK].second.rlim_max, RLIM_INFINITY);
+    EXPECT_EQ(limits[RLIMIT_NPROC].second.rlim_cur, 4321u);
+    EXPECT_EQ(limits[RLIMIT_NPROC].second.rlim_max, 8765u);
+    EXPECT_EQ(limits[RLIMIT_NOFILE].second.rlim_cur, 321u);
+    EXPECT_EQ(limits[RLIMIT_NOFILE].second.rlim_max, 654u);
+    EXPECT_EQ(limits[RLIMIT_RTTIME].second.rlim_max, RLIM_INFINITY);
+}
+
+TEST(ProcLimits, UnreadableLinesAreLeftOut) {
+    auto limits = parse_proc_limits("Limit Soft Hard Units\n"
+                                    "Max cpu time              12                   x                    seconds\n"
+                                    "Max file size             5                    7                    bytes\n"
+                                    "short\n");
+    ASSERT_EQ(limits.size(), 1u);
+    EXPECT_EQ(limits[0].first, RLIMIT_FSIZE);
+    EXPECT_EQ(limits[0].second.rlim_max, 7u);
+    EXPECT_TRUE(parse_proc_limits("").empty());
+}
+
+}  // namespace
+}  // namespace berth::machined
