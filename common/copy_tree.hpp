@@ -20,9 +20,11 @@ struct CopyTreeOptions {
     // without it, the top destination existing is EEXIST, and inside a directory being merged the existing
     // entry is kept.
     bool replace = false;
-    // Setuid and setgid bits of everything but directories are dropped (copies out of a machine).
+    // Setuid and setgid bits of everything but directories are dropped, and file capabilities (copies out
+    // of a machine).
     bool drop_setid = false;
-    // The owner of each copy from the source's (kernel) ids; identity when empty.
+    // The owner of each copy (and the ids in its ACLs) from the source's (kernel) ids; identity when empty.
+    // A uid map given drops file capabilities: leave it empty for the identity.
     std::function<uint32_t(uint32_t)> map_uid, map_gid;
     // How paths are shown in errors: the source's and the destination's top path as the caller knows them.
     std::string shown_source, shown_destination;
@@ -30,11 +32,22 @@ struct CopyTreeOptions {
 
 // Copies `from` (a name in the directory `src_dir`) to `to` (a name in `dst_dir`). A directory is copied
 // recursively and merged into an existing directory; symlinks are copied as symlinks; FIFOs, sockets and
-// device nodes are made anew; mode, owner (through the maps) and atime/mtime are kept. Hard links are not
-// kept (each is a file of its own), nor extended attributes. The first error ends the copy; it names the
-// path and the reason. A directory met twice on the way down (a bind mount of an ancestor) or one this
-// copy created (the destination inside the source) is an error, and so is a tree deeper than 512 levels.
-// Objects are created with exactly their modes (the process's umask is set to 0 meanwhile).
+// device nodes are made anew; mode, owner (through the maps) and atime/mtime are kept.
+// Extended attributes of regular files, of directories this copy creates and of symlinks (through O_PATH
+// descriptors; the kernel takes no user.* there) are copied best effort: every one the process can read,
+// those the destination refuses skipped; but security.capability (file capabilities) is dropped when
+// drop_setid is set or a uid map is given (a map given counts as not the identity). POSIX ACLs
+// (system.posix_acl_access/default) have their user and group ids mapped when a map is given, and are not
+// copied if that makes two entries one (an access ACL not copied leaves the owning group its own
+// permissions, not the mask's).
+// Hard links within the copied tree are kept: a non-directory whose source has more names than one is
+// copied once, its later names linked to that copy (held by descriptor, or by file handle past 64 at
+// once); a name whose other names lie outside the tree is a plain copy, and an entry kept in a merge is
+// not linked over.
+// The first error ends the copy; it names the path and the reason. A directory met twice on the way down
+// (a bind mount of an ancestor) or one this copy created (the destination inside the source) is an error,
+// and so is a tree deeper than 512 levels. Objects are created with exactly their modes (the process's
+// umask is set to 0 meanwhile).
 Status copy_tree_at(int src_dir, const std::string& from, int dst_dir, const std::string& to,
                     const CopyTreeOptions& options);
 

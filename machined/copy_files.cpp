@@ -50,6 +50,18 @@ uint32_t into_machine(const std::vector<IdRange>& map, uint32_t id) {
 // The machine's id U (as the kernel stores it) becomes host id U; one it does not map, 65534.
 uint32_t out_of_machine(const std::vector<IdRange>& map, uint32_t id) { return to_inner(map, id).value_or(kNobody); }
 
+// A machine without a user namespace of its own: every id is itself (the ranges, which the kernel keeps
+// from overlapping, cover all 2^32-1 ids each onto itself). The copy is then given no map, and keeps file
+// capabilities going into the machine (docs/machined.md, "Copying files").
+bool is_identity(const std::vector<IdRange>& map) {
+    uint64_t covered = 0;
+    for (auto& r : map) {
+        if (r.inner != r.outer) return false;
+        covered += r.count;
+    }
+    return covered == UINT32_MAX;
+}
+
 // Files the copy creates in the machine are first owned by whoever creates them, and an idmapped mount
 // (the machine's root under a user namespace) refuses an owner it cannot map (EOVERFLOW): create them as the
 // machine's root, then give them their owners. Leaving fsuid 0 drops the file capabilities from the
@@ -94,16 +106,16 @@ Status run_copy(const CopyJob& job) {
     if (job.from_machine) {
         // Root inside a machine is not root on the host: no set-id program comes out of it.
         o.drop_setid = true;
-        o.map_uid = [&](uint32_t id) { return out_of_machine(job.uid_map, id); };
-        o.map_gid = [&](uint32_t id) { return out_of_machine(job.gid_map, id); };
+        if (!is_identity(job.uid_map)) o.map_uid = [&](uint32_t id) { return out_of_machine(job.uid_map, id); };
+        if (!is_identity(job.gid_map)) o.map_gid = [&](uint32_t id) { return out_of_machine(job.gid_map, id); };
         o.shown_source = job.machine_path;
         o.shown_destination = job.host_path;
         return copy_tree_at(machine_dir.get(), job.inside.name, host_dir.get(), job.host.name, o);
     }
     if (auto uid = to_outer(job.uid_map, 0), gid = to_outer(job.gid_map, 0); uid && gid)
         BERTH_TRY(create_as(*uid, *gid));
-    o.map_uid = [&](uint32_t id) { return into_machine(job.uid_map, id); };
-    o.map_gid = [&](uint32_t id) { return into_machine(job.gid_map, id); };
+    if (!is_identity(job.uid_map)) o.map_uid = [&](uint32_t id) { return into_machine(job.uid_map, id); };
+    if (!is_identity(job.gid_map)) o.map_gid = [&](uint32_t id) { return into_machine(job.gid_map, id); };
     o.shown_source = job.host_path;
     o.shown_destination = job.machine_path;
     return copy_tree_at(host_dir.get(), job.host.name, machine_dir.get(), job.inside.name, o);

@@ -1,18 +1,23 @@
 // CopyToMachine, CopyFromMachine (+WithFlags) and the machine objects' CopyTo/CopyFrom: contents, modes,
 // times, owners mapped through the machine's user namespace, special files, the replace flag, symlinks a
 // guest plants (or swaps in mid-copy) to make machined reach host files, machined answering while a copy
-// runs, callers without privilege; and a Debian guest's ids.
+// runs, callers without privilege; hard links, extended attributes, ACL ids and file capabilities; and a
+// Debian guest's ids.
+#include <endian.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/un.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <cctype>
+#include <cstring>
 #include <sstream>
 #include <tuple>
+#include <vector>
 
 #include "common/fd.hpp"
 #include "tests/integration/machine_files_fixture.hpp"
@@ -125,6 +130,85 @@ TEST_F(MachineFiles, CopyFromMakesSymlinksFifosAndDeviceNodesAnew) {
     st = lstat_of(host_dir_ + "/null");
     EXPECT_TRUE(S_ISCHR(st.st_mode));
     EXPECT_EQ(st.st_rdev, makedev(1, 3));
+}
+
+// The value of extended attribute `name` of `path` itself, or "" with errno set.
+std::string xattr_of(const std::string& path, const std::string& name) {
+    std::vector<char> buf(65536);
+    ssize_t n = ::lgetxattr(path.c_str(), name.c_str(), buf.data(), buf.size());
+    return n < 0 ? std::string() : std::string(buf.data(), static_cast<size_t>(n));
+}
+
+// struct vfs_cap_data revision 3 (a root uid; what a guest's root sets), cap_net_bind_service permitted.
+std::string file_capability(uint32_t rootid) {
+    uint32_t cap[6] = {htole32(0x03000001), htole32(1u << 10), 0, 0, 0, htole32(rootid)};
+    return std::string(reinterpret_cast<const char*>(cap), sizeof cap);
+}
+
+TEST_F(MachineFiles, CopyToKeepsHardLinksExtendedAttributesAndMapsAclIdsButNoFileCapabilities) {
+    std::string src = host_dir_ + "/x";
+    make_dirs(src + "/sub");
+    make_file(src + "/a", "linked\n", 0644, 0, 0);
+    ASSERT_EQ(::link((src + "/a").c_str(), (src + "/sub/b").c_str()), 0);
+    ASSERT_EQ(::link((src + "/a").c_str(), (host_dir_ + "/outside").c_str()), 0);  // not copied: 2 names inside
+    ASSERT_EQ(::setxattr((src + "/a").c_str(), "user.berth", "kept", 4, 0), 0) << strerror(errno);
+    make_file(src + "/prog", "#!/bin/sh\n", 0755, 0, 0);
+    std::string cap = file_capability(0);
+    ASSERT_EQ(::setxattr((src + "/prog").c_str(), "security.capability", cap.data(), cap.size(), 0), 0)
+        << strerror(errno);
+    // ACL user::rw- user:1234:r-- group::r-- mask::r-- other::---
+    make_file(src + "/acl", "acl\n", 0640, 0, 0);
+    uint32_t acl[1 + 5 * 2] = {htole32(2),
+                               htole32(0x01 | 6u << 16), htole32(0xffffffff),
+                               htole32(0x02 | 4u << 16), htole32(1234),
+                               htole32(0x04 | 4u << 16), htole32(0xffffffff),
+                               htole32(0x10 | 4u << 16), htole32(0xffffffff),
+                               htole32(0x20 | 0u << 16), htole32(0xffffffff)};
+    ASSERT_EQ(::setxattr((src + "/acl").c_str(), "system.posix_acl_access", acl, sizeof acl, 0), 0) << strerror(errno);
+
+    auto r = copy_to(src, "/tmp/x");
+    ASSERT_TRUE(r.exited(0)) << r.describe();
+    std::string a = in_machine_out("stat -c '%i %h' /tmp/x/a"), b = in_machine_out("stat -c '%i %h' /tmp/x/sub/b");
+    EXPECT_EQ(a, b);
+    EXPECT_TRUE(a.ends_with(" 2")) << a;
+    EXPECT_EQ(in_machine_out("cat /tmp/x/sub/b"), "linked");
+    std::string copied = seen_from_host("/tmp/x/a");
+    std::string value = xattr_of(copied, "user.berth");
+    if (value.empty() && errno == ENOTSUP) GTEST_SKIP() << "the machine's /tmp takes no user.* xattrs";
+    EXPECT_EQ(value, "kept");
+    // Into a user namespace: the capability's root uid would be the host's.
+    errno = 0;
+    EXPECT_EQ(xattr_of(seen_from_host("/tmp/x/prog"), "security.capability"), "");
+    EXPECT_EQ(errno, ENODATA);
+    // The ACL's user is the machine's 1234: on the host kernel, at the machine's range.
+    std::string got = xattr_of(seen_from_host("/tmp/x/acl"), "system.posix_acl_access");
+    ASSERT_EQ(got.size(), sizeof acl);
+    uint32_t id = 0;
+    std::memcpy(&id, got.data() + 4 + 8 + 4, 4);
+    EXPECT_EQ(le32toh(id), uid_base() + 1234);
+    EXPECT_EQ(in_machine_out("stat -c '%a' /tmp/x/acl"), "640");
+}
+
+TEST_F(MachineFiles, CopyFromKeepsHardLinksAndExtendedAttributesButDropsTheGuestsFileCapabilities) {
+    in_machine_out("mkdir /tmp/hl && echo x > /tmp/hl/a && ln /tmp/hl/a /tmp/hl/b && ln /tmp/hl/a /tmp/other && "
+                   "echo '#!/bin/sh' > /tmp/hl/prog && chmod 755 /tmp/hl/prog");
+    // What the guest's root would set (setcap inside): capabilities for the machine's root.
+    std::string cap = file_capability(uid_base());
+    ASSERT_EQ(::setxattr(seen_from_host("/tmp/hl/prog").c_str(), "security.capability", cap.data(), cap.size(), 0), 0)
+        << strerror(errno);
+    bool user_xattrs = ::setxattr(seen_from_host("/tmp/hl/a").c_str(), "user.berth", "out", 3, 0) == 0;
+    ASSERT_TRUE(copy_from("/tmp/hl", host_dir_ + "/hl").exited(0));
+    auto a = lstat_of(host_dir_ + "/hl/a"), b = lstat_of(host_dir_ + "/hl/b");
+    EXPECT_EQ(a.st_ino, b.st_ino);
+    EXPECT_EQ(a.st_nlink, 2u);
+    EXPECT_EQ(read_file(host_dir_ + "/hl/b"), "x\n");
+    errno = 0;
+    EXPECT_EQ(xattr_of(host_dir_ + "/hl/prog", "security.capability"), "");
+    EXPECT_EQ(errno, ENODATA);
+    EXPECT_EQ(lstat_of(host_dir_ + "/hl/prog").st_mode & 07777, 0755u);
+    if (user_xattrs) {
+        EXPECT_EQ(xattr_of(host_dir_ + "/hl/a", "user.berth"), "out");
+    }
 }
 
 TEST_F(MachineFiles, ABindMountLoopInTheGuestEndsTheCopyWithAnError) {
