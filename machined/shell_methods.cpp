@@ -16,10 +16,10 @@
 #include "common/fileio.hpp"
 #include "machined/daemon.hpp"
 #include "machined/enter.hpp"
+#include "machined/forked_call.hpp"
 #include "machined/guest_fd.hpp"
 #include "machined/guest_systemd.hpp"
 #include "machined/guest_user.hpp"
-#include "machined/forked_call.hpp"
 #include "machined/operations.hpp"
 
 #ifndef TIOCGPTPEER
