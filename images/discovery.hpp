@@ -19,8 +19,8 @@ std::vector<std::string> search_path(const std::string& pool, const std::vector<
 // out with a warning (one bad entry must not hide the others); a missing directory is no error.
 std::vector<Image> list_images(const std::vector<std::string>& path);
 
-// The image `name` (".host" too): ENOENT with systemd's message when there is none, EINVAL when `name`
-// cannot name an image.
+// The image `name` (".host" too): ENOENT with systemd 252's message, "No image 'NAME' known", when there
+// is none, `name` one no image can have ("", "a/b", "../x") included.
 Result<Image> find_image(const std::vector<std::string>& path, const std::string& name);
 
 }  // namespace berth::images

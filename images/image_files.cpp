@@ -3,6 +3,7 @@
 #include "common/chase.hpp"
 #include "common/escape.hpp"
 #include "common/id128.hpp"
+#include "common/machine_name.hpp"
 #include "common/os_release.hpp"
 
 namespace berth::images {
@@ -31,7 +32,12 @@ Result<std::string> read_image_hostname(int rootfd) {
     for (size_t i = 0; i < text.size();) {
         size_t nl = text.find('\n', i);
         std::string line = trimmed(text.substr(i, nl == std::string::npos ? std::string::npos : nl - i));
-        if (!line.empty() && line[0] != '#') return to_valid_utf8(line);
+        if (!line.empty() && line[0] != '#') {
+            std::string name = line.back() == '.' ? line.substr(0, line.size() - 1) : line;
+            if (!machine_name_is_valid(name))
+                return plain_error(fmt::format("/etc/hostname holds no valid hostname: \"{}\"", to_valid_utf8(line)), EBADMSG);
+            return name;
+        }
         if (nl == std::string::npos) break;
         i = nl + 1;
     }

@@ -15,7 +15,8 @@ namespace berth::images {
 
 using KeyValues = std::map<std::string, std::string>;
 
-// /etc/hostname: its first line that is neither empty nor a comment, trimmed; "" when there is none.
+// /etc/hostname: its first line that is neither empty nor a comment, trimmed (and one trailing '.'
+// dropped); "" when there is none; EBADMSG when that is no valid hostname.
 Result<std::string> read_image_hostname(int rootfd);
 // /etc/machine-id as 16 bytes; empty when missing, "uninitialized" or not a machine id.
 Result<std::vector<uint8_t>> read_image_machine_id(int rootfd);

@@ -104,7 +104,7 @@ std::vector<images::Image> Daemon::list_images() {
 std::optional<images::Image> Daemon::find_image(const std::string& name) {
     auto img = images::find_image(image_path_, name);
     if (!img.ok()) {
-        if (img.error().code != ENOENT && img.error().code != EINVAL) spdlog::warn("{}", img.error().message);
+        if (img.error().code != ENOENT) spdlog::warn("{}", img.error().message);
         return std::nullopt;
     }
     image_usage_.fill(*img);

@@ -63,7 +63,7 @@ public:
     std::vector<images::Image> list_images();
     // The image `name` as on disk now; nullopt when there is none (or the name cannot be one).
     std::optional<images::Image> find_image(const std::string& name);
-    images::Image require_image(const std::string& name);  // NoSuchImage; InvalidArgs for an invalid name
+    images::Image require_image(const std::string& name);  // NoSuchImage, "No image 'NAME' known"
     const std::vector<std::string>& image_search_path() const { return image_path_; }
     void emit_machine_changed(Machine& m, const std::string& interface, const std::vector<std::string>& props);
     void emit_manager_changed(const std::string& interface, const std::vector<std::string>& props);

@@ -8,6 +8,8 @@
 #include <cstring>
 #include <string_view>
 
+#include <spdlog/spdlog.h>
+
 #include "common/fd.hpp"
 #include "common/id128.hpp"
 #include "images/image_files.hpp"
@@ -55,30 +57,41 @@ const char* file_what(File f) {
     return "";
 }
 
-Result<std::string> read_file_of(const std::string& root, File f) {
-    ::alarm(kFileWorkerTimeoutSec);
-    UniqueFd fd(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY));
-    if (!fd) return errno_error(fmt::format("Failed to open {}", root));
+Result<std::string> read_file_of(int rootfd, File f) {
     switch (f) {
-        case File::Hostname: return images::read_image_hostname(fd.get());
+        case File::Hostname: return images::read_image_hostname(rootfd);
         case File::MachineId: {
-            BERTH_ASSIGN(auto id, images::read_image_machine_id(fd.get()));
+            BERTH_ASSIGN(auto id, images::read_image_machine_id(rootfd));
             return std::string(id.begin(), id.end());
         }
         case File::MachineInfo: {
-            BERTH_ASSIGN(auto info, images::read_image_machine_info(fd.get()));
+            BERTH_ASSIGN(auto info, images::read_image_machine_info(rootfd));
             return images::encode_pairs(info);
         }
         case File::OsRelease: {
-            BERTH_ASSIGN(auto os, images::read_image_os_release(fd.get()));
+            BERTH_ASSIGN(auto os, images::read_image_os_release(rootfd));
             return images::encode_pairs(os);
         }
     }
     return std::string();
 }
 
-int answer_file(sd_bus_message* call, File f, const Result<std::string>& outcome) {
-    if (!outcome.ok()) throw_bus_error(outcome.error());
+// In the worker. A file that cannot be read (a FIFO, a huge file, a symbolic link loop, no valid
+// hostname) is an empty answer, as systemd 252 answers it; only an image that cannot be opened fails.
+Result<std::string> worker_read(const std::string& root, const std::string& name, File f) {
+    ::alarm(kFileWorkerTimeoutSec);
+    UniqueFd fd(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY));
+    if (!fd) return errno_error(fmt::format("Failed to open image \"{}\" ({})", name, root));
+    auto r = read_file_of(fd.get(), f);
+    if (r.ok()) return r;
+    spdlog::debug("Image \"{}\": no {}: {}", name, file_what(f), r.error().message);
+    return std::string();
+}
+
+int answer_file(sd_bus_message* call, File f, const std::string& name, const Result<std::string>& outcome) {
+    if (!outcome.ok())
+        throw_bus_error(kFailed, fmt::format("Failed to read the {} of image \"{}\": {}", file_what(f), name,
+                                             outcome.error().message));
     switch (f) {
         case File::Hostname: return sd_bus_reply_method_return(call, "s", outcome.value().c_str());
         case File::MachineId: {
@@ -121,7 +134,9 @@ int prop_limit_exclusive(sd_bus_message* r, const Image& i) { return sd_bus_mess
 #define IMAGE_PROP(name, sig, get) SD_BUS_PROPERTY(name, sig, property<image_property<get>>, 0, 0)
 
 // Exactly as systemd 252 declares it (tests/data/systemd-252-machine1-image.xml, checked by
-// machined_introspect_test.cpp). The mutating methods answer NotSupported for now.
+// machined_introspect_test.cpp): properties first, every one EmitsChangedSignal=false (flags 0: an image
+// is looked at afresh on every read, nothing announces a change), then the methods, all unprivileged.
+// The mutating methods answer NotSupported for now.
 const sd_bus_vtable kImageVtable[] = {
     SD_BUS_VTABLE_START(0),
     IMAGE_PROP("Name", "s", prop_name),
@@ -134,24 +149,16 @@ const sd_bus_vtable kImageVtable[] = {
     IMAGE_PROP("Limit", "t", prop_limit),
     IMAGE_PROP("UsageExclusive", "t", prop_usage_exclusive),
     IMAGE_PROP("LimitExclusive", "t", prop_limit_exclusive),
-    SD_BUS_METHOD_WITH_ARGS("Remove", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_not_supported,
-                            SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD_WITH_ARGS("Rename", SD_BUS_ARGS("s", new_name), SD_BUS_NO_RESULT, method_not_supported,
-                            SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD_WITH_ARGS("Clone", SD_BUS_ARGS("s", new_name, "b", read_only), SD_BUS_NO_RESULT,
-                            method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD_WITH_ARGS("MarkReadOnly", SD_BUS_ARGS("b", read_only), SD_BUS_NO_RESULT, method_not_supported,
-                            SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD_WITH_ARGS("SetLimit", SD_BUS_ARGS("t", limit), SD_BUS_NO_RESULT, method_not_supported,
-                            SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD_WITH_ARGS("GetHostname", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", hostname), method<method_image_file>,
-                            SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD_WITH_ARGS("GetMachineID", SD_BUS_NO_ARGS, SD_BUS_RESULT("ay", id), method<method_image_file>,
-                            SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD_WITH_ARGS("GetMachineInfo", SD_BUS_NO_ARGS, SD_BUS_RESULT("a{ss}", machine_info),
-                            method<method_image_file>, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD_WITH_ARGS("GetOSRelease", SD_BUS_NO_ARGS, SD_BUS_RESULT("a{ss}", os_release),
-                            method<method_image_file>, SD_BUS_VTABLE_UNPRIVILEGED),
+    // 252 names none of these arguments: neither does introspection here.
+    SD_BUS_METHOD("Remove", "", "", method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD("Rename", "s", "", method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD("Clone", "sb", "", method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD("MarkReadOnly", "b", "", method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD("SetLimit", "t", "", method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD("GetHostname", "", "s", method<method_image_file>, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD("GetMachineID", "", "ay", method<method_image_file>, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD("GetMachineInfo", "", "a{ss}", method<method_image_file>, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD("GetOSRelease", "", "a{ss}", method<method_image_file>, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_VTABLE_END,
 };
 
@@ -190,14 +197,8 @@ int reply_image_file(sd_bus_message* call, Daemon& d, const images::Image& img) 
                                                    file_what(f), images::type_name(img.type), img.name));
     std::string root = img.path, name = img.name;
     return answer_when_done(
-        d, call,
-        [root, f, name]() -> Result<std::string> {
-            auto r = read_file_of(root, f);
-            if (!r.ok())
-                return wrap_error(r.error(), fmt::format("Failed to read the {} of image \"{}\"", file_what(f), name));
-            return r;
-        },
-        [f](sd_bus_message* m, const Result<std::string>& outcome) { return answer_file(m, f, outcome); });
+        d, call, [root, f, name]() { return worker_read(root, name, f); },
+        [f, name](sd_bus_message* m, const Result<std::string>& outcome) { return answer_file(m, f, name, outcome); });
 }
 
 ImageObjects::ImageObjects(Daemon& daemon, sd_bus* bus) {

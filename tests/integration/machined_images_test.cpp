@@ -2,6 +2,7 @@
 // properties, what an image says of itself (GetImage*), the disk usage measured in the background, and
 // systemd's own machinectl list-images / image-status / show-image / start against our machined. Every
 // image lives in the test's own pool (the fixture's machined looks nowhere else).
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -71,7 +72,13 @@ TEST_F(Images, GetImageAnswersTheObjectPath) {
 }
 
 TEST_F(Images, UnknownImageIsNoSuchImage) {
+    make_dirs(pool_ + "/x");
     start_machined();
+    // Names no image can have too, as systemd 252.
+    for (std::string bad : {"", "../x", "a/b"}) {
+        auto r = manager("GetImage", {"s", bad});
+        EXPECT_NE(r.err.find("No image '" + bad + "' known"), std::string::npos) << r.describe();
+    }
     EXPECT_EQ(bus_error_of([](sdbus::IProxy& p) {
                   p.callMethod("GetImage").onInterface("org.freedesktop.machine1.Manager").withArguments(std::string("nope"));
               }),
@@ -79,6 +86,7 @@ TEST_F(Images, UnknownImageIsNoSuchImage) {
     auto r = manager("GetImage", {"s", "nope"});
     EXPECT_FALSE(r.exited(0));
     EXPECT_NE(r.err.find("No image 'nope' known"), std::string::npos) << r.describe();
+    EXPECT_EQ(manager("GetImage", {"s", "x.raw"}).err, r.err.substr(0, r.err.find("nope")) + "x.raw' known\n");
     EXPECT_EQ(bus_error_of([](sdbus::IProxy& p) {
                   p.callMethod("GetImageOSRelease").onInterface("org.freedesktop.machine1.Manager")
                       .withArguments(std::string("nope"));
@@ -178,18 +186,18 @@ TEST_F(Images, AnImagesSymlinksNeverReachTheHost) {
     start_machined();
     EXPECT_EQ(manager("GetImageHostname", {"s", "esc"}).out, "s \"\"\n");
     EXPECT_EQ(manager("GetImageOSRelease", {"s", "esc"}).out, "a{ss} 0\n");
-    auto id = manager("GetImageMachineID", {"s", "esc"});
-    EXPECT_TRUE(id.out == "ay 0\n" || !id.exited(0)) << id.describe();
+    EXPECT_EQ(manager("GetImageMachineID", {"s", "esc"}).out, "ay 0\n");
 }
 
-TEST_F(Images, AFifoInAnImageHangsNothing) {
+TEST_F(Images, AFifoOrAHugeFileInAnImageHangsNothing) {
     std::string dir = make_image("trap");
     ::unlink((dir + "/etc/hostname").c_str());
     ASSERT_EQ(::mkfifo((dir + "/etc/hostname").c_str(), 0600), 0);
+    write_file(dir + "/etc/os-release", std::string(1 << 20, 'x'));
     start_machined();
-    auto r = manager("GetImageHostname", {"s", "trap"});
-    EXPECT_FALSE(r.exited(0));
-    EXPECT_NE(r.err.find("/etc/hostname"), std::string::npos) << r.describe();
+    // Refused, not waited for (systemd 252's machined hangs on it): no hostname, as for an unreadable file.
+    EXPECT_EQ(manager("GetImageHostname", {"s", "trap"}).out, "s \"\"\n");
+    EXPECT_EQ(manager("GetImageOSRelease", {"s", "trap"}).out, "a{ss} 0\n");
     EXPECT_TRUE(manager("ListImages").exited(0));
 }
 
@@ -217,6 +225,60 @@ TEST_F(Images, EveryoneMayLookButNotChange) {
                   },
                   true, object("web")),
               "org.freedesktop.DBus.Error.NotSupported");
+}
+
+// A btrfs filesystem on a loop device mounted on a directory (mount -o loop: util-linux sets autoclear,
+// so the loop device goes with the unmount), unmounted when it goes away, whatever the test did.
+class BtrfsMount {
+public:
+    BtrfsMount(const std::string& image, const std::string& dir) : dir_(dir) {
+        int fd = ::open(image.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+        bool sized = fd >= 0 && ::ftruncate(fd, 200 << 20) == 0;
+        if (fd >= 0) ::close(fd);
+        auto mkfs = run("/usr/sbin/mkfs.btrfs", {"-q", image});
+        if (!sized || !mkfs.exited(0)) {
+            error_ = "mkfs.btrfs: " + mkfs.describe();
+            return;
+        }
+        auto mount = run("/usr/bin/mount", {"-o", "loop", image, dir});
+        if (!mount.exited(0)) error_ = "mount -o loop: " + mount.describe();
+        else mounted_ = true;
+    }
+    ~BtrfsMount() {
+        // A worker of machined's that still walks the tree keeps it busy for a moment.
+        for (int i = 0; mounted_ && i < 100; i++) {
+            if (run("/usr/bin/umount", {dir_}).exited(0)) return;
+            ::usleep(100000);
+        }
+    }
+    const std::string& error() const { return error_; }
+
+private:
+    std::string dir_, error_;
+    bool mounted_ = false;
+};
+
+TEST_F(Images, BtrfsSubvolumesAreSubvolumes) {
+    ASSERT_TRUE(exists("/usr/sbin/mkfs.btrfs")) << "btrfs-progs is not installed (tests/fixtures/common.sh installs it)";
+    {
+        BtrfsMount btrfs(tmp_ + "/btrfs.img", pool_);
+        ASSERT_EQ(btrfs.error(), "");
+        for (auto* sub : {"web", "frozen"})
+            ASSERT_TRUE(run("/usr/bin/btrfs", {"-q", "subvolume", "create", pool_ + "/" + sub}).exited(0));
+        ASSERT_TRUE(run("/usr/bin/btrfs", {"property", "set", pool_ + "/frozen", "ro", "true"}).exited(0));
+        make_dirs(pool_ + "/plain");
+        start_machined();
+        EXPECT_EQ(property("web", "Type"), "s \"subvolume\"");
+        EXPECT_EQ(property("web", "ReadOnly"), "b false");
+        EXPECT_NE(property("web", "CreationTimestamp"), "t 0");
+        EXPECT_EQ(property("frozen", "Type"), "s \"subvolume\"");
+        EXPECT_EQ(property("frozen", "ReadOnly"), "b true");
+        EXPECT_EQ(property("plain", "Type"), "s \"directory\"");
+        auto r = systemd_tool("machinectl", {"list-images", "--no-legend"});
+        EXPECT_NE(r.out.find("web    subvolume"), std::string::npos) << r.describe();
+        stop_machined();
+    }
+    EXPECT_FALSE(exists(pool_ + "/web")) << "the btrfs filesystem is still mounted on " << pool_;
 }
 
 // ---- systemd's machinectl ------------------------------------------------------------------------------
@@ -262,11 +324,13 @@ TEST_F(Images, SystemdMachinectlStartGetsPastTheImage) {
     start_machined();
     auto missing = systemd_tool("machinectl", {"start", "nope"});
     EXPECT_FALSE(missing.exited(0));
-    EXPECT_NE(missing.err.find("does not exist"), std::string::npos) << missing.describe();
+    EXPECT_EQ(missing.err.find("Failed to start unit"), std::string::npos) << missing.describe();
+    // 252 against its own machined here: "Failed to start unit: The name org.freedesktop.systemd1 was not
+    // provided by any .service files".
     auto r = systemd_tool("machinectl", {"start", "web"});
     EXPECT_FALSE(r.exited(0));
-    EXPECT_EQ(r.err.find("does not exist"), std::string::npos) << r.describe();
     EXPECT_NE(r.err.find("Failed to start unit"), std::string::npos) << r.describe();
+    EXPECT_NE(r.err.find("org.freedesktop.systemd1"), std::string::npos) << r.describe();
 }
 
 }  // namespace
