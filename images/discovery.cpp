@@ -22,7 +22,8 @@ UniqueFd open_search_dir(const std::string& dir) {
     return fd;
 }
 
-// The image names the entries of `dir` could be: each entry, and each "NAME.raw" as NAME.
+// The image names the entries of `dir` could be: each entry ("x.raw" as a directory or block device is the
+// image "x.raw"), and each "NAME.raw" also as NAME (a raw file).
 void candidate_names(const std::string& dir, std::set<std::string>& names) {
     UniqueFd fd = open_search_dir(dir);
     if (!fd) return;
@@ -32,8 +33,8 @@ void candidate_names(const std::string& dir, std::set<std::string>& names) {
     while (auto* e = ::readdir(d)) {
         std::string entry = e->d_name;
         if (entry == "." || entry == "..") continue;
+        names.insert(entry);
         if (entry.size() > 4 && entry.ends_with(".raw")) names.insert(entry.substr(0, entry.size() - 4));
-        else names.insert(entry);
     }
     ::closedir(d);
 }

@@ -137,6 +137,8 @@ Result<std::optional<Image>> inspect_entry(int dirfd, const std::string& dir, co
     }
     if (!r.ok()) return r.error();
     if (!image_name_valid(r->name)) return std::optional<Image>();
+    // As systemd 252: what lies under /usr (/usr/lib/machines, /usr/local/lib/machines) is the vendor's.
+    if (r->path == "/usr" || r->path.rfind("/usr/", 0) == 0) r->read_only = true;
     return std::optional<Image>(std::move(*r));
 }
 

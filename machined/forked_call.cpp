@@ -39,9 +39,15 @@ constexpr size_t kMaxReport = 60000;
                                                           r.error().message);
     int capacity = ::fcntl(report_fd, F_GETPIPE_SZ);
     size_t max = capacity > 0 ? std::min(kMaxReport, static_cast<size_t>(capacity)) : 4096;
-    if (report.size() > max) report.resize(max);
+    bool ok = r.ok();
+    if (report.size() > max) {
+        // An answer cut short would be a wrong one: a success that does not fit is an error.
+        if (ok) report = fmt::format("{} The answer is larger than {} bytes", EFBIG, max);
+        ok = false;
+        report.resize(std::min(report.size(), max));
+    }
     (void)!::write(report_fd, report.data(), report.size());
-    ::_exit(r.ok() ? 0 : 1);
+    ::_exit(ok ? 0 : 1);
 }
 
 // What the child handed back, or a description of how it ended when it said nothing.

@@ -45,6 +45,20 @@ TEST(ImageDiscovery, ListsHostFirstThenEveryImageByName) {
     EXPECT_EQ(names_of(all), (std::vector<std::string>{".host", ".hidden", "disk", "web"}));
 }
 
+// A directory named like a raw image is the directory image of that name (systemd 252 lists it so).
+TEST(ImageDiscovery, ADirectoryNamedDotRawIsListedByItsWholeName) {
+    TempTree t;
+    t.mkdir("pool/dir.raw");
+    t.write("pool/disk.raw", "raw");
+    auto all = list_images({t / "pool"});
+    EXPECT_EQ(names_of(all), (std::vector<std::string>{".host", "dir.raw", "disk"}));
+    for (auto& img : all) {
+        if (img.name == "dir.raw") {
+            EXPECT_EQ(img.type, ImageType::Directory);
+        }
+    }
+}
+
 TEST(ImageDiscovery, HostIsTheRootDirectory) {
     auto all = list_images({});
     ASSERT_EQ(all.size(), 1u);
