@@ -113,9 +113,13 @@ int method_list_images(sd_bus_message* call, Daemon& d) {
     return reply.send();
 }
 
-// GetImageHostname, GetImageMachineID, GetImageMachineInfo, GetImageOSRelease.
+// GetImageHostname, GetImageMachineID, GetImageMachineInfo, GetImageOSRelease. As systemd 252 (unlike
+// GetImage, which answers it as any unknown name): a name no image can have is InvalidArgs.
 int method_image_file(sd_bus_message* call, Daemon& d) {
-    return reply_image_file(call, d, d.require_image(read_string(call)));
+    std::string name = read_string(call);
+    if (name != images::kHostImage && !images::image_name_valid(name))
+        throw_bus_error(kInvalidArgs, fmt::format("Image name '{}' is invalid.", name));
+    return reply_image_file(call, d, d.require_image(name));
 }
 
 template <bool Group>

@@ -65,7 +65,7 @@ done
 for o in deb _2ehost ro rodisk .hidden; do
     ask busctl --system introspect org.freedesktop.machine1 "/org/freedesktop/machine1/image/$o" org.freedesktop.machine1.Image
 done
-for n in deb esc badid empty big usrrel disk nope; do
+for n in deb esc badid empty big usrrel disk nope "" a/b ../x .host; do
     for m in GetImageHostname GetImageMachineID GetImageMachineInfo GetImageOSRelease; do
         ask busctl --system call "${M[@]}" "$m" s "$n"
     done

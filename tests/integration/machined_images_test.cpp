@@ -96,6 +96,22 @@ TEST_F(Images, UnknownImageIsNoSuchImage) {
               "org.freedesktop.machine1.NoSuchImage");
 }
 
+// systemd 252 (tests/data/systemd-252-images.sh): GetImage* (not GetImage) check the name first.
+TEST_F(Images, GetImageFilesOfANameNoImageCanHaveIsInvalidArgs) {
+    start_machined();
+    for (std::string bad : {"", "../x", "a/b"}) {
+        for (const char* method : {"GetImageHostname", "GetImageMachineID", "GetImageMachineInfo", "GetImageOSRelease"}) {
+            EXPECT_EQ(bus_error_of([&](sdbus::IProxy& p) {
+                          p.callMethod(method).onInterface("org.freedesktop.machine1.Manager").withArguments(bad);
+                      }),
+                      "org.freedesktop.DBus.Error.InvalidArgs")
+                << method << " " << bad;
+            auto r = manager(method, {"s", bad});
+            EXPECT_NE(r.err.find("Image name '" + bad + "' is invalid."), std::string::npos) << r.describe();
+        }
+    }
+}
+
 TEST_F(Images, ImageObjectHasSystemdsProperties) {
     std::string dir = make_image("web");
     start_machined();
