@@ -269,6 +269,12 @@ public:
             if (run("/usr/bin/umount", {dir_}).exited(0)) return;
             ::usleep(100000);
         }
+        if (!mounted_) return;
+        // Still busy after 10 s: detached, so that nothing stays mounted on the pool (the loop device
+        // goes with its last user, autoclear), and said, since something held it that should not.
+        auto lazy = run("/usr/bin/umount", {"-l", dir_});
+        ADD_FAILURE() << "the btrfs on " << dir_ << " stayed busy for 10 s; detached it ("
+                      << (lazy.exited(0) ? "done" : lazy.describe()) << ")";
     }
     const std::string& error() const { return error_; }
 
