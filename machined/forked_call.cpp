@@ -65,6 +65,8 @@ Result<std::string> child_outcome(int fd, const siginfo_t& how) {
     }
     if (how.si_code == CLD_EXITED)
         return plain_error(fmt::format("the worker exited with status {}", how.si_status), EIO);
+    // Workers bound their time with alarm(): SIGALRM is a worker that ran out of it.
+    if (how.si_status == SIGALRM) return plain_error("the worker gave no answer within its time limit", ETIMEDOUT);
     return plain_error(fmt::format("the worker was killed by signal {}", how.si_status), EIO);
 }
 
