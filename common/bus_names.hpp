@@ -9,8 +9,10 @@ namespace berth::bus {
 inline constexpr const char* kBusName = "org.freedesktop.machine1";
 inline constexpr const char* kManagerPath = "/org/freedesktop/machine1";
 inline constexpr const char* kMachinePrefix = "/org/freedesktop/machine1/machine";
+inline constexpr const char* kImagePrefix = "/org/freedesktop/machine1/image";
 inline constexpr const char* kManagerInterface = "org.freedesktop.machine1.Manager";
 inline constexpr const char* kMachineInterface = "org.freedesktop.machine1.Machine";
+inline constexpr const char* kImageInterface = "org.freedesktop.machine1.Image";
 inline constexpr const char* kBerthManagerInterface = "io.berth.Manager1";
 inline constexpr const char* kBerthMachineInterface = "io.berth.Machine1";
 

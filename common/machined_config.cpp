@@ -46,6 +46,15 @@ Result<MachinedConfig> load_machined_config(const std::string& path, bool requir
                 if (!v || v->empty()) return bad("an array of group names");
                 c.allowed_groups.push_back(*v);
             }
+        } else if (k == "image_search_path") {
+            auto* a = node.as_array();
+            if (!a) return bad("an array of absolute paths");
+            c.image_search_path.clear();
+            for (auto& d : *a) {
+                auto v = d.value<std::string>();
+                if (!v || v->empty() || (*v)[0] != '/') return bad("an array of absolute paths");
+                c.image_search_path.push_back(*v);
+            }
         } else if (k == "log_level") {
             auto v = node.value<std::string>();
             auto level = v ? spdlog::level::from_str(*v) : spdlog::level::off;
@@ -57,6 +66,10 @@ Result<MachinedConfig> load_machined_config(const std::string& path, bool requir
             std::optional<int64_t> v = i ? std::optional<int64_t>(i->get()) : std::nullopt;
             if (!v || *v < 0 || *v > 3600) return bad("seconds between 0 and 3600");
             (k == "start_timeout_sec" ? c.start_timeout_sec : c.terminate_timeout_sec) = static_cast<int>(*v);
+        } else if (k == "image_usage_refresh_sec") {
+            auto* i = node.as_integer();
+            if (!i || i->get() < 0 || i->get() > 86400) return bad("seconds between 0 and 86400");
+            c.image_usage_refresh_sec = static_cast<int>(i->get());
         } else {
             return plain_error(fmt::format("Unknown key \"{}\" in {}", k, path));
         }

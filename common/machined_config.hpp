@@ -2,6 +2,7 @@
 // the pool from it too: one reader for both.
 #pragma once
 
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,11 @@ struct MachinedConfig {
     // and that nspawn is stopped (0: no limit).
     int start_timeout_sec = 30;
     std::string nspawn;  // the nspawn binary the standalone supervisor runs; next to machined by default
+    // Where images are found besides the pool (which comes first): systemd's search path unless the file
+    // says otherwise (tests: [], so that only their own pool is looked at).
+    // How old a directory image's measured disk usage may get before it is measured again when asked for.
+    int image_usage_refresh_sec = 60;
+    std::vector<std::string> image_search_path{std::begin(paths::kImageSearchPath), std::end(paths::kImageSearchPath)};
 };
 
 // A missing file is fine when `required` is false (the default path); a malformed one never is.

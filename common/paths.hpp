@@ -26,6 +26,10 @@ inline constexpr const char* kSettingsDirs[] = {"/etc/berth/nspawn", "/run/berth
 inline constexpr const char* kMachinedConfig = "/etc/berth/machined.toml";
 // The pool of images when machined.toml names none.
 inline constexpr const char* kDefaultPool = "/var/lib/machines";
+// systemd's search path for machine images, in its order (machined looks in its pool first).
+inline constexpr const char* kImageSearchPath[] = {"/etc/machines",      "/run/machines",
+                                                   "/var/lib/machines",  "/var/lib/container",
+                                                   "/usr/local/lib/machines", "/usr/lib/machines"};
 // Where systemd's tools (systemctl -M, systemd-run -M, ...) read a machine's leader and class, one file
 // per machine, as systemd-machined writes them.
 inline constexpr const char* kSystemdMachines = "/run/systemd/machines";

@@ -50,4 +50,8 @@ std::string machine_object_path(std::string_view name) {
     return std::string(kMachinePrefix) + "/" + bus_label_escape(name);
 }
 
+std::string image_object_path(std::string_view name) {
+    return std::string(kImagePrefix) + "/" + bus_label_escape(name);
+}
+
 }  // namespace berth::machined

@@ -12,6 +12,7 @@
 namespace berth::machined {
 
 using bus::kBusName;
+using bus::kImagePrefix;
 using bus::kMachinePrefix;
 using bus::kManagerPath;
 
@@ -20,5 +21,6 @@ std::string bus_label_escape(std::string_view s);
 std::optional<std::string> bus_label_unescape(std::string_view label);
 
 std::string machine_object_path(std::string_view name);
+std::string image_object_path(std::string_view name);
 
 }  // namespace berth::machined

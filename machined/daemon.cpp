@@ -11,6 +11,7 @@
 #include "common/cgroup.hpp"
 #include "common/clock.hpp"
 #include "common/log.hpp"
+#include "images/discovery.hpp"
 #include "machined/bus_error.hpp"
 #include "machined/bus_path.hpp"
 #include "machined/limits.hpp"
@@ -72,7 +73,9 @@ Daemon::Daemon(MachinedConfig config, BusPtr bus)
       machine_files_(config_.machines_dir),
       access_(config_.allowed_groups),
       enabled_(config_.enabled_dir),
-      supervisor_(std::make_unique<Supervisor>(config_, bus_.get())) {}
+      supervisor_(std::make_unique<Supervisor>(config_, bus_.get())),
+      image_path_(images::search_path(config_.pool, config_.image_search_path)),
+      image_usage_(children_, config_.image_usage_refresh_sec) {}
 
 Daemon::~Daemon() = default;
 
@@ -90,6 +93,32 @@ void Daemon::authorize_root(sd_bus_message* call) {
 Machine& Daemon::require(const std::string& name) {
     if (auto* m = registry_.find(name)) return *m;
     throw_bus_error(kNoSuchMachine, fmt::format("No machine \"{}\" known", name));
+}
+
+std::vector<images::Image> Daemon::list_images() {
+    auto all = images::list_images(image_path_);
+    for (auto& img : all) image_usage_.fill(img);
+    return all;
+}
+
+std::optional<images::Image> Daemon::find_image(const std::string& name) {
+    auto img = images::find_image(image_path_, name);
+    if (!img.ok()) {
+        if (img.error().code != ENOENT) spdlog::warn("{}", img.error().message);
+        return std::nullopt;
+    }
+    image_usage_.fill(*img);
+    return std::move(*img);
+}
+
+images::Image Daemon::require_image(const std::string& name) {
+    auto img = images::find_image(image_path_, name);
+    if (!img.ok()) {
+        if (img.error().code == ENOENT) throw_bus_error(kNoSuchImage, img.error().message);
+        throw_bus_error(img.error());
+    }
+    image_usage_.fill(*img);
+    return std::move(*img);
 }
 
 Machine& Daemon::require_by_pid(pid_t pid) {
@@ -272,6 +301,7 @@ Status Daemon::start() {
             add_vtable(bus_.get(), kManagerPath, kBerthManagerInterface, kBerthManagerVtable, this));
         manager_vtables_.push_back(add_vtable(bus_.get(), kManagerPath, kManagerInterface, kManagerVtable, this));
         machine_objects_ = std::make_unique<MachineObjects>(*this, bus_.get());
+        image_objects_ = std::make_unique<ImageObjects>(*this, bus_.get());
         // Last: whoever sees the name can use every object.
         check(sd_bus_request_name(bus_.get(), kBusName, 0), "request the name");
     } catch (const BusError& e) {

@@ -5,12 +5,16 @@
 #include <map>
 #include <set>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "common/machined_config.hpp"
+#include "images/image.hpp"
 #include "machined/access.hpp"
 #include "machined/children.hpp"
 #include "machined/enabled.hpp"
+#include "machined/image_objects.hpp"
+#include "machined/image_usage.hpp"
 #include "machined/machine_files.hpp"
 #include "machined/machine_objects.hpp"
 #include "machined/machine_starter.hpp"
@@ -55,6 +59,12 @@ public:
     void set_machine_limits(Machine& m, const std::vector<std::pair<std::string, std::string>>& limits);
     // Replies to `call` once the machine registered (or nspawn failed); under systemd once the job is queued.
     void start_machine(const std::string& name, sd_bus_message* call);
+    // The images of the search path (the pool first, .host too), usage from the cache (image_usage.hpp).
+    std::vector<images::Image> list_images();
+    // The image `name` as on disk now; nullopt when there is none (or the name cannot be one).
+    std::optional<images::Image> find_image(const std::string& name);
+    images::Image require_image(const std::string& name);  // NoSuchImage, "No image 'NAME' known"
+    const std::vector<std::string>& image_search_path() const { return image_path_; }
     void emit_machine_changed(Machine& m, const std::string& interface, const std::vector<std::string>& props);
     void emit_manager_changed(const std::string& interface, const std::vector<std::string>& props);
 
@@ -79,8 +89,11 @@ private:
     EnabledSet enabled_;
     std::unique_ptr<Supervisor> supervisor_;
     Children children_;
+    std::vector<std::string> image_path_;  // the pool, then config_.image_search_path
+    ImageUsage image_usage_;
     std::vector<SlotPtr> manager_vtables_;  // the interfaces of /org/freedesktop/machine1
     std::unique_ptr<MachineObjects> machine_objects_;
+    std::unique_ptr<ImageObjects> image_objects_;
     std::map<std::string, long> terminate_deadlines_;  // name -> CLOCK_MONOTONIC ms
     std::vector<std::pair<std::string, long>> pending_rmdirs_;  // cgroup, give up after (CLOCK_MONOTONIC ms)
     std::map<std::string, std::vector<MessagePtr>> pending_starts_;  // StartMachine calls to answer

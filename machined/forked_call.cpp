@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 
@@ -19,8 +20,8 @@ namespace berth::machined {
 namespace {
 
 // What the child hands back: "0 <text>" or "<errno> <message>", at most one pipe buffer (written at once,
-// read after exit).
-constexpr size_t kMaxReport = 4000;
+// read after exit): kMaxReport, or less when the pipe holds less.
+constexpr size_t kMaxReport = 60000;
 
 [[noreturn]] void run_child(int report_fd, const std::function<Result<std::string>()>& work) {
     sigset_t all;
@@ -36,17 +37,25 @@ constexpr size_t kMaxReport = 4000;
     }
     std::string report = r.ok() ? "0 " + *r : fmt::format("{} {}", r.error().code > 0 ? r.error().code : EIO,
                                                           r.error().message);
-    if (report.size() > kMaxReport) report.resize(kMaxReport);
+    int capacity = ::fcntl(report_fd, F_GETPIPE_SZ);
+    size_t max = capacity > 0 ? std::min(kMaxReport, static_cast<size_t>(capacity)) : 4096;
+    bool ok = r.ok();
+    if (report.size() > max) {
+        // An answer cut short would be a wrong one: a success that does not fit is an error.
+        if (ok) report = fmt::format("{} The answer is larger than {} bytes", EFBIG, max);
+        ok = false;
+        report.resize(std::min(report.size(), max));
+    }
     (void)!::write(report_fd, report.data(), report.size());
-    ::_exit(r.ok() ? 0 : 1);
+    ::_exit(ok ? 0 : 1);
 }
 
 // What the child handed back, or a description of how it ended when it said nothing.
 Result<std::string> child_outcome(int fd, const siginfo_t& how) {
-    char buf[kMaxReport + 1];
-    ssize_t n = ::read(fd, buf, kMaxReport);
+    std::string text(kMaxReport, '\0');
+    ssize_t n = ::read(fd, text.data(), kMaxReport);
     if (n > 0) {
-        std::string text(buf, static_cast<size_t>(n));
+        text.resize(static_cast<size_t>(n));
         size_t space = text.find(' ');
         int code = space == std::string::npos ? -1 : std::atoi(text.substr(0, space).c_str());
         std::string rest = space == std::string::npos ? text : text.substr(space + 1);
@@ -56,31 +65,44 @@ Result<std::string> child_outcome(int fd, const siginfo_t& how) {
     }
     if (how.si_code == CLD_EXITED)
         return plain_error(fmt::format("the worker exited with status {}", how.si_status), EIO);
+    // Workers bound their time with alarm(): SIGALRM is a worker that ran out of it.
+    if (how.si_status == SIGALRM) return plain_error("the worker gave no answer within its time limit", ETIMEDOUT);
     return plain_error(fmt::format("the worker was killed by signal {}", how.si_status), EIO);
 }
 
 }  // namespace
 
-int answer_when_done(Daemon& d, sd_bus_message* call, std::function<Result<std::string>()> work, ForkedAnswer answer) {
+Status run_forked(Children& children, std::function<Result<std::string>()> work, ForkedDone done) {
     int fds[2];
-    if (::pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0)
-        throw_bus_error(kFailed, fmt::format("Failed to create a pipe: {}", std::strerror(errno)));
+    if (::pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0) return errno_error("Failed to create a pipe");
     auto read_end = std::make_shared<UniqueFd>(fds[0]);
     UniqueFd write_end(fds[1]);
     pid_t pid = ::fork();
-    if (pid < 0) throw_bus_error(kFailed, fmt::format("Failed to fork: {}", std::strerror(errno)));
+    if (pid < 0) return errno_error("Failed to fork");
     if (pid == 0) {
         read_end->reset();
         run_child(write_end.get(), work);
     }
     write_end.reset();
+    auto watched = children.watch(pid, [read_end, done = std::move(done)](const siginfo_t& how) {
+        done(child_outcome(read_end->get(), how));
+    });
+    if (!watched.ok()) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, nullptr, 0);
+        return watched.error();
+    }
+    return {};
+}
+
+int answer_when_done(Daemon& d, sd_bus_message* call, std::function<Result<std::string>()> work, ForkedAnswer answer) {
     MessagePtr kept(sd_bus_message_ref(call));
     auto owned = std::make_shared<MessagePtr>(std::move(kept));
-    auto watched = d.children().watch(pid, [read_end, owned, answer](const siginfo_t& how) {
+    auto started = run_forked(d.children(), std::move(work), [owned, answer](const Result<std::string>& outcome) {
         sd_bus_message* m = owned->get();
         int r;
         try {
-            r = answer(m, child_outcome(read_end->get(), how));
+            r = answer(m, outcome);
         } catch (const BusError& e) {
             r = sd_bus_reply_method_errorf(m, e.name().c_str(), "%s", e.what());
         } catch (const std::exception& e) {
@@ -89,11 +111,7 @@ int answer_when_done(Daemon& d, sd_bus_message* call, std::function<Result<std::
         // The caller may have gone meanwhile: nothing to do about it.
         if (r < 0) spdlog::debug("Could not answer {}: {}", sd_bus_message_get_member(m), std::strerror(-r));
     });
-    if (!watched.ok()) {
-        ::kill(pid, SIGKILL);
-        ::waitpid(pid, nullptr, 0);
-        throw_bus_error(kFailed, watched.error().message);
-    }
+    if (!started.ok()) throw_bus_error(kFailed, started.error().message);
     return 1;
 }
 

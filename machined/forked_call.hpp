@@ -20,7 +20,13 @@ namespace berth::machined {
 int reply_when_done(Daemon& d, sd_bus_message* call, std::function<Status()> work,
                     const char* (*error_name)(int code));
 
-// The general form: the child's `work` returns a short text (at most a few kB) or an error, and `answer`,
+// The most general form, for work that answers no call (an image's disk usage): forks a child running
+// `work` as above, and runs `done` in machined with its outcome once the child has ended (reaped by the
+// daemon's loop through `children`). An error when the child cannot be started.
+using ForkedDone = std::function<void(const Result<std::string>& outcome)>;
+Status run_forked(Children& children, std::function<Result<std::string>()> work, ForkedDone done);
+
+// The general form: the child's `work` returns a short text (at most some 60 kB) or an error, and `answer`,
 // run in machined when the child has ended, answers `call` from it (a BusError it throws is sent as the
 // error reply). Returns what a handler returns for a call answered later.
 using ForkedAnswer = std::function<int(sd_bus_message* call, const Result<std::string>& outcome)>;

@@ -7,6 +7,7 @@
 #include "machined/bus_path.hpp"
 #include "machined/daemon.hpp"
 #include "machined/file_methods.hpp"
+#include "machined/image_objects.hpp"
 #include "machined/objects.hpp"
 #include "machined/operations.hpp"
 #include "machined/root_directory.hpp"
@@ -98,6 +99,29 @@ int method_open_root_directory(sd_bus_message* call, Daemon& d) {
     return reply_root_directory(call, d, d.require(read_string(call)));
 }
 
+int method_get_image(sd_bus_message* call, Daemon& d) {
+    auto img = d.require_image(read_string(call));
+    return sd_bus_reply_method_return(call, "o", image_object_path(img.name).c_str());
+}
+
+int method_list_images(sd_bus_message* call, Daemon& d) {
+    Reply reply(call);
+    append_each(reply.get(), "(ssbttto)", d.list_images(), [&](const images::Image& img) {
+        append(reply.get(), "(ssbttto)", img.name.c_str(), images::type_name(img.type), static_cast<int>(img.read_only),
+               img.crtime_usec, img.mtime_usec, img.usage, image_object_path(img.name).c_str());
+    });
+    return reply.send();
+}
+
+// GetImageHostname, GetImageMachineID, GetImageMachineInfo, GetImageOSRelease. As systemd 252 (unlike
+// GetImage, which answers it as any unknown name): a name no image can have is InvalidArgs.
+int method_image_file(sd_bus_message* call, Daemon& d) {
+    std::string name = read_string(call);
+    if (name != images::kHostImage && !images::image_name_valid(name))
+        throw_bus_error(kInvalidArgs, fmt::format("Image name '{}' is invalid.", name));
+    return reply_image_file(call, d, d.require_image(name));
+}
+
 template <bool Group>
 int method_map_from(sd_bus_message* call, Daemon& d) {
     const char* name = nullptr;
@@ -158,13 +182,13 @@ const sd_bus_vtable kManagerVtable[] = {
     SD_BUS_PROPERTY("PoolLimit", "t", property<prop_pool_unknown>, 0, 0),
     SD_BUS_METHOD_WITH_ARGS("GetMachine", SD_BUS_ARGS("s", name), SD_BUS_RESULT("o", machine),
                             method<method_get_machine>, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD_WITH_ARGS("GetImage", SD_BUS_ARGS("s", name), SD_BUS_RESULT("o", image), method_not_supported,
+    SD_BUS_METHOD_WITH_ARGS("GetImage", SD_BUS_ARGS("s", name), SD_BUS_RESULT("o", image), method<method_get_image>,
                             SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("GetMachineByPID", SD_BUS_ARGS("u", pid), SD_BUS_RESULT("o", machine),
                             method<method_get_machine_by_pid>, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("ListMachines", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(ssso)", machines),
                             method<method_list_machines>, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD_WITH_ARGS("ListImages", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(ssbttto)", images), method_not_supported,
+    SD_BUS_METHOD_WITH_ARGS("ListImages", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(ssbttto)", images), method<method_list_images>,
                             SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("CreateMachine",
                             SD_BUS_ARGS("s", name, "ay", id, "s", service, "s", class, "u", leader, "s",
@@ -230,13 +254,13 @@ const sd_bus_vtable kManagerVtable[] = {
     SD_BUS_METHOD_WITH_ARGS("MarkImageReadOnly", SD_BUS_ARGS("s", name, "b", read_only), SD_BUS_NO_RESULT,
                             method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("GetImageHostname", SD_BUS_ARGS("s", name), SD_BUS_RESULT("s", hostname),
-                            method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
+                            method<method_image_file>, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("GetImageMachineID", SD_BUS_ARGS("s", name), SD_BUS_RESULT("ay", id),
-                            method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
+                            method<method_image_file>, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("GetImageMachineInfo", SD_BUS_ARGS("s", name), SD_BUS_RESULT("a{ss}", machine_info),
-                            method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
+                            method<method_image_file>, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("GetImageOSRelease", SD_BUS_ARGS("s", name), SD_BUS_RESULT("a{ss}", os_release),
-                            method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
+                            method<method_image_file>, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("SetPoolLimit", SD_BUS_ARGS("t", size), SD_BUS_NO_RESULT, method_not_supported,
                             SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("SetImageLimit", SD_BUS_ARGS("s", name, "t", size), SD_BUS_NO_RESULT,

@@ -13,6 +13,7 @@ namespace berth::machined {
 
 using bus::kBerthMachineInterface;
 using bus::kBerthManagerInterface;
+using bus::kImageInterface;
 using bus::kMachineInterface;
 using bus::kManagerInterface;
 

@@ -36,7 +36,8 @@ for _ in $(seq 100); do
 done
 version=$(/lib/systemd/systemd-machined --version | head -1)
 # Only the org.freedesktop.machine1.* interface of each object (not org.freedesktop.DBus.*, not the
-# child nodes): the Manager on /org/freedesktop/machine1, the Machine on .host's object. .host is a
+# child nodes): the Manager on /org/freedesktop/machine1, the Machine on .host's object, the Image on the
+# .host image's object (every image object is served by one vtable too; .host is there without a pool). .host is a
 # machine object like any other (same vtable); registering another machine needs a systemd unit of the
 # leader, which this host without systemd cannot give (RegisterMachine answers ENXIO).
 capture() {
@@ -49,4 +50,5 @@ capture() {
 }
 capture /org/freedesktop/machine1 systemd-252-machine1-manager.xml
 capture /org/freedesktop/machine1/machine/_2ehost systemd-252-machine1-machine.xml
+capture /org/freedesktop/machine1/image/_2ehost systemd-252-machine1-image.xml
 echo "captured from $version"

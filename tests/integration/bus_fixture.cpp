@@ -84,6 +84,8 @@ void MachinedTest::start_machined(const std::string& config, bool as_if_under_sy
     if (text.find("enabled_dir") == std::string::npos) text += "enabled_dir = \"" + enabled_dir_ + "\"\n";
     if (text.find("terminate_timeout_sec") == std::string::npos) text += "terminate_timeout_sec = 2\n";
     if (text.find("machines_dir") == std::string::npos) text += "machines_dir = \"" + machines_dir_ + "\"\n";
+    // Images only from the test's own pool, never the host's /var/lib/machines and the rest of systemd's path.
+    if (text.find("image_search_path") == std::string::npos) text += "image_search_path = []\n";
     write_file(config_, text);
     std::vector<std::string> args = {"--pool=" + pool_, "--state-dir=" + state_dir_, "--config=" + config_};
     if (!as_if_under_systemd) {

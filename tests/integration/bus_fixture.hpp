@@ -1,9 +1,9 @@
 // A private system bus with machined on it, for the machined tests (and machinectl's):
 //   - dbus-daemon --config-file=... in the test's temporary directory, with the system bus's default
 //     policy plus units/org.freedesktop.machine1.conf (so the shipped policy file is what is tested);
-//   - machined with a temporary --pool, --state-dir and --config, DBUS_SYSTEM_BUS_ADDRESS pointing at
-//     that bus (exported to this test process too, for sdbus proxies), writing the files systemd's -M
-//     tools read into a temporary machines_dir;
+//   - machined with a temporary --pool (its only image directory: image_search_path = []), --state-dir
+//     and --config, DBUS_SYSTEM_BUS_ADDRESS pointing at that bus (exported to this test process too, for
+//     sdbus proxies), writing the files systemd's -M tools read into a temporary machines_dir;
 //   - systemd's clients run in a private mount namespace where /run/systemd/system exists and
 //     /run/systemd/machines is that machines_dir;
 //   - a busybox rootfs as BusyboxTest's (fixture.hpp), for machines our nspawn registers;

@@ -238,12 +238,16 @@ TEST_F(Hostile, QueriesThatHaveNoAnswerSaySo) {
               "org.freedesktop.machine1.NoSuchImage");
 }
 
+// GetImage and ListImages were here until the images came (machined_images_test.cpp); what is left of the
+// image API that changes images is not supported yet.
 TEST_F(Hostile, UnsupportedMethodsSayNotSupported) {
     EXPECT_EQ(bus_error_of([&](sdbus::IProxy& p) {
-                  p.callMethod("GetImage").onInterface("org.freedesktop.machine1.Manager").withArguments("good-" + id_);
+                  p.callMethod("RemoveImage").onInterface("org.freedesktop.machine1.Manager").withArguments("good-" + id_);
               }),
               "org.freedesktop.DBus.Error.NotSupported");
-    EXPECT_EQ(bus_error_of([](sdbus::IProxy& p) { p.callMethod("ListImages").onInterface("org.freedesktop.machine1.Manager"); }),
+    EXPECT_EQ(bus_error_of([](sdbus::IProxy& p) {
+                  p.callMethod("CleanPool").onInterface("org.freedesktop.machine1.Manager").withArguments(std::string("all"));
+              }),
               "org.freedesktop.DBus.Error.NotSupported");
 }
 

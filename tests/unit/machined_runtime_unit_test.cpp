@@ -144,5 +144,29 @@ TEST(MachinedConfig, MachinesDirDefaultsToSystemdsAndMustBeAbsolute) {
     EXPECT_FALSE(load_machined_config(path, true).ok());
 }
 
+TEST(MachinedConfig, ImageSearchPathDefaultsToSystemdsAndMayBeEmpty) {
+    ::TempTree t;
+    std::string path = t.path() + "/machined.toml";
+    ASSERT_TRUE(write_file_atomic(path, "").ok());
+    auto defaults = load_machined_config(path, true);
+    ASSERT_TRUE(defaults.ok());
+    EXPECT_EQ(defaults->image_search_path,
+              (std::vector<std::string>{"/etc/machines", "/run/machines", "/var/lib/machines", "/var/lib/container",
+                                        "/usr/local/lib/machines", "/usr/lib/machines"}));
+    EXPECT_EQ(defaults->image_usage_refresh_sec, 60);
+    ASSERT_TRUE(write_file_atomic(path, "image_search_path = []\nimage_usage_refresh_sec = 0\n").ok());
+    auto empty = load_machined_config(path, true);
+    ASSERT_TRUE(empty.ok());
+    EXPECT_TRUE(empty->image_search_path.empty());
+    EXPECT_EQ(empty->image_usage_refresh_sec, 0);
+    for (const char* bad : {"image_search_path = [\"relative\"]\n", "image_search_path = \"/etc/machines\"\n",
+                            "image_usage_refresh_sec = -1\n", "image_usage_refresh_sec = 1.5\n"}) {
+        ASSERT_TRUE(write_file_atomic(path, bad).ok());
+        auto r = load_machined_config(path, true);
+        ASSERT_FALSE(r.ok()) << bad;
+        EXPECT_NE(r.error().message.find("image_"), std::string::npos) << r.error().message;
+    }
+}
+
 }  // namespace
 }  // namespace berth::machined
