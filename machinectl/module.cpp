@@ -1,10 +1,14 @@
-// machinectl: parse, connect, run one verb. Exit 0 on success, 1 with one line on stderr on failure.
+// machinectl proper: parse, connect, run one verb. Exit 0 on success, 1 with one line on stderr on failure.
+// A shared object the executable (machinectl/launcher.cpp) loads for everything but `machinectl shell` on
+// pipes; only the berth_machinectl_* functions are exported (module.map).
 #include <cstdio>
+#include <cstring>
 #include <exception>
 
 #include <fmt/format.h>
 
 #include "machinectl/bus.hpp"
+#include "machinectl/command_status.hpp"
 #include "machinectl/options.hpp"
 #include "machinectl/verbs.hpp"
 
@@ -50,11 +54,27 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+// machinectl, for the launcher.
+extern "C" int berth_machinectl_main(int argc, char** argv) {
     try {
         return run(argc, argv);
     } catch (const std::exception& e) {
         // sdbus-c++ and nlohmann-json report by exception; nothing may escape as a crash.
+        return fail(e.what());
+    }
+}
+
+// The end of a `machinectl shell` the launcher ran itself, when it did not end with a report of the
+// command's status: `error` (errno) when the call failed after it was sent, else what the status pipe
+// held. Says so as the shell verb does and returns the exit status.
+extern "C" int berth_machinectl_finish_shell(const char* machine, const char* report, size_t size, int error) {
+    try {
+        if (error != 0)
+            return fail(fmt::format("Failed to run a command in machine {}: {}", quote_arg(machine), std::strerror(error)));
+        auto code = exit_code_of_status(std::string(report, size), machine);
+        if (!code) return fail(code.error().message);
+        return *code;
+    } catch (const std::exception& e) {
         return fail(e.what());
     }
 }
