@@ -2,6 +2,7 @@
 #include "machinectl/bus_wire.hpp"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -258,7 +259,7 @@ size_t message_length(const char* data, size_t size) {
 
 bool parse_message(const char* data, size_t size, Message& out) {
     out = Message{};
-    if (message_length(data, size) != size) return false;
+    if (size < kFixedHeader || message_length(data, size) != size) return false;
     bool big = data[0] == 'B';
     uint8_t type = static_cast<uint8_t>(data[1]);
     if (type < 1 || type > 4) return false;
@@ -311,12 +312,36 @@ bool first_u32(const Message& m, uint32_t& out) {
     return c.u32(out);
 }
 
+bool valid_string(std::string_view s) {
+    for (size_t i = 0; i < s.size();) {
+        auto c = static_cast<unsigned char>(s[i]);
+        if (c == 0) return false;
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t n = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : c >= 0xc0 ? 1 : 0;
+        if (n == 0 || c > 0xf4 || i + n >= s.size()) return false;
+        uint32_t cp = c & (0x3f >> n);
+        for (size_t k = 1; k <= n; k++) {
+            auto t = static_cast<unsigned char>(s[i + k]);
+            if ((t & 0xc0) != 0x80) return false;
+            cp = cp << 6 | (t & 0x3f);
+        }
+        static constexpr uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
+        if (cp < kMin[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+        if ((cp >= 0xfdd0 && cp <= 0xfdef) || (cp & 0xfffe) == 0xfffe) return false;  // noncharacters
+        i += n + 1;
+    }
+    return true;
+}
+
 // ---- the address ---------------------------------------------------------------------------------------
 
 bool parse_address(std::string_view address, UnixAddress& out) {
     out = UnixAddress{};
     constexpr std::string_view kUnix = "unix:";
-    if (address.size() < kUnix.size() || address.compare(0, kUnix.size(), kUnix) != 0) return false;
+    if (address.size() < kUnix.size() || memcmp(address.data(), kUnix.data(), kUnix.size()) != 0) return false;
     if (address.find(';') != std::string_view::npos) return false;
     size_t at = kUnix.size();
     bool have = false;
@@ -359,6 +384,12 @@ int connect_and_authenticate(const UnixAddress& address, int timeout_ms) {
     long long deadline = now_ms() + timeout_ms;
     int sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (sock < 0) return -1;
+    if (sock < 3) {  // never where a closed stdin, stdout or stderr was: a child given those must not get the bus
+        int moved = fcntl(sock, F_DUPFD_CLOEXEC, 3);
+        close(sock);
+        if (moved < 0) return -1;
+        sock = moved;
+    }
     auto fail = [&](int error) {
         close(sock);
         errno = error;

@@ -82,6 +82,10 @@ std::string_view first_string(const Message& m);
 // The first argument of a body that starts with a UNIX_FD or UINT32: its index; false when it does not.
 bool first_u32(const Message& m, uint32_t& out);
 
+// Whether a D-Bus string may hold `s`: valid UTF-8 (no overlong forms, surrogates or code points past
+// U+10FFFF), no NUL, and no noncharacters (which some buses refuse). What is not is left to sd-bus.
+bool valid_string(std::string_view s);
+
 // The socket of a D-Bus address ("unix:path=/run/dbus/system_bus_socket", "unix:abstract=x", with %XX
 // escapes and other keys like guid= ignored): a sockaddr_un. false for anything else (another transport,
 // several addresses, a path too long).

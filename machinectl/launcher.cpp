@@ -8,6 +8,7 @@
 // so a dependency on it fails to link).
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,7 @@ struct FastShell {
     const char* machine = nullptr;
     int code = 0;   // Exited: machinectl's exit status
     int error = 0;  // Failed with no report: what stopped it (errno), after the command may have started
+    const char* error_text = nullptr;  // Failed: machined's (or the bus's) error answer, as sd-bus would say it
     char report[kStatusReportMax] = {};
     size_t report_size = 0;  // Failed with error 0: the status pipe's text, not a report
 };
@@ -51,7 +53,26 @@ int fast_shell_name_at(int argc, char** argv) {
     // GetMachine tells which is meant.
     if (!*name || name[0] == '-' || strchr(name, '@') || strcmp(name, "self") == 0) return 0;
     if (argv[at + 1][0] != '/') return 0;
-    return isatty(STDIN_FILENO) && isatty(STDOUT_FILENO) ? 0 : at;
+    if (isatty(STDIN_FILENO) && isatty(STDOUT_FILENO)) return 0;
+    // A closed stream is machinectl proper's to refuse (it cannot pass what is not there); and so is a
+    // string D-Bus may not carry, which sd-bus refuses before sending anything.
+    for (int fd = 0; fd < 3; fd++)
+        if (fcntl(fd, F_GETFD) < 0) return 0;
+    for (int i = at; i < argc; i++)
+        if (!wire::valid_string(argv[i])) return 0;
+    return at;
+}
+
+// Error answers given before machined ran anything, on which machinectl proper's way differs from a plain
+// "Failed to run a command": no such machine (it asks GetMachine first and says so), a machined without
+// io.berth.Machine1 (it falls back to OpenMachineShell), or no machined at all. Any other error may come
+// after the command started (NoReply when machined went away, a reply it could not send): never retried.
+bool answered_before_running(std::string_view name) {
+    for (std::string_view n : {"org.freedesktop.DBus.Error.UnknownObject", "org.freedesktop.DBus.Error.UnknownMethod",
+                               "org.freedesktop.DBus.Error.UnknownInterface", "org.freedesktop.DBus.Error.ServiceUnknown",
+                               "org.freedesktop.DBus.Error.NameHasNoOwner", "org.freedesktop.machine1.NoSuchMachine"})
+        if (name == n) return true;
+    return false;
 }
 
 FastShell fast_shell(int argc, char** argv) {
@@ -105,10 +126,15 @@ FastShell fast_shell(int argc, char** argv) {
         out.error = errno;
         return out;
     }
-    // An error answer started nothing: machinectl proper asks again and tells it as it does (or, for a
-    // machined without io.berth.Machine1, falls back to OpenMachineShell).
     if (reply.type == wire::MessageType::Error) {
-        out.kind = FastShell::Kind::NotTaken;
+        if (answered_before_running(reply.error_name)) {
+            out.kind = FastShell::Kind::NotTaken;  // machinectl proper asks again and says what it says
+            return out;
+        }
+        std::string_view text = wire::first_string(reply);
+        if (text.empty()) text = reply.error_name;  // as bus_error_text(): the message, else the name
+        out.error_text = strndup(text.data(), text.size());
+        if (!out.error_text) out.error = ENOMEM;
         return out;
     }
     uint32_t index = 0;
@@ -169,13 +195,13 @@ int main(int argc, char** argv) {
     if (!module) return 1;
     if (fast.kind == FastShell::Kind::Failed) {
         // The command may have run: it is not asked for again. machinectl proper says what went wrong.
-        auto finish = reinterpret_cast<int (*)(const char*, const char*, size_t, int)>(
+        auto finish = reinterpret_cast<int (*)(const char*, const char*, size_t, int, const char*)>(
             dlsym(module, "berth_machinectl_finish_shell"));
         if (!finish) {
             fprintf(stderr, "Failed to load machinectl: %s\n", dlerror());
             return 1;
         }
-        return finish(fast.machine, fast.report, fast.report_size, fast.error);
+        return finish(fast.machine, fast.report, fast.report_size, fast.error, fast.error_text);
     }
     auto run = reinterpret_cast<int (*)(int, char**)>(dlsym(module, "berth_machinectl_main"));
     if (!run) {

@@ -1,6 +1,7 @@
 // machinectl proper: parse, connect, run one verb. Exit 0 on success, 1 with one line on stderr on failure.
 // A shared object the executable (machinectl/launcher.cpp) loads for everything but `machinectl shell` on
 // pipes; only the berth_machinectl_* functions are exported (module.map).
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -65,12 +66,16 @@ extern "C" int berth_machinectl_main(int argc, char** argv) {
 }
 
 // The end of a `machinectl shell` the launcher ran itself, when it did not end with a report of the
-// command's status: `error` (errno) when the call failed after it was sent, else what the status pipe
-// held. Says so as the shell verb does and returns the exit status.
-extern "C" int berth_machinectl_finish_shell(const char* machine, const char* report, size_t size, int error) {
+// command's status: `error_text`, the error answer to the call, or `error` (errno) when the call failed
+// after it was sent, else what the status pipe held. Says so as the shell verb does; the exit status.
+extern "C" int berth_machinectl_finish_shell(const char* machine, const char* report, size_t size, int error,
+                                             const char* error_text) {
     try {
-        if (error != 0)
-            return fail(fmt::format("Failed to run a command in machine {}: {}", quote_arg(machine), std::strerror(error)));
+        if (error_text || error != 0) {
+            std::string why = error_text ? error_text : std::strerror(error);
+            std::replace(why.begin(), why.end(), '\n', ' ');  // one line, as bus_error_text() makes it
+            return fail(fmt::format("Failed to run a command in machine {}: {}", quote_arg(machine), why));
+        }
         auto code = exit_code_of_status(std::string(report, size), machine);
         if (!code) return fail(code.error().message);
         return *code;

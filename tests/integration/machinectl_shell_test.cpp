@@ -126,8 +126,12 @@ TEST_F(MachinectlShell, PipedShellRunsWithoutLoadingLibsystemdOrTheCxxRuntime) {
         std::string maps = read_file("/proc/" + std::to_string(p.pid()) + "/maps");
         std::remove(marker.c_str());
         EXPECT_NE(maps.find("libc.so"), std::string::npos) << maps;
-        for (auto lib : {"libsystemd", "libsdbus-c++", "libstdc++", "berth-machinectl.so"})
-            EXPECT_EQ(maps.find(lib), std::string::npos) << lib << " is loaded:\n" << maps;
+        std::vector<std::string> absent = {"libsystemd", "libsdbus-c++", "berth-machinectl.so"};
+        // gcc's sanitizer runtimes (tests/sanitize.sh) bring libstdc++ themselves; the launcher's own
+        // needs are checked by the build (machinectl/check_launcher.cmake).
+        if (maps.find("libasan") == std::string::npos && maps.find("libubsan") == std::string::npos)
+            absent.push_back("libstdc++");
+        for (auto& lib : absent) EXPECT_EQ(maps.find(lib), std::string::npos) << lib << " is loaded:\n" << maps;
         auto r = p.wait(30s);
         EXPECT_TRUE(r.exited(4)) << r.describe();
         EXPECT_EQ(r.err, "");

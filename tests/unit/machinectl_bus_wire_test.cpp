@@ -4,6 +4,7 @@
 #include "machinectl/bus_wire.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -11,6 +12,7 @@
 #include <systemd/sd-id128.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -47,6 +49,11 @@ std::vector<std::string> read_strv(sd_bus_message* m) {
 // One connection, served by sd-bus until Execute was answered: Hello with a unique name, Execute with a
 // pipe's read end (its write end says "exited 7\n") or with an error when `fail` is set.
 void serve(int listener, Seen& seen, bool fail) {
+    pollfd p{listener, POLLIN, 0};
+    if (poll(&p, 1, 10'000) != 1) {  // the client gave up before connecting
+        seen.error = "no connection within 10 s";
+        return;
+    }
     int fd = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
     sd_bus* bus = nullptr;
     sd_id128_t id;
@@ -282,4 +289,95 @@ TEST(BusWireMessage, MalformedMessagesAreRefused) {
     std::string no_serial = good;
     no_serial[1] = static_cast<char>(wire::MessageType::MethodReturn);
     EXPECT_FALSE(wire::parse_message(no_serial.data(), no_serial.size(), msg));
+}
+
+namespace {
+
+// A message the bus could send, little-endian: `type` (signal or method return), REPLY_SERIAL when not 0,
+// one UNIX_FD argument (index 0), UNIX_FDS 1.
+std::string message_with_fd(wire::MessageType type, uint32_t reply_serial) {
+    auto u32 = [](uint32_t v) { return std::string(reinterpret_cast<const char*>(&v), 4); };
+    std::string fields;
+    if (reply_serial) fields += std::string("\x05\x01u\x00", 4) + u32(reply_serial);
+    if (type == wire::MessageType::Signal) {  // PATH, INTERFACE and MEMBER, as a signal must have
+        fields += std::string("\x01\x01o\x00", 4) + u32(2) + std::string("/p\0", 3) + std::string(5, '\0');
+        fields += std::string("\x02\x01s\x00", 4) + u32(3) + std::string("a.b\0", 4) + std::string(4, '\0');
+        fields += std::string("\x03\x01s\x00", 4) + u32(1) + std::string("M\0", 2) + std::string(6, '\0');
+    }
+    fields += std::string("\x08\x01g\x00\x01h\x00", 7) + std::string(1, '\0');
+    fields += std::string("\x09\x01u\x00", 4) + u32(1);
+    std::string m = std::string("l") + static_cast<char>(type) + std::string("\x00\x01", 2) + u32(4) + u32(77) +
+                    u32(static_cast<uint32_t>(fields.size()));
+    return m + fields + u32(0);  // the fields end 8-aligned here: the body follows at once
+}
+
+bool send_with(int sock, const std::string& bytes, int fd) {
+    iovec iov{const_cast<char*>(bytes.data()), bytes.size()};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof fd);
+    return sendmsg(sock, &msg, 0) == static_cast<ssize_t>(bytes.size());
+}
+
+}  // namespace
+
+// The fd of a signal that comes first is closed; the reply's own is the one handed out, and only once.
+TEST(BusWireReceiver, EachMessageKeepsItsOwnFdsAndTheOthersAreClosed) {
+    int sv[2];
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    int pipe_fds[2];
+    ASSERT_EQ(pipe2(pipe_fds, O_CLOEXEC), 0);
+    int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(null, 0);
+    ASSERT_TRUE(send_with(sv[1], message_with_fd(wire::MessageType::Signal, 0), pipe_fds[0]));
+    ASSERT_TRUE(send_with(sv[1], message_with_fd(wire::MessageType::MethodReturn, 2), null));
+    close(pipe_fds[0]);  // ours: the receiver's copy is the pipe's last read end
+    int taken = -1;
+    {
+        wire::Receiver r;
+        wire::Message reply;
+        ASSERT_TRUE(r.wait_reply(sv[0], 2, 5000, reply));
+        EXPECT_EQ(reply.type, wire::MessageType::MethodReturn);
+        EXPECT_EQ(reply.unix_fds, 1u);
+        // The signal's fd went with the signal: nobody reads the pipe any more.
+        signal(SIGPIPE, SIG_IGN);
+        EXPECT_EQ(write(pipe_fds[1], "x", 1), -1);
+        EXPECT_EQ(errno, EPIPE);
+        uint32_t index = 99;
+        ASSERT_TRUE(wire::first_u32(reply, index));
+        EXPECT_EQ(index, 0u);
+        taken = r.take_fd(index);
+        EXPECT_EQ(r.take_fd(index), -1);
+        EXPECT_EQ(r.take_fd(1), -1);
+    }
+    ASSERT_GE(taken, 0);
+    struct stat a {}, b {};
+    fstat(taken, &a);
+    fstat(null, &b);
+    EXPECT_EQ(a.st_ino, b.st_ino);
+    EXPECT_EQ(a.st_rdev, b.st_rdev);
+    EXPECT_NE(taken, null);
+    close(taken);
+    close(null);
+    close(pipe_fds[1]);
+    close(sv[0]);
+    close(sv[1]);
+}
+
+TEST(BusWireString, OnlyWhatDBusCarriesIsValid) {
+    EXPECT_TRUE(wire::valid_string(""));
+    EXPECT_TRUE(wire::valid_string("/bin/echo"));
+    EXPECT_TRUE(wire::valid_string("\xc3\xa9t\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"));
+    for (std::string bad : std::vector<std::string>{std::string("a\0b", 3), "\xff", "\xc3", "\xc0\xaf", "\xe0\x80\xaf",
+                                                     "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xef\xbf\xbe", "\xef\xb7\x90",
+                                                     "\x80", "ab\xe2\x82"})
+        EXPECT_FALSE(wire::valid_string(bad)) << testing::PrintToString(bad);
 }
