@@ -7,26 +7,9 @@
 #include <fmt/format.h>
 
 #include "common/escape.hpp"
+#include "machinectl/status_report.hpp"
 
 namespace berth::machinectl {
-
-namespace {
-
-constexpr size_t kReportMax = 64;  // "dumped 64\n" is ten bytes; anything longer is not a report
-
-bool parse_number(std::string_view s, int max, int& out) {
-    if (s.empty() || s.size() > 3) return false;
-    int v = 0;
-    for (char c : s) {
-        if (c < '0' || c > '9') return false;
-        v = v * 10 + (c - '0');
-    }
-    if (v > max) return false;
-    out = v;
-    return true;
-}
-
-}  // namespace
 
 Result<int> exit_code_of_status(const std::string& report, const std::string& machine) {
     auto fail = [&](const std::string& why) {
@@ -34,15 +17,7 @@ Result<int> exit_code_of_status(const std::string& report, const std::string& ma
                                        quote_untrusted(machine), why));
     };
     if (report.empty()) return fail("machined reported none (the machine or machined went away)");
-    std::string_view line(report);
-    if (line.back() != '\n' || line.find('\n') != line.size() - 1)
-        return fail(fmt::format("machined reported {}", quote_untrusted(report)));
-    line.remove_suffix(1);
-    auto space = line.find(' ');
-    std::string_view kind = line.substr(0, space), number = space == std::string_view::npos ? "" : line.substr(space + 1);
-    int n = 0;
-    if (kind == "exited" && parse_number(number, 255, n)) return n;
-    if ((kind == "killed" || kind == "dumped") && parse_number(number, 64, n) && n > 0) return 128 + n;
+    if (int code = status_report_exit_code(report); code >= 0) return code;
     return fail(fmt::format("machined reported {}", quote_untrusted(report)));
 }
 
@@ -53,14 +28,14 @@ CommandStatusReader::CommandStatusReader(UniqueFd fd) : fd_(std::move(fd)) {
 
 bool CommandStatusReader::read_available() {
     while (!eof_) {
-        char buf[kReportMax];
+        char buf[kStatusReportMax];
         ssize_t k = read(fd_.get(), buf, sizeof buf);
         if (k < 0 && (errno == EAGAIN || errno == EINTR)) return false;
         if (k <= 0) {
             eof_ = true;
             break;
         }
-        if (text_.size() < kReportMax) text_.append(buf, static_cast<size_t>(k));
+        if (text_.size() < kStatusReportMax) text_.append(buf, static_cast<size_t>(k));
     }
     return true;
 }

@@ -1,12 +1,10 @@
 #include "machined/bus_path.hpp"
 
-#include <fmt/format.h>
+#include "common/bus_label.hpp"
 
 namespace berth::machined {
 
 namespace {
-bool letter(unsigned char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-bool digit(unsigned char c) { return c >= '0' && c <= '9'; }
 int hexval(char c) {
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -15,16 +13,9 @@ int hexval(char c) {
 }  // namespace
 
 std::string bus_label_escape(std::string_view s) {
-    if (s.empty()) return "_";
     std::string out;
     out.reserve(s.size() * 3);
-    for (size_t i = 0; i < s.size(); i++) {
-        unsigned char c = static_cast<unsigned char>(s[i]);
-        if (letter(c) || (i > 0 && digit(c)))
-            out += static_cast<char>(c);
-        else
-            out += fmt::format("_{:02x}", c);
-    }
+    bus::bus_label_escape_each(s, [&](char c) { out += c; });
     return out;
 }
 

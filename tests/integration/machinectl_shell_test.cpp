@@ -6,7 +6,9 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
+#include <thread>
 
 #include "tests/integration/machinectl_fixture.hpp"
 
@@ -109,6 +111,48 @@ TEST_F(MachinectlShell, SetenvReachesTheCommandsEnvironment) {
                    {"B=from-our-environment", "A=not-this"});
     EXPECT_TRUE(r.exited(0)) << r.describe();
     EXPECT_EQ(r.out, "A=1 B=from-our-environment\n");
+}
+
+// `machinectl shell NAME /CMD` on pipes is run by the launcher itself over the bus (machinectl/launcher.cpp):
+// while the command runs, machinectl has loaded neither libsystemd, sdbus-c++ nor the C++ runtime, nor
+// machinectl proper (berth-machinectl.so), whose loading would cost more than the rest of the round trip.
+TEST_F(MachinectlShell, PipedShellRunsWithoutLoadingLibsystemdOrTheCxxRuntime) {
+    std::string marker = root_ + "/running";
+    for (std::vector<std::string> args : {std::vector<std::string>{"shell", machine_}, {"-q", "shell", machine_}}) {
+        args.insert(args.end(), {"/bin/sh", "-c", "touch /running; while [ -e /running ]; do sleep 0.05; done; exit 4"});
+        Process p = Process::start(machinectl_path(), args, {.env = {bus_->env()}, .timeout = 60s});
+        for (int i = 0; i < 600 && !exists(marker) && p.running(); i++) std::this_thread::sleep_for(50ms);
+        ASSERT_TRUE(exists(marker)) << p.wait(1s).describe();
+        std::string maps = read_file("/proc/" + std::to_string(p.pid()) + "/maps");
+        std::remove(marker.c_str());
+        EXPECT_NE(maps.find("libc.so"), std::string::npos) << maps;
+        std::vector<std::string> absent = {"libsystemd", "libsdbus-c++", "berth-machinectl.so"};
+        // gcc's sanitizer runtimes (tests/sanitize.sh) bring libstdc++ themselves; the launcher's own
+        // needs are checked by the build (machinectl/check_launcher.cmake).
+        if (maps.find("libasan") == std::string::npos && maps.find("libubsan") == std::string::npos)
+            absent.push_back("libstdc++");
+        for (auto& lib : absent) EXPECT_EQ(maps.find(lib), std::string::npos) << lib << " is loaded:\n" << maps;
+        auto r = p.wait(30s);
+        EXPECT_TRUE(r.exited(4)) << r.describe();
+        EXPECT_EQ(r.err, "");
+    }
+}
+
+// Anything the launcher's call cannot do is done by machinectl proper, which says why as before.
+TEST_F(MachinectlShell, PipedShellOfAMachineThatIsNotThereSaysSo) {
+    for (std::string name : {"nope", "self", "no-such.one"}) {
+        auto r = piped({"shell", name, "/bin/true"});
+        EXPECT_TRUE(r.exited(1)) << r.describe();
+        EXPECT_EQ(r.out, "");
+        EXPECT_EQ(r.err, "Could not get path to machine \"" + name + "\": No machine \"" + name + "\" known\n");
+    }
+}
+
+TEST_F(MachinectlShell, PipedShellOnTheHostByItsName) {
+    auto r = piped({"shell", ".host", "/bin/sh", "-c", "cat /proc/1/comm; exit 3"});
+    EXPECT_TRUE(r.exited(3)) << r.describe();
+    EXPECT_EQ(r.out, read_file("/proc/1/comm"));
+    EXPECT_EQ(r.err, "");
 }
 
 // What Ansible's machinectl become plugin runs: `machinectl -q shell USER@ CMD`, on the host.
