@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdint>
 #include <cstdlib>
 #include <sstream>
@@ -238,12 +239,16 @@ TEST_F(Images, EveryoneMayLookButNotChange) {
     EXPECT_TRUE(list.exited(0)) << list.describe();
     auto os = busctl_as_nobody({"call", "org.freedesktop.machine1", object("web"), kImageInterface, "GetOSRelease"});
     EXPECT_TRUE(os.exited(0)) << os.describe();
-    EXPECT_EQ(bus_error_of(
-                  [](sdbus::IProxy& p) {
-                      p.callMethod("MarkReadOnly").onInterface(kImageInterface).withArguments(true);
-                  },
-                  true, object("web")),
-              "org.freedesktop.DBus.Error.NotSupported");
+    for (auto* method : {"MarkReadOnly", "Remove"})
+        EXPECT_EQ(bus_error_of(
+                      [&](sdbus::IProxy& p) {
+                          if (std::string(method) == "Remove") p.callMethod(method).onInterface(kImageInterface);
+                          else p.callMethod(method).onInterface(kImageInterface).withArguments(true);
+                      },
+                      true, object("web")),
+                  "org.freedesktop.DBus.Error.AccessDenied")
+            << method;
+    EXPECT_TRUE(exists(pool_ + "/web/etc/hostname"));
 }
 
 // A btrfs filesystem on a loop device mounted on a directory (mount -o loop: util-linux sets autoclear,
@@ -304,6 +309,138 @@ TEST_F(Images, BtrfsSubvolumesAreSubvolumes) {
         stop_machined();
     }
     EXPECT_FALSE(exists(pool_ + "/web")) << "the btrfs filesystem is still mounted on " << pool_;
+}
+
+// ---- clone, rename, read-only, remove (tests/data/systemd-252-image-operations.sh) ---------------------
+
+TEST_F(Images, CloneRenameMarkReadOnlyAndRemoveOverTheBus) {
+    std::string dir = make_image("deb");
+    write_file(dir + "/usr/bin/tool", "#!/bin/sh\n");
+    ASSERT_EQ(::chmod((dir + "/usr/bin/tool").c_str(), 04755), 0);
+    ASSERT_EQ(::link((dir + "/usr/bin/tool").c_str(), (dir + "/hardlink").c_str()), 0);
+    ASSERT_EQ(::symlink("/etc/hostname", (dir + "/link").c_str()), 0);
+    write_file(pool_ + "/disk.raw", std::string(8192, 'd'));
+    start_machined();
+    auto clone = manager("CloneImage", {"ssb", "deb", "deb2", "false"});
+    ASSERT_TRUE(clone.exited(0)) << clone.describe();
+    EXPECT_EQ(read_file(pool_ + "/deb2/etc/hostname"), "deb-host\n");
+    struct stat tool {}, hard {};
+    ASSERT_EQ(::stat((pool_ + "/deb2/usr/bin/tool").c_str(), &tool), 0);
+    ASSERT_EQ(::stat((pool_ + "/deb2/hardlink").c_str(), &hard), 0);
+    EXPECT_EQ(tool.st_mode & 07777, 04755u);
+    EXPECT_EQ(tool.st_ino, hard.st_ino);
+    EXPECT_EQ(property("deb2", "Type"), "s \"directory\"");
+
+    EXPECT_TRUE(manager("RenameImage", {"ss", "deb2", "deb3"}).exited(0));
+    EXPECT_FALSE(exists(pool_ + "/deb2"));
+    EXPECT_EQ(read_file(pool_ + "/deb3/etc/hostname"), "deb-host\n");
+
+    EXPECT_TRUE(manager("MarkImageReadOnly", {"sb", "deb3", "true"}).exited(0));
+    EXPECT_EQ(property("deb3", "ReadOnly"), "b true");
+    EXPECT_TRUE(manager("MarkImageReadOnly", {"sb", "deb3", "false"}).exited(0));
+    EXPECT_EQ(property("deb3", "ReadOnly"), "b false");
+
+    // The Image interface's own: Rename, Clone (read-only), Remove.
+    EXPECT_TRUE(busctl({"call", "org.freedesktop.machine1", object("deb3"), kImageInterface, "Rename", "s", "deb4"}).exited(0));
+    EXPECT_TRUE(busctl({"call", "org.freedesktop.machine1", object("disk"), kImageInterface, "Clone", "sb", "disk2", "true"}).exited(0));
+    EXPECT_EQ(read_file(pool_ + "/disk2.raw"), std::string(8192, 'd'));
+    EXPECT_EQ(property("disk2", "ReadOnly"), "b true");
+    for (auto* name : {"deb4", "disk2"}) {
+        auto r = busctl({"call", "org.freedesktop.machine1", object(name), kImageInterface, "Remove"});
+        EXPECT_TRUE(r.exited(0)) << name << ": " << r.describe();
+    }
+    EXPECT_FALSE(exists(pool_ + "/deb4"));
+    EXPECT_FALSE(exists(pool_ + "/disk2.raw"));
+    EXPECT_TRUE(exists(pool_ + "/deb/etc/hostname"));
+    // Nothing half-made is left in the pool.
+    for (auto& entry : list_dir(pool_)) EXPECT_NE(entry.rfind(".#", 0), 0u) << entry;
+}
+
+TEST_F(Images, ImageOperationsRefuseWhatSystemdRefuses) {
+    make_image("deb");
+    make_image("other");
+    start_machined();
+    auto err = [&](const std::string& method, const std::vector<std::string>& args) {
+        auto r = manager(method, args);
+        EXPECT_FALSE(r.exited(0)) << method;
+        return trim(r.err);
+    };
+    EXPECT_EQ(err("CloneImage", {"ssb", "deb", "bad/name", "false"}), "Call failed: Image name 'bad/name' is invalid.");
+    EXPECT_EQ(err("RenameImage", {"ss", "deb", "a/b"}), "Call failed: Image name 'a/b' is invalid.");
+    EXPECT_EQ(err("CloneImage", {"ssb", "nope", "x", "false"}), "Call failed: No image 'nope' known");
+    EXPECT_EQ(err("RemoveImage", {"s", "nope"}), "Call failed: No image 'nope' known");
+    EXPECT_EQ(err("CloneImage", {"ssb", "deb", "other", "false"}), "Call failed: Image \"other\" already exists");
+    EXPECT_EQ(err("RenameImage", {"ss", "deb", "other"}), "Call failed: Image \"other\" already exists");
+    for (auto [method, args] : std::vector<std::pair<std::string, std::vector<std::string>>>{
+             {"RemoveImage", {"s", ".host"}}, {"RenameImage", {"ss", ".host", "x"}}, {"MarkImageReadOnly", {"sb", ".host", "false"}}})
+        EXPECT_NE(err(method, args).find("it is the host's root directory"), std::string::npos) << method;
+    EXPECT_NE(err("CloneImage", {"ssb", ".host", "hostclone", "false"}).find("not supported"), std::string::npos);
+    EXPECT_FALSE(exists(pool_ + "/hostclone"));
+    EXPECT_TRUE(exists(pool_ + "/deb/etc/hostname"));
+    EXPECT_TRUE(exists(pool_ + "/other/etc/hostname"));
+}
+
+// A running machine's image is neither removed, renamed nor made read-only under it: a machine registered
+// with its root directory (as our nspawn and systemd-nspawn register), and one of our nspawn unregistered,
+// by the image's lock. The pool holds a link to the image the machine runs.
+TEST_F(Images, ARunningMachinesImageIsBusy) {
+    ASSERT_EQ(::symlink(root_.c_str(), (pool_ + "/bb").c_str()), 0);
+    start_machined();
+    using Calls = std::vector<std::pair<std::string, std::vector<std::string>>>;
+    const Calls changes = {{"RemoveImage", {"s", "bb"}}, {"RenameImage", {"ss", "bb", "bb2"}},
+                           {"MarkImageReadOnly", {"sb", "bb", "true"}}};
+    auto refused = [&](const std::string& why) {
+        for (auto& [method, args] : changes) {
+            auto r = manager(method, args);
+            EXPECT_FALSE(r.exited(0)) << method;
+            EXPECT_EQ(trim(r.err), "Call failed: Image \"bb\" is in use by " + why) << method;
+        }
+        EXPECT_TRUE(exists(pool_ + "/bb"));
+        EXPECT_EQ(property("bb", "ReadOnly"), "b false");
+    };
+    {
+        Process machine = start_registered("sleep 600");
+        ASSERT_TRUE(wait_up(machine));
+        refused("machine \"" + machine_ + "\"");
+        machine.signal(SIGTERM);
+        machine.wait(60s);
+    }
+    ::unlink((sync_ + "/up").c_str());
+    {
+        Process machine = start_nspawn(busybox_sh_args(root_, sync_, "sleep 600", {"--register=no"}), {.timeout = 600s});
+        ASSERT_TRUE(wait_up(machine));
+        refused("a running machine");
+        machine.signal(SIGTERM);
+        machine.wait(60s);
+    }
+    // Once no machine runs on it, the link (not the image it points to) is removed.
+    auto removed = manager("RemoveImage", {"s", "bb"});
+    EXPECT_TRUE(removed.exited(0)) << removed.describe();
+    EXPECT_FALSE(exists(pool_ + "/bb"));
+    EXPECT_TRUE(exists(root_ + "/bin"));
+}
+
+TEST_F(Images, SystemdMachinectlCloneRenameReadOnlyRemove) {
+    make_image("deb");
+    start_machined();
+    for (std::vector<std::string> args : {std::vector<std::string>{"clone", "deb", "d4"}, {"rename", "d4", "d5"},
+                                          {"read-only", "d5"}}) {
+        auto r = systemd_tool("machinectl", args);
+        EXPECT_TRUE(r.exited(0)) << r.describe();
+        EXPECT_EQ(r.out + r.err, "") << r.describe();
+    }
+    EXPECT_EQ(read_file(pool_ + "/d5/etc/hostname"), "deb-host\n");
+    EXPECT_EQ(property("d5", "ReadOnly"), "b true");
+    EXPECT_TRUE(systemd_tool("machinectl", {"read-only", "d5", "no"}).exited(0));
+    EXPECT_EQ(property("d5", "ReadOnly"), "b false");
+    EXPECT_TRUE(systemd_tool("machinectl", {"remove", "d5"}).exited(0));
+    EXPECT_FALSE(exists(pool_ + "/d5"));
+    auto missing = systemd_tool("machinectl", {"remove", "nope"});
+    EXPECT_FALSE(missing.exited(0));
+    EXPECT_EQ(missing.err, "Could not remove image: No image 'nope' known\n");
+    auto taken = systemd_tool("machinectl", {"clone", "deb", "deb"});
+    EXPECT_FALSE(taken.exited(0));
+    EXPECT_EQ(taken.err, "Could not clone image: Image \"deb\" already exists\n");
 }
 
 // ---- systemd's machinectl ------------------------------------------------------------------------------
