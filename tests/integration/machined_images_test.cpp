@@ -315,6 +315,7 @@ TEST_F(Images, BtrfsSubvolumesAreSubvolumes) {
 
 TEST_F(Images, CloneRenameMarkReadOnlyAndRemoveOverTheBus) {
     std::string dir = make_image("deb");
+    make_dirs(dir + "/usr/bin");
     write_file(dir + "/usr/bin/tool", "#!/bin/sh\n");
     ASSERT_EQ(::chmod((dir + "/usr/bin/tool").c_str(), 04755), 0);
     ASSERT_EQ(::link((dir + "/usr/bin/tool").c_str(), (dir + "/hardlink").c_str()), 0);
