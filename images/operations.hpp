@@ -20,6 +20,9 @@ namespace berth::images {
 class ImageLock {
 public:
     static Result<ImageLock> take(const Image& image, bool exclusive);
+    // The name an image is being given (clone, rename): two operations never make one name at once.
+    // EBUSY while another holds it.
+    static Result<ImageLock> take_name(const std::string& name);
     ImageLock() = default;
     ImageLock(ImageLock&&) = default;
     ImageLock& operator=(ImageLock&&) = default;

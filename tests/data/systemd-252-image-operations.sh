@@ -88,7 +88,7 @@ ask busctl --system call "${M[@]}" RemoveImage s deb3
 ask busctl --system call "${M[@]}" RemoveImage s disk3
 ask busctl --system call "${M[@]}" RemoveImage s nope
 ask busctl --system call "${M[@]}" RemoveImage s .host
-ask busctl --system call "${M[@]}" RemoveImage s ro
+ask busctl --system call "${M[@]}" RemoveImage s ro2
 ask busctl --system call "${M[@]}" MarkImageReadOnly sb .host false
 # An image a running systemd-nspawn holds: its lock under /run/systemd/nspawn/locks (inode-DEV:INO).
 mkdir -p /run/systemd/nspawn/locks

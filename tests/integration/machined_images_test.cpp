@@ -21,6 +21,11 @@ constexpr const char* kUnknown = "18446744073709551615";
 
 class Images : public MachinedTest {
 protected:
+    // A test that failed between making an image read-only and back leaves no immutable file behind.
+    void TearDown() override {
+        if (!pool_.empty() && exists(pool_)) (void)run("/usr/bin/chattr", {"-R", "-f", "-i", pool_});
+        MachinedTest::TearDown();
+    }
     // A directory image NAME in the pool with the /etc files a Debian image has.
     std::string make_image(const std::string& name) const {
         std::string dir = pool_ + "/" + name;
@@ -406,6 +411,8 @@ TEST_F(Images, ARunningMachinesImageIsBusy) {
         machine.signal(SIGTERM);
         machine.wait(60s);
     }
+    // Unregistered (machined learns it asynchronously) before the next machine, which is not registered.
+    ASSERT_TRUE(eventually([&] { return machine_names() == std::vector<std::string>{".host"}; }));
     ::unlink((sync_ + "/up").c_str());
     {
         Process machine = start_nspawn(busybox_sh_args(root_, sync_, "sleep 600", {"--register=no"}), {.timeout = 600s});
@@ -419,6 +426,31 @@ TEST_F(Images, ARunningMachinesImageIsBusy) {
     EXPECT_TRUE(removed.exited(0)) << removed.describe();
     EXPECT_FALSE(exists(pool_ + "/bb"));
     EXPECT_TRUE(exists(root_ + "/bin"));
+}
+
+// What is mounted in an image is not the image: a clone has an empty directory there, and the image is not
+// removed (nothing of it) while something is mounted in it.
+TEST_F(Images, WhatIsMountedInAnImageIsNeitherClonedNorRemoved) {
+    std::string dir = make_image("deb");
+    make_dirs(dir + "/mnt/host");
+    std::string outside = tmp_ + "/outside";
+    make_dirs(outside);
+    write_file(outside + "/secret", "the host's");
+    ASSERT_TRUE(run("/usr/bin/mount", {"--bind", outside, dir + "/mnt/host"}).exited(0));
+    start_machined();
+    auto clone = manager("CloneImage", {"ssb", "deb", "copy", "false"});
+    EXPECT_TRUE(clone.exited(0)) << clone.describe();
+    EXPECT_TRUE(exists(pool_ + "/copy/mnt/host"));
+    EXPECT_EQ(list_dir(pool_ + "/copy/mnt/host"), std::vector<std::string>{});
+    auto remove = manager("RemoveImage", {"s", "deb"});
+    EXPECT_FALSE(remove.exited(0));
+    EXPECT_EQ(trim(remove.err), "Call failed: Cannot remove image \"deb\" (" + dir + "): " + dir + "/mnt/host is mounted in it");
+    EXPECT_TRUE(exists(dir + "/etc/hostname"));
+    EXPECT_EQ(read_file(outside + "/secret"), "the host's");
+    ASSERT_TRUE(run("/usr/bin/umount", {dir + "/mnt/host"}).exited(0));
+    EXPECT_TRUE(manager("RemoveImage", {"s", "deb"}).exited(0));
+    EXPECT_FALSE(exists(dir));
+    EXPECT_EQ(read_file(outside + "/secret"), "the host's");
 }
 
 TEST_F(Images, SystemdMachinectlCloneRenameReadOnlyRemove) {
@@ -442,6 +474,47 @@ TEST_F(Images, SystemdMachinectlCloneRenameReadOnlyRemove) {
     auto taken = systemd_tool("machinectl", {"clone", "deb", "deb"});
     EXPECT_FALSE(taken.exited(0));
     EXPECT_EQ(taken.err, "Could not clone image: Image \"deb\" already exists\n");
+}
+
+// A subvolume on the pool's btrfs is cloned as a snapshot (read-only at once when asked), removed by
+// destroying it, and made read-only by its flag.
+TEST_F(Images, BtrfsSubvolumesAreSnapshottedAndDestroyed) {
+    ASSERT_TRUE(exists("/usr/sbin/mkfs.btrfs")) << "btrfs-progs is not installed (tests/fixtures/common.sh installs it)";
+    {
+        BtrfsMount btrfs(tmp_ + "/btrfs.img", pool_);
+        ASSERT_EQ(btrfs.error(), "");
+        ASSERT_TRUE(run("/usr/bin/btrfs", {"-q", "subvolume", "create", pool_ + "/web"}).exited(0));
+        make_dirs(pool_ + "/web/etc");
+        write_file(pool_ + "/web/etc/hostname", "web-host\n");
+        start_machined();
+        for (auto [name, read_only] : {std::pair{"snap", "false"}, {"frozen", "true"}}) {
+            auto r = manager("CloneImage", {"ssb", "web", name, read_only});
+            ASSERT_TRUE(r.exited(0)) << r.describe();
+            EXPECT_EQ(property(name, "Type"), "s \"subvolume\"") << name;
+            EXPECT_EQ(property(name, "ReadOnly"), std::string("b ") + read_only) << name;
+            EXPECT_EQ(read_file(pool_ + "/" + name + "/etc/hostname"), "web-host\n");
+            // A snapshot has its origin's UUID as parent; a copy into a new subvolume would have "-".
+            auto show = run("/usr/bin/btrfs", {"subvolume", "show", pool_ + "/" + name});
+            size_t at = show.out.find("Parent UUID:");
+            ASSERT_NE(at, std::string::npos) << show.describe();
+            std::string parent = show.out.substr(at + 12, show.out.find('\n', at) - at - 12);
+            parent.erase(0, parent.find_first_not_of(" \t"));
+            EXPECT_NE(parent, "-") << "not a snapshot: " << show.out;
+            EXPECT_EQ(parent.size(), 36u) << show.out;
+        }
+        EXPECT_TRUE(manager("MarkImageReadOnly", {"sb", "snap", "true"}).exited(0));
+        EXPECT_EQ(property("snap", "ReadOnly"), "b true");
+        for (auto* name : {"snap", "frozen"}) {
+            auto r = manager("RemoveImage", {"s", name});
+            EXPECT_TRUE(r.exited(0)) << name << ": " << r.describe();
+            EXPECT_FALSE(exists(pool_ + "/" + name)) << name;
+        }
+        auto list = run("/usr/bin/btrfs", {"subvolume", "list", pool_});
+        EXPECT_EQ(list.out.find("snap"), std::string::npos) << list.out;
+        EXPECT_NE(list.out.find("web"), std::string::npos) << list.out;
+        stop_machined();
+    }
+    EXPECT_FALSE(exists(pool_ + "/web")) << "the btrfs filesystem is still mounted on " << pool_;
 }
 
 // ---- systemd's machinectl ------------------------------------------------------------------------------

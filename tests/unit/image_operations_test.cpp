@@ -29,8 +29,9 @@ bool immutable(const std::string& path) {
     return fd && ::ioctl(fd.get(), FS_IOC_GETFLAGS, &flags) == 0 && (flags & FS_IMMUTABLE_FL);
 }
 
+// Never through a symbolic link: the images' links point at the host's own files.
 void clear_immutable(const std::string& path) {
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW));
     int flags = 0;
     if (fd && ::ioctl(fd.get(), FS_IOC_GETFLAGS, &flags) == 0 && (flags & FS_IMMUTABLE_FL)) {
         flags &= ~FS_IMMUTABLE_FL;
@@ -69,7 +70,8 @@ protected:
         t_.write("pool/deb.toml", "[files]\n");
     }
     void TearDown() override {
-        for (auto& e : std::filesystem::recursive_directory_iterator(t_.path())) clear_immutable(e.path());
+        for (auto& e : std::filesystem::recursive_directory_iterator(t_.path()))
+            if (!e.is_symlink()) clear_immutable(e.path());
         clear_immutable(t_.path() + "/pool");
     }
     Image image(const std::string& name) {
@@ -177,6 +179,33 @@ TEST_F(ImageOperations, CloneCopiesEveryKindOfFileAndTheSettings) {
     ASSERT_TRUE(clone_image(image("disk"), pool_, "disk2", true, settings_).ok());
     EXPECT_EQ(slurp(pool_ + "/disk2.raw"), std::string(4096, 'd'));
     EXPECT_TRUE(image("disk2").read_only);
+    // A clone is writable unless asked, whatever its original is (as 252).
+    ASSERT_TRUE(clone_image(image("disk2"), pool_, "disk3", false, settings_).ok());
+    struct stat st {};
+    ASSERT_EQ(::stat((pool_ + "/disk3.raw").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0644u);
+}
+
+// Settings files an image would inherit that are not its own stop a clone or rename before it starts.
+TEST_F(ImageOperations, SettingsOfTheNewNameAlreadyThereStopTheOperation) {
+    t_.write("run-nspawn/web.toml", "[exec]\nboot = false\n");
+    for (auto r : {clone_image(image("deb"), pool_, "web", false, settings_), rename_image(image("deb"), "web", settings_)}) {
+        ASSERT_FALSE(r.ok());
+        EXPECT_EQ(r.error().code, EEXIST);
+        EXPECT_NE(r.error().message.find("run-nspawn/web.toml exists"), std::string::npos) << r.error().message;
+    }
+    EXPECT_FALSE(path_exists(pool_ + "/web"));
+    EXPECT_TRUE(path_exists(pool_ + "/deb/etc/hostname"));
+}
+
+TEST_F(ImageOperations, ANameBeingGivenIsBusy) {
+    if (::geteuid() != 0) GTEST_SKIP() << "the lock directory is root's";
+    auto first = ImageLock::take_name("web");
+    ASSERT_TRUE(first.ok());
+    auto second = ImageLock::take_name("web");
+    ASSERT_FALSE(second.ok());
+    EXPECT_EQ(second.error().code, EBUSY);
+    EXPECT_TRUE(ImageLock::take_name(std::string(255, 'w')).ok());
 }
 
 TEST_F(ImageOperations, CloneOntoATakenNameFailsAndLeavesNoTemporary) {
