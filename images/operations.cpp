@@ -302,6 +302,19 @@ Status remove_image(const Image& image, const SettingsDirs& settings) {
         if (::unlinkat(p.dir.get(), p.entry.c_str(), 0) < 0) return errno_error(fmt::format("Failed to remove {}", shown));
     } else {
         BERTH_ASSIGN(UniqueFd top, open_top(p, image));
+        // Nothing is removed from an image something is mounted in (the mount would stop the removal
+        // halfway, and what is mounted is not the image's), nor from one that is a mount point itself (the
+        // pool's entry is its parent's filesystem): checked before anything changes, its flags included.
+        if (char real[PATH_MAX]; ::realpath(image.path.c_str(), real)) {
+            if (std::string point = mount_below(real); !point.empty())
+                return plain_error(fmt::format("Cannot remove {}: {} is mounted in it", shown, point), EBUSY);
+        }
+        BERTH_ASSIGN(uint64_t mnt, mount_id(top.get(), shown));
+        BERTH_ASSIGN(uint64_t parent, mount_id(p.dir.get(), p.dir_path));
+        // (Without mount ids a subvolume has a device of its own: it is destroyed below, never walked.)
+        bool own_device = (mnt >> 63) != 0 && image.type == ImageType::Subvolume;
+        if (mnt != parent && !own_device)
+            return plain_error(fmt::format("Cannot remove {}: it is a mount point", shown), EBUSY);
         // Read-only images go too, as in 252: their flag is cleared first.
         if (image.type == ImageType::Subvolume) (void)set_subvolume_read_only(top.get(), false, shown);
         (void)set_flag(top.get(), FS_IMMUTABLE_FL, false, shown);
@@ -311,20 +324,7 @@ Status remove_image(const Image& image, const SettingsDirs& settings) {
             std::strncpy(args.name, p.entry.c_str(), sizeof args.name - 1);
             destroyed = ::ioctl(p.dir.get(), BTRFS_IOC_SNAP_DESTROY, &args) == 0;  // else: nested ones, or no right
         }
-        if (!destroyed) {
-            // Nothing is removed from an image something is mounted in: the mount would stop the removal
-            // halfway (and what is mounted is not the image's).
-            if (char real[PATH_MAX]; ::realpath(image.path.c_str(), real)) {
-                if (std::string point = mount_below(real); !point.empty())
-                    return plain_error(fmt::format("Cannot remove {}: {} is mounted in it", shown, point), EBUSY);
-            }
-            // The image's own filesystem, and never a mount in the pool's place: its parent's mount.
-            BERTH_ASSIGN(uint64_t mnt, mount_id(top.get(), shown));
-            BERTH_ASSIGN(uint64_t parent, mount_id(p.dir.get(), p.dir_path));
-            if (mnt != parent)
-                return plain_error(fmt::format("Cannot remove {}: it is a mount point", shown), EBUSY);
-            BERTH_TRY(remove_tree_at(p.dir.get(), p.entry, shown, mnt));
-        }
+        if (!destroyed) BERTH_TRY(remove_tree_at(p.dir.get(), p.entry, shown, mnt));
     }
     for (auto& [place, file] : settings_of(settings_places(settings, p.dir_path), image.name))
         if (::unlink(file.c_str()) < 0 && errno != ENOENT) warn_settings("Failed to remove the", file);

@@ -442,10 +442,13 @@ TEST_F(Images, WhatIsMountedInAnImageIsNeitherClonedNorRemoved) {
     EXPECT_TRUE(clone.exited(0)) << clone.describe();
     EXPECT_TRUE(exists(pool_ + "/copy/mnt/host"));
     EXPECT_EQ(list_dir(pool_ + "/copy/mnt/host"), std::vector<std::string>{});
+    // Refused before anything changes: a read-only image stays read-only.
+    ASSERT_TRUE(manager("MarkImageReadOnly", {"sb", "deb", "true"}).exited(0));
     auto remove = manager("RemoveImage", {"s", "deb"});
     EXPECT_FALSE(remove.exited(0));
     EXPECT_EQ(trim(remove.err), "Call failed: Cannot remove image \"deb\" (" + dir + "): " + dir + "/mnt/host is mounted in it");
     EXPECT_TRUE(exists(dir + "/etc/hostname"));
+    EXPECT_EQ(property("deb", "ReadOnly"), "b true");
     EXPECT_EQ(read_file(outside + "/secret"), "the host's");
     ASSERT_TRUE(run("/usr/bin/umount", {dir + "/mnt/host"}).exited(0));
     EXPECT_TRUE(manager("RemoveImage", {"s", "deb"}).exited(0));
