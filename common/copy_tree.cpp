@@ -127,8 +127,22 @@ bool refused(int err) {
            err == EINVAL || err == ERANGE || err == E2BIG || err == ENOSPC || err == EDQUOT;
 }
 
+// The mount a file is on: its mount id, where statx gives one (Linux 5.8), else its device (which also
+// tells a btrfs subvolume apart: old kernels then copy nested subvolumes empty, never another mount).
+struct MountOf {
+    uint64_t id = 0;
+    bool by_device = false;
+    bool operator==(const MountOf&) const = default;
+};
+MountOf mount_of(int fd, const struct stat& st) {
+    struct statx stx {};
+    if (::statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) == 0 && (stx.stx_mask & STATX_MNT_ID)) return {stx.stx_mnt_id, false};
+    return {static_cast<uint64_t>(st.st_dev), true};
+}
+
 struct Copier {
     const CopyTreeOptions& o;
+    std::optional<MountOf> top_mount;  // one_mount: the top directory's
     std::vector<Inode> ancestors;  // source directories being copied, top first
     std::set<Inode> made;          // destination directories this copy created
     std::map<Inode, LinkedCopy> links;  // source inode -> its copy, for hard links
@@ -436,6 +450,12 @@ Status Copier::directory(int sdir, const std::string& sname, const struct stat& 
         return plain_error(fmt::format("Failed to copy {}: it is a directory this copy created (the destination is "
                                        "inside the source)", src), ELOOP);
     BERTH_ASSIGN(UniqueFd in, open_same(sdir, sname, O_RDONLY | O_DIRECTORY, st, src));
+    bool enter = true;
+    if (o.one_mount) {
+        MountOf here = mount_of(in.get(), st);
+        if (!top_mount) top_mount = here;
+        enter = here == *top_mount;
+    }
 
     bool created = ::mkdirat(ddir, dname.c_str(), 0700) == 0;
     if (!created && errno != EEXIST) return errno_error(fmt::format("Failed to create directory {}", dst));
@@ -452,7 +472,7 @@ Status Copier::directory(int sdir, const std::string& sname, const struct stat& 
     std::unique_ptr<DIR, int (*)(DIR*)> dir(d, ::closedir);
     ancestors.push_back(self);
     Status result;
-    for (;;) {
+    while (enter) {
         errno = 0;
         dirent* e = ::readdir(d);
         if (!e) {

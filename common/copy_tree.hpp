@@ -26,6 +26,9 @@ struct CopyTreeOptions {
     // The owner of each copy (and the ids in its ACLs) from the source's (kernel) ids; identity when empty.
     // A uid map given drops file capabilities: leave it empty for the identity.
     std::function<uint32_t(uint32_t)> map_uid, map_gid;
+    // Directories below the top that are another mount (a bind mount, a /proc, in an image) are copied as
+    // empty directories (owner, mode, times), never entered: the copy is of one filesystem tree (clones).
+    bool one_mount = false;
     // How paths are shown in errors: the source's and the destination's top path as the caller knows them.
     std::string shown_source, shown_destination;
 };

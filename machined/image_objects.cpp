@@ -17,6 +17,7 @@
 #include "machined/bus_path.hpp"
 #include "machined/daemon.hpp"
 #include "machined/forked_call.hpp"
+#include "machined/image_operations.hpp"
 #include "machined/objects.hpp"
 
 namespace berth::machined {
@@ -113,6 +114,21 @@ int answer_file(sd_bus_message* call, File f, const std::string& name, const Res
 // ---- org.freedesktop.machine1.Image ----------------------------------------------------------------
 
 int method_image_file(sd_bus_message* call, Found& f) { return reply_image_file(call, *f.daemon, f.image); }
+int method_remove(sd_bus_message* call, Found& f) { return reply_remove_image(call, *f.daemon, f.image); }
+int method_rename(sd_bus_message* call, Found& f) {
+    return reply_rename_image(call, *f.daemon, f.image, read_string(call));
+}
+int method_clone(sd_bus_message* call, Found& f) {
+    const char* new_name = nullptr;
+    int read_only = 0;
+    read(call, "sb", &new_name, &read_only);
+    return reply_clone_image(call, *f.daemon, f.image, new_name, read_only != 0);
+}
+int method_mark_read_only(sd_bus_message* call, Found& f) {
+    int read_only = 0;
+    read(call, "b", &read_only);
+    return reply_mark_image_read_only(call, *f.daemon, f.image, read_only != 0);
+}
 
 template <auto Get>
 int image_property(sd_bus_message* reply, sd_bus_message*, Found& f) {
@@ -136,7 +152,7 @@ int prop_limit_exclusive(sd_bus_message* r, const Image& i) { return sd_bus_mess
 // Exactly as systemd 252 declares it (tests/data/systemd-252-machine1-image.xml, checked by
 // machined_introspect_test.cpp): properties first, every one EmitsChangedSignal=false (flags 0: an image
 // is looked at afresh on every read, nothing announces a change), then the methods, all unprivileged.
-// The mutating methods answer NotSupported for now.
+// SetLimit answers NotSupported for now.
 const sd_bus_vtable kImageVtable[] = {
     SD_BUS_VTABLE_START(0),
     IMAGE_PROP("Name", "s", prop_name),
@@ -150,10 +166,10 @@ const sd_bus_vtable kImageVtable[] = {
     IMAGE_PROP("UsageExclusive", "t", prop_usage_exclusive),
     IMAGE_PROP("LimitExclusive", "t", prop_limit_exclusive),
     // 252 names none of these arguments: neither does introspection here.
-    SD_BUS_METHOD("Remove", "", "", method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD("Rename", "s", "", method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD("Clone", "sb", "", method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD("MarkReadOnly", "b", "", method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD("Remove", "", "", method<method_remove>, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD("Rename", "s", "", method<method_rename>, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD("Clone", "sb", "", method<method_clone>, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD("MarkReadOnly", "b", "", method<method_mark_read_only>, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD("SetLimit", "t", "", method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD("GetHostname", "", "s", method<method_image_file>, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD("GetMachineID", "", "ay", method<method_image_file>, SD_BUS_VTABLE_UNPRIVILEGED),

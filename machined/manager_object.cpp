@@ -6,6 +6,7 @@
 #include "machined/bus_error.hpp"
 #include "machined/bus_path.hpp"
 #include "machined/daemon.hpp"
+#include "machined/image_operations.hpp"
 #include "machined/file_methods.hpp"
 #include "machined/image_objects.hpp"
 #include "machined/objects.hpp"
@@ -111,6 +112,30 @@ int method_list_images(sd_bus_message* call, Daemon& d) {
                img.crtime_usec, img.mtime_usec, img.usage, image_object_path(img.name).c_str());
     });
     return reply.send();
+}
+
+int method_remove_image(sd_bus_message* call, Daemon& d) {
+    return reply_remove_image(call, d, d.require_image(read_string(call)));
+}
+
+int method_rename_image(sd_bus_message* call, Daemon& d) {
+    const char *name = nullptr, *new_name = nullptr;
+    read(call, "ss", &name, &new_name);
+    return reply_rename_image(call, d, d.require_image(name), new_name);
+}
+
+int method_clone_image(sd_bus_message* call, Daemon& d) {
+    const char *name = nullptr, *new_name = nullptr;
+    int read_only = 0;
+    read(call, "ssb", &name, &new_name, &read_only);
+    return reply_clone_image(call, d, d.require_image(name), new_name, read_only != 0);
+}
+
+int method_mark_image_read_only(sd_bus_message* call, Daemon& d) {
+    const char* name = nullptr;
+    int read_only = 0;
+    read(call, "sb", &name, &read_only);
+    return reply_mark_image_read_only(call, d, d.require_image(name), read_only != 0);
 }
 
 // GetImageHostname, GetImageMachineID, GetImageMachineInfo, GetImageOSRelease. As systemd 252 (unlike
@@ -245,14 +270,14 @@ const sd_bus_vtable kManagerVtable[] = {
                             method<method_open_root_directory>, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("GetMachineUIDShift", SD_BUS_ARGS("s", name), SD_BUS_RESULT("u", shift),
                             method<method_get_uid_shift>, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD_WITH_ARGS("RemoveImage", SD_BUS_ARGS("s", name), SD_BUS_NO_RESULT, method_not_supported,
+    SD_BUS_METHOD_WITH_ARGS("RemoveImage", SD_BUS_ARGS("s", name), SD_BUS_NO_RESULT, method<method_remove_image>,
                             SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("RenameImage", SD_BUS_ARGS("s", name, "s", new_name), SD_BUS_NO_RESULT,
-                            method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
+                            method<method_rename_image>, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("CloneImage", SD_BUS_ARGS("s", name, "s", new_name, "b", read_only), SD_BUS_NO_RESULT,
-                            method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
+                            method<method_clone_image>, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("MarkImageReadOnly", SD_BUS_ARGS("s", name, "b", read_only), SD_BUS_NO_RESULT,
-                            method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
+                            method<method_mark_image_read_only>, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("GetImageHostname", SD_BUS_ARGS("s", name), SD_BUS_RESULT("s", hostname),
                             method<method_image_file>, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("GetImageMachineID", SD_BUS_ARGS("s", name), SD_BUS_RESULT("ay", id),

@@ -7,13 +7,10 @@
 #include <vector>
 
 #include "common/fd.hpp"
+#include "common/lock_file.hpp"
 #include "nspawn/plan.hpp"
 
 namespace berth::nspawn {
-
-// flock() `path` (created if missing), robust against a concurrent unlink by its previous holder or by
-// stale-lock collection: the lock held is always on the file now at `path`. EWOULDBLOCK if taken.
-Result<UniqueFd> lock_file(const std::string& path, bool exclusive);
 
 class MachineLocks {
 public:

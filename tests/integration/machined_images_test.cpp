@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdint>
 #include <cstdlib>
 #include <sstream>
@@ -20,6 +21,11 @@ constexpr const char* kUnknown = "18446744073709551615";
 
 class Images : public MachinedTest {
 protected:
+    // A test that failed between making an image read-only and back leaves no immutable file behind.
+    void TearDown() override {
+        if (!pool_.empty() && exists(pool_)) (void)run("/usr/bin/chattr", {"-R", "-f", "-i", pool_});
+        MachinedTest::TearDown();
+    }
     // A directory image NAME in the pool with the /etc files a Debian image has.
     std::string make_image(const std::string& name) const {
         std::string dir = pool_ + "/" + name;
@@ -238,12 +244,16 @@ TEST_F(Images, EveryoneMayLookButNotChange) {
     EXPECT_TRUE(list.exited(0)) << list.describe();
     auto os = busctl_as_nobody({"call", "org.freedesktop.machine1", object("web"), kImageInterface, "GetOSRelease"});
     EXPECT_TRUE(os.exited(0)) << os.describe();
-    EXPECT_EQ(bus_error_of(
-                  [](sdbus::IProxy& p) {
-                      p.callMethod("MarkReadOnly").onInterface(kImageInterface).withArguments(true);
-                  },
-                  true, object("web")),
-              "org.freedesktop.DBus.Error.NotSupported");
+    for (auto* method : {"MarkReadOnly", "Remove"})
+        EXPECT_EQ(bus_error_of(
+                      [&](sdbus::IProxy& p) {
+                          if (std::string(method) == "Remove") p.callMethod(method).onInterface(kImageInterface);
+                          else p.callMethod(method).onInterface(kImageInterface).withArguments(true);
+                      },
+                      true, object("web")),
+                  "org.freedesktop.DBus.Error.AccessDenied")
+            << method;
+    EXPECT_TRUE(exists(pool_ + "/web/etc/hostname"));
 }
 
 // A btrfs filesystem on a loop device mounted on a directory (mount -o loop: util-linux sets autoclear,
@@ -301,6 +311,210 @@ TEST_F(Images, BtrfsSubvolumesAreSubvolumes) {
         EXPECT_EQ(property("plain", "Type"), "s \"directory\"");
         auto r = systemd_tool("machinectl", {"list-images", "--no-legend"});
         EXPECT_NE(r.out.find("web    subvolume"), std::string::npos) << r.describe();
+        stop_machined();
+    }
+    EXPECT_FALSE(exists(pool_ + "/web")) << "the btrfs filesystem is still mounted on " << pool_;
+}
+
+// ---- clone, rename, read-only, remove (tests/data/systemd-252-image-operations.sh) ---------------------
+
+TEST_F(Images, CloneRenameMarkReadOnlyAndRemoveOverTheBus) {
+    std::string dir = make_image("deb");
+    make_dirs(dir + "/usr/bin");
+    write_file(dir + "/usr/bin/tool", "#!/bin/sh\n");
+    ASSERT_EQ(::chmod((dir + "/usr/bin/tool").c_str(), 04755), 0);
+    ASSERT_EQ(::link((dir + "/usr/bin/tool").c_str(), (dir + "/hardlink").c_str()), 0);
+    ASSERT_EQ(::symlink("/etc/hostname", (dir + "/link").c_str()), 0);
+    write_file(pool_ + "/disk.raw", std::string(8192, 'd'));
+    start_machined();
+    auto clone = manager("CloneImage", {"ssb", "deb", "deb2", "false"});
+    ASSERT_TRUE(clone.exited(0)) << clone.describe();
+    EXPECT_EQ(read_file(pool_ + "/deb2/etc/hostname"), "deb-host\n");
+    struct stat tool {}, hard {};
+    ASSERT_EQ(::stat((pool_ + "/deb2/usr/bin/tool").c_str(), &tool), 0);
+    ASSERT_EQ(::stat((pool_ + "/deb2/hardlink").c_str(), &hard), 0);
+    EXPECT_EQ(tool.st_mode & 07777, 04755u);
+    EXPECT_EQ(tool.st_ino, hard.st_ino);
+    EXPECT_EQ(property("deb2", "Type"), "s \"directory\"");
+
+    EXPECT_TRUE(manager("RenameImage", {"ss", "deb2", "deb3"}).exited(0));
+    EXPECT_FALSE(exists(pool_ + "/deb2"));
+    EXPECT_EQ(read_file(pool_ + "/deb3/etc/hostname"), "deb-host\n");
+
+    EXPECT_TRUE(manager("MarkImageReadOnly", {"sb", "deb3", "true"}).exited(0));
+    EXPECT_EQ(property("deb3", "ReadOnly"), "b true");
+    EXPECT_TRUE(manager("MarkImageReadOnly", {"sb", "deb3", "false"}).exited(0));
+    EXPECT_EQ(property("deb3", "ReadOnly"), "b false");
+
+    // The Image interface's own: Rename, Clone (read-only), Remove.
+    EXPECT_TRUE(busctl({"call", "org.freedesktop.machine1", object("deb3"), kImageInterface, "Rename", "s", "deb4"}).exited(0));
+    EXPECT_TRUE(busctl({"call", "org.freedesktop.machine1", object("disk"), kImageInterface, "Clone", "sb", "disk2", "true"}).exited(0));
+    EXPECT_EQ(read_file(pool_ + "/disk2.raw"), std::string(8192, 'd'));
+    EXPECT_EQ(property("disk2", "ReadOnly"), "b true");
+    for (auto* name : {"deb4", "disk2"}) {
+        auto r = busctl({"call", "org.freedesktop.machine1", object(name), kImageInterface, "Remove"});
+        EXPECT_TRUE(r.exited(0)) << name << ": " << r.describe();
+    }
+    EXPECT_FALSE(exists(pool_ + "/deb4"));
+    EXPECT_FALSE(exists(pool_ + "/disk2.raw"));
+    EXPECT_TRUE(exists(pool_ + "/deb/etc/hostname"));
+    // Nothing half-made is left in the pool.
+    for (auto& entry : list_dir(pool_)) EXPECT_NE(entry.rfind(".#", 0), 0u) << entry;
+}
+
+TEST_F(Images, ImageOperationsRefuseWhatSystemdRefuses) {
+    make_image("deb");
+    make_image("other");
+    start_machined();
+    auto err = [&](const std::string& method, const std::vector<std::string>& args) {
+        auto r = manager(method, args);
+        EXPECT_FALSE(r.exited(0)) << method;
+        return trim(r.err);
+    };
+    EXPECT_EQ(err("CloneImage", {"ssb", "deb", "bad/name", "false"}), "Call failed: Image name 'bad/name' is invalid.");
+    EXPECT_EQ(err("RenameImage", {"ss", "deb", "a/b"}), "Call failed: Image name 'a/b' is invalid.");
+    EXPECT_EQ(err("CloneImage", {"ssb", "nope", "x", "false"}), "Call failed: No image 'nope' known");
+    EXPECT_EQ(err("RemoveImage", {"s", "nope"}), "Call failed: No image 'nope' known");
+    EXPECT_EQ(err("CloneImage", {"ssb", "deb", "other", "false"}), "Call failed: Image \"other\" already exists");
+    EXPECT_EQ(err("RenameImage", {"ss", "deb", "other"}), "Call failed: Image \"other\" already exists");
+    for (auto [method, args] : std::vector<std::pair<std::string, std::vector<std::string>>>{
+             {"RemoveImage", {"s", ".host"}}, {"RenameImage", {"ss", ".host", "x"}}, {"MarkImageReadOnly", {"sb", ".host", "false"}}})
+        EXPECT_NE(err(method, args).find("it is the host's root directory"), std::string::npos) << method;
+    EXPECT_NE(err("CloneImage", {"ssb", ".host", "hostclone", "false"}).find("not supported"), std::string::npos);
+    EXPECT_FALSE(exists(pool_ + "/hostclone"));
+    EXPECT_TRUE(exists(pool_ + "/deb/etc/hostname"));
+    EXPECT_TRUE(exists(pool_ + "/other/etc/hostname"));
+}
+
+// A running machine's image is neither removed, renamed nor made read-only under it: a machine registered
+// with its root directory (as our nspawn and systemd-nspawn register), and one of our nspawn unregistered,
+// by the image's lock. The pool holds a link to the image the machine runs.
+TEST_F(Images, ARunningMachinesImageIsBusy) {
+    ASSERT_EQ(::symlink(root_.c_str(), (pool_ + "/bb").c_str()), 0);
+    start_machined();
+    using Calls = std::vector<std::pair<std::string, std::vector<std::string>>>;
+    const Calls changes = {{"RemoveImage", {"s", "bb"}}, {"RenameImage", {"ss", "bb", "bb2"}},
+                           {"MarkImageReadOnly", {"sb", "bb", "true"}}};
+    auto refused = [&](const std::string& why) {
+        for (auto& [method, args] : changes) {
+            auto r = manager(method, args);
+            EXPECT_FALSE(r.exited(0)) << method;
+            EXPECT_EQ(trim(r.err), "Call failed: Image \"bb\" is in use by " + why) << method;
+        }
+        EXPECT_TRUE(exists(pool_ + "/bb"));
+        EXPECT_EQ(property("bb", "ReadOnly"), "b false");
+    };
+    {
+        Process machine = start_registered("sleep 600");
+        ASSERT_TRUE(wait_up(machine));
+        refused("machine \"" + machine_ + "\"");
+        machine.signal(SIGTERM);
+        machine.wait(60s);
+    }
+    // Unregistered (machined learns it asynchronously) before the next machine, which is not registered.
+    ASSERT_TRUE(eventually([&] { return machine_names() == std::vector<std::string>{".host"}; }));
+    ::unlink((sync_ + "/up").c_str());
+    {
+        Process machine = start_nspawn(busybox_sh_args(root_, sync_, "sleep 600", {"--register=no"}), {.timeout = 600s});
+        ASSERT_TRUE(wait_up(machine));
+        refused("a running machine");
+        machine.signal(SIGTERM);
+        machine.wait(60s);
+    }
+    // Once no machine runs on it, the link (not the image it points to) is removed.
+    auto removed = manager("RemoveImage", {"s", "bb"});
+    EXPECT_TRUE(removed.exited(0)) << removed.describe();
+    EXPECT_FALSE(exists(pool_ + "/bb"));
+    EXPECT_TRUE(exists(root_ + "/bin"));
+}
+
+// What is mounted in an image is not the image: a clone has an empty directory there, and the image is not
+// removed (nothing of it) while something is mounted in it.
+TEST_F(Images, WhatIsMountedInAnImageIsNeitherClonedNorRemoved) {
+    std::string dir = make_image("deb");
+    make_dirs(dir + "/mnt/host");
+    std::string outside = tmp_ + "/outside";
+    make_dirs(outside);
+    write_file(outside + "/secret", "the host's");
+    ASSERT_TRUE(run("/usr/bin/mount", {"--bind", outside, dir + "/mnt/host"}).exited(0));
+    start_machined();
+    auto clone = manager("CloneImage", {"ssb", "deb", "copy", "false"});
+    EXPECT_TRUE(clone.exited(0)) << clone.describe();
+    EXPECT_TRUE(exists(pool_ + "/copy/mnt/host"));
+    EXPECT_EQ(list_dir(pool_ + "/copy/mnt/host"), std::vector<std::string>{});
+    // Refused before anything changes: a read-only image stays read-only.
+    ASSERT_TRUE(manager("MarkImageReadOnly", {"sb", "deb", "true"}).exited(0));
+    auto remove = manager("RemoveImage", {"s", "deb"});
+    EXPECT_FALSE(remove.exited(0));
+    EXPECT_EQ(trim(remove.err), "Call failed: Cannot remove image \"deb\" (" + dir + "): " + dir + "/mnt/host is mounted in it");
+    EXPECT_TRUE(exists(dir + "/etc/hostname"));
+    EXPECT_EQ(property("deb", "ReadOnly"), "b true");
+    EXPECT_EQ(read_file(outside + "/secret"), "the host's");
+    ASSERT_TRUE(run("/usr/bin/umount", {dir + "/mnt/host"}).exited(0));
+    EXPECT_TRUE(manager("RemoveImage", {"s", "deb"}).exited(0));
+    EXPECT_FALSE(exists(dir));
+    EXPECT_EQ(read_file(outside + "/secret"), "the host's");
+}
+
+TEST_F(Images, SystemdMachinectlCloneRenameReadOnlyRemove) {
+    make_image("deb");
+    start_machined();
+    for (std::vector<std::string> args : {std::vector<std::string>{"clone", "deb", "d4"}, {"rename", "d4", "d5"},
+                                          {"read-only", "d5"}}) {
+        auto r = systemd_tool("machinectl", args);
+        EXPECT_TRUE(r.exited(0)) << r.describe();
+        EXPECT_EQ(r.out + r.err, "") << r.describe();
+    }
+    EXPECT_EQ(read_file(pool_ + "/d5/etc/hostname"), "deb-host\n");
+    EXPECT_EQ(property("d5", "ReadOnly"), "b true");
+    EXPECT_TRUE(systemd_tool("machinectl", {"read-only", "d5", "no"}).exited(0));
+    EXPECT_EQ(property("d5", "ReadOnly"), "b false");
+    EXPECT_TRUE(systemd_tool("machinectl", {"remove", "d5"}).exited(0));
+    EXPECT_FALSE(exists(pool_ + "/d5"));
+    auto missing = systemd_tool("machinectl", {"remove", "nope"});
+    EXPECT_FALSE(missing.exited(0));
+    EXPECT_EQ(missing.err, "Could not remove image: No image 'nope' known\n");
+    auto taken = systemd_tool("machinectl", {"clone", "deb", "deb"});
+    EXPECT_FALSE(taken.exited(0));
+    EXPECT_EQ(taken.err, "Could not clone image: Image \"deb\" already exists\n");
+}
+
+// A subvolume on the pool's btrfs is cloned as a snapshot (read-only at once when asked), removed by
+// destroying it, and made read-only by its flag.
+TEST_F(Images, BtrfsSubvolumesAreSnapshottedAndDestroyed) {
+    ASSERT_TRUE(exists("/usr/sbin/mkfs.btrfs")) << "btrfs-progs is not installed (tests/fixtures/common.sh installs it)";
+    {
+        BtrfsMount btrfs(tmp_ + "/btrfs.img", pool_);
+        ASSERT_EQ(btrfs.error(), "");
+        ASSERT_TRUE(run("/usr/bin/btrfs", {"-q", "subvolume", "create", pool_ + "/web"}).exited(0));
+        make_dirs(pool_ + "/web/etc");
+        write_file(pool_ + "/web/etc/hostname", "web-host\n");
+        start_machined();
+        for (auto [name, read_only] : {std::pair{"snap", "false"}, {"frozen", "true"}}) {
+            auto r = manager("CloneImage", {"ssb", "web", name, read_only});
+            ASSERT_TRUE(r.exited(0)) << r.describe();
+            EXPECT_EQ(property(name, "Type"), "s \"subvolume\"") << name;
+            EXPECT_EQ(property(name, "ReadOnly"), std::string("b ") + read_only) << name;
+            EXPECT_EQ(read_file(pool_ + "/" + name + "/etc/hostname"), "web-host\n");
+            // A snapshot has its origin's UUID as parent; a copy into a new subvolume would have "-".
+            auto show = run("/usr/bin/btrfs", {"subvolume", "show", pool_ + "/" + name});
+            size_t at = show.out.find("Parent UUID:");
+            ASSERT_NE(at, std::string::npos) << show.describe();
+            std::string parent = show.out.substr(at + 12, show.out.find('\n', at) - at - 12);
+            parent.erase(0, parent.find_first_not_of(" \t"));
+            EXPECT_NE(parent, "-") << "not a snapshot: " << show.out;
+            EXPECT_EQ(parent.size(), 36u) << show.out;
+        }
+        EXPECT_TRUE(manager("MarkImageReadOnly", {"sb", "snap", "true"}).exited(0));
+        EXPECT_EQ(property("snap", "ReadOnly"), "b true");
+        for (auto* name : {"snap", "frozen"}) {
+            auto r = manager("RemoveImage", {"s", name});
+            EXPECT_TRUE(r.exited(0)) << name << ": " << r.describe();
+            EXPECT_FALSE(exists(pool_ + "/" + name)) << name;
+        }
+        auto list = run("/usr/bin/btrfs", {"subvolume", "list", pool_});
+        EXPECT_EQ(list.out.find("snap"), std::string::npos) << list.out;
+        EXPECT_NE(list.out.find("web"), std::string::npos) << list.out;
         stop_machined();
     }
     EXPECT_FALSE(exists(pool_ + "/web")) << "the btrfs filesystem is still mounted on " << pool_;
