@@ -27,12 +27,7 @@ trap cleanup EXIT
 mount -t tmpfs tmpfs /run/systemd
 # shellcheck source=tests/fixtures/private-bus.sh
 source "$(dirname "$0")/../fixtures/private-bus.sh"
-private_bus_config "$dir"
-bus_pid=$(start_private_bus "$dir")
-export DBUS_SYSTEM_BUS_ADDRESS=unix:path=$dir/bus.sock
-/lib/systemd/systemd-machined 2>"$dir/machined.log" &
-machined_pid=$!
-for _ in $(seq 100); do busctl --system status org.freedesktop.machine1 >/dev/null 2>&1 && break; sleep 0.1; done
+start_private_machined "$dir"
 mkdir "/sys/fs/cgroup/unified/$cg" "/sys/fs/cgroup/systemd/$cg"
 unshare --mount --propagation private sleep 1000 &
 leader_pid=$!

@@ -41,12 +41,7 @@ chattr +i $P/ro
 truncate -s 1M $P/disk.raw
 # shellcheck source=tests/fixtures/private-bus.sh
 source "$(dirname "$0")/../fixtures/private-bus.sh"
-private_bus_config "$dir"
-bus_pid=$(start_private_bus "$dir")
-export DBUS_SYSTEM_BUS_ADDRESS=unix:path=$dir/bus.sock
-/lib/systemd/systemd-machined 2>"$dir/machined.log" &
-machined_pid=$!
-for _ in $(seq 100); do busctl --system status org.freedesktop.machine1 >/dev/null 2>&1 && break; sleep 0.1; done
+start_private_machined "$dir"
 ask() {
     echo "\$ $*"
     timeout 60 "$@" 2>&1 || echo "(exit status $?)"
@@ -93,7 +88,8 @@ ask busctl --system call "${M[@]}" MarkImageReadOnly sb .host false
 # An image a running systemd-nspawn holds: its lock under /run/systemd/nspawn/locks (inode-DEV:INO).
 mkdir -p /run/systemd/nspawn/locks
 lock=/run/systemd/nspawn/locks/inode-$(stat -c '%d:%i' $P/busy)
-flock -x "$lock" sleep 600 &
+# The holder is the sleep itself (flock(1) would fork it, and killing flock leave it running).
+(exec 9>"$lock" && flock -x 9 && exec sleep 600) &
 holder_pid=$!
 sleep 0.3
 ask busctl --system call "${M[@]}" RemoveImage s busy

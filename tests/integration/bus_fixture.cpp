@@ -99,10 +99,13 @@ void MachinedTest::start_machined(const std::string& config, bool as_if_under_sy
         all.insert(all.end(), args.begin(), args.end());
         machined_.emplace(Process::start("/usr/bin/unshare", all, {.env = {bus_->env()}, .timeout = 600s}));
     }
+    // Up when machined itself answers: the bus daemon shows the name as soon as it is requested, but
+    // machined reads its loop (and answers Peer.Ping) only once its start is done, the stale
+    // /run/systemd/machines files removed and the enabled machines started.
     bool up = eventually([&] {
-        auto r = busctl({"call", "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
-                         "NameHasOwner", "s", "org.freedesktop.machine1"});
-        return r.out == "b true\n" || !machined_->running();
+        auto r = busctl({"call", "org.freedesktop.machine1", "/org/freedesktop/machine1", "org.freedesktop.DBus.Peer",
+                         "Ping"});
+        return r.exited(0) || !machined_->running();
     });
     ASSERT_TRUE(up && machined_->running()) << "machined did not come up: " << machined_->wait(5s).describe();
 }

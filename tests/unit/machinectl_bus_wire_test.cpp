@@ -20,6 +20,7 @@
 
 #include <gtest/gtest.h>
 
+#include "common/fd_passing.hpp"
 #include "tests/unit/temp_tree.hpp"
 
 namespace wire = berth::machinectl::wire;
@@ -312,19 +313,7 @@ std::string message_with_fd(wire::MessageType type, uint32_t reply_serial) {
 }
 
 bool send_with(int sock, const std::string& bytes, int fd) {
-    iovec iov{const_cast<char*>(bytes.data()), bytes.size()};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &fd, sizeof fd);
-    return sendmsg(sock, &msg, 0) == static_cast<ssize_t>(bytes.size());
+    return berth::send_with_fd(sock, bytes.data(), bytes.size(), fd) == static_cast<ssize_t>(bytes.size());
 }
 
 }  // namespace
