@@ -12,6 +12,7 @@
 
 #include "common/escape.hpp"
 #include "common/fd.hpp"
+#include "images/btrfs_quota.hpp"
 
 namespace berth::images {
 
@@ -61,6 +62,13 @@ Result<Image> inspect_directory(Image img, const std::string& what) {
     if (btrfs_subvolume(fd.get(), st)) {
         img.type = ImageType::Subvolume;
         img.read_only = read_only_subvolume(fd.get());
+        // Where its filesystem keeps quota: btrfs's own figures, and the limit set.
+        if (auto q = subvolume_quota(fd.get())) {
+            img.usage = q->referenced;
+            img.usage_exclusive = q->exclusive;
+            img.limit = q->referenced_max;
+            img.limit_exclusive = q->exclusive_max;
+        }
     }
     img.read_only = img.read_only || immutable(fd.get()) || read_only_fs(fd.get());
     return img;

@@ -24,6 +24,7 @@
 #include "common/copy_tree.hpp"
 #include "common/lock_file.hpp"
 #include "common/paths.hpp"
+#include "images/btrfs_quota.hpp"
 
 namespace berth::images {
 
@@ -416,6 +417,15 @@ Status clone_image(const Image& image, const std::string& pool, const std::strin
         std::strncpy(args.name, tmp.c_str(), sizeof args.name - 1);
         // Of the subvolume alone: subvolumes nested in it come out as empty directories (as btrfs does).
         snapshot = ::ioctl(pool_fd.get(), BTRFS_IOC_SNAP_CREATE_V2, &args) == 0;  // else: copied below
+        if (snapshot) {
+            // A new subvolume in the pool: counted in the pool's limit where there is one.
+            UniqueFd made(::openat(pool_fd.get(), tmp.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
+            Status counted = made ? add_to_pool_quota(pool_fd.get(), made.get())
+                                  : errno_error(fmt::format("Failed to open {}", shown_tmp));
+            if (!counted.ok())
+                spdlog::warn("Clone \"{}\" is not counted in the pool's disk space limit: {}", new_name,
+                             counted.error().message);
+        }
     }
     // What is left of a clone that did not come to be: nothing.
     auto discard = [&](const std::string& name, Error e) {

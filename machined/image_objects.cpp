@@ -124,6 +124,11 @@ int method_clone(sd_bus_message* call, Found& f) {
     read(call, "sb", &new_name, &read_only);
     return reply_clone_image(call, *f.daemon, f.image, new_name, read_only != 0);
 }
+int method_set_limit(sd_bus_message* call, Found& f) {
+    uint64_t limit = 0;
+    read(call, "t", &limit);
+    return reply_set_image_limit(call, *f.daemon, f.image, limit);
+}
 int method_mark_read_only(sd_bus_message* call, Found& f) {
     int read_only = 0;
     read(call, "b", &read_only);
@@ -152,7 +157,6 @@ int prop_limit_exclusive(sd_bus_message* r, const Image& i) { return sd_bus_mess
 // Exactly as systemd 252 declares it (tests/data/systemd-252-machine1-image.xml, checked by
 // machined_introspect_test.cpp): properties first, every one EmitsChangedSignal=false (flags 0: an image
 // is looked at afresh on every read, nothing announces a change), then the methods, all unprivileged.
-// SetLimit answers NotSupported for now.
 const sd_bus_vtable kImageVtable[] = {
     SD_BUS_VTABLE_START(0),
     IMAGE_PROP("Name", "s", prop_name),
@@ -170,7 +174,7 @@ const sd_bus_vtable kImageVtable[] = {
     SD_BUS_METHOD("Rename", "s", "", method<method_rename>, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD("Clone", "sb", "", method<method_clone>, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD("MarkReadOnly", "b", "", method<method_mark_read_only>, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD("SetLimit", "t", "", method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD("SetLimit", "t", "", method<method_set_limit>, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD("GetHostname", "", "s", method<method_image_file>, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD("GetMachineID", "", "ay", method<method_image_file>, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD("GetMachineInfo", "", "a{ss}", method<method_image_file>, SD_BUS_VTABLE_UNPRIVILEGED),

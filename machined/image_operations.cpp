@@ -1,12 +1,20 @@
 #include "machined/image_operations.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 
+#include <sstream>
+
+#include <spdlog/spdlog.h>
+
 #include "common/paths.hpp"
+#include "images/btrfs_quota.hpp"
 #include "images/discovery.hpp"
+#include "images/disk_usage.hpp"
 #include "images/operations.hpp"
 #include "machined/bus_error.hpp"
 #include "machined/forked_call.hpp"
+#include "machined/sd_bus_object.hpp"
 
 namespace berth::machined {
 
@@ -57,6 +65,12 @@ int in_worker(sd_bus_message* call, Daemon& d, std::function<Status()> work) {
     return reply_when_done(d, call, std::move(work), file_error_name);
 }
 
+void check_limit(uint64_t limit) {
+    if (limit != images::kUnknown && (limit >> 63) != 0) throw_bus_error(kInvalidArgs, "New limit out of range");
+}
+
+bool vendor(const images::Image& image) { return image.path.starts_with("/usr/"); }
+
 }  // namespace
 
 int reply_remove_image(sd_bus_message* call, Daemon& d, const images::Image& image) {
@@ -100,6 +114,90 @@ int reply_mark_image_read_only(sd_bus_message* call, Daemon& d, const images::Im
         BERTH_ASSIGN(auto lock, images::ImageLock::take(image, true));
         return images::mark_read_only(image, read_only);
     });
+}
+
+int reply_set_image_limit(sd_bus_message* call, Daemon& d, const images::Image& image, uint64_t limit) {
+    check_limit(limit);
+    d.authorize(call);
+    return in_worker(call, d, [image, limit]() -> Status {
+        if (image.is_host() || vendor(image))
+            return plain_error(fmt::format("Image \"{}\" is read-only: it cannot be limited", image.name), EROFS);
+        if (image.type != images::ImageType::Subvolume)
+            return plain_error(fmt::format("Cannot limit image \"{}\": it is a {}, and a disk space limit needs a "
+                                           "btrfs subvolume (btrfs quota)",
+                                           image.name, images::type_name(image.type)),
+                               EOPNOTSUPP);
+        UniqueFd fd(::open(image.path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        struct stat st {};
+        if (!fd || ::fstat(fd.get(), &st) < 0) return errno_error(fmt::format("Failed to open image {}", image.path));
+        if (st.st_dev != image.dev || st.st_ino != image.ino)
+            return plain_error(fmt::format("Image \"{}\" ({}) changed meanwhile", image.name, image.path), ESTALE);
+        Status s = images::set_subvolume_limit(fd.get(), limit);
+        if (!s.ok()) return wrap_error(s.error(), fmt::format("Cannot limit image \"{}\"", image.name));
+        return {};
+    });
+}
+
+int reply_set_pool_limit(sd_bus_message* call, Daemon& d, uint64_t limit) {
+    check_limit(limit);
+    d.authorize(call);
+    return in_worker(call, d, [pool = d.image_search_path().front(), limit]() -> Status {
+        UniqueFd fd(::open(pool.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (!fd) return errno_error(fmt::format("Failed to open the pool {}", pool));
+        Status s = images::set_pool_limit(fd.get(), limit);
+        if (!s.ok()) return wrap_error(s.error(), fmt::format("Cannot limit the pool {}", pool));
+        return {};
+    });
+}
+
+int reply_clean_pool(sd_bus_message* call, Daemon& d, const std::string& mode) {
+    if (mode != "all" && mode != "hidden") throw_bus_error(kInvalidArgs, fmt::format("Unknown mode '{}'.", mode));
+    d.authorize(call);
+    std::vector<images::Image> candidates;
+    for (auto& image : d.list_images())
+        if (!image.is_host() && !vendor(image) && (mode == "all" || image.is_hidden())) candidates.push_back(image);
+    // The worker answers "INDEX FREED" lines: short whatever the names, so any pool fits its answer.
+    auto work = [candidates, roots = machine_roots(d)]() -> Result<std::string> {
+        std::string out;
+        for (size_t i = 0; i < candidates.size(); i++) {
+            auto& image = candidates[i];
+            Status s = not_running(image, roots);
+            uint64_t freed = image.usage_exclusive;
+            if (s.ok()) {
+                auto lock = images::ImageLock::take(image, true);
+                // What a directory frees, measured now where nothing had measured it (252 says nothing).
+                if (lock.ok() && freed == images::kUnknown && image.type != images::ImageType::Raw &&
+                    image.type != images::ImageType::Block)
+                    if (auto measured = images::disk_usage(image.path); measured.ok()) freed = *measured;
+                if (lock.ok()) s = images::remove_image(image, settings_dirs());
+                else s = lock.error();
+            }
+            if (!s.ok()) {
+                spdlog::info("Cleaning the pool, image \"{}\" kept: {}", image.name, s.error().message);
+                continue;
+            }
+            out += fmt::format("{} {}\n", i, freed);
+        }
+        return out;
+    };
+    auto answer = [candidates](sd_bus_message* m, const Result<std::string>& outcome) -> int {
+        if (!outcome.ok()) {
+            const char* name = file_error_name(outcome.error().code);
+            return sd_bus_reply_method_errorf(m, name ? name : kFailed, "%s", outcome.error().message.c_str());
+        }
+        Reply reply(m);
+        std::vector<std::pair<size_t, uint64_t>> removed;
+        std::istringstream lines(outcome.value());
+        size_t i;
+        uint64_t freed;
+        while (lines >> i >> freed)
+            if (i < candidates.size()) removed.emplace_back(i, freed);
+        append_each(reply.get(), "(st)", removed, [&](const std::pair<size_t, uint64_t>& r) {
+            append(reply.get(), "(st)", candidates[r.first].name.c_str(), r.second);
+        });
+        return reply.send();
+    };
+    return answer_when_done(d, call, std::move(work), std::move(answer));
 }
 
 }  // namespace berth::machined

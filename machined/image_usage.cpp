@@ -13,6 +13,7 @@ namespace berth::machined {
 void ImageUsage::fill(images::Image& img) {
     if (img.is_host() || (img.type != images::ImageType::Directory && img.type != images::ImageType::Subvolume))
         return;
+    if (img.usage != images::kUnknown) return;  // btrfs quota counts this subvolume
     Entry& e = entries_[img.path];
     if (e.dev != img.dev || e.ino != img.ino) {
         // Another image at this path now (removed and made anew): what was measured is not its figure.

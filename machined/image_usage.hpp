@@ -25,7 +25,8 @@ public:
 
     // Fills img.usage (and usage_exclusive: a directory shares nothing) from the cache, and starts a
     // measurement when there is no figure or it is stale. Only plain directories and subvolumes of the
-    // pool are measured: never .host, whose tree is the host's; raw and block images know their own.
+    // pool are measured: never .host, whose tree is the host's; raw and block images know their own, and
+    // so do subvolumes on a btrfs that keeps quota.
     void fill(images::Image& img);
 
     size_t measuring() const { return static_cast<size_t>(running_); }

@@ -227,11 +227,6 @@ int enumerate_machines(sd_bus*, const char*, void* userdata, char*** nodes, sd_b
 
 }  // namespace
 
-int method_not_supported(sd_bus_message* call, void*, sd_bus_error* error) {
-    return sd_bus_error_setf(error, kNotSupported, "%s is not supported by this machined yet",
-                             sd_bus_message_get_member(call));
-}
-
 int reply_addresses(sd_bus_message* call, const Machine& m) {
     auto r = machine_addresses(m);
     if (!r.ok() && r.error().code == ENXIO) throw_bus_error(kNoPrivateNetworking, r.error().message);

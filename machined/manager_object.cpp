@@ -1,7 +1,12 @@
 // The API: docs/dbus-api.md, "org.freedesktop.machine1.Manager".
 // org.freedesktop.machine1.Manager as systemd 252 has it (see machine1-api.md).
+#include <fcntl.h>
+
 #include <cstdint>
 #include <limits>
+
+#include "common/fd.hpp"
+#include "images/btrfs_quota.hpp"
 
 #include "machined/bus_error.hpp"
 #include "machined/bus_path.hpp"
@@ -118,6 +123,23 @@ int method_remove_image(sd_bus_message* call, Daemon& d) {
     return reply_remove_image(call, d, d.require_image(read_string(call)));
 }
 
+int method_set_image_limit(sd_bus_message* call, Daemon& d) {
+    const char* name = nullptr;
+    uint64_t limit = 0;
+    read(call, "st", &name, &limit);
+    return reply_set_image_limit(call, d, d.require_image(name), limit);
+}
+
+int method_set_pool_limit(sd_bus_message* call, Daemon& d) {
+    uint64_t limit = 0;
+    read(call, "t", &limit);
+    return reply_set_pool_limit(call, d, limit);
+}
+
+int method_clean_pool(sd_bus_message* call, Daemon& d) {
+    return reply_clean_pool(call, d, read_string(call));
+}
+
 int method_rename_image(sd_bus_message* call, Daemon& d) {
     const char *name = nullptr, *new_name = nullptr;
     read(call, "ss", &name, &new_name);
@@ -184,8 +206,14 @@ int prop_pool_path(sd_bus_message* reply, sd_bus_message*, Daemon& d) {
 }
 
 // Usage and limit need quota support (btrfs subvolumes) that the pool does not have: unknown.
-int prop_pool_unknown(sd_bus_message* reply, sd_bus_message*, Daemon&) {
-    return sd_bus_message_append(reply, "t", std::numeric_limits<uint64_t>::max());
+// From btrfs quota, where the pool has a limit (images/btrfs_quota.hpp); UINT64_MAX otherwise, as 252.
+template <bool Limit>
+int prop_pool_quota(sd_bus_message* reply, sd_bus_message*, Daemon& d) {
+    uint64_t value = images::kUnknown;
+    UniqueFd fd(::open(d.image_search_path().front().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NONBLOCK));
+    if (fd)
+        if (auto q = images::pool_quota(fd.get())) value = Limit ? q->referenced_max : q->referenced;
+    return sd_bus_message_append(reply, "t", value);
 }
 
 }  // namespace
@@ -203,8 +231,8 @@ const sd_bus_vtable kManagerVtable[] = {
     SD_BUS_VTABLE_START(0),
     // Never change while machined runs: no PropertiesChanged, so "false" as in 252.
     SD_BUS_PROPERTY("PoolPath", "s", property<prop_pool_path>, 0, 0),
-    SD_BUS_PROPERTY("PoolUsage", "t", property<prop_pool_unknown>, 0, 0),
-    SD_BUS_PROPERTY("PoolLimit", "t", property<prop_pool_unknown>, 0, 0),
+    SD_BUS_PROPERTY("PoolUsage", "t", property<prop_pool_quota<false>>, 0, 0),
+    SD_BUS_PROPERTY("PoolLimit", "t", property<prop_pool_quota<true>>, 0, 0),
     SD_BUS_METHOD_WITH_ARGS("GetMachine", SD_BUS_ARGS("s", name), SD_BUS_RESULT("o", machine),
                             method<method_get_machine>, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("GetImage", SD_BUS_ARGS("s", name), SD_BUS_RESULT("o", image), method<method_get_image>,
@@ -286,12 +314,12 @@ const sd_bus_vtable kManagerVtable[] = {
                             method<method_image_file>, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("GetImageOSRelease", SD_BUS_ARGS("s", name), SD_BUS_RESULT("a{ss}", os_release),
                             method<method_image_file>, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD_WITH_ARGS("SetPoolLimit", SD_BUS_ARGS("t", size), SD_BUS_NO_RESULT, method_not_supported,
+    SD_BUS_METHOD_WITH_ARGS("SetPoolLimit", SD_BUS_ARGS("t", size), SD_BUS_NO_RESULT, method<method_set_pool_limit>,
                             SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("SetImageLimit", SD_BUS_ARGS("s", name, "t", size), SD_BUS_NO_RESULT,
-                            method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
+                            method<method_set_image_limit>, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("CleanPool", SD_BUS_ARGS("s", mode), SD_BUS_RESULT("a(st)", images),
-                            method_not_supported, SD_BUS_VTABLE_UNPRIVILEGED),
+                            method<method_clean_pool>, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("MapFromMachineUser", SD_BUS_ARGS("s", name, "u", uid_inner),
                             SD_BUS_RESULT("u", uid_outer), method<method_map_from<false>>, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("MapToMachineUser", SD_BUS_ARGS("u", uid_outer),

@@ -23,9 +23,6 @@ extern const sd_bus_vtable kBerthManagerVtable[];
 
 // The machine objects themselves: machine_objects.hpp.
 
-// The methods not implemented yet (NotSupported), for any vtable: they are in the introspection already.
-int method_not_supported(sd_bus_message* call, void* userdata, sd_bus_error* error);
-
 // The replies a Manager method by name and the machine object's own method share.
 int reply_addresses(sd_bus_message* call, const Machine& m);   // GetMachineAddresses, GetAddresses
 int reply_os_release(sd_bus_message* call, const Machine& m);  // GetMachineOSRelease, GetOSRelease

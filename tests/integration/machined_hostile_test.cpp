@@ -238,17 +238,17 @@ TEST_F(Hostile, QueriesThatHaveNoAnswerSaySo) {
               "org.freedesktop.machine1.NoSuchImage");
 }
 
-// GetImage, ListImages and then RemoveImage were here until they came (machined_images_test.cpp); what is
-// left of the image API is not supported yet.
-TEST_F(Hostile, UnsupportedMethodsSayNotSupported) {
+// Limits and cleaning refuse what they cannot do, naming it: .host is never limited (EROFS), a mode
+// CleanPool does not know is InvalidArgs (as 252).
+TEST_F(Hostile, LimitsAndCleaningRefuseWhatTheyCannotDo) {
     EXPECT_EQ(bus_error_of([&](sdbus::IProxy& p) {
                   p.callMethod("SetImageLimit").onInterface("org.freedesktop.machine1.Manager").withArguments(std::string(".host"), uint64_t{1});
               }),
-              "org.freedesktop.DBus.Error.NotSupported");
+              "System.Error.EROFS");
     EXPECT_EQ(bus_error_of([](sdbus::IProxy& p) {
-                  p.callMethod("CleanPool").onInterface("org.freedesktop.machine1.Manager").withArguments(std::string("all"));
+                  p.callMethod("CleanPool").onInterface("org.freedesktop.machine1.Manager").withArguments(std::string("../all"));
               }),
-              "org.freedesktop.DBus.Error.NotSupported");
+              "org.freedesktop.DBus.Error.InvalidArgs");
 }
 
 }  // namespace

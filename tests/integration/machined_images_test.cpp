@@ -40,6 +40,10 @@ protected:
     std::string property(const std::string& label, const std::string& name) const {
         return trim(busctl({"get-property", "org.freedesktop.machine1", object(label), kImageInterface, name}).out);
     }
+    std::string manager_property(const std::string& name) const {
+        return trim(busctl({"get-property", "org.freedesktop.machine1", "/org/freedesktop/machine1",
+                            "org.freedesktop.machine1.Manager", name}).out);
+    }
     // ListImages as lines "name type read_only usage path", by name.
     std::map<std::string, std::string> listed() const {
         auto r = manager("ListImages");
@@ -518,6 +522,160 @@ TEST_F(Images, BtrfsSubvolumesAreSnapshottedAndDestroyed) {
         stop_machined();
     }
     EXPECT_FALSE(exists(pool_ + "/web")) << "the btrfs filesystem is still mounted on " << pool_;
+}
+
+// CleanPool removes the hidden images ("hidden") or all of them ("all", read-only ones too, as 252), never
+// .host or one a machine runs on, and answers each removed image with the disk space it freed: a raw
+// file's blocks, a directory's measured before it goes (where 252 answers UINT64_MAX).
+TEST_F(Images, CleanPoolRemovesHiddenOrAllImagesButThoseInUse) {
+    make_image(".old");
+    make_image("web");
+    make_image("ro");
+    write_file(pool_ + "/disk.raw", std::string(8192, 'x'));
+    struct stat raw {};
+    ASSERT_EQ(::stat((pool_ + "/disk.raw").c_str(), &raw), 0);
+    ASSERT_EQ(::symlink(root_.c_str(), (pool_ + "/.held").c_str()), 0);
+    start_machined();
+    ASSERT_TRUE(manager("MarkImageReadOnly", {"sb", "ro", "true"}).exited(0));
+    Process machine = start_registered("sleep 600");
+    ASSERT_TRUE(wait_up(machine));
+    auto bogus = manager("CleanPool", {"s", "bogus"});
+    EXPECT_FALSE(bogus.exited(0));
+    EXPECT_EQ(trim(bogus.err), "Call failed: Unknown mode 'bogus'.");
+    // "a(st) N "name" freed ..." as name -> freed.
+    auto removed = [&](const std::string& mode) {
+        auto r = manager("CleanPool", {"s", mode});
+        EXPECT_TRUE(r.exited(0)) << r.describe();
+        std::map<std::string, uint64_t> out;
+        std::istringstream in(r.out);
+        std::string sig, name;
+        size_t n = 0;
+        uint64_t freed = 0;
+        in >> sig >> n;
+        for (size_t i = 0; i < n && in >> name >> freed; i++) out[name.substr(1, name.size() - 2)] = freed;
+        return out;
+    };
+    auto hidden = removed("hidden");
+    ASSERT_EQ(hidden.size(), 1u);
+    ASSERT_EQ(hidden.count(".old"), 1u);
+    EXPECT_GT(hidden[".old"], 0u);
+    EXPECT_LT(hidden[".old"], uint64_t{1} << 20);
+    EXPECT_FALSE(exists(pool_ + "/.old"));
+    auto all = removed("all");
+    EXPECT_EQ(all.size(), 3u);
+    EXPECT_EQ(all.count("web") + all.count("ro"), 2u);
+    EXPECT_EQ(all["disk"], static_cast<uint64_t>(raw.st_blocks) * 512);
+    EXPECT_EQ(list_dir(pool_), std::vector<std::string>{".held"});
+    EXPECT_TRUE(exists(root_ + "/bin"));
+    EXPECT_TRUE(machine.running());
+    EXPECT_EQ(property("_2ehost", "Type"), "s \"directory\"");
+    // systemd's machinectl clean says what went, with the space it freed (on stderr, as it logs).
+    make_image(".again");
+    auto clean = systemd_tool("machinectl", {"clean"});
+    EXPECT_TRUE(clean.exited(0)) << clean.describe();
+    EXPECT_EQ(clean.err.rfind("Removed image '.again'. Freed exclusive disk space: ", 0), 0u) << clean.describe();
+    EXPECT_NE(clean.err.find("\nRemoved 1 images in total. Total freed exclusive disk space: "), std::string::npos)
+        << clean.describe();
+    EXPECT_FALSE(exists(pool_ + "/.again"));
+    EXPECT_TRUE(exists(pool_ + "/.held"));
+    machine.signal(SIGTERM);
+    machine.wait(60s);
+}
+
+// On a btrfs pool, an image that is a subvolume gets a disk space limit through btrfs quota, turned on at
+// the first limit (where 252 answers "Transport endpoint is not connected"): Limit and Usage are btrfs's
+// figures, writing past the limit fails with EDQUOT, UINT64_MAX lifts it. The pool's limit counts its
+// images, clones made later too. An image that is no subvolume cannot be limited (NotSupported, as
+// 252), nor .host; a limit above INT64_MAX is out of range (as 252).
+TEST_F(Images, BtrfsImagesAndThePoolGetDiskSpaceLimits) {
+    ASSERT_TRUE(exists("/usr/sbin/mkfs.btrfs")) << "btrfs-progs is not installed (tests/fixtures/common.sh installs it)";
+    {
+        BtrfsMount btrfs(tmp_ + "/btrfs.img", pool_);
+        ASSERT_EQ(btrfs.error(), "");
+        ASSERT_TRUE(run("/usr/bin/btrfs", {"-q", "subvolume", "create", pool_ + "/web"}).exited(0));
+        make_dirs(pool_ + "/plain");
+        start_machined();
+        EXPECT_EQ(property("web", "Limit"), "t 18446744073709551615");
+        auto limited = manager("SetImageLimit", {"st", "web", std::to_string(20 << 20)});
+        ASSERT_TRUE(limited.exited(0)) << limited.describe();
+        EXPECT_EQ(property("web", "Limit"), "t " + std::to_string(20 << 20));
+        auto dd = [&](const std::string& file, int mib) {
+            return run("/usr/bin/dd", {"if=/dev/zero", "of=" + pool_ + "/web/" + file, "bs=1M",
+                                       "count=" + std::to_string(mib), "conv=fsync", "status=none"});
+        };
+        auto over = dd("big", 30);
+        EXPECT_FALSE(over.exited(0));
+        EXPECT_NE(over.err.find("Disk quota exceeded"), std::string::npos) << over.describe();
+        ASSERT_TRUE(run("/usr/bin/sync", {"-f", pool_ + "/web"}).exited(0));
+        uint64_t usage = std::stoull(property("web", "Usage").substr(2));
+        EXPECT_GE(usage, uint64_t{10} << 20);
+        EXPECT_LE(usage, uint64_t{21} << 20);
+        // Lifted: the write goes through; the Image's own SetLimit sets one again.
+        ASSERT_TRUE(manager("SetImageLimit", {"st", "web", "18446744073709551615"}).exited(0));
+        EXPECT_EQ(property("web", "Limit"), "t 18446744073709551615");
+        auto more = dd("more", 25);
+        EXPECT_TRUE(more.exited(0)) << more.describe();
+        auto own = busctl({"call", "org.freedesktop.machine1", object("web"), kImageInterface, "SetLimit", "t",
+                           std::to_string(uint64_t{200} << 20)});
+        EXPECT_TRUE(own.exited(0)) << own.describe();
+        EXPECT_EQ(property("web", "Limit"), "t " + std::to_string(uint64_t{200} << 20));
+        // What cannot be limited.
+        auto plain = manager("SetImageLimit", {"st", "plain", "1048576"});
+        EXPECT_FALSE(plain.exited(0));
+        EXPECT_EQ(trim(plain.err), "Call failed: Cannot limit image \"plain\": it is a directory, and a disk space "
+                                   "limit needs a btrfs subvolume (btrfs quota)");
+        auto host = manager("SetImageLimit", {"st", ".host", "1048576"});
+        EXPECT_FALSE(host.exited(0));
+        EXPECT_EQ(trim(host.err), "Call failed: Image \".host\" is read-only: it cannot be limited");
+        for (auto* method : {"SetImageLimit", "SetPoolLimit"}) {
+            auto r = std::string(method) == "SetPoolLimit" ? manager(method, {"t", "9223372036854775808"})
+                                                          : manager(method, {"st", "web", "9223372036854775808"});
+            EXPECT_FALSE(r.exited(0)) << method;
+            EXPECT_EQ(trim(r.err), "Call failed: New limit out of range") << method;
+        }
+        // The pool: its own files and every image in it.
+        EXPECT_EQ(manager_property("PoolLimit"), "t 18446744073709551615");
+        auto pool = manager("SetPoolLimit", {"t", std::to_string(uint64_t{150} << 20)});
+        ASSERT_TRUE(pool.exited(0)) << pool.describe();
+        EXPECT_EQ(manager_property("PoolLimit"), "t " + std::to_string(uint64_t{150} << 20));
+        ASSERT_TRUE(run("/usr/bin/sync", {"-f", pool_}).exited(0));
+        uint64_t pool_usage = std::stoull(manager_property("PoolUsage").substr(2));
+        EXPECT_GE(pool_usage, usage + (uint64_t{25} << 20));
+        ASSERT_TRUE(manager("CloneImage", {"ssb", "web", "snap", "false"}).exited(0));
+        auto groups = run("/usr/bin/btrfs", {"qgroup", "show", "-p", pool_});
+        std::string snap_id = trim(run("/usr/bin/btrfs", {"inspect-internal", "rootid", pool_ + "/snap"}).out);
+        EXPECT_NE(groups.out.find("0/" + snap_id + " "), std::string::npos) << groups.out;
+        std::istringstream lines(groups.out);
+        std::string line;
+        bool member = false;
+        while (std::getline(lines, line))
+            if (line.rfind("0/" + snap_id + " ", 0) == 0) member = line.find("255/5") != std::string::npos;
+        EXPECT_TRUE(member) << "the clone is not counted in the pool's limit:\n" << groups.out;
+        // systemd's machinectl set-limit: an image's, the pool's.
+        auto sd = systemd_tool("machinectl", {"set-limit", "web", "64M"});
+        EXPECT_TRUE(sd.exited(0)) << sd.describe();
+        EXPECT_EQ(property("web", "Limit"), "t " + std::to_string(64 << 20));
+        sd = systemd_tool("machinectl", {"set-limit", "120M"});
+        EXPECT_TRUE(sd.exited(0)) << sd.describe();
+        EXPECT_EQ(manager_property("PoolLimit"), "t " + std::to_string(uint64_t{120} << 20));
+        stop_machined();
+    }
+    EXPECT_FALSE(exists(pool_ + "/web")) << "the btrfs filesystem is still mounted on " << pool_;
+}
+
+// On a pool that is no btrfs there is no limit to set: NotSupported, saying why.
+TEST_F(Images, LimitsNeedBtrfs) {
+    make_image("web");
+    start_machined();
+    EXPECT_EQ(manager_property("PoolUsage"), "t 18446744073709551615");
+    auto pool = manager("SetPoolLimit", {"t", "104857600"});
+    EXPECT_FALSE(pool.exited(0));
+    EXPECT_EQ(trim(pool.err), "Call failed: Cannot limit the pool " + pool_ +
+                                  ": a disk space limit needs a pool that is a btrfs subvolume (btrfs quota)");
+    auto sd = systemd_tool("machinectl", {"set-limit", "web", "100M"});
+    EXPECT_FALSE(sd.exited(0));
+    EXPECT_EQ(sd.err, "Could not set limit: Cannot limit image \"web\": it is a directory, and a disk space limit "
+                      "needs a btrfs subvolume (btrfs quota)\n");
 }
 
 // ---- systemd's machinectl ------------------------------------------------------------------------------

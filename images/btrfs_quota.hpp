@@ -1,0 +1,45 @@
+// Disk space limits of images and of the pool on btrfs, through quota groups (qgroups): what
+// SetImageLimit, the Image's SetLimit and SetPoolLimit set, and where an image's Usage and Limit come
+// from when its filesystem keeps quota. An image's limit is on its subvolume's own qgroup (0/ID); the
+// pool's on a qgroup of a higher level, 255/ID of the pool's subvolume (the level systemd gives its
+// "subtree" qgroups), holding the pool's own 0/ID and those of the subvolume images in it, so that the
+// pool's limit counts every image.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+
+#include "common/result.hpp"
+#include "images/image.hpp"
+
+namespace berth::images {
+
+struct Quota {
+    uint64_t referenced = kUnknown, exclusive = kUnknown;          // bytes, as btrfs counts them
+    uint64_t referenced_max = kUnknown, exclusive_max = kUnknown;  // kUnknown: no limit
+};
+
+// Whether `fd` is the root directory of a btrfs subvolume.
+bool is_btrfs_subvolume(int fd);
+
+// The quota of the subvolume whose root directory `fd` is (its 0/ID qgroup); nullopt when its
+// filesystem keeps no quota, or no qgroup of it.
+std::optional<Quota> subvolume_quota(int fd);
+
+// The pool's quota (the 255/ID qgroup of the subvolume whose root `fd` is), as above.
+std::optional<Quota> pool_quota(int fd);
+
+// Limits what the subvolume at `fd` may reference to `bytes` (kUnknown: no limit), turning quota on
+// for its filesystem first when it is off (and waiting for the first count). EOPNOTSUPP, saying so,
+// when `fd` is not a btrfs subvolume's root.
+Status set_subvolume_limit(int fd, uint64_t bytes);
+
+// Limits the pool (the subvolume whose root is `pool_fd`, with every subvolume directly in it) to
+// `bytes`, as above. EOPNOTSUPP when the pool is not a btrfs subvolume's root.
+Status set_pool_limit(int pool_fd, uint64_t bytes);
+
+// Counts the new subvolume `image_fd` in the pool's limit, where the pool `pool_fd` has one: for images
+// made in the pool after the limit was set (clones). Errors are the caller's to log.
+Status add_to_pool_quota(int pool_fd, int image_fd);
+
+}  // namespace berth::images
