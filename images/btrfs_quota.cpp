@@ -42,78 +42,56 @@ bool same_filesystem(int a, int b) {
            std::memcmp(fa.fsid, fb.fsid, sizeof fa.fsid) == 0;
 }
 
-uint64_t le64_at(const char* p) {
-    uint64_t v;
-    std::memcpy(&v, p, sizeof v);
-    return le64toh(v);
-}
-
-// The info and limit items of qgroup `qgroup` in the quota tree. nullopt when the filesystem keeps no
-// quota (no quota tree: ENOENT) or has no such qgroup.
-std::optional<Quota> read_qgroup(int fd, uint64_t qgroup) {
+// The one item (0, TYPE, QGROUP) of the quota tree, copied to `out` (`size` bytes at most). False when
+// there is none, or no quota tree (quota off: ENOENT).
+bool read_item(int fd, uint8_t type, uint64_t qgroup, void* out, size_t size) {
     btrfs_ioctl_search_args args{};
     auto& key = args.key;
     key.tree_id = BTRFS_QUOTA_TREE_OBJECTID;
     key.min_objectid = key.max_objectid = 0;
-    key.min_type = BTRFS_QGROUP_INFO_KEY;
-    key.max_type = BTRFS_QGROUP_LIMIT_KEY;
-    key.min_offset = qgroup;
-    key.max_offset = qgroup;
+    key.min_type = key.max_type = type;
+    key.min_offset = key.max_offset = qgroup;
     key.max_transid = ~0ULL;
+    key.nr_items = 1;
+    if (::ioctl(fd, BTRFS_IOC_TREE_SEARCH, &args) < 0 || key.nr_items == 0) return false;
+    btrfs_ioctl_search_header h;
+    std::memcpy(&h, args.buf, sizeof h);
+    if (h.objectid != 0 || h.type != type || h.offset != qgroup || h.len < size ||
+        sizeof h + h.len > sizeof args.buf)
+        return false;
+    std::memcpy(out, args.buf + sizeof h, size);
+    return true;
+}
+
+// Qgroup `qgroup`'s figures and limits; nullopt when quota is off or there is no such qgroup.
+std::optional<Quota> read_qgroup(int fd, uint64_t qgroup) {
+    btrfs_qgroup_info_item info{};
+    if (!read_item(fd, BTRFS_QGROUP_INFO_KEY, qgroup, &info, sizeof info)) return std::nullopt;
     Quota q;
-    bool info = false, limit = false;
-    for (;;) {
-        key.nr_items = 256;
-        if (::ioctl(fd, BTRFS_IOC_TREE_SEARCH, &args) < 0) return std::nullopt;
-        if (key.nr_items == 0) break;
-        size_t off = 0;
-        btrfs_ioctl_search_header last{};
-        for (unsigned i = 0; i < key.nr_items; i++) {
-            btrfs_ioctl_search_header h;
-            std::memcpy(&h, args.buf + off, sizeof h);
-            const char* item = args.buf + off + sizeof h;
-            off += sizeof h + h.len;
-            last = h;
-            if (h.objectid != 0 || h.offset != qgroup) continue;
-            if (h.type == BTRFS_QGROUP_INFO_KEY && h.len >= sizeof(btrfs_qgroup_info_item)) {
-                q.referenced = le64_at(item + offsetof(btrfs_qgroup_info_item, rfer));
-                q.exclusive = le64_at(item + offsetof(btrfs_qgroup_info_item, excl));
-                info = true;
-            } else if (h.type == BTRFS_QGROUP_LIMIT_KEY && h.len >= sizeof(btrfs_qgroup_limit_item)) {
-                uint64_t flags = le64_at(item + offsetof(btrfs_qgroup_limit_item, flags));
-                if (flags & BTRFS_QGROUP_LIMIT_MAX_RFER)
-                    q.referenced_max = le64_at(item + offsetof(btrfs_qgroup_limit_item, max_rfer));
-                if (flags & BTRFS_QGROUP_LIMIT_MAX_EXCL)
-                    q.exclusive_max = le64_at(item + offsetof(btrfs_qgroup_limit_item, max_excl));
-                limit = true;
-            }
-        }
-        // On from the key after the last one met: (objectid, type, offset) in that order.
-        key.min_objectid = last.objectid;
-        key.min_type = last.type;
-        key.min_offset = last.offset;
-        if (key.min_offset < ~0ULL) {
-            key.min_offset++;
-        } else if (key.min_type < 255) {
-            key.min_type++;
-            key.min_offset = 0;
-        } else {
-            break;
-        }
-        if (key.min_type > BTRFS_QGROUP_LIMIT_KEY || (info && limit)) break;
+    q.referenced = le64toh(info.rfer);
+    q.exclusive = le64toh(info.excl);
+    btrfs_qgroup_limit_item limit{};
+    if (read_item(fd, BTRFS_QGROUP_LIMIT_KEY, qgroup, &limit, sizeof limit)) {
+        uint64_t flags = le64toh(limit.flags);
+        if (flags & BTRFS_QGROUP_LIMIT_MAX_RFER) q.referenced_max = le64toh(limit.max_rfer);
+        if (flags & BTRFS_QGROUP_LIMIT_MAX_EXCL) q.exclusive_max = le64toh(limit.max_excl);
     }
-    if (!info) return std::nullopt;
     return q;
 }
 
-// Quota on for the filesystem of `fd`, with its first count done: nothing when it is on already.
-Status enable_quota(int fd) {
+// Whether the filesystem of `fd` keeps quota (it has a quota tree).
+bool quota_on(int fd) {
     btrfs_ioctl_search_args probe{};
     probe.key.tree_id = BTRFS_QUOTA_TREE_OBJECTID;
     probe.key.max_objectid = probe.key.max_offset = probe.key.max_transid = ~0ULL;
     probe.key.max_type = 255;
     probe.key.nr_items = 1;
-    if (::ioctl(fd, BTRFS_IOC_TREE_SEARCH, &probe) == 0) return {};
+    return ::ioctl(fd, BTRFS_IOC_TREE_SEARCH, &probe) == 0;
+}
+
+// Quota on for the filesystem of `fd`, with its first count done: nothing when it is on already.
+Status enable_quota(int fd) {
+    if (quota_on(fd)) return {};
     btrfs_ioctl_quota_ctl_args ctl{};
     ctl.cmd = BTRFS_QUOTA_CTL_ENABLE;
     if (::ioctl(fd, BTRFS_IOC_QUOTA_CTL, &ctl) < 0) return errno_error("Failed to turn btrfs quota on");
@@ -143,14 +121,14 @@ Status limit_qgroup(int fd, uint64_t qgroup, uint64_t make_id, uint64_t bytes) {
 
 // Makes qgroup `child` a member of `parent`. True when btrfs asks for a new count (the member's figures
 // could not simply be added).
-Result<bool> assign(int fd, uint64_t child, uint64_t parent) {
+Result<bool> assign(int fd, uint64_t child, uint64_t parent, bool add = true) {
     btrfs_ioctl_qgroup_assign_args args{};
-    args.assign = 1;
+    args.assign = add ? 1 : 0;
     args.src = child;
     args.dst = parent;
     int r = ::ioctl(fd, BTRFS_IOC_QGROUP_ASSIGN, &args);
-    if (r < 0 && errno == EEXIST) return false;
-    if (r < 0) return errno_error("Failed to add a subvolume to the pool's btrfs quota group");
+    if (r < 0 && errno == (add ? EEXIST : ENOENT)) return false;
+    if (r < 0) return errno_error("Failed to change the members of the pool's btrfs quota group");
     return r > 0;
 }
 
@@ -189,6 +167,7 @@ Status set_subvolume_limit(int fd, uint64_t bytes) {
     if (!is_btrfs_subvolume(fd))
         return plain_error("a disk space limit needs a btrfs subvolume (btrfs quota)", EOPNOTSUPP);
     BERTH_ASSIGN(uint64_t id, subvolume_id(fd));
+    if (bytes == kUnknown && !quota_on(fd)) return {};  // no limit to lift: quota stays off
     BERTH_TRY(enable_quota(fd));
     return limit_qgroup(fd, 0, qgroup_id(0, id), bytes);
 }
@@ -197,8 +176,9 @@ Status set_pool_limit(int pool_fd, uint64_t bytes) {
     if (!is_btrfs_subvolume(pool_fd))
         return plain_error("a disk space limit needs a pool that is a btrfs subvolume (btrfs quota)", EOPNOTSUPP);
     BERTH_ASSIGN(uint64_t id, subvolume_id(pool_fd));
-    BERTH_TRY(enable_quota(pool_fd));
     uint64_t pool_group = qgroup_id(kPoolLevel, id);
+    if (bytes == kUnknown && !read_qgroup(pool_fd, pool_group)) return {};  // no limit to lift
+    BERTH_TRY(enable_quota(pool_fd));
     BERTH_TRY(limit_qgroup(pool_fd, pool_group, pool_group, bytes));
     BERTH_ASSIGN(bool again, assign(pool_fd, qgroup_id(0, id), pool_group));
     // Every subvolume directly in the pool (of the same filesystem): the images that are subvolumes.
@@ -224,15 +204,27 @@ Status set_pool_limit(int pool_fd, uint64_t bytes) {
     return {};
 }
 
-Status add_to_pool_quota(int pool_fd, int image_fd) {
-    if (!is_btrfs_subvolume(pool_fd) || !is_btrfs_subvolume(image_fd) || !same_filesystem(pool_fd, image_fd))
-        return {};
-    BERTH_ASSIGN(uint64_t id, subvolume_id(pool_fd));
-    if (!read_qgroup(pool_fd, qgroup_id(kPoolLevel, id))) return {};  // no pool limit
-    BERTH_ASSIGN(uint64_t sid, subvolume_id(image_fd));
-    BERTH_ASSIGN(bool again, assign(pool_fd, qgroup_id(0, sid), qgroup_id(kPoolLevel, id)));
-    if (again) recount(pool_fd, false);
-    return {};
+std::optional<uint64_t> pool_qgroup(int pool_fd) {
+    if (!is_btrfs_subvolume(pool_fd)) return std::nullopt;
+    auto id = subvolume_id(pool_fd);
+    if (!id.ok() || !read_qgroup(pool_fd, qgroup_id(kPoolLevel, *id))) return std::nullopt;
+    return qgroup_id(kPoolLevel, *id);
+}
+
+Result<uint64_t> subvolume_id_of(int fd) { return subvolume_id(fd); }
+
+void forget_qgroup(int parent_fd, uint64_t id) {
+    if (!quota_on(parent_fd)) return;
+    uint64_t group = qgroup_id(0, id);
+    auto parent = subvolume_id(parent_fd);
+    if (parent.ok()) {
+        auto r = assign(parent_fd, group, qgroup_id(kPoolLevel, *parent), false);
+        if (r.ok() && *r) recount(parent_fd, false);
+    }
+    btrfs_ioctl_qgroup_create_args args{};
+    args.create = 0;
+    args.qgroupid = group;
+    (void)::ioctl(parent_fd, BTRFS_IOC_QGROUP_CREATE, &args);  // else the kernel removes it, or it stays
 }
 
 }  // namespace berth::images

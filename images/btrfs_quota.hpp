@@ -30,16 +30,25 @@ std::optional<Quota> subvolume_quota(int fd);
 std::optional<Quota> pool_quota(int fd);
 
 // Limits what the subvolume at `fd` may reference to `bytes` (kUnknown: no limit), turning quota on
-// for its filesystem first when it is off (and waiting for the first count). EOPNOTSUPP, saying so,
-// when `fd` is not a btrfs subvolume's root.
+// for its filesystem first when it is off (and waiting for the first count); lifting a limit never
+// turns it on. EOPNOTSUPP, saying so, when `fd` is not a btrfs subvolume's root.
 Status set_subvolume_limit(int fd, uint64_t bytes);
 
 // Limits the pool (the subvolume whose root is `pool_fd`, with every subvolume directly in it) to
 // `bytes`, as above. EOPNOTSUPP when the pool is not a btrfs subvolume's root.
 Status set_pool_limit(int pool_fd, uint64_t bytes);
 
-// Counts the new subvolume `image_fd` in the pool's limit, where the pool `pool_fd` has one: for images
-// made in the pool after the limit was set (clones). Errors are the caller's to log.
-Status add_to_pool_quota(int pool_fd, int image_fd);
+// The pool's qgroup (255/ID), where the pool has a limit: a snapshot made in the pool names it at its
+// creation (BTRFS_SUBVOL_QGROUP_INHERIT), so that btrfs counts it in the pool's limit from the start.
+std::optional<uint64_t> pool_qgroup(int pool_fd);
+
+// The id of the subvolume holding `fd`.
+Result<uint64_t> subvolume_id_of(int fd);
+
+// After subvolume `id` in the directory `parent_fd` was destroyed: its qgroup leaves the pool's, and
+// is removed where btrfs lets it (while its cleaner has not dropped the subvolume yet, btrfs refuses:
+// the qgroup stays, shown "<stale>", until the kernel or `btrfs qgroup clear-stale` removes it).
+// Nothing when quota is off; failures are left be.
+void forget_qgroup(int parent_fd, uint64_t id);
 
 }  // namespace berth::images

@@ -321,9 +321,11 @@ Status remove_image(const Image& image, const SettingsDirs& settings) {
         (void)set_flag(top.get(), FS_IMMUTABLE_FL, false, shown);
         bool destroyed = false;
         if (image.type == ImageType::Subvolume) {
+            auto id = subvolume_id_of(top.get());
             btrfs_ioctl_vol_args args{};
             std::strncpy(args.name, p.entry.c_str(), sizeof args.name - 1);
             destroyed = ::ioctl(p.dir.get(), BTRFS_IOC_SNAP_DESTROY, &args) == 0;  // else: nested ones, or no right
+            if (destroyed && id.ok()) forget_qgroup(p.dir.get(), *id);
         }
         if (!destroyed) BERTH_TRY(remove_tree_at(p.dir.get(), p.entry, shown, mnt));
     }
@@ -415,17 +417,18 @@ Status clone_image(const Image& image, const std::string& pool, const std::strin
         args.fd = top.get();
         if (read_only) args.flags = BTRFS_SUBVOL_RDONLY;
         std::strncpy(args.name, tmp.c_str(), sizeof args.name - 1);
+        // Counted in the pool's limit from its creation, where the pool has one (images/btrfs_quota.hpp).
+        alignas(btrfs_qgroup_inherit) unsigned char inherit[sizeof(btrfs_qgroup_inherit) + sizeof(uint64_t)] = {};
+        if (auto group = pool_qgroup(pool_fd.get())) {
+            auto* head = reinterpret_cast<btrfs_qgroup_inherit*>(inherit);
+            head->num_qgroups = 1;
+            std::memcpy(inherit + sizeof(btrfs_qgroup_inherit), &*group, sizeof(uint64_t));
+            args.flags |= BTRFS_SUBVOL_QGROUP_INHERIT;
+            args.size = sizeof inherit;
+            args.qgroup_inherit = head;
+        }
         // Of the subvolume alone: subvolumes nested in it come out as empty directories (as btrfs does).
         snapshot = ::ioctl(pool_fd.get(), BTRFS_IOC_SNAP_CREATE_V2, &args) == 0;  // else: copied below
-        if (snapshot) {
-            // A new subvolume in the pool: counted in the pool's limit where there is one.
-            UniqueFd made(::openat(pool_fd.get(), tmp.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
-            Status counted = made ? add_to_pool_quota(pool_fd.get(), made.get())
-                                  : errno_error(fmt::format("Failed to open {}", shown_tmp));
-            if (!counted.ok())
-                spdlog::warn("Clone \"{}\" is not counted in the pool's disk space limit: {}", new_name,
-                             counted.error().message);
-        }
     }
     // What is left of a clone that did not come to be: nothing.
     auto discard = [&](const std::string& name, Error e) {

@@ -162,7 +162,10 @@ int reply_clean_pool(sd_bus_message* call, Daemon& d, const std::string& mode) {
         for (size_t i = 0; i < candidates.size(); i++) {
             auto& image = candidates[i];
             Status s = not_running(image, roots);
-            uint64_t freed = image.usage_exclusive;
+            // A link in the pool goes as a link: what it points to stays, and nothing is freed.
+            struct stat entry {};
+            bool link = ::lstat(image.path.c_str(), &entry) == 0 && S_ISLNK(entry.st_mode);
+            uint64_t freed = link ? 0 : image.usage_exclusive;
             if (s.ok()) {
                 auto lock = images::ImageLock::take(image, true);
                 // What a directory frees, measured now where nothing had measured it (252 says nothing).
@@ -182,8 +185,10 @@ int reply_clean_pool(sd_bus_message* call, Daemon& d, const std::string& mode) {
     };
     auto answer = [candidates](sd_bus_message* m, const Result<std::string>& outcome) -> int {
         if (!outcome.ok()) {
-            const char* name = file_error_name(outcome.error().code);
-            return sd_bus_reply_method_errorf(m, name ? name : kFailed, "%s", outcome.error().message.c_str());
+            // As reply_when_done names a worker's error.
+            if (const char* name = file_error_name(outcome.error().code))
+                return sd_bus_reply_method_errorf(m, name, "%s", outcome.error().message.c_str());
+            return sd_bus_reply_method_errnof(m, outcome.error().code, "%s", outcome.error().message.c_str());
         }
         Reply reply(m);
         std::vector<std::pair<size_t, uint64_t>> removed;

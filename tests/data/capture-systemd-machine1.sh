@@ -16,6 +16,7 @@ dir=$(mktemp -d /tmp/machine1-capture.XXXXXX)
 machined_pid=""
 bus_pid=""
 cleanup() {
+    set +e  # every step, whatever one before did (a daemon already gone)
     [ -z "$machined_pid" ] || { kill "$machined_pid"; wait "$machined_pid" || true; }
     [ -z "$bus_pid" ] || kill "$bus_pid"
     rm -rf "$dir"

@@ -17,6 +17,7 @@ dir=$(mktemp -d /tmp/machine1-copy.XXXXXX)
 cg=berth-probe-$$.scope
 bus_pid="" machined_pid="" leader_pid=""
 cleanup() {
+    set +e  # every step, whatever one before did (a daemon already gone)
     [ -z "$leader_pid" ] || { kill "$leader_pid"; wait "$leader_pid" || true; }
     [ -z "$machined_pid" ] || { kill "$machined_pid"; wait "$machined_pid" || true; }
     [ -z "$bus_pid" ] || kill "$bus_pid"

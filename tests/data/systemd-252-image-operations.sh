@@ -16,6 +16,7 @@ dir=$(mktemp -d /tmp/machine1-imageops.XXXXXX)
 bus_pid="" machined_pid="" holder_pid=""
 P=/var/lib/machines
 cleanup() {
+    set +e  # every step, whatever one before did (a daemon already gone)
     [ -z "$holder_pid" ] || kill "$holder_pid" 2>/dev/null || true
     [ -z "$machined_pid" ] || { kill "$machined_pid"; wait "$machined_pid" || true; }
     [ -z "$bus_pid" ] || kill "$bus_pid"

@@ -18,6 +18,7 @@ dir=$(mktemp -d /tmp/machine1-images.XXXXXX)
 bus_pid="" machined_pid=""
 P=/var/lib/machines
 cleanup() {
+    set +e  # every step, whatever one before did (a daemon already gone)
     [ -z "$machined_pid" ] || { kill "$machined_pid"; wait "$machined_pid" || true; }
     [ -z "$bus_pid" ] || kill "$bus_pid"
     chattr -i "$dir/pool/ro" 2>/dev/null || true

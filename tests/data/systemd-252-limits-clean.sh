@@ -16,6 +16,7 @@ dir=$(mktemp -d /tmp/machine1-limits.XXXXXX)
 bus_pid="" machined_pid="" holder_pid="" holder2_pid="" loop=""
 P=/var/lib/machines
 cleanup() {
+    set +e  # every step, whatever one before did (a daemon already gone)
     [ -z "$holder_pid" ] || kill "$holder_pid" 2>/dev/null || true
     [ -z "$holder2_pid" ] || kill "$holder2_pid" 2>/dev/null || true
     [ -z "$machined_pid" ] || { kill "$machined_pid"; wait "$machined_pid" || true; }
@@ -124,6 +125,7 @@ truncate -s 1M $P/disk.raw
 /lib/systemd/systemd-machined 2>>"$dir/machined.log" &
 machined_pid=$!
 for _ in $(seq 100); do busctl --system status org.freedesktop.machine1 >/dev/null 2>&1 && break; sleep 0.1; done
+busctl --system status org.freedesktop.machine1 >/dev/null || { echo "error: systemd-machined did not come back" >&2; exit 1; }
 pool_props
 ask busctl --system call "${M[@]}" SetImageLimit st plain 104857600
 ask busctl --system call "${M[@]}" SetPoolLimit t 104857600

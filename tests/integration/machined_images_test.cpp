@@ -596,6 +596,11 @@ TEST_F(Images, BtrfsImagesAndThePoolGetDiskSpaceLimits) {
         make_dirs(pool_ + "/plain");
         start_machined();
         EXPECT_EQ(property("web", "Limit"), "t 18446744073709551615");
+        // No limit to lift: quota stays off.
+        ASSERT_TRUE(manager("SetImageLimit", {"st", "web", "18446744073709551615"}).exited(0));
+        ASSERT_TRUE(manager("SetPoolLimit", {"t", "18446744073709551615"}).exited(0));
+        auto off = run("/usr/bin/btrfs", {"qgroup", "show", pool_});
+        EXPECT_NE(off.err.find("quotas not enabled"), std::string::npos) << off.describe();
         auto limited = manager("SetImageLimit", {"st", "web", std::to_string(20 << 20)});
         ASSERT_TRUE(limited.exited(0)) << limited.describe();
         EXPECT_EQ(property("web", "Limit"), "t " + std::to_string(20 << 20));
@@ -651,6 +656,13 @@ TEST_F(Images, BtrfsImagesAndThePoolGetDiskSpaceLimits) {
         while (std::getline(lines, line))
             if (line.rfind("0/" + snap_id + " ", 0) == 0) member = line.find("255/5") != std::string::npos;
         EXPECT_TRUE(member) << "the clone is not counted in the pool's limit:\n" << groups.out;
+        // Removed, it leaves the pool's qgroup (its own goes once btrfs has dropped the subvolume).
+        ASSERT_TRUE(manager("RemoveImage", {"s", "snap"}).exited(0));
+        groups = run("/usr/bin/btrfs", {"qgroup", "show", "-p", pool_});
+        lines = std::istringstream(groups.out);
+        while (std::getline(lines, line))
+            EXPECT_FALSE(line.rfind("0/" + snap_id + " ", 0) == 0 && line.find("255/5") != std::string::npos)
+                << "the removed clone still counts in the pool's limit:\n" << groups.out;
         // systemd's machinectl set-limit: an image's, the pool's.
         auto sd = systemd_tool("machinectl", {"set-limit", "web", "64M"});
         EXPECT_TRUE(sd.exited(0)) << sd.describe();
