@@ -113,7 +113,29 @@ public:
         }
     }
 
+    // A method on the manager object and its one result.
+    template <typename R, typename... Args>
+    Result<R> call_returning(const char* iface, const char* method, const Args&... args) {
+        return returning<R>(false, iface, method, args...);
+    }
+    template <typename R, typename... Args>
+    Result<R> call_returning_unbounded(const char* iface, const char* method, const Args&... args) {
+        return returning<R>(true, iface, method, args...);
+    }
+
 private:
+    template <typename R, typename... Args>
+    Result<R> returning(bool unbounded, const char* iface, const char* method, const Args&... args) {
+        try {
+            R out{};
+            // 0: sd-bus's default time limit.
+            manager_->callMethod(method).onInterface(iface).withTimeout(unbounded ? UINT64_MAX : 0).withArguments(args...).storeResultsTo(out);
+            return out;
+        } catch (const sdbus::Error& e) {
+            return plain_error(bus_error_text(e), EIO);
+        }
+    }
+
     explicit Bus(std::unique_ptr<sdbus::IConnection> c);
     std::unique_ptr<sdbus::IConnection> conn_;
     std::unique_ptr<sdbus::IProxy> manager_;

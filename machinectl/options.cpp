@@ -43,6 +43,17 @@ Machine Commands:
   copy-to NAME PATH [PATH]    Copy files from the host to a container
   copy-from NAME PATH [PATH]  Copy files from a container to the host
 
+Image Commands:
+  list-images                 Show available container and VM images
+  image-status [NAME...]      Show image details
+  show-image [NAME...]        Show properties of image
+  clone NAME NAME             Clone an image
+  rename NAME NAME            Rename an image
+  read-only NAME [BOOL]       Mark or unmark image read-only
+  remove NAME...              Remove an image
+  set-limit [NAME] BYTES      Set image or pool size limit (disk quota)
+  clean                       Remove hidden (or with --all, all) images
+
 Options:
   -h --help                   Show this help
      --version                Show package version
@@ -60,7 +71,7 @@ Options:
   -s --signal=SIGNAL          Which signal to send
      --uid=USER               Specify user ID to invoke shell as
   -E --setenv=VAR[=VALUE]     Add an environment variable for shell
-     --read-only              Create read-only bind mount
+     --read-only              Create read-only bind mount or clone
      --mkdir                  Create directory before bind mounting, if missing
   -n --lines=INTEGER          Number of journal entries to show
      --max-addresses=INTEGER  Number of internet addresses to show at most

@@ -57,9 +57,10 @@ std::string Table::render(bool header, size_t cell_height_max) const {
     }
     for (auto& r : rows_) {
         std::vector<std::vector<std::string>> row;
-        for (auto& c : r) {
+        for (size_t i = 0; i < r.size(); i++) {
+            const Cell& c = r[i];
             if (empty_cell(c)) {
-                row.push_back({"-"});
+                row.push_back({i < blank_.size() && blank_[i] ? "" : "-"});
                 continue;
             }
             // Cells may hold what a guest or a caller chose (os-release, service names): escaped, so
@@ -88,8 +89,13 @@ std::string Table::render(bool header, size_t cell_height_max) const {
             for (size_t i = 0; i < row.size(); i++) {
                 std::string text = l < row[i].size() ? row[i][l] : "";
                 if (i > 0) line += ' ';
-                line += text;
-                line.append(width[i] - display_width(text), ' ');
+                if (i < right_.size() && right_[i]) {
+                    line.append(width[i] - display_width(text), ' ');
+                    line += text;
+                } else {
+                    line += text;
+                    line.append(width[i] - display_width(text), ' ');
+                }
             }
             while (!line.empty() && line.back() == ' ') line.pop_back();
             out += line + '\n';

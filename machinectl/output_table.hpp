@@ -17,6 +17,9 @@ public:
     explicit Table(std::vector<std::string> columns) : columns_(std::move(columns)) {}
 
     void add_row(std::vector<Cell> cells);
+    // Column `i` right-aligned (sizes); its empty cells blank instead of "-" (systemd's unknown sizes).
+    void align_right(size_t i) { right_.resize(columns_.size()), right_[i] = true; }
+    void blank_when_empty(size_t i) { blank_.resize(columns_.size()), blank_[i] = true; }
     size_t rows() const { return rows_.size(); }
     void sort_by_first_column();
 
@@ -28,6 +31,7 @@ public:
 private:
     std::vector<std::string> columns_;
     std::vector<std::vector<Cell>> rows_;
+    std::vector<bool> right_, blank_;
 };
 
 // Display width of UTF-8 text (code points; what we print is ASCII plus "…", "├─" and the like).

@@ -27,6 +27,16 @@ constexpr Verb kVerbs[] = {
     {"bind", 2, 3, false, verb_bind},
     {"copy-to", 2, 3, false, verb_copy},
     {"copy-from", 2, 3, false, verb_copy},
+    // Image names are no hostnames ("bad name" is an image): machined checks them.
+    {"list-images", 0, 0, false, verb_list_images},
+    {"image-status", 0, kAny, false, verb_image_status},
+    {"show-image", 0, kAny, false, verb_show_image},
+    {"clone", 2, 2, false, verb_clone},
+    {"rename", 2, 2, false, verb_rename},
+    {"read-only", 1, 2, false, verb_read_only},
+    {"remove", 1, kAny, false, verb_remove},
+    {"set-limit", 1, 2, false, verb_set_limit},
+    {"clean", 0, 0, false, verb_clean},
 };
 }  // namespace
 

@@ -42,6 +42,16 @@ Status verb_set_property(Bus& bus, const Options& o);
 // verbs_shell.cpp
 Status verb_login(Bus& bus, const Options& o);
 Result<int> verb_shell(Bus& bus, const Options& o);  // the command's exit status
+// verbs_image.cpp
+Status verb_list_images(Bus& bus, const Options& o);
+Status verb_image_status(Bus& bus, const Options& o);
+Status verb_show_image(Bus& bus, const Options& o);
+Status verb_clone(Bus& bus, const Options& o);
+Status verb_rename(Bus& bus, const Options& o);
+Status verb_read_only(Bus& bus, const Options& o);
+Status verb_remove(Bus& bus, const Options& o);
+Status verb_set_limit(Bus& bus, const Options& o);
+Status verb_clean(Bus& bus, const Options& o);
 // verbs_copy.cpp
 Status verb_bind(Bus& bus, const Options& o);
 Status verb_copy(Bus& bus, const Options& o);  // copy-to, copy-from
