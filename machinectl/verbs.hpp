@@ -3,8 +3,10 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "machinectl/options.hpp"
+#include "machinectl/properties.hpp"
 
 namespace berth::machinectl {
 
@@ -17,6 +19,18 @@ struct Verb {
     bool names;       // arguments are machine names (all of them, or the first one for set-property)
     Status (*run)(Bus& bus, const Options& o);
     Result<int> (*run_for_status)(Bus& bus, const Options& o) = nullptr;  // instead of run: the exit status
+};
+
+// What show and show-image print of each object: KEY=VALUE blocks (-p, --value, -a) separated by an
+// empty line, or JSON with -o json*.
+class ShowPrinter {
+public:
+    explicit ShowPrinter(const Options& o) : o_(o) {}
+    void emit(const std::vector<Property>& props);
+
+private:
+    const Options& o_;
+    bool first_ = true;
 };
 
 // nullptr when there is no such verb.

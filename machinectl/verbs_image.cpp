@@ -190,17 +190,8 @@ Status verb_image_status(Bus& bus, const Options& o) {
 }
 
 Status verb_show_image(Bus& bus, const Options& o) {
-    ShowFlags flags{o.properties, o.value_only, o.all};
-    bool first = true;
-    auto emit = [&](const std::vector<Property>& props) {
-        if (output_mode_is_json(o.output)) {
-            print(dump_json(properties_json(props, flags), o.output));
-            return;
-        }
-        if (!first) print("\n");
-        first = false;
-        print(format_properties(props, flags));
-    };
+    ShowPrinter printer(o);
+    auto emit = [&](const std::vector<Property>& props) { printer.emit(props); };
     if (o.args.empty()) {
         BERTH_ASSIGN_CTX(auto props, bus.properties(kManagerPath, kManagerIface), "Could not get the pool's properties");
         emit(props);

@@ -184,18 +184,20 @@ Status verb_status(Bus& bus, const Options& o) {
     return {};
 }
 
+void ShowPrinter::emit(const std::vector<Property>& props) {
+    ShowFlags flags{o_.properties, o_.value_only, o_.all};
+    if (output_mode_is_json(o_.output)) {
+        print(dump_json(properties_json(props, flags), o_.output));
+        return;
+    }
+    if (!first_) print("\n");
+    first_ = false;
+    print(format_properties(props, flags));
+}
+
 Status verb_show(Bus& bus, const Options& o) {
-    ShowFlags flags{o.properties, o.value_only, o.all};
-    bool first = true;
-    auto emit = [&](const std::vector<Property>& props) {
-        if (output_mode_is_json(o.output)) {
-            print(dump_json(properties_json(props, flags), o.output));
-            return;
-        }
-        if (!first) print("\n");
-        first = false;
-        print(format_properties(props, flags));
-    };
+    ShowPrinter printer(o);
+    auto emit = [&](const std::vector<Property>& props) { printer.emit(props); };
     if (o.args.empty()) {
         BERTH_ASSIGN_CTX(auto props, bus.properties(kManagerPath, ""), "Could not get properties of the manager");
         emit(props);
