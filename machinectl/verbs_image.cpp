@@ -30,32 +30,44 @@ void print(const std::string& s) { fmt::print("{}", s); }
 
 std::string timestamp_cell(uint64_t usec) { return usec == 0 || usec == kUnknown ? "" : format_timestamp(usec); }
 
-// systemd's parse_size with base 1024: "512", "1.5G", "64M", "none"/"infinity" (no limit).
+// systemd's parse_size with base 1024: digits, an optional fraction, one optional suffix (B, K, M, G,
+// T, P, E); "none"/"infinity" (no limit). Nothing else: no sign, no exponent, no hex.
 Result<uint64_t> parse_limit(const std::string& text) {
-    if (text == "none" || text == "infinity" || text == "-") return kUnknown;
-    size_t used = 0;
-    double value = 0;
-    try {
-        value = std::stod(text, &used);
-    } catch (...) {
-        used = 0;
-    }
-    std::string suffix = text.substr(used);
-    if (!suffix.empty() && suffix.back() == 'B') suffix.pop_back();
-    if (!suffix.empty() && suffix.back() == 'i') suffix.pop_back();
-    static constexpr std::pair<const char*, int> kUnits[] = {{"", 0}, {"K", 1}, {"M", 2}, {"G", 3},
-                                                             {"T", 4}, {"P", 5}, {"E", 6}};
-    int power = -1;
-    for (auto& [unit, p] : kUnits)
-        if (suffix == unit) power = p;
-    if (used == 0 || power < 0 || value < 0 || text[0] == '-' || text[0] == '+')
+    if (text == "none" || text == "infinity") return kUnknown;
+    auto bad = [&] {
         return plain_error(fmt::format("Failed to parse size {}: a number of bytes, with K, M, G, T, P or E "
                                        "(powers of 1024), or \"none\"",
                                        quote_arg(text)));
-    long double bytes = value;
-    for (int i = 0; i < power; i++) bytes *= 1024;
-    if (bytes >= static_cast<long double>(uint64_t{1} << 63))
-        return plain_error(fmt::format("Size {} is too large", quote_arg(text)));
+    };
+    size_t i = 0;
+    unsigned __int128 whole = 0;
+    while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
+        whole = whole * 10 + static_cast<unsigned>(text[i++] - '0');
+        if (whole > UINT64_MAX) return plain_error(fmt::format("Size {} is too large", quote_arg(text)));
+    }
+    if (i == 0) return bad();
+    // The fraction, to 9 digits (billionths).
+    unsigned __int128 frac = 0, scale = 1;
+    if (i < text.size() && text[i] == '.') {
+        i++;
+        size_t digits = 0;
+        while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
+            if (digits++ < 9) frac = frac * 10 + static_cast<unsigned>(text[i] - '0'), scale *= 10;
+            i++;
+        }
+        if (digits == 0) return bad();
+    }
+    std::string suffix = text.substr(i);
+    static constexpr std::pair<const char*, int> kUnits[] = {{"", 0}, {"B", 0}, {"K", 1}, {"M", 2},
+                                                             {"G", 3}, {"T", 4}, {"P", 5}, {"E", 6}};
+    int power = -1;
+    for (auto& [unit, p] : kUnits)
+        if (suffix == unit) power = p;
+    if (power < 0) return bad();
+    unsigned __int128 factor = 1;
+    for (int k = 0; k < power; k++) factor *= 1024;
+    unsigned __int128 bytes = whole * factor + frac * factor / scale;
+    if (bytes > UINT64_MAX) return plain_error(fmt::format("Size {} is too large", quote_arg(text)));
     return static_cast<uint64_t>(bytes);
 }
 

@@ -65,6 +65,7 @@ TEST_F(MachinectlImages, ListingsAreSystemds) {
         expect_as_systemd(args);
     ASSERT_TRUE(machinectl({"clean", "--all", "-q"}).exited(0));
     expect_as_systemd({"list-images"});
+    expect_as_systemd({"list-images", "-o", "json"});
     EXPECT_EQ(machinectl({"list-images"}).out, "No images.\n");
 }
 
@@ -113,9 +114,16 @@ TEST_F(MachinectlImages, SetLimitAndClean) {
     auto pool = machinectl({"set-limit", "1G"});
     EXPECT_EQ(pool.err, "Could not limit the pool: Cannot limit the pool " + pool_ +
                             ": a disk space limit needs a pool that is a btrfs subvolume (btrfs quota)\n");
-    auto size = machinectl({"set-limit", "web", "lots"});
-    EXPECT_EQ(size.err, "Failed to parse size \"lots\": a number of bytes, with K, M, G, T, P or E (powers of "
-                        "1024), or \"none\"\n");
+    for (auto* bad : {"lots", "nan", "0x10", "1e3", "-1", "5KB", "1.G", ""}) {
+        auto size = machinectl({"set-limit", "web", bad});
+        EXPECT_EQ(size.err, "Failed to parse size \"" + std::string(bad) +
+                                "\": a number of bytes, with K, M, G, T, P or E (powers of 1024), or \"none\"\n");
+    }
+    auto huge = machinectl({"set-limit", "web", "16E"});
+    EXPECT_EQ(huge.err, "Size \"16E\" is too large\n");
+    // Sizes machinectl takes reach machined (which refuses the directory): 1.5G, 8E-ish, none.
+    for (auto* good : {"1.5G", "0", "512B", "none", "7E"})
+        EXPECT_NE(machinectl({"set-limit", "web", good}).err.find("it is a directory"), std::string::npos) << good;
     // clean: the hidden ones; --all: every one. What each freed is measured before it goes.
     static const std::regex freed("Removed image \"\\.old\"\\. Freed exclusive disk space: [0-9.]+[KM]?B?\n"
                                   "Removed 1 images in total\\. Total freed exclusive disk space: [0-9.]+[KM]?B?\\.\n");
