@@ -102,7 +102,7 @@ Status enable_quota(int fd) {
 }
 
 // Limits qgroup `qgroup` (0: the subvolume of `fd`) to `bytes` referenced; makes the qgroup when there
-// is none (`id` is then the qgroup to make).
+// is none (`make_id` is then the qgroup to make).
 Status limit_qgroup(int fd, uint64_t qgroup, uint64_t make_id, uint64_t bytes) {
     btrfs_ioctl_qgroup_limit_args args{};
     args.qgroupid = qgroup;
