@@ -15,6 +15,13 @@ inline constexpr const char* kMachineInterface = "org.freedesktop.machine1.Machi
 inline constexpr const char* kImageInterface = "org.freedesktop.machine1.Image";
 inline constexpr const char* kBerthManagerInterface = "io.berth.Manager1";
 inline constexpr const char* kBerthMachineInterface = "io.berth.Machine1";
+// org.freedesktop.import1 (systemd-importd's), which machined owns too.
+inline constexpr const char* kImportBusName = "org.freedesktop.import1";
+inline constexpr const char* kImportPath = "/org/freedesktop/import1";
+inline constexpr const char* kImportManagerInterface = "org.freedesktop.import1.Manager";
+inline constexpr const char* kTransferInterface = "org.freedesktop.import1.Transfer";
+inline constexpr const char* kTransferPrefix = "/org/freedesktop/import1/transfer";
+inline constexpr const char* kNoSuchTransfer = "org.freedesktop.import1.NoSuchTransfer";
 
 inline constexpr const char* kNoSuchMachine = "org.freedesktop.machine1.NoSuchMachine";
 inline constexpr const char* kNoSuchImage = "org.freedesktop.machine1.NoSuchImage";
@@ -27,6 +34,7 @@ inline constexpr const char* kInvalidArgs = "org.freedesktop.DBus.Error.InvalidA
 inline constexpr const char* kAccessDenied = "org.freedesktop.DBus.Error.AccessDenied";
 inline constexpr const char* kNotSupported = "org.freedesktop.DBus.Error.NotSupported";
 inline constexpr const char* kFailed = "org.freedesktop.DBus.Error.Failed";
+inline constexpr const char* kLimitsExceeded = "org.freedesktop.DBus.Error.LimitsExceeded";
 inline constexpr const char* kServiceUnknown = "org.freedesktop.DBus.Error.ServiceUnknown";
 inline constexpr const char* kNameHasNoOwner = "org.freedesktop.DBus.Error.NameHasNoOwner";
 

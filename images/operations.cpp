@@ -1,13 +1,11 @@
 #include "images/operations.hpp"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <linux/btrfs.h>
 #include <linux/fs.h>
 #include <linux/magic.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
@@ -16,7 +14,6 @@
 #include <cstdlib>
 #include <cstdio>
 #include <cstring>
-#include <ctime>
 #include <functional>
 
 #include <spdlog/spdlog.h>
@@ -25,13 +22,15 @@
 #include "common/lock_file.hpp"
 #include "common/paths.hpp"
 #include "images/btrfs_quota.hpp"
+#include "images/tree_util.hpp"
 
 namespace berth::images {
 
 namespace {
 
+using namespace detail;
+
 constexpr const char* kSystemdLocks = "/run/systemd/nspawn/locks";
-constexpr ino_t kBtrfsSubvolumeRoot = 256;
 constexpr std::string_view kRawSuffix = ".raw";
 
 bool vendor(const Image& i) { return i.path == "/usr" || i.path.rfind("/usr/", 0) == 0; }
@@ -80,18 +79,6 @@ Result<UniqueFd> open_top(const Place& p, const Image& i) {
     return fd;
 }
 
-Result<bool> set_flag(int fd, int flag, bool on, const std::string& what) {
-    int flags = 0;
-    if (::ioctl(fd, FS_IOC_GETFLAGS, &flags) < 0)
-        return errno_error(fmt::format("Failed to read the attributes of {}", what));
-    bool was = flags & flag;
-    if (was == on) return was;
-    flags = on ? flags | flag : flags & ~flag;
-    if (::ioctl(fd, FS_IOC_SETFLAGS, &flags) < 0)
-        return errno_error(fmt::format("Failed to {} the immutable attribute of {}", on ? "set" : "clear", what));
-    return was;
-}
-
 Status set_subvolume_read_only(int fd, bool on, const std::string& what) {
     uint64_t flags = 0;
     if (::ioctl(fd, BTRFS_IOC_SUBVOL_GETFLAGS, &flags) < 0)
@@ -99,67 +86,6 @@ Status set_subvolume_read_only(int fd, bool on, const std::string& what) {
     flags = on ? flags | BTRFS_SUBVOL_RDONLY : flags & ~static_cast<uint64_t>(BTRFS_SUBVOL_RDONLY);
     if (::ioctl(fd, BTRFS_IOC_SUBVOL_SETFLAGS, &flags) < 0)
         return errno_error(fmt::format("Failed to make subvolume {} {}", what, on ? "read-only" : "writable"));
-    return {};
-}
-
-// Which mount a directory is on: its mount id (Linux 5.8), else its device, which refuses more (a nested
-// btrfs subvolume) but never lets a removal into another mount.
-Result<uint64_t> mount_id(int fd, const std::string& shown) {
-    struct statx stx {};
-    if (::statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) == 0 && (stx.stx_mask & STATX_MNT_ID)) return stx.stx_mnt_id;
-    struct stat st {};
-    if (::fstat(fd, &st) < 0) return errno_error(fmt::format("Failed to look at {}", shown));
-    return static_cast<uint64_t>(st.st_dev) | (uint64_t{1} << 63);
-}
-
-constexpr int kMaxDepth = 512;  // as common/copy_tree.hpp: one descriptor per level stays open
-
-// Removes `name` in `dirfd` and everything below it, never following a symbolic link and never into
-// another mount than `mnt` (EBUSY, naming it). Nested btrfs subvolumes go as directories do, made
-// writable first when read-only. The names of a directory are read before descending, so one descriptor
-// per level stays open.
-Status remove_tree_at(int dirfd, const std::string& name, const std::string& shown, uint64_t mnt, int depth = 0) {
-    if (depth > kMaxDepth) return plain_error(fmt::format("Failed to remove {}: deeper than {} levels", shown, kMaxDepth), ELOOP);
-    struct stat st {};
-    if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0)
-        return errno == ENOENT ? Status{} : errno_error(fmt::format("Failed to look at {}", shown));
-    if (!S_ISDIR(st.st_mode)) {
-        if (::unlinkat(dirfd, name.c_str(), 0) < 0 && errno != ENOENT)
-            return errno_error(fmt::format("Failed to remove {}", shown));
-        return {};
-    }
-    UniqueFd fd(::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (!fd) return errno_error(fmt::format("Failed to open {}", shown));
-    BERTH_ASSIGN(uint64_t here, mount_id(fd.get(), shown));
-    if (here != mnt) return plain_error(fmt::format("Failed to remove {}: another filesystem is mounted there", shown), EBUSY);
-    if (st.st_ino == kBtrfsSubvolumeRoot) {
-        uint64_t flags = 0;  // a read-only nested subvolume: its entries cannot go otherwise
-        if (::ioctl(fd.get(), BTRFS_IOC_SUBVOL_GETFLAGS, &flags) == 0 && (flags & BTRFS_SUBVOL_RDONLY)) {
-            flags &= ~static_cast<uint64_t>(BTRFS_SUBVOL_RDONLY);
-            (void)::ioctl(fd.get(), BTRFS_IOC_SUBVOL_SETFLAGS, &flags);
-        }
-    }
-    std::vector<std::string> names;
-    {
-        DIR* d = ::fdopendir(::dup(fd.get()));
-        if (!d) return errno_error(fmt::format("Failed to read {}", shown));
-        for (;;) {
-            errno = 0;
-            dirent* e = ::readdir(d);
-            if (!e) {
-                int error = errno;
-                ::closedir(d);
-                if (error) return sys_error(error, fmt::format("Failed to read {}", shown));
-                break;
-            }
-            std::string entry = e->d_name;
-            if (entry != "." && entry != "..") names.push_back(std::move(entry));
-        }
-    }
-    for (auto& entry : names) BERTH_TRY(remove_tree_at(fd.get(), entry, shown + "/" + entry, mnt, depth + 1));
-    fd.reset();
-    if (::unlinkat(dirfd, name.c_str(), AT_REMOVEDIR) < 0 && errno != ENOENT)
-        return errno_error(fmt::format("Failed to remove {}", shown));
     return {};
 }
 
@@ -207,20 +133,8 @@ std::vector<std::string> settings_places(const SettingsDirs& settings, const std
     return all;
 }
 
-// A name for a copy being made: hidden (".#" is no image name), unique, short enough for any image name.
-std::string temporary_name() {
-    uint64_t r = 0;
-    if (::getrandom(&r, sizeof r, 0) != sizeof r) r = static_cast<uint64_t>(::getpid()) << 32 ^ static_cast<uint64_t>(::time(nullptr));
-    return fmt::format(".#clone.{:016x}", r);
-}
-
-// Both on btrfs (statfs's f_fsid differs between the subvolumes of one btrfs, so it cannot tell one
-// filesystem from two: the snapshot ioctl does, with EXDEV, and the copy follows).
-bool both_btrfs(int a, int b) {
-    struct statfs fa {}, fb {};
-    return ::fstatfs(a, &fa) == 0 && ::fstatfs(b, &fb) == 0 && static_cast<unsigned long>(fa.f_type) == BTRFS_SUPER_MAGIC &&
-           static_cast<unsigned long>(fb.f_type) == BTRFS_SUPER_MAGIC;
-}
+// A name for a copy being made: hidden, unique (remove_leftovers() takes what a killed clone left).
+std::string temporary_name() { return hidden_name("clone"); }
 
 // The settings files an image NAME has: (place, file) for each that exists; `beside` is the directory the
 // image is in (its untrusted NAME.toml).

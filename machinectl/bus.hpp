@@ -61,6 +61,21 @@ struct ShellCommand {
     std::vector<std::string> env;   // "K=V"
 };
 
+// A transfer of org.freedesktop.import1 (ListTransfers).
+struct TransferEntry {
+    uint32_t id = 0;
+    std::string type, remote, local;
+    double progress = 0;
+    std::string path;
+};
+
+// What a client waiting for a transfer hears of it: its LogMessage lines, and its Progress (0..1), asked
+// about twice a second while it runs.
+struct TransferCallbacks {
+    std::function<void(unsigned priority, const std::string& line)> log;
+    std::function<void(double progress)> progress;
+};
+
 class Bus {
 public:
     static Result<std::unique_ptr<Bus>> connect();
@@ -90,6 +105,26 @@ public:
         while (conn_->processPendingRequest()) {
         }
     }
+
+    // org.freedesktop.import1's METHOD (ImportTar, ExportRaw, ...), which starts a transfer, then waiting
+    // for the transfer to end: its result, "done", "failed" or "canceled". `started` is told its id. An
+    // error when it could not be started, or when SIGINT or SIGTERM came first (the transfer goes on).
+    template <typename... Args>
+    Result<std::string> transfer(const char* method, const TransferCallbacks& cb,
+                                 const std::function<void(uint32_t id)>& started, const Args&... args) {
+        auto watch = watch_transfers();
+        uint32_t id = 0;
+        sdbus::ObjectPath path;
+        try {
+            import_proxy().callMethod(method).onInterface(bus::kImportManagerInterface).withArguments(args...).storeResultsTo(id, path);
+        } catch (const sdbus::Error& e) {
+            return plain_error(bus_error_text(e), EIO);
+        }
+        if (started) started(id);
+        return wait_transfer(*watch, path, cb);
+    }
+    Result<std::vector<TransferEntry>> list_transfers();
+    Status cancel_transfer(uint32_t id);
 
     // A method on the manager object that returns nothing.
     template <typename... Args>
@@ -123,7 +158,13 @@ public:
         return returning<R>(true, iface, method, args...);
     }
 
+    struct TransferWatch;  // bus_transfer.cpp
+
 private:
+    sdbus::IProxy& import_proxy();
+    std::shared_ptr<TransferWatch> watch_transfers();
+    Result<std::string> wait_transfer(TransferWatch& w, const std::string& path, const TransferCallbacks& cb);
+
     template <typename R, typename... Args>
     Result<R> returning(bool unbounded, const char* iface, const char* method, const Args&... args) {
         try {
@@ -139,6 +180,7 @@ private:
     explicit Bus(std::unique_ptr<sdbus::IConnection> c);
     std::unique_ptr<sdbus::IConnection> conn_;
     std::unique_ptr<sdbus::IProxy> manager_;
+    std::unique_ptr<sdbus::IProxy> import_;
 };
 
 }  // namespace berth::machinectl

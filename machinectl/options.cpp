@@ -54,6 +54,15 @@ Image Commands:
   set-limit [NAME] BYTES      Set image or pool size limit (disk quota)
   clean                       Remove hidden (or with --all, all) images
 
+Image Transfer Commands:
+  import-tar FILE [NAME]      Import a local TAR container image
+  import-raw FILE [NAME]      Import a local RAW container or VM image
+  import-fs DIRECTORY [NAME]  Import a local directory container image
+  export-tar NAME [FILE]      Export a TAR container image locally
+  export-raw NAME [FILE]      Export a RAW container or VM image locally
+  list-transfers              Show list of downloads in progress
+  cancel-transfer             Cancel a download
+
 Options:
   -h --help                   Show this help
      --version                Show package version
@@ -71,7 +80,7 @@ Options:
   -s --signal=SIGNAL          Which signal to send
      --uid=USER               Specify user ID to invoke shell as
   -E --setenv=VAR[=VALUE]     Add an environment variable for shell
-     --read-only              Create read-only bind mount or clone
+     --read-only              Create read-only bind mount, clone or import
      --mkdir                  Create directory before bind mounting, if missing
   -n --lines=INTEGER          Number of journal entries to show
      --max-addresses=INTEGER  Number of internet addresses to show at most
@@ -80,7 +89,10 @@ Options:
                                short-monotonic, short-unix, short-delta,
                                json, json-pretty, json-sse, json-seq, cat,
                                verbose, export, with-unit)
-     --force                  Replace target file when copying, if necessary
+     --force                  Replace target file when copying, if necessary;
+                              replace an image of the same name when importing
+     --format=FORMAT          Compress the export: uncompressed, xz, gzip,
+                              bzip2, zstd (default: by the file's suffix)
 
 See docs/machinectl.md for details.
 )";
@@ -269,6 +281,7 @@ Result<Options> parse_command_line(int argc, const char* const* argv) {
     app.add_option("-n,--lines", lines)->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
     app.add_option("--max-addresses", max_addresses)->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
     auto* uid_opt = app.add_option("--uid", uid)->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    auto* format_opt = app.add_option("--format", o.format)->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
     app.add_option("--kill-whom", o.kill_whom)->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
     app.add_option("-s,--signal", signal)->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
     auto* host_opt = app.add_option("-H,--host", host);
@@ -328,6 +341,9 @@ Result<Options> parse_command_line(int argc, const char* const* argv) {
         if (!sig) return sig.error();
         o.signal = *sig;
     }
+    if (format_opt->count() > 0 && o.format != "uncompressed" && o.format != "xz" && o.format != "gzip" &&
+        o.format != "bzip2" && o.format != "zstd")
+        return plain_error(fmt::format("Unknown format: {}", quote_arg(o.format)));
     if (!o.kill_whom.empty() && o.kill_whom != "leader" && o.kill_whom != "all")
         return plain_error(fmt::format("Invalid --kill-whom= value {}: leader or all", quote_arg(o.kill_whom)));
 

@@ -29,7 +29,8 @@ struct Options {
     std::string kill_whom;                // "" = the verb's default
     int signal = 15;                      // SIGTERM unless -s
     bool force = false;                   // copy-to, copy-from: replace what exists
-    bool read_only = false, mkdir = false;  // bind
+    bool read_only = false, mkdir = false;  // bind (read_only: clone, import-* too)
+    std::string format;                   // export-*: "" (from the file's name), uncompressed, xz, gzip, bzip2, zstd
     std::string verb = "list";
     std::vector<std::string> args;        // after the verb
 };

@@ -97,7 +97,7 @@ std::string Table::render(bool header, size_t cell_height_max) const {
                     line.append(width[i] - display_width(text), ' ');
                 }
             }
-            while (!line.empty() && line.back() == ' ') line.pop_back();
+            while (!pad_last_ && !line.empty() && line.back() == ' ') line.pop_back();
             out += line + '\n';
         }
     }

@@ -20,6 +20,8 @@ public:
     // Column `i` right-aligned (sizes); its empty cells blank instead of "-" (systemd's unknown sizes).
     void align_right(size_t i) { right_.resize(columns_.size()), right_[i] = true; }
     void blank_when_empty(size_t i) { blank_.resize(columns_.size()), blank_[i] = true; }
+    // Lines keep the padding of their last cells (systemd's list-transfers pads an empty REMOTE).
+    void pad_last_column() { pad_last_ = true; }
     size_t rows() const { return rows_.size(); }
     void sort_by_first_column();
 
@@ -32,6 +34,7 @@ private:
     std::vector<std::string> columns_;
     std::vector<std::vector<Cell>> rows_;
     std::vector<bool> right_, blank_;
+    bool pad_last_ = false;
 };
 
 // Display width of UTF-8 text (code points; what we print is ASCII plus "…", "├─" and the like).

@@ -37,6 +37,13 @@ constexpr Verb kVerbs[] = {
     {"remove", 1, kAny, false, verb_remove},
     {"set-limit", 1, 2, false, verb_set_limit},
     {"clean", 0, 0, false, verb_clean},
+    {"import-tar", 1, 2, false, verb_import_tar},
+    {"import-raw", 1, 2, false, verb_import_raw},
+    {"import-fs", 1, 2, false, verb_import_fs},
+    {"export-tar", 1, 2, false, verb_export},
+    {"export-raw", 1, 2, false, verb_export},
+    {"list-transfers", 0, 0, false, verb_list_transfers},
+    {"cancel-transfer", 1, kAny, false, verb_cancel_transfer},
 };
 }  // namespace
 

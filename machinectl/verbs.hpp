@@ -66,6 +66,13 @@ Status verb_read_only(Bus& bus, const Options& o);
 Status verb_remove(Bus& bus, const Options& o);
 Status verb_set_limit(Bus& bus, const Options& o);
 Status verb_clean(Bus& bus, const Options& o);
+// verbs_transfer.cpp
+Status verb_import_tar(Bus& bus, const Options& o);
+Status verb_import_raw(Bus& bus, const Options& o);
+Status verb_import_fs(Bus& bus, const Options& o);
+Status verb_export(Bus& bus, const Options& o);  // export-tar, export-raw
+Status verb_list_transfers(Bus& bus, const Options& o);
+Status verb_cancel_transfer(Bus& bus, const Options& o);
 // verbs_copy.cpp
 Status verb_bind(Bus& bus, const Options& o);
 Status verb_copy(Bus& bus, const Options& o);  // copy-to, copy-from

@@ -12,8 +12,10 @@
 #include "common/clock.hpp"
 #include "common/log.hpp"
 #include "images/discovery.hpp"
+#include "images/transfer.hpp"
 #include "machined/bus_error.hpp"
 #include "machined/bus_path.hpp"
+#include "machined/forked_call.hpp"
 #include "machined/limits.hpp"
 #include "machined/objects.hpp"
 #include "machined/operations.hpp"
@@ -302,11 +304,13 @@ Status Daemon::start() {
         manager_vtables_.push_back(add_vtable(bus_.get(), kManagerPath, kManagerInterface, kManagerVtable, this));
         machine_objects_ = std::make_unique<MachineObjects>(*this, bus_.get());
         image_objects_ = std::make_unique<ImageObjects>(*this, bus_.get());
+        transfers_ = std::make_unique<Transfers>(*this, bus_.get());
         // Last: whoever sees the name can use every object.
         check(sd_bus_request_name(bus_.get(), kBusName, 0), "request the name");
     } catch (const BusError& e) {
         return plain_error(fmt::format("Failed to set up {} on the system bus: {}", kBusName, e.what()), EIO);
     }
+    own_import_name();
     // Ours now: systemd's -M tools see the machines we have.
     if (auto s = machine_files_.enable(registry_.all()); !s.ok())
         spdlog::warn("systemd's tools will not find machines (-M): {}", s.error().message);
@@ -326,6 +330,26 @@ Status Daemon::start() {
     }
     spdlog::info("Ready: {} on the system bus, pool {}", kBusName, config_.pool);
     return {};
+}
+
+// org.freedesktop.import1 too, unless another service has it (systemd-importd on a host with systemd, or a
+// bus policy that does not let us): then machinectl's import-*, export-* reach that one, and machined
+// goes on without. Owning it, no import of ours runs yet: what killed ones left in the pool goes now.
+void Daemon::own_import_name() {
+    int r = sd_bus_request_name(bus_.get(), kImportBusName, 0);
+    if (r < 0) {
+        spdlog::warn("Not serving {} (imports and exports): {}", kImportBusName, std::strerror(-r));
+        return;
+    }
+    std::string pool = config_.pool;
+    auto started = run_forked(
+        children_,
+        [pool]() -> Result<std::string> {
+            images::remove_leftovers(pool);
+            return std::string();
+        },
+        [](const Result<std::string>&) {});
+    if (!started.ok()) spdlog::warn("Leftovers of imports in {} not removed: {}", pool, started.error().message);
 }
 
 void Daemon::retry_rmdirs() {
@@ -386,6 +410,8 @@ int Daemon::run() {
         for (int fd : supervisor_->fds()) fds.push_back({fd, POLLIN, 0});
         size_t first_work = fds.size();
         for (int fd : children_.fds()) fds.push_back({fd, POLLIN, 0});
+        size_t first_report = fds.size();
+        for (int fd : transfers_->fds()) fds.push_back({fd, POLLIN, 0});
 
         int timeout = pd->timeout_ms;
         int term = next_timeout_ms();
@@ -405,7 +431,9 @@ int Daemon::run() {
         }
         for (size_t i = 2; i < fds.size(); i++) {
             if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-            if (i >= first_work) {
+            if (i >= first_report) {
+                transfers_->on_ready(fds[i].fd);
+            } else if (i >= first_work) {
                 children_.on_ready(fds[i].fd);
             } else if (i >= first_child) {
                 auto ended = supervisor_->on_exit(fds[i].fd);

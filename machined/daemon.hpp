@@ -22,6 +22,7 @@
 #include "machined/registry.hpp"
 #include "machined/sd_bus_object.hpp"
 #include "machined/state.hpp"
+#include "machined/transfers.hpp"
 
 namespace berth::machined {
 
@@ -78,6 +79,7 @@ private:
     void stop_unregistered(const std::string& name);  // SIGTERM to its nspawn, SIGKILL at the deadline
     void check_starts();
     void retry_rmdirs();
+    void own_import_name();
     int next_timeout_ms() const;
 
     MachinedConfig config_;
@@ -94,6 +96,7 @@ private:
     std::vector<SlotPtr> manager_vtables_;  // the interfaces of /org/freedesktop/machine1
     std::unique_ptr<MachineObjects> machine_objects_;
     std::unique_ptr<ImageObjects> image_objects_;
+    std::unique_ptr<Transfers> transfers_;  // org.freedesktop.import1
     std::map<std::string, long> terminate_deadlines_;  // name -> CLOCK_MONOTONIC ms
     std::vector<std::pair<std::string, long>> pending_rmdirs_;  // cgroup, give up after (CLOCK_MONOTONIC ms)
     std::map<std::string, std::vector<MessagePtr>> pending_starts_;  // StartMachine calls to answer

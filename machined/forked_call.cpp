@@ -1,5 +1,6 @@
 #include "machined/forked_call.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -23,12 +24,27 @@ namespace {
 // read after exit): kMaxReport, or less when the pipe holds less.
 constexpr size_t kMaxReport = 60000;
 
-[[noreturn]] void run_child(int report_fd, const std::function<Result<std::string>()>& work) {
+// Every descriptor but 0, 1, 2, `report_fd` and `keep`.
+void close_others(int report_fd, const std::vector<int>& keep) {
+    std::vector<int> open;
+    if (DIR* d = ::opendir("/proc/self/fd")) {
+        while (dirent* e = ::readdir(d)) {
+            int fd = std::atoi(e->d_name);
+            if (e->d_name[0] != '.' && fd > 2 && fd != ::dirfd(d)) open.push_back(fd);
+        }
+        ::closedir(d);
+    }
+    for (int fd : open)
+        if (fd != report_fd && std::find(keep.begin(), keep.end(), fd) == keep.end()) ::close(fd);
+}
+
+[[noreturn]] void run_child(int report_fd, const std::function<Result<std::string>()>& work, const std::vector<int>& keep) {
     sigset_t all;
     sigfillset(&all);
     ::sigprocmask(SIG_UNBLOCK, &all, nullptr);  // machined blocks some for its signalfd
     for (int s : {SIGTERM, SIGINT, SIGCHLD, SIGPIPE}) ::signal(s, SIG_DFL);
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (!keep.empty()) close_others(report_fd, keep);
     Result<std::string> r = std::string();
     try {
         r = work();
@@ -72,7 +88,8 @@ Result<std::string> child_outcome(int fd, const siginfo_t& how) {
 
 }  // namespace
 
-Status run_forked(Children& children, std::function<Result<std::string>()> work, ForkedDone done) {
+Result<pid_t> run_forked(Children& children, std::function<Result<std::string>()> work, ForkedDone done,
+                         std::vector<int> keep_fds) {
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0) return errno_error("Failed to create a pipe");
     auto read_end = std::make_shared<UniqueFd>(fds[0]);
@@ -81,7 +98,7 @@ Status run_forked(Children& children, std::function<Result<std::string>()> work,
     if (pid < 0) return errno_error("Failed to fork");
     if (pid == 0) {
         read_end->reset();
-        run_child(write_end.get(), work);
+        run_child(write_end.get(), work, keep_fds);
     }
     write_end.reset();
     auto watched = children.watch(pid, [read_end, done = std::move(done)](const siginfo_t& how) {
@@ -92,7 +109,7 @@ Status run_forked(Children& children, std::function<Result<std::string>()> work,
         ::waitpid(pid, nullptr, 0);
         return watched.error();
     }
-    return {};
+    return pid;
 }
 
 int answer_when_done(Daemon& d, sd_bus_message* call, std::function<Result<std::string>()> work, ForkedAnswer answer) {

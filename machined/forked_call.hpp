@@ -6,6 +6,7 @@
 #include <systemd/sd-bus.h>
 
 #include <functional>
+#include <vector>
 
 #include "common/result.hpp"
 #include "machined/daemon.hpp"
@@ -22,9 +23,14 @@ int reply_when_done(Daemon& d, sd_bus_message* call, std::function<Status()> wor
 
 // The most general form, for work that answers no call (an image's disk usage): forks a child running
 // `work` as above, and runs `done` in machined with its outcome once the child has ended (reaped by the
-// daemon's loop through `children`). An error when the child cannot be started.
+// daemon's loop through `children`). Returns the child's pid (to signal it; the daemon reaps it), or an
+// error when the child cannot be started.
+// With `keep_fds`, the child closes every other descriptor first (but 0, 1, 2 and its own pipe to
+// machined): a transfer's worker must not hold another's pipe open, or that one's reader would wait for
+// this one to end before it saw the end of its data.
 using ForkedDone = std::function<void(const Result<std::string>& outcome)>;
-Status run_forked(Children& children, std::function<Result<std::string>()> work, ForkedDone done);
+Result<pid_t> run_forked(Children& children, std::function<Result<std::string>()> work, ForkedDone done,
+                         std::vector<int> keep_fds = {});
 
 // The general form: the child's `work` returns a short text (at most some 60 kB) or an error, and `answer`,
 // run in machined when the child has ended, answers `call` from it (a BusError it throws is sent as the
