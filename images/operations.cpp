@@ -241,7 +241,8 @@ Status remove_image(const Image& image, const SettingsDirs& settings) {
             destroyed = ::ioctl(p.dir.get(), BTRFS_IOC_SNAP_DESTROY, &args) == 0;  // else: nested ones, or no right
             if (destroyed && id.ok()) forget_qgroup(p.dir.get(), *id);
         }
-        if (!destroyed) BERTH_TRY(remove_tree_at(p.dir.get(), p.entry, shown, mnt));
+        // Immutable or append-only files inside (an imported archive may restore them) would stop it halfway.
+        if (!destroyed) BERTH_TRY(remove_tree_at(p.dir.get(), p.entry, shown, mnt, /*clear_flags=*/true));
     }
     for (auto& [place, file] : settings_of(settings_places(settings, p.dir_path), image.name))
         if (::unlink(file.c_str()) < 0 && errno != ENOENT) warn_settings("Failed to remove the", file);

@@ -1,7 +1,9 @@
 // import_tar and import_raw: archives read with libarchive. A tar archive is extracted by a child
-// contained in the new image (chroot, a handful of capabilities, no new privileges), so that what an
-// archive (or a flaw in its decoder) makes the extractor do stays inside the image.
+// contained in the new image (chroot, its own network and IPC namespaces, a handful of capabilities, no
+// new privileges), so that whatever path an archive names stays inside the image. (Not a sandbox against
+// code a decoder flaw ran: that would be root with those capabilities in a chroot; docs/dbus-api.md.)
 #include <fcntl.h>
+#include <sched.h>
 #include <linux/openat2.h>
 #include <sys/capability.h>
 #include <sys/prctl.h>
@@ -313,6 +315,8 @@ void close_all_but(std::vector<int> keep) {
 }
 
 Status contain(int root, const Extraction& x, int report_fd) {
+    // Nothing to reach but the image: no network (abstract sockets included) and no System V IPC.
+    if (::unshare(CLONE_NEWNET | CLONE_NEWIPC) < 0) return errno_error("Failed to unshare the network and IPC");
     if (::fchdir(root) < 0 || ::chroot(".") < 0) return errno_error("Failed to enter the new image");
     ::umask(0);  // modes exactly as archived
     close_all_but({0, 1, 2, x.in, x.messages, report_fd});

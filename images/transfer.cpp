@@ -19,6 +19,8 @@
 #include <spdlog/spdlog.h>
 
 #include "common/copy_tree.hpp"
+#include "common/lock_file.hpp"
+#include "common/paths.hpp"
 #include "images/btrfs_quota.hpp"
 #include "images/discovery.hpp"
 #include "images/import_landing.hpp"
@@ -281,20 +283,37 @@ Status remove_temporary(const std::string& pool, const std::string& name) {
     return {};
 }
 
-void remove_leftovers(const std::string& pool) {
-    UniqueFd pool_fd(::open(pool.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!pool_fd) {
-        if (errno != ENOENT) spdlog::warn("Failed to open the image pool {}: {}", pool, std::strerror(errno));
-        return;
-    }
+std::vector<std::string> find_leftovers(const std::string& pool) {
     std::vector<std::string> names;
-    if (DIR* d = ::fdopendir(::dup(pool_fd.get()))) {
+    if (DIR* d = ::opendir(pool.c_str())) {
         while (dirent* e = ::readdir(d)) {
             std::string_view n = e->d_name;
             for (std::string_view prefix : {".#import.", ".#export.", ".#clone."})
                 if (n.substr(0, prefix.size()) == prefix) names.emplace_back(n);
         }
         ::closedir(d);
+    }
+    return names;
+}
+
+void remove_leftovers(const std::string& pool) { remove_leftovers(pool, find_leftovers(pool)); }
+
+void remove_leftovers(const std::string& pool, const std::vector<std::string>& names) {
+    // First, so that a client that sees the pool clean sees no stale lock either: the name locks a killed
+    // worker held (imports, clones, renames), whose files stay when the holder dies. One nobody holds is
+    // let go of as a holder would (release_lock: taken first, so one taken meanwhile stays).
+    std::vector<std::string> locks;
+    if (DIR* d = ::opendir(paths::kLocks)) {
+        while (dirent* e = ::readdir(d))
+            if (std::string_view(e->d_name).substr(0, 11) == "image-name-") locks.push_back(std::string(paths::kLocks) + "/" + e->d_name);
+        ::closedir(d);
+    }
+    for (auto& path : locks)
+        if (auto fd = lock_file(path, true); fd.ok()) release_lock(path, std::move(*fd));
+    UniqueFd pool_fd(::open(pool.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!pool_fd) {
+        if (errno != ENOENT) spdlog::warn("Failed to open the image pool {}: {}", pool, std::strerror(errno));
+        return;
     }
     for (auto& n : names) {
         std::string shown = pool + "/" + n;

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "common/result.hpp"
 #include "images/image.hpp"
@@ -95,8 +96,14 @@ Status export_tar(const Image& image, int out, const std::string& format, Transf
 Status export_raw(const Image& image, int out, const std::string& format, TransferReport& report);
 
 // Removes what interrupted imports, exports and clones left in `pool` (".#import.*", ".#export.*",
-// ".#clone.*"), read-only and immutable ones too, logging each. Only for the one process that owns the
-// pool (machined, once it owns its bus name): no transfer of its own runs yet.
+// ".#clone.*"), read-only and immutable ones too, logging each; and the name locks (/run/berth/locks/
+// image-name-*) killed workers left that nobody holds. Only for the one process that owns the pool
+// (machined, once it owns its bus name): no transfer of its own runs yet.
 void remove_leftovers(const std::string& pool);
+// The same in two steps: the names (cheap: one directory read), looked for before machined serves any
+// call, so that no temporary of a new operation is among them; then the removal (slow: whole trees), in
+// a worker, while machined serves.
+std::vector<std::string> find_leftovers(const std::string& pool);
+void remove_leftovers(const std::string& pool, const std::vector<std::string>& names);
 
 }  // namespace berth::images

@@ -342,10 +342,12 @@ void Daemon::own_import_name() {
         return;
     }
     std::string pool = config_.pool;
+    // Listed now, before any call is served: a temporary of this machined's is never among them.
+    auto names = images::find_leftovers(pool);
     auto started = run_forked(
         children_,
-        [pool]() -> Result<std::string> {
-            images::remove_leftovers(pool);
+        [pool, names]() -> Result<std::string> {
+            images::remove_leftovers(pool, names);
             return std::string();
         },
         [](const Result<std::string>&) {});

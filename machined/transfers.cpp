@@ -14,7 +14,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/escape.hpp"
 #include "common/machine_name.hpp"
+#include "common/pool.hpp"
 #include "common/paths.hpp"
 #include "images/transfer.hpp"
 #include "machined/daemon.hpp"
@@ -24,8 +26,9 @@ namespace berth::machined {
 
 namespace {
 
-// As systemd-importd: at most this many at once (E2BIG there).
+// As systemd-importd: at most this many at once (E2BIG, as there).
 constexpr size_t kMaxTransfers = 64;
+constexpr size_t kMaxLine = 8192;
 // A killed import's extractor may finish the system call it is in: its temporary is removed again until
 // this long has passed (what is left then, machined's next start removes).
 constexpr int kCleanupTries = 50;
@@ -71,7 +74,7 @@ struct TransferAccess {
                      std::function<Work(const std::string& temporary)> make_work, bool import,
                      std::optional<images::Image> image = std::nullopt) {
         if (t.transfers_.size() >= kMaxTransfers)
-            throw_bus_error(bus::kLimitsExceeded, fmt::format("Too many transfers at once (at most {})", kMaxTransfers));
+            throw_bus_error("System.Error.E2BIG", fmt::format("Too many transfers at once (at most {})", kMaxTransfers));
         auto tr = std::make_unique<Transfer>();
         tr->owner = &t;
         tr->id = t.last_id_ + 1;
@@ -128,6 +131,8 @@ struct TransferAccess {
             at = end + 1;
         }
         tr.buffer.erase(0, at);
+        // A line is at most some kB (images/transfer.hpp): one that never ends is dropped, not kept growing.
+        if (tr.buffer.size() > kMaxLine) tr.buffer.clear();
         if ((flush || eof) && !tr.buffer.empty()) {
             line(t, tr, tr.buffer);
             tr.buffer.clear();
@@ -151,7 +156,9 @@ struct TransferAccess {
         if (priority <= LOG_ERR) spdlog::error("(transfer {}) {}", tr.id, message);
         else if (priority == LOG_WARNING) spdlog::warn("(transfer {}) {}", tr.id, message);
         else spdlog::info("(transfer {}) {}", tr.id, message);
-        int r = sd_bus_emit_signal(t.bus_, tr.path.c_str(), kTransferInterface, "LogMessage", "us", priority, message.c_str());
+        // sd-bus sends no invalid UTF-8 (entry names in messages are the archive's bytes).
+        std::string text = to_valid_utf8(message);
+        int r = sd_bus_emit_signal(t.bus_, tr.path.c_str(), kTransferInterface, "LogMessage", "us", priority, text.c_str());
         if (r < 0) spdlog::debug("Could not send LogMessage of transfer {}: {}", tr.id, std::strerror(-r));
     }
 
@@ -202,8 +209,8 @@ struct TransferAccess {
     }
 
     static void cancel(Transfer& tr) {
-        // As systemd-importd: SIGTERM, SIGKILL from the third time on.
-        if (tr.pid > 0) ::kill(tr.pid, tr.cancels < 2 ? SIGTERM : SIGKILL);
+        // As systemd-importd: SIGTERM three times, then SIGKILL.
+        if (tr.pid > 0) ::kill(tr.pid, tr.cancels < 3 ? SIGTERM : SIGKILL);
         tr.cancels++;
     }
 
@@ -223,13 +230,13 @@ namespace {
 using Transfer = Transfers::Transfer;
 using A = TransferAccess;
 
-// The descriptor of a call, checked to be something to read from or write to: a regular file, a pipe or
-// a socket (systemd-importd takes regular files and pipes).
+// The descriptor of a call, checked to be something to read from or write to: a regular file or a pipe.
 int stream_fd(sd_bus_message* call, int fd, const char* what) {
     struct stat st {};
     if (::fstat(fd, &st) < 0) throw_bus_error(kInvalidArgs, fmt::format("Cannot use the {}: {}", what, std::strerror(errno)));
-    if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode) && !S_ISSOCK(st.st_mode))
-        throw_bus_error(kInvalidArgs, fmt::format("The {} must be a regular file, a pipe or a socket", what));
+    // As systemd-importd: no socket, over which the worker (or a process it forks) could be sent descriptors.
+    if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode))
+        throw_bus_error(kInvalidArgs, fmt::format("The {} must be a regular file or a pipe", what));
     (void)call;
     int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
     if (copy < 0) throw_bus_error(kFailed, fmt::format("Failed to duplicate the {}: {}", what, std::strerror(errno)));
@@ -242,7 +249,10 @@ void check_local(const char* local) {
 
 int method_import(sd_bus_message* call, Transfers& t) {
     Daemon& d = A::daemon(t);
-    d.authorize(call);
+    // A directory is copied as root: root's alone to ask (a user of allowed_groups could otherwise have
+    // files copied that only root may read, from a directory the user may open).
+    if (std::string_view(sd_bus_message_get_member(call)) == "ImportFileSystem") d.authorize_root(call);
+    else d.authorize(call);
     int fd = -1, force = 0, read_only = 0;
     const char* local = nullptr;
     read(call, "hsbb", &fd, &local, &force, &read_only);
@@ -260,6 +270,10 @@ int method_import(sd_bus_message* call, Transfers& t) {
         copy = stream_fd(call, fd, "archive's file descriptor");
     }
     auto in = std::make_shared<UniqueFd>(copy);
+    // What an archive holds (setuid binaries, device nodes) lands in the pool: root's alone, as
+    // systemd-importd makes it before every import.
+    if (auto secured = secure_pool(d.config().pool); !secured.ok())
+        throw_bus_error(kFailed, fmt::format("Cannot import into the pool: {}", secured.error().message));
     std::string type = member == "ImportTar" ? "import-tar" : member == "ImportRaw" ? "import-raw" : "import-fs";
     std::string pool = d.config().pool, name = local;
     images::ImportOptions o;
