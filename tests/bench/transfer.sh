@@ -64,6 +64,8 @@ time_of() {
 median() { sort -g | awk '{a[NR]=$1} END {if (NR == 0) print "nan"; else if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
 tar_x() { mkdir "$WORK/out/tarx" && tar --xattrs --xattrs-include='*' --numeric-owner -C "$WORK/out/tarx" -xpf "$ARCHIVE"; }
+# import-tar ends with a syncfs of the new image (as systemd-import): tar -x with the same, for a like comparison.
+tar_x_sync() { tar_x && sync -f "$WORK/out/tarx"; }
 import_tar() { "$MACHINECTL" -q import-tar "$ARCHIVE" imported; }
 tar_c() { tar --xattrs --xattrs-include='*' --numeric-owner -C "$WORK/pool/source" -cf "$WORK/out/c.tar" .; }
 export_tar() { "$MACHINECTL" -q export-tar source "$WORK/out/e.tar"; }
@@ -76,7 +78,7 @@ reset() {
 }
 
 declare -A T
-ROWS=(tar_x import_tar tar_c export_tar cp_a clone)
+ROWS=(tar_x tar_x_sync import_tar tar_c export_tar cp_a clone)
 for round in $(seq 0 "$RUNS"); do
     for row in "${ROWS[@]}"; do
         reset
@@ -93,6 +95,8 @@ ratio() { echo "scale=3; $1 / $2" | bc -l; }
 printf '\n%-34s %10s %10s %8s  %s\n' "benchmark" "berth (s)" "ref (s)" "ratio" "goal"
 printf '%-34s %10.3f %10.3f %8.3f  %s\n' "import-tar vs tar -x" "${M[import_tar]}" "${M[tar_x]}" \
     "$(ratio "${M[import_tar]}" "${M[tar_x]}")" "time <= 1.0x (speed >= 1.0x tar)"
+printf '%-34s %10.3f %10.3f %8.3f  %s\n' "import-tar vs tar -x + syncfs" "${M[import_tar]}" "${M[tar_x_sync]}" \
+    "$(ratio "${M[import_tar]}" "${M[tar_x_sync]}")" "(both end with the data on disk)"
 printf '%-34s %10.3f %10.3f %8.3f  %s\n' "export-tar vs tar -c" "${M[export_tar]}" "${M[tar_c]}" \
     "$(ratio "${M[export_tar]}" "${M[tar_c]}")" "time <= 1.0x (speed >= 1.0x tar)"
 printf '%-34s %10.3f %10.3f %8.3f  %s\n' "clone vs cp -a" "${M[clone]}" "${M[cp_a]}" \
