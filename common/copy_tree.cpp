@@ -3,6 +3,8 @@
 #include <dirent.h>
 #include <endian.h>
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <linux/limits.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
@@ -318,30 +320,63 @@ Result<bool> Copier::link_copy(const struct stat& st, int ddir, const std::strin
     return true;
 }
 
-Status copy_bytes(int in, int out, const std::string& src, const std::string& dst) {
-    bool range = true;
+// [from, to) of `in` to the same offsets of `out`: copy_file_range (which reflinks where the filesystem
+// can), else read and write.
+Status copy_range(int in, int out, off_t from, off_t to, bool& range, const std::string& src, const std::string& dst) {
     char buf[65536];
-    for (;;) {
+    off_t pos = from;
+    while (pos < to) {
+        size_t want = static_cast<size_t>(std::min<off_t>(to - pos, off_t{1} << 30));
         if (range) {
-            ssize_t n = ::copy_file_range(in, nullptr, out, nullptr, 1 << 30, 0);
-            if (n > 0) continue;
-            if (n == 0) return {};
+            loff_t in_off = pos, out_off = pos;
+            ssize_t n = ::copy_file_range(in, &in_off, out, &out_off, want, 0);
+            if (n > 0) {
+                pos += n;
+                continue;
+            }
+            if (n == 0) return {};  // the file shrank meanwhile
             if (errno == EINTR) continue;
             if (errno != EXDEV && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP && errno != EBADF)
                 return errno_error(fmt::format("Failed to copy {} to {}", src, dst));
             range = false;
         }
-        ssize_t n = ::read(in, buf, sizeof buf);
+        ssize_t n = ::pread(in, buf, std::min(sizeof buf, want), pos);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) return errno_error(fmt::format("Failed to read {}", src));
         if (n == 0) return {};
         for (ssize_t done = 0; done < n;) {
-            ssize_t w = ::write(out, buf + done, static_cast<size_t>(n - done));
+            ssize_t w = ::pwrite(out, buf + done, static_cast<size_t>(n - done), pos + done);
             if (w < 0 && errno == EINTR) continue;
             if (w < 0) return errno_error(fmt::format("Failed to write {}", dst));
             done += w;
         }
+        pos += n;
     }
+    return {};
+}
+
+// The whole file: shared extents where the filesystem can (FICLONE: btrfs, XFS), else its data segments
+// alone (SEEK_DATA/SEEK_HOLE), so that holes stay holes, and the size set last (a hole at the end).
+Status copy_bytes(int in, int out, const std::string& src, const std::string& dst) {
+    if (::ioctl(out, FICLONE, in) == 0) return {};
+    struct stat st {};
+    if (::fstat(in, &st) < 0) return errno_error(fmt::format("Failed to look at {}", src));
+    bool range = true;
+    off_t pos = 0, size = st.st_size;
+    while (pos < size) {
+        off_t data = ::lseek(in, pos, SEEK_DATA);
+        if (data < 0 && errno == ENXIO) break;  // a hole to the end
+        if (data < 0) {                         // no SEEK_DATA here: all of it
+            BERTH_TRY(copy_range(in, out, pos, size, range, src, dst));
+            break;
+        }
+        off_t hole = ::lseek(in, data, SEEK_HOLE);
+        if (hole < 0 || hole > size) hole = size;
+        BERTH_TRY(copy_range(in, out, data, hole, range, src, dst));
+        pos = hole;
+    }
+    if (::ftruncate(out, size) < 0) return errno_error(fmt::format("Failed to set the size of {}", dst));
+    return {};
 }
 
 Status Copier::regular(int sdir, const std::string& sname, const struct stat& st, int ddir, const std::string& dname,

@@ -35,7 +35,9 @@ struct CopyTreeOptions {
 
 // Copies `from` (a name in the directory `src_dir`) to `to` (a name in `dst_dir`). A directory is copied
 // recursively and merged into an existing directory; symlinks are copied as symlinks; FIFOs, sockets and
-// device nodes are made anew; mode, owner (through the maps) and atime/mtime are kept.
+// device nodes are made anew; mode, owner (through the maps) and atime/mtime are kept. A regular file's
+// data shares extents with the original where the filesystem can (FICLONE: btrfs, XFS reflinks), else
+// its data segments alone are copied (copy_file_range), so that holes stay holes.
 // Extended attributes of regular files, of directories this copy creates and of symlinks (through O_PATH
 // descriptors; the kernel takes no user.* there) are copied best effort: every one the process can read,
 // those the destination refuses skipped; but security.capability (file capabilities) is dropped when

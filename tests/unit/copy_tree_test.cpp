@@ -104,6 +104,28 @@ TEST_F(CopyTree, CopiesAFileWithContentModeAndTimes) {
     EXPECT_EQ(st.st_mtim.tv_nsec, 5);
 }
 
+TEST_F(CopyTree, SparseFilesStaySparse) {
+    // 64 MiB with data at the start, in the middle and at the very end; holes between.
+    std::string f = t.write("src/sparse", "head");
+    {
+        UniqueFd fd(::open(f.c_str(), O_WRONLY | O_CLOEXEC));
+        ASSERT_EQ(::pwrite(fd.get(), "middle", 6, 32 << 20), 6);
+        ASSERT_EQ(::pwrite(fd.get(), "tail", 4, (64 << 20) - 4), 4);
+    }
+    // And one that ends in a hole.
+    std::string g = t.write("src/hole-at-end", "x");
+    ASSERT_EQ(::truncate(g.c_str(), 16 << 20), 0);
+    ASSERT_TRUE(copy("sparse", "sparse").ok());
+    ASSERT_TRUE(copy("hole-at-end", "hole-at-end").ok());
+    EXPECT_EQ(slurp(dst_dir + "/sparse"), slurp(f));
+    EXPECT_EQ(slurp(dst_dir + "/hole-at-end"), slurp(g));
+    auto st = lstat_of(dst_dir + "/sparse");
+    EXPECT_EQ(st.st_size, 64 << 20);
+    EXPECT_LT(st.st_blocks * 512, 1 << 20) << "the holes were written out";
+    EXPECT_EQ(lstat_of(dst_dir + "/hole-at-end").st_size, 16 << 20);
+    EXPECT_LT(lstat_of(dst_dir + "/hole-at-end").st_blocks * 512, 1 << 20);
+}
+
 TEST_F(CopyTree, AnExistingDestinationIsFileExistsUnlessReplacing) {
     t.write("src/f", "new");
     t.write("dst/f", "old");
