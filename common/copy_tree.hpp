@@ -29,6 +29,9 @@ struct CopyTreeOptions {
     // Directories below the top that are another mount (a bind mount, a /proc, in an image) are copied as
     // empty directories (owner, mode, times), never entered: the copy is of one filesystem tree (clones).
     bool one_mount = false;
+    // Holes of regular files stay holes (SEEK_DATA/SEEK_HOLE): clones and imports of images. Without it
+    // every byte is written, as systemd's copies do (a preallocated file, a swap file, stays one).
+    bool keep_holes = false;
     // How paths are shown in errors: the source's and the destination's top path as the caller knows them.
     std::string shown_source, shown_destination;
 };
@@ -36,8 +39,8 @@ struct CopyTreeOptions {
 // Copies `from` (a name in the directory `src_dir`) to `to` (a name in `dst_dir`). A directory is copied
 // recursively and merged into an existing directory; symlinks are copied as symlinks; FIFOs, sockets and
 // device nodes are made anew; mode, owner (through the maps) and atime/mtime are kept. A regular file's
-// data shares extents with the original where the filesystem can (FICLONE: btrfs, XFS reflinks), else
-// its data segments alone are copied (copy_file_range), so that holes stay holes.
+// data shares extents with the original where the filesystem can (FICLONE: btrfs, XFS reflinks), else it
+// is copied (copy_file_range): as read, to its end; with keep_holes its data segments alone.
 // Extended attributes of regular files, of directories this copy creates and of symlinks (through O_PATH
 // descriptors; the kernel takes no user.* there) are copied best effort: every one the process can read,
 // those the destination refuses skipped; but security.capability (file capabilities) is dropped when

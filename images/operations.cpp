@@ -360,6 +360,7 @@ Status clone_image(const Image& image, const std::string& pool, const std::strin
     if (!snapshot) {
         CopyTreeOptions o;
         o.one_mount = true;  // the image, not what may be mounted in it
+        o.keep_holes = true;  // an image's sparse files stay sparse
         o.shown_source = image.path;
         o.shown_destination = shown_tmp;
         // From the image itself, checked to be the inode found: a link in the pool is copied as what it

@@ -315,8 +315,12 @@ void close_all_but(std::vector<int> keep) {
 }
 
 Status contain(int root, const Extraction& x, int report_fd) {
-    // Nothing to reach but the image: no network (abstract sockets included) and no System V IPC.
-    if (::unshare(CLONE_NEWNET | CLONE_NEWIPC) < 0) return errno_error("Failed to unshare the network and IPC");
+    // Nothing to reach but the image: no network (abstract sockets included) and no System V IPC. Each
+    // where it can be had (a host without those namespaces, or that refuses them, still imports, as
+    // systemd-import does), said when it cannot.
+    for (auto [flag, what] : {std::pair{CLONE_NEWNET, "network"}, std::pair{CLONE_NEWIPC, "IPC"}})
+        if (::unshare(flag) < 0)
+            TransferReport(report_fd).warning(fmt::format("The extractor keeps the host's {} namespace: {}", what, std::strerror(errno)));
     if (::fchdir(root) < 0 || ::chroot(".") < 0) return errno_error("Failed to enter the new image");
     ::umask(0);  // modes exactly as archived
     close_all_but({0, 1, 2, x.in, x.messages, report_fd});

@@ -250,6 +250,7 @@ Status import_fs(int dirfd, const std::string& pool, const std::string& name, co
     report.progress(0);
     CopyTreeOptions o;
     o.one_mount = true;  // the tree, not what may be mounted in it
+    o.keep_holes = true;  // an image's sparse files stay sparse
     o.shown_source = source;
     o.shown_destination = landing.shown();
     if (auto r = copy_tree_at(dirfd, ".", landing.pool_fd(), landing.temporary(), o); !r.ok()) return failed(r.error());
@@ -296,12 +297,10 @@ std::vector<std::string> find_leftovers(const std::string& pool) {
     return names;
 }
 
-void remove_leftovers(const std::string& pool) { remove_leftovers(pool, find_leftovers(pool)); }
-
-void remove_leftovers(const std::string& pool, const std::vector<std::string>& names) {
-    // First, so that a client that sees the pool clean sees no stale lock either: the name locks a killed
-    // worker held (imports, clones, renames), whose files stay when the holder dies. One nobody holds is
-    // let go of as a holder would (release_lock: taken first, so one taken meanwhile stays).
+void release_stale_name_locks() {
+    // The name locks a killed worker held (imports, clones, renames), whose files stay when the holder
+    // dies. One nobody holds is let go of as a holder would (release_lock: taken first, so one taken
+    // meanwhile stays).
     std::vector<std::string> locks;
     if (DIR* d = ::opendir(paths::kLocks)) {
         while (dirent* e = ::readdir(d))
@@ -310,6 +309,14 @@ void remove_leftovers(const std::string& pool, const std::vector<std::string>& n
     }
     for (auto& path : locks)
         if (auto fd = lock_file(path, true); fd.ok()) release_lock(path, std::move(*fd));
+}
+
+void remove_leftovers(const std::string& pool) {
+    release_stale_name_locks();
+    remove_leftovers(pool, find_leftovers(pool));
+}
+
+void remove_leftovers(const std::string& pool, const std::vector<std::string>& names) {
     UniqueFd pool_fd(::open(pool.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!pool_fd) {
         if (errno != ENOENT) spdlog::warn("Failed to open the image pool {}: {}", pool, std::strerror(errno));

@@ -96,14 +96,18 @@ Status export_tar(const Image& image, int out, const std::string& format, Transf
 Status export_raw(const Image& image, int out, const std::string& format, TransferReport& report);
 
 // Removes what interrupted imports, exports and clones left in `pool` (".#import.*", ".#export.*",
-// ".#clone.*"), read-only and immutable ones too, logging each; and the name locks (/run/berth/locks/
-// image-name-*) killed workers left that nobody holds. Only for the one process that owns the pool
-// (machined, once it owns its bus name): no transfer of its own runs yet.
+// ".#clone.*"), read-only and immutable ones too, logging each; this one-step form releases stale name
+// locks first too (release_stale_name_locks). Only for the one process that owns the pool (machined, once
+// it owns its bus name, before it serves).
 void remove_leftovers(const std::string& pool);
 // The same in two steps: the names (cheap: one directory read), looked for before machined serves any
 // call, so that no temporary of a new operation is among them; then the removal (slow: whole trees), in
 // a worker, while machined serves.
 std::vector<std::string> find_leftovers(const std::string& pool);
 void remove_leftovers(const std::string& pool, const std::vector<std::string>& names);
+// The name locks (/run/berth/locks/image-name-*) killed workers left that nobody holds: quick, done by
+// machined before it serves (a sweep while it serves would hold a name for a moment, and an operation on
+// that name would fail as busy).
+void release_stale_name_locks();
 
 }  // namespace berth::images

@@ -74,9 +74,14 @@ inline Status remove_tree_at(int dirfd, const std::string& name, const std::stri
         return errno == ENOENT ? Status{} : errno_error(fmt::format("Failed to look at {}", shown));
     if (!S_ISDIR(st.st_mode)) {
         int r = ::unlinkat(dirfd, name.c_str(), 0);
-        if (r < 0 && errno == EPERM && clear_flags && S_ISREG(st.st_mode)) {
+        // Never a file with another name (a hard link from outside the tree would lose its protection for
+        // good), and only the file looked at (one swapped in meanwhile is left alone).
+        if (r < 0 && errno == EPERM && clear_flags && S_ISREG(st.st_mode) && st.st_nlink == 1) {
             UniqueFd f(::openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
-            if (f) clear_removal_flags(f.get());
+            struct stat fs {};
+            if (f && ::fstat(f.get(), &fs) == 0 && S_ISREG(fs.st_mode) && fs.st_dev == st.st_dev &&
+                fs.st_ino == st.st_ino && fs.st_nlink == 1)
+                clear_removal_flags(f.get());
             r = ::unlinkat(dirfd, name.c_str(), 0);
         }
         if (r < 0 && errno != ENOENT) return errno_error(fmt::format("Failed to remove {}", shown));

@@ -342,7 +342,9 @@ void Daemon::own_import_name() {
         return;
     }
     std::string pool = config_.pool;
-    // Listed now, before any call is served: a temporary of this machined's is never among them.
+    // Now, before any call is served: a temporary of this machined's is never among the names, and no
+    // operation of its own finds a name held by the sweep of the locks.
+    images::release_stale_name_locks();
     auto names = images::find_leftovers(pool);
     auto started = run_forked(
         children_,

@@ -104,7 +104,15 @@ TEST_F(CopyTree, CopiesAFileWithContentModeAndTimes) {
     EXPECT_EQ(st.st_mtim.tv_nsec, 5);
 }
 
-TEST_F(CopyTree, SparseFilesStaySparse) {
+TEST_F(CopyTree, WithoutKeepHolesEveryByteIsWritten) {
+    std::string f = t.write("src/sparse", "head");
+    ASSERT_EQ(::truncate(f.c_str(), 8 << 20), 0);
+    ASSERT_TRUE(copy("sparse", "sparse").ok());
+    EXPECT_EQ(slurp(dst_dir + "/sparse"), slurp(f));
+    EXPECT_GE(lstat_of(dst_dir + "/sparse").st_blocks * 512, 8 << 20) << "a copy into a machine is written out, as systemd's";
+}
+
+TEST_F(CopyTree, SparseFilesStaySparseWithKeepHoles) {
     // 64 MiB with data at the start, in the middle and at the very end; holes between.
     std::string f = t.write("src/sparse", "head");
     {
@@ -115,8 +123,10 @@ TEST_F(CopyTree, SparseFilesStaySparse) {
     // And one that ends in a hole.
     std::string g = t.write("src/hole-at-end", "x");
     ASSERT_EQ(::truncate(g.c_str(), 16 << 20), 0);
-    ASSERT_TRUE(copy("sparse", "sparse").ok());
-    ASSERT_TRUE(copy("hole-at-end", "hole-at-end").ok());
+    CopyTreeOptions o;
+    o.keep_holes = true;
+    ASSERT_TRUE(copy("sparse", "sparse", o).ok());
+    ASSERT_TRUE(copy("hole-at-end", "hole-at-end", o).ok());
     EXPECT_EQ(slurp(dst_dir + "/sparse"), slurp(f));
     EXPECT_EQ(slurp(dst_dir + "/hole-at-end"), slurp(g));
     auto st = lstat_of(dst_dir + "/sparse");
