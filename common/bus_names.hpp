@@ -22,6 +22,7 @@ inline constexpr const char* kImportManagerInterface = "org.freedesktop.import1.
 inline constexpr const char* kTransferInterface = "org.freedesktop.import1.Transfer";
 inline constexpr const char* kTransferPrefix = "/org/freedesktop/import1/transfer";
 inline constexpr const char* kNoSuchTransfer = "org.freedesktop.import1.NoSuchTransfer";
+inline constexpr const char* kTransferInProgress = "org.freedesktop.import1.TransferInProgress";
 
 inline constexpr const char* kNoSuchMachine = "org.freedesktop.machine1.NoSuchMachine";
 inline constexpr const char* kNoSuchImage = "org.freedesktop.machine1.NoSuchImage";

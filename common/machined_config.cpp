@@ -46,14 +46,15 @@ Result<MachinedConfig> load_machined_config(const std::string& path, bool requir
                 if (!v || v->empty()) return bad("an array of group names");
                 c.allowed_groups.push_back(*v);
             }
-        } else if (k == "image_search_path") {
+        } else if (k == "image_search_path" || k == "import_keyrings") {
             auto* a = node.as_array();
             if (!a) return bad("an array of absolute paths");
-            c.image_search_path.clear();
+            auto& list = k == "image_search_path" ? c.image_search_path : c.import_keyrings;
+            list.clear();
             for (auto& d : *a) {
                 auto v = d.value<std::string>();
                 if (!v || v->empty() || (*v)[0] != '/') return bad("an array of absolute paths");
-                c.image_search_path.push_back(*v);
+                list.push_back(*v);
             }
         } else if (k == "log_level") {
             auto v = node.value<std::string>();

@@ -32,6 +32,9 @@ struct MachinedConfig {
     // How old a directory image's measured disk usage may get before it is measured again when asked for.
     int image_usage_refresh_sec = 60;
     std::vector<std::string> image_search_path{std::begin(paths::kImageSearchPath), std::end(paths::kImageSearchPath)};
+    // The keyrings a pull's signature (--verify=signature) may be made with, the first that exists used:
+    // systemd's, so that the keys installed for systemd-importd serve here too.
+    std::vector<std::string> import_keyrings{std::begin(paths::kImportKeyrings), std::end(paths::kImportKeyrings)};
 };
 
 // A missing file is fine when `required` is false (the default path); a malformed one never is.

@@ -26,6 +26,8 @@ inline constexpr const char* kSettingsDirs[] = {"/etc/berth/nspawn", "/run/berth
 inline constexpr const char* kMachinedConfig = "/etc/berth/machined.toml";
 // The pool of images when machined.toml names none.
 inline constexpr const char* kDefaultPool = "/var/lib/machines";
+// The keyrings systemd-importd checks pulled images' signatures with, in its order.
+inline constexpr const char* kImportKeyrings[] = {"/etc/systemd/import-pubring.gpg", "/usr/lib/systemd/import-pubring.gpg"};
 // systemd's search path for machine images, in its order (machined looks in its pool first).
 inline constexpr const char* kImageSearchPath[] = {"/etc/machines",      "/run/machines",
                                                    "/var/lib/machines",  "/var/lib/container",

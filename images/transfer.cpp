@@ -150,6 +150,7 @@ Landing::~Landing() {
 }
 
 Status Landing::finish(const ImportOptions& options, const SettingsDirs& settings) {
+    if (options.before_finish) BERTH_TRY(options.before_finish());
     bool immutable = options.read_only && kind_ == Kind::Tree && !subvolume_;
     if (immutable) {
         // That it can be made read-only is tried before it is visible (it is made so once in place).

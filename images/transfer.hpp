@@ -8,6 +8,7 @@
 // killed import leaves is removed by remove_leftovers() (machined, at start).
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,10 @@ struct ImportOptions {
     // added): the caller that killed a transfer (machined, on CancelTransfer) knows what to remove.
     // Empty: ".#import." and 16 random hex digits.
     std::string temporary;
+    // Called once the temporary is complete, before anything else happens to it (with `force`, the old
+    // image's removal; the rename): an error fails the import and the temporary goes. A pull checks its
+    // download there (images/pull.hpp).
+    std::function<Status()> before_finish;
 };
 
 // Removes the temporary `name` (".#import.*" only; a raw one's "NAME.raw" too) from `pool`: what an

@@ -60,6 +60,8 @@ Image Transfer Commands:
   import-fs DIRECTORY [NAME]  Import a local directory container image
   export-tar NAME [FILE]      Export a TAR container image locally
   export-raw NAME [FILE]      Export a RAW container or VM image locally
+  pull-tar URL [NAME]         Download a TAR container image
+  pull-raw URL [NAME]         Download a RAW container or VM image
   list-transfers              Show list of downloads in progress
   cancel-transfer             Cancel a download
 
@@ -93,6 +95,8 @@ Options:
                               replace an image of the same name when importing
      --format=FORMAT          Compress the export: uncompressed, xz, gzip,
                               bzip2, zstd (default: by the file's suffix)
+     --verify=MODE            Verification mode for downloaded images (no,
+                              checksum, signature)
 
 See docs/machinectl.md for details.
 )";
@@ -282,6 +286,7 @@ Result<Options> parse_command_line(int argc, const char* const* argv) {
     app.add_option("--max-addresses", max_addresses)->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
     auto* uid_opt = app.add_option("--uid", uid)->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
     auto* format_opt = app.add_option("--format", o.format)->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    app.add_option("--verify", o.verify)->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
     app.add_option("--kill-whom", o.kill_whom)->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
     app.add_option("-s,--signal", signal)->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
     auto* host_opt = app.add_option("-H,--host", host);
@@ -344,6 +349,8 @@ Result<Options> parse_command_line(int argc, const char* const* argv) {
     if (format_opt->count() > 0 && o.format != "uncompressed" && o.format != "xz" && o.format != "gzip" &&
         o.format != "bzip2" && o.format != "zstd")
         return plain_error(fmt::format("Unknown format: {}", quote_arg(o.format)));
+    if (o.verify != "no" && o.verify != "checksum" && o.verify != "signature")
+        return plain_error(fmt::format("Failed to parse --verify= setting: {}", escape_untrusted(o.verify)));
     if (!o.kill_whom.empty() && o.kill_whom != "leader" && o.kill_whom != "all")
         return plain_error(fmt::format("Invalid --kill-whom= value {}: leader or all", quote_arg(o.kill_whom)));
 

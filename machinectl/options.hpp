@@ -31,6 +31,7 @@ struct Options {
     bool force = false;                   // copy-to, copy-from: replace what exists
     bool read_only = false, mkdir = false;  // bind (read_only: clone, import-* too)
     std::string format;                   // export-*: "" (from the file's name), uncompressed, xz, gzip, bzip2, zstd
+    std::string verify = "signature";     // pull-*: no, checksum, signature
     std::string verb = "list";
     std::vector<std::string> args;        // after the verb
 };

@@ -42,6 +42,8 @@ constexpr Verb kVerbs[] = {
     {"import-fs", 1, 2, false, verb_import_fs},
     {"export-tar", 1, 2, false, verb_export},
     {"export-raw", 1, 2, false, verb_export},
+    {"pull-tar", 1, 2, false, verb_pull},
+    {"pull-raw", 1, 2, false, verb_pull},
     {"list-transfers", 0, 0, false, verb_list_transfers},
     {"cancel-transfer", 1, kAny, false, verb_cancel_transfer},
 };

@@ -71,6 +71,7 @@ Status verb_import_tar(Bus& bus, const Options& o);
 Status verb_import_raw(Bus& bus, const Options& o);
 Status verb_import_fs(Bus& bus, const Options& o);
 Status verb_export(Bus& bus, const Options& o);  // export-tar, export-raw
+Status verb_pull(Bus& bus, const Options& o);    // pull-tar, pull-raw
 Status verb_list_transfers(Bus& bus, const Options& o);
 Status verb_cancel_transfer(Bus& bus, const Options& o);
 // verbs_copy.cpp

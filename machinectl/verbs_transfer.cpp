@@ -1,5 +1,5 @@
-// The transfer verbs: import-tar, import-raw, import-fs, export-tar, export-raw, list-transfers,
-// cancel-transfer; org.freedesktop.import1, as systemd 252's machinectl drives it: the file is opened here
+// The transfer verbs: import-tar, import-raw, import-fs, export-tar, export-raw, pull-tar, pull-raw,
+// list-transfers, cancel-transfer; org.freedesktop.import1, as systemd 252's machinectl drives it: the file is opened here
 // and its descriptor passed, the transfer's log lines shown as they come, the verb ends with the transfer.
 // On a terminal (and without -q) a progress bar on stderr: percentage, rate (when the size is known here)
 // and the time left.
@@ -14,6 +14,7 @@
 
 #include <fmt/format.h>
 
+#include "common/escape.hpp"
 #include "common/machine_name.hpp"
 #include "machinectl/bus.hpp"
 #include "machinectl/journal_format.hpp"
@@ -62,6 +63,16 @@ std::string format_from_name(const std::string& file) {
     if (ends_with(file, ".bz2")) return "bzip2";
     if (ends_with(file, ".zst")) return "zstd";
     return "";
+}
+
+// http:// or https:// with a host, or file:///PATH, without white space or control characters: what
+// machined takes (it says so itself when it does not).
+bool url_valid(const std::string& url) {
+    if (std::any_of(url.begin(), url.end(), [](char c) { return static_cast<unsigned char>(c) <= ' ' || c == 0x7f; }))
+        return false;
+    for (std::string_view scheme : {"http://", "https://"})
+        if (url.rfind(scheme, 0) == 0) return url.size() > scheme.size() && url[scheme.size()] != '/';
+    return url.rfind("file:///", 0) == 0 && url.size() > 8;
 }
 
 long now_ms() {
@@ -200,6 +211,21 @@ Status verb_export(Bus& bus, const Options& o) {
     return run_transfer(bus, o, tar ? "ExportTar" : "ExportRaw",
                         fmt::format("export image {} to {}", quote_arg(name), file == "-" ? "standard output" : quote_arg(file)),
                         0, name, sdbus::UnixFd(fd), format);
+}
+
+// pull-tar, pull-raw: URL [NAME] (none: from the URL; "-" or "": machined's choice, the same).
+Status verb_pull(Bus& bus, const Options& o) {
+    bool tar = o.verb == "pull-tar";
+    const std::string& url = o.args[0];
+    if (!url_valid(url)) return plain_error(fmt::format("URL '{}' is not valid.", escape_untrusted(url)));
+    std::string name = o.args.size() > 1 ? o.args[1] : url.substr(0, url.find_first_of("?#"));
+    if (name == "-") name.clear();
+    // As systemd's machinectl: the suffixes go from a name given too ("debian.tar.xz" is "debian").
+    if (!name.empty()) name = tar ? name_from_tar(name) : name_from_raw(name);
+    if (!name.empty()) BERTH_TRY(check_local(name));
+    return run_transfer(bus, o, tar ? "PullTar" : "PullRaw",
+                        fmt::format("pull {} as image {}", quote_arg(url), name.empty() ? "named by the URL" : quote_arg(name)),
+                        0, url, name, o.verify, o.force);
 }
 
 Status verb_list_transfers(Bus& bus, const Options& o) {

@@ -18,6 +18,7 @@
 #include "common/machine_name.hpp"
 #include "common/pool.hpp"
 #include "common/paths.hpp"
+#include "images/pull.hpp"
 #include "images/transfer.hpp"
 #include "machined/daemon.hpp"
 #include "machined/forked_call.hpp"
@@ -72,7 +73,8 @@ struct TransferAccess {
     // `fd`: the descriptor the work reads or writes, kept open in the worker (every other is closed there).
     static int start(Transfers& t, sd_bus_message* call, std::string type, std::string local, int fd,
                      std::function<Work(const std::string& temporary)> make_work, bool import,
-                     std::optional<images::Image> image = std::nullopt) {
+                     std::optional<images::Image> image = std::nullopt, std::string remote = {},
+                     std::string verify = {}) {
         if (t.transfers_.size() >= kMaxTransfers)
             throw_bus_error("System.Error.E2BIG", fmt::format("Too many transfers at once (at most {})", kMaxTransfers));
         auto tr = std::make_unique<Transfer>();
@@ -83,6 +85,8 @@ struct TransferAccess {
         tr->path = object_path(tr->id);
         if (import) tr->temporary = temporary_for(tr->id);
         tr->image = std::move(image);
+        tr->remote = std::move(remote);
+        tr->verify = std::move(verify);
         Work work = make_work(tr->temporary);
 
         int p[2];
@@ -316,6 +320,44 @@ int method_export(sd_bus_message* call, Transfers& t) {
     }, false, image);
 }
 
+int method_pull(sd_bus_message* call, Transfers& t) {
+    Daemon& d = A::daemon(t);
+    const char *remote = nullptr, *local = nullptr, *verify = nullptr;
+    int force = 0;
+    read(call, "sssb", &remote, &local, &verify, &force);
+    // file:// is read as root: root's alone to ask (else a user of allowed_groups could have a file only
+    // root may read copied into the pool), as ImportFileSystem.
+    if (std::string_view(remote).rfind("file:", 0) == 0) d.authorize_root(call);
+    else d.authorize(call);
+    if (!images::pull_url_valid(remote, true)) throw_bus_error(kInvalidArgs, fmt::format("URL {} is invalid", remote));
+    auto mode = images::parse_pull_verify(verify);
+    if (!mode) throw_bus_error(kInvalidArgs, fmt::format("Unknown verification mode {}", verify));
+    bool raw = std::string_view(sd_bus_message_get_member(call)) == "PullRaw";
+    // No name: the one machinectl would give (the URL's file name without its suffixes).
+    std::string name = *local ? std::string(local) : images::pull_local_name(remote, raw);
+    check_local(name.c_str());
+    if (auto secured = secure_pool(d.config().pool); !secured.ok())
+        throw_bus_error(kFailed, fmt::format("Cannot import into the pool: {}", secured.error().message));
+    std::string pool = d.config().pool, url = remote, type = raw ? "pull-raw" : "pull-tar";
+    images::PullOptions o;
+    o.verify = *mode;
+    o.import.force = force;
+    o.keyrings = d.config().import_keyrings;
+    // As systemd-importd: one pull of a URL at a time.
+    for (Transfer* other : A::all(t))
+        if (other->type == type && other->remote == url)
+            throw_bus_error(bus::kTransferInProgress, fmt::format("Transfer for {} already in progress.", url));
+    return A::start(t, call, type, name, -1, [url, pool, name, o, raw](const std::string& temporary) -> A::Work {
+        images::PullOptions options = o;
+        options.import.temporary = temporary;
+        return [url, pool, name, options, raw](images::TransferReport& report) -> Status {
+            auto settings = settings_dirs();
+            return raw ? images::pull_raw(url, pool, name, options, report, settings)
+                       : images::pull_tar(url, pool, name, options, report, settings);
+        };
+    }, true, std::nullopt, url, *verify ? verify : "signature");
+}
+
 int method_list_transfers(sd_bus_message* call, Transfers& t) {
     Reply reply(call);
     append_each(reply.get(), "(usssdo)", A::all(t), [&](Transfer* tr) {
@@ -367,6 +409,12 @@ const sd_bus_vtable kImportManagerVtable[] = {
                             SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("ExportRaw", SD_BUS_ARGS("s", local_name, "h", fd, "s", format),
                             SD_BUS_RESULT("u", transfer_id, "o", transfer_path), method<method_export>,
+                            SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("PullTar", SD_BUS_ARGS("s", url, "s", local_name, "s", verify_mode, "b", force),
+                            SD_BUS_RESULT("u", transfer_id, "o", transfer_path), method<method_pull>,
+                            SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("PullRaw", SD_BUS_ARGS("s", url, "s", local_name, "s", verify_mode, "b", force),
+                            SD_BUS_RESULT("u", transfer_id, "o", transfer_path), method<method_pull>,
                             SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("ListTransfers", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(usssdo)", transfers),
                             method<method_list_transfers>, SD_BUS_VTABLE_UNPRIVILEGED),

@@ -168,5 +168,23 @@ TEST(MachinedConfig, ImageSearchPathDefaultsToSystemdsAndMayBeEmpty) {
     }
 }
 
+TEST(MachinedConfig, ImportKeyringsDefaultToSystemdsAndAreAbsolutePaths) {
+    ::TempTree t;
+    std::string path = t.path() + "/machined.toml";
+    ASSERT_TRUE(write_file_atomic(path, "").ok());
+    auto defaults = load_machined_config(path, true);
+    ASSERT_TRUE(defaults.ok());
+    EXPECT_EQ(defaults->import_keyrings,
+              (std::vector<std::string>{"/etc/systemd/import-pubring.gpg", "/usr/lib/systemd/import-pubring.gpg"}));
+    ASSERT_TRUE(write_file_atomic(path, "import_keyrings = [\"/srv/keys.gpg\"]\n").ok());
+    auto mine = load_machined_config(path, true);
+    ASSERT_TRUE(mine.ok());
+    EXPECT_EQ(mine->import_keyrings, std::vector<std::string>{"/srv/keys.gpg"});
+    ASSERT_TRUE(write_file_atomic(path, "import_keyrings = [\"keys.gpg\"]\n").ok());
+    auto bad = load_machined_config(path, true);
+    ASSERT_FALSE(bad.ok());
+    EXPECT_EQ(bad.error().message, "Invalid \"import_keyrings\" in " + path + ": expected an array of absolute paths");
+}
+
 }  // namespace
 }  // namespace berth::machined

@@ -40,34 +40,6 @@ Image directory_image(const std::string& path, const std::string& name) {
 
 std::string message(const Status& s) { return s.ok() ? "ok" : s.error().message; }
 
-// A report whose lines are kept in a pipe, read when asked.
-class ReportPipe {
-public:
-    ReportPipe() {
-        int fds[2];
-        if (::pipe2(fds, O_CLOEXEC) == 0) {
-            rd_.reset(fds[0]);
-            wr_.reset(fds[1]);
-        }
-        report = TransferReport(wr_.get());
-    }
-    std::vector<std::string> lines() {
-        wr_.reset();
-        std::string all;
-        char buf[4096];
-        ssize_t n;
-        while ((n = ::read(rd_.get(), buf, sizeof buf)) > 0) all.append(buf, static_cast<size_t>(n));
-        std::vector<std::string> out;
-        for (size_t at = 0, end; (end = all.find('\n', at)) != std::string::npos; at = end + 1)
-            out.push_back(all.substr(at, end - at));
-        return out;
-    }
-    TransferReport report;
-
-private:
-    UniqueFd rd_, wr_;
-};
-
 // An archive of made-up entries (a hostile one), uncompressed, written as libarchive's pax writer does.
 struct Entry {
     std::string path;

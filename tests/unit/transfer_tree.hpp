@@ -1,6 +1,7 @@
 // For the transfer tests: a scratch directory that goes with everything in it (immutable attributes
 // lifted first), a tree holding every kind of file a root filesystem has, a comparison of two trees by
-// everything an import or export must keep, and small helpers (files, a shell command's output as a pipe).
+// everything an import or export must keep, and small helpers (files, a shell command's output as a pipe, a
+// report whose lines are kept).
 #pragma once
 
 #include <fcntl.h>
@@ -26,6 +27,7 @@
 #include <fmt/ranges.h>
 
 #include "common/fd.hpp"
+#include "images/transfer.hpp"
 
 namespace berth::transfer_test {
 
@@ -321,5 +323,33 @@ inline blkcnt_t blocks_of(const std::string& path) {
     struct stat st {};
     return ::lstat(path.c_str(), &st) == 0 ? st.st_blocks : -1;
 }
+
+// A report whose lines are kept in a pipe, read when asked.
+class ReportPipe {
+public:
+    ReportPipe() {
+        int fds[2];
+        if (::pipe2(fds, O_CLOEXEC) == 0) {
+            rd_.reset(fds[0]);
+            wr_.reset(fds[1]);
+        }
+        report = images::TransferReport(wr_.get());
+    }
+    std::vector<std::string> lines() {
+        wr_.reset();
+        std::string all;
+        char buf[4096];
+        ssize_t n;
+        while ((n = ::read(rd_.get(), buf, sizeof buf)) > 0) all.append(buf, static_cast<size_t>(n));
+        std::vector<std::string> out;
+        for (size_t at = 0, end; (end = all.find('\n', at)) != std::string::npos; at = end + 1)
+            out.push_back(all.substr(at, end - at));
+        return out;
+    }
+    images::TransferReport report;
+
+private:
+    UniqueFd rd_, wr_;
+};
 
 }  // namespace berth::transfer_test
