@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Imports, exports and clones of the cached Debian image (about 240 MB), side by side with GNU tar and
 # cp -a on the same filesystem, in one run: berth's machinectl import-tar vs `tar -x` of the same archive,
-# export-tar vs `tar -c` of the same tree, clone vs `cp -a`. Medians of RUNS runs each, the rows
-# interleaved (one of each per round), page cache warm (one warm-up round), ratios printed against the
-# goals of issue 13. Not a pass/fail test. Usage (root, build first): tests/bench/transfer.sh
+# export-tar vs `tar -c` of the same tree, clone vs `cp -a`; then clones in pools on XFS (reflinks) and
+# btrfs (snapshots), on loop devices, against the same `cp -a` on WORKDIR's filesystem. Medians of RUNS
+# runs each, the rows interleaved (one of each per round), page cache warm (one warm-up round), ratios
+# printed against the goals of issue 13. Not a pass/fail test. Usage (root, build first):
+# tests/bench/transfer.sh
 #
 # Environment: MACHINECTL, MACHINED (default <repo>/build/bin/...), DEBIAN_ROOT (default
 # /var/cache/berth/debian-12; never written to), RUNS=5, WORKDIR (default /var/tmp: a disk filesystem,
@@ -24,9 +26,16 @@ source "$REPO/tests/fixtures/private-bus.sh"
 
 WORK=$(mktemp -d "$WORKDIR/berth-bench-transfer.XXXXXX")
 bus_pid="" machined_pid=""
-cleanup() {
+MOUNTS=()
+stop_machined() {
     [[ -n $machined_pid ]] && kill "$machined_pid" 2>/dev/null && wait "$machined_pid" 2>/dev/null
+    machined_pid=""
+}
+cleanup() {
+    stop_machined
     [[ -n $bus_pid ]] && kill "$bus_pid" 2>/dev/null
+    local m
+    for m in "${MOUNTS[@]}"; do umount "$m" 2>/dev/null || umount -l "$m"; done
     [[ -d $WORK ]] && chattr -R -f -i "$WORK" 2>/dev/null
     rm -rf --one-file-system "$WORK"
 }
@@ -38,10 +47,14 @@ private_bus_config "$WORK/bus"
 bus_pid=$(start_private_bus "$WORK/bus")
 export DBUS_SYSTEM_BUS_ADDRESS=unix:path=$WORK/bus/bus.sock
 printf 'enabled_dir = "%s/enabled"\nimage_search_path = []\n' "$WORK" >"$WORK/machined.toml"
-"$MACHINED" --pool="$WORK/pool" --state-dir="$WORK/state" --config="$WORK/machined.toml" 2>"$WORK/machined.log" &
-machined_pid=$!
-for _ in $(seq 100); do busctl --system status org.freedesktop.import1 >/dev/null 2>&1 && break; sleep 0.1; done
-busctl --system status org.freedesktop.import1 >/dev/null 2>&1 || { echo "$0: machined did not come up: $(cat "$WORK/machined.log")" >&2; exit 1; }
+# start_machined POOL
+start_machined() {
+    "$MACHINED" --pool="$1" --state-dir="$WORK/state" --config="$WORK/machined.toml" 2>"$WORK/machined.log" &
+    machined_pid=$!
+    for _ in $(seq 100); do busctl --system status org.freedesktop.import1 >/dev/null 2>&1 && break; sleep 0.1; done
+    busctl --system status org.freedesktop.import1 >/dev/null 2>&1 || { echo "$0: machined did not come up: $(cat "$WORK/machined.log")" >&2; exit 1; }
+}
+start_machined "$WORK/pool"
 
 # The archive both importers read, made once by GNU tar (what a user downloads is a tar).
 ARCHIVE=$WORK/debian.tar
@@ -89,8 +102,31 @@ for round in $(seq 0 "$RUNS"); do
 done
 reset
 
+# The same image cloned RUNS times in a pool on FS (xfs, btrfs) on a loop device: T[clone_FS].
+clone_on() {
+    local fs=$1 img=$WORK/$1.img pool=$WORK/pool-$1
+    command -v "mkfs.$fs" >/dev/null || { echo "  note: mkfs.$fs missing, no $fs row"; return; }
+    truncate -s 4G "$img" && "mkfs.$fs" -q "$img" >/dev/null && mkdir -p "$pool" && mount -o loop "$img" "$pool" ||
+        { echo "  note: no $fs pool could be made"; return; }
+    MOUNTS+=("$pool")
+    stop_machined
+    start_machined "$pool"
+    "$MACHINECTL" -q import-tar "$ARCHIVE" source >/dev/null || { echo "  note: import-tar into the $fs pool failed"; return; }
+    for round in $(seq 0 "$RUNS"); do
+        "$MACHINECTL" -q remove cloned >/dev/null 2>&1
+        t=$(time_of clone)
+        ((round == 0)) && continue
+        T[clone_$fs]+="$t"$'\n'
+    done
+    "$MACHINECTL" -q remove cloned source >/dev/null 2>&1
+    stop_machined
+}
+clone_on xfs
+clone_on btrfs
+ROWS+=(clone_xfs clone_btrfs)
+
 declare -A M
-for row in "${ROWS[@]}"; do M[$row]=$(printf '%s' "${T[$row]}" | grep -v FAILED | median); done
+for row in "${ROWS[@]}"; do M[$row]=$(printf '%s' "${T[$row]:-}" | grep -v FAILED | median); done
 ratio() { echo "scale=3; $1 / $2" | bc -l; }
 printf '\n%-34s %10s %10s %8s  %s\n' "benchmark" "berth (s)" "ref (s)" "ratio" "goal"
 printf '%-34s %10.3f %10.3f %8.3f  %s\n' "import-tar vs tar -x" "${M[import_tar]}" "${M[tar_x]}" \
@@ -101,8 +137,12 @@ printf '%-34s %10.3f %10.3f %8.3f  %s\n' "export-tar vs tar -c" "${M[export_tar]
     "$(ratio "${M[export_tar]}" "${M[tar_c]}")" "time <= 1.0x (speed >= 1.0x tar)"
 printf '%-34s %10.3f %10.3f %8.3f  %s\n' "clone vs cp -a" "${M[clone]}" "${M[cp_a]}" \
     "$(ratio "${M[clone]}" "${M[cp_a]}")" "<= 0.6x on ext4"
+printf '%-34s %10.3f %10.3f %8.3f  %s\n' "clone on xfs (reflink) vs cp -a" "${M[clone_xfs]}" "${M[cp_a]}" \
+    "$(ratio "${M[clone_xfs]}" "${M[cp_a]}")" "<= 0.05x of cp -a on ext4"
+printf '%-34s %10.3f %10.3f %8.3f  %s\n' "clone on btrfs (snapshot) vs cp -a" "${M[clone_btrfs]}" "${M[cp_a]}" \
+    "$(ratio "${M[clone_btrfs]}" "${M[cp_a]}")" "<= 0.05x of cp -a on ext4"
 for row in "${ROWS[@]}"; do
-    n=$(printf '%s' "${T[$row]}" | grep -c FAILED)
+    n=$(printf '%s' "${T[$row]:-}" | grep -c FAILED)
     ((n > 0)) && echo "  note: $row failed $n times"
 done
 exit 0

@@ -1,6 +1,6 @@
 // The fixture of the image tests (machined_images_test.cpp, machined_image_operations_test.cpp):
 // machined on the test's own pool, with helpers to make images and read their properties, and a btrfs
-// filesystem on a loop device for the tests that need one.
+// or xfs filesystem on a loop device for the tests that need one.
 #pragma once
 
 #include <fcntl.h>
@@ -59,24 +59,25 @@ protected:
     }
 };
 
-// A btrfs filesystem on a loop device mounted on a directory (mount -o loop: util-linux sets autoclear,
-// so the loop device goes with the unmount), unmounted when it goes away, whatever the test did.
-class BtrfsMount {
+// A filesystem (btrfs, xfs) on a loop device mounted on a directory (mount -o loop: util-linux sets
+// autoclear, so the loop device goes with the unmount), unmounted when it goes away, whatever the test did.
+class LoopMount {
 public:
-    BtrfsMount(const std::string& image, const std::string& dir) : dir_(dir) {
+    // XFS wants 300 MB at least (xfsprogs 5.19 and later); the file is sparse.
+    LoopMount(const std::string& image, const std::string& dir, const std::string& fs = "btrfs") : dir_(dir) {
         int fd = ::open(image.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
-        bool sized = fd >= 0 && ::ftruncate(fd, 200 << 20) == 0;
+        bool sized = fd >= 0 && ::ftruncate(fd, (fs == "xfs" ? 320 : 200) << 20) == 0;
         if (fd >= 0) ::close(fd);
-        auto mkfs = run("/usr/sbin/mkfs.btrfs", {"-q", image});
+        auto mkfs = run("/usr/sbin/mkfs." + fs, {"-q", image});
         if (!sized || !mkfs.exited(0)) {
-            error_ = "mkfs.btrfs: " + mkfs.describe();
+            error_ = "mkfs." + fs + ": " + mkfs.describe();
             return;
         }
         auto mount = run("/usr/bin/mount", {"-o", "loop", image, dir});
         if (!mount.exited(0)) error_ = "mount -o loop: " + mount.describe();
         else mounted_ = true;
     }
-    ~BtrfsMount() {
+    ~LoopMount() {
         // A worker of machined's that still walks the tree keeps it busy for a moment.
         for (int i = 0; mounted_ && i < 100; i++) {
             if (run("/usr/bin/umount", {dir_}).exited(0)) return;
@@ -86,7 +87,7 @@ public:
         // Still busy after 10 s: detached, so that nothing stays mounted on the pool (the loop device
         // goes with its last user, autoclear), and said, since something held it that should not.
         auto lazy = run("/usr/bin/umount", {"-l", dir_});
-        ADD_FAILURE() << "the btrfs on " << dir_ << " stayed busy for 10 s; detached it ("
+        ADD_FAILURE() << "the filesystem on " << dir_ << " stayed busy for 10 s; detached it ("
                       << (lazy.exited(0) ? "done" : lazy.describe()) << ")";
     }
     const std::string& error() const { return error_; }

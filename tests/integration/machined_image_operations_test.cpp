@@ -1,13 +1,17 @@
 // What machined does to images when asked (docs/machined.md, "Images"; tests/data/systemd-252-image-
 // operations.sh, systemd-252-limits-clean.sh): clone, rename, read-only, remove, limits and cleaning the
-// pool, over the bus and through systemd's machinectl, on plain directories and on btrfs.
+// pool, over the bus and through systemd's machinectl, on plain directories, on btrfs and on xfs.
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <csignal>
 #include <cstdint>
+#include <cstring>
 #include <map>
+#include <random>
 #include <sstream>
 
 #include "tests/integration/images_fixture.hpp"
@@ -183,7 +187,7 @@ TEST_F(Images, SystemdMachinectlCloneRenameReadOnlyRemove) {
 TEST_F(Images, BtrfsSubvolumesAreSnapshottedAndDestroyed) {
     ASSERT_TRUE(exists("/usr/sbin/mkfs.btrfs")) << "btrfs-progs is not installed (tests/fixtures/common.sh installs it)";
     {
-        BtrfsMount btrfs(tmp_ + "/btrfs.img", pool_);
+        LoopMount btrfs(tmp_ + "/btrfs.img", pool_);
         ASSERT_EQ(btrfs.error(), "");
         ASSERT_TRUE(run("/usr/bin/btrfs", {"-q", "subvolume", "create", pool_ + "/web"}).exited(0));
         make_dirs(pool_ + "/web/etc");
@@ -217,6 +221,45 @@ TEST_F(Images, BtrfsSubvolumesAreSnapshottedAndDestroyed) {
         stop_machined();
     }
     EXPECT_FALSE(exists(pool_ + "/web")) << "the btrfs filesystem is still mounted on " << pool_;
+}
+
+// On XFS (reflink, mkfs.xfs's default) a clone shares its files' blocks with the original: the same tree,
+// and the filesystem's free space hardly moves for 48 MiB of data.
+TEST_F(Images, XfsClonesAreReflinksOfTheSameTree) {
+    ASSERT_TRUE(exists("/usr/sbin/mkfs.xfs")) << "xfsprogs is not installed (tests/fixtures/common.sh installs it)";
+    {
+        LoopMount xfs(tmp_ + "/xfs.img", pool_, "xfs");
+        ASSERT_EQ(xfs.error(), "");
+        std::string web = make_image("web");
+        std::string blob(48 << 20, '\0');
+        std::mt19937_64 rng(7);
+        for (size_t i = 0; i < blob.size(); i += 8) {
+            uint64_t v = rng();
+            std::memcpy(&blob[i], &v, 8);
+        }
+        make_dirs(web + "/usr/bin");
+        write_file(web + "/usr/bin/blob", blob);
+        ASSERT_EQ(::chmod((web + "/usr/bin/blob").c_str(), 04755), 0);
+        ASSERT_EQ(::chown((web + "/etc/hostname").c_str(), 1234, 5678), 0);
+        ASSERT_EQ(::symlink("../etc/hostname", (web + "/usr/link").c_str()), 0);
+        ASSERT_EQ(::mkfifo((web + "/etc/fifo").c_str(), 0640), 0);
+        ASSERT_EQ(::mknod((web + "/etc/null").c_str(), S_IFCHR | 0666, makedev(1, 3)), 0);
+        ASSERT_TRUE(run("/usr/bin/sync", {"-f", pool_}).exited(0));
+        struct statvfs before {}, after {};
+        ASSERT_EQ(::statvfs(pool_.c_str(), &before), 0);
+        start_machined();
+        auto r = manager("CloneImage", {"ssb", "web", "copy", "false"});
+        ASSERT_TRUE(r.exited(0)) << r.describe();
+        ASSERT_TRUE(run("/usr/bin/sync", {"-f", pool_}).exited(0));
+        ASSERT_EQ(::statvfs(pool_.c_str(), &after), 0);
+        EXPECT_EQ(tree_snapshot(web), tree_snapshot(pool_ + "/copy"));
+        EXPECT_TRUE(read_file(pool_ + "/copy/usr/bin/blob") == blob) << "the clone's data differs";
+        uint64_t used = (before.f_bfree - after.f_bfree) * before.f_frsize;
+        EXPECT_LT(used, 4u << 20) << "the clone took " << used << " bytes: its data was copied, not reflinked";
+        EXPECT_TRUE(manager("RemoveImage", {"s", "copy"}).exited(0));
+        stop_machined();
+    }
+    EXPECT_FALSE(exists(pool_ + "/web")) << "the xfs filesystem is still mounted on " << pool_;
 }
 
 // CleanPool removes the hidden images ("hidden") or all of them ("all", read-only ones too, as 252), never
@@ -285,7 +328,7 @@ TEST_F(Images, CleanPoolRemovesHiddenOrAllImagesButThoseInUse) {
 TEST_F(Images, BtrfsImagesAndThePoolGetDiskSpaceLimits) {
     ASSERT_TRUE(exists("/usr/sbin/mkfs.btrfs")) << "btrfs-progs is not installed (tests/fixtures/common.sh installs it)";
     {
-        BtrfsMount btrfs(tmp_ + "/btrfs.img", pool_);
+        LoopMount btrfs(tmp_ + "/btrfs.img", pool_);
         ASSERT_EQ(btrfs.error(), "");
         ASSERT_TRUE(run("/usr/bin/btrfs", {"-q", "subvolume", "create", pool_ + "/web"}).exited(0));
         make_dirs(pool_ + "/plain");

@@ -220,7 +220,7 @@ TEST_F(Images, EveryoneMayLookButNotChange) {
 TEST_F(Images, BtrfsSubvolumesAreSubvolumes) {
     ASSERT_TRUE(exists("/usr/sbin/mkfs.btrfs")) << "btrfs-progs is not installed (tests/fixtures/common.sh installs it)";
     {
-        BtrfsMount btrfs(tmp_ + "/btrfs.img", pool_);
+        LoopMount btrfs(tmp_ + "/btrfs.img", pool_);
         ASSERT_EQ(btrfs.error(), "");
         for (auto* sub : {"web", "frozen"})
             ASSERT_TRUE(run("/usr/bin/btrfs", {"-q", "subvolume", "create", pool_ + "/" + sub}).exited(0));
