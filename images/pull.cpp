@@ -18,7 +18,6 @@
 #include <cctype>
 #include <cstring>
 #include <memory>
-#include <span>
 #include <utility>
 
 #include <fmt/ranges.h>
@@ -35,6 +34,8 @@ namespace {
 // SHA256SUMS, its signature, URL.sha256: small files (as systemd-pull, at most 1 MiB).
 constexpr size_t kMaxSmallFile = 1u << 20;
 constexpr long kMaxRedirects = 16;
+// What may follow an archive's end (a tar writer's padding, for one) before a download is cut off.
+constexpr uint64_t kMaxTrailing = 16u << 20;
 // A download that moves less than this many bytes a second for this long is given up (as systemd-pull).
 constexpr long kLowSpeedBytes = 30;
 constexpr long kLowSpeedSeconds = 60;
@@ -110,8 +111,10 @@ Result<Easy> make_easy(const std::string& url, char* errbuf) {
     CURL* c = e.get();
     errbuf[0] = 0;
     curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, is_file_url(url) ? "file" : "http,https");
-    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    // Never unrestricted: a libcurl that does not take these (before 7.85) is refused.
+    if (curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, is_file_url(url) ? "file" : "http,https") != CURLE_OK ||
+        curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") != CURLE_OK)
+        return plain_error("libcurl cannot restrict the protocols of a download (7.85 or later needed)", ENOTSUP);
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
     curl_easy_setopt(c, CURLOPT_MAXREDIRS, kMaxRedirects);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -154,7 +157,8 @@ Result<std::optional<std::string>> fetch_small(const std::string& url, TransferR
         return std::optional<std::string>();
     }
     if (sink.too_big) return plain_error(fmt::format("{} is larger than {}: not what it should be", url, size_text(kMaxSmallFile)), EFBIG);
-    if (code >= 400) return plain_error(fmt::format("HTTP request to {} failed with code {}.", url, code), EPROTO);
+    if (code != 0 && (code < 200 || code >= 300))
+        return plain_error(fmt::format("HTTP request to {} failed with code {}.", url, code), EPROTO);
     if (res != CURLE_OK) return plain_error(fmt::format("Download of {} failed: {}", url, curl_reason(res, errbuf)), EIO);
     report.info(fmt::format("Download of {} complete.", url));
     return std::optional<std::string>(std::move(sink.body));
@@ -233,8 +237,10 @@ Status check_signature(const std::string& sums, const std::string& signature, co
     ssize_t n;
     while ((n = ::read(out.get(), buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
         if (n > 0 && said.size() < 65536) said.append(buf, static_cast<size_t>(n));
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+    int status = -1;  // not waited for: never a good signature
+    pid_t waited;
+    while ((waited = ::waitpid(pid, &status, 0)) < 0 && errno == EINTR) {}
+    if (waited != pid) status = -1;
     std::string last;
     for (size_t at = 0, end; at < said.size(); at = end + 1) {
         end = said.find('\n', at);
@@ -400,17 +406,26 @@ void download(const std::string& url, int out, int tries, TransferReport& report
             headers.reset(curl_slist_append(nullptr, ("If-Range: " + s.validator).c_str()));
             curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
         }
+        bool resumed = s.got > 0;
         CURLcode res = curl_easy_perform(c);
         long code = 0;
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
         if (s.broken_pipe) return fail(EPIPE, fmt::format("The import of {} stopped reading it", url));
-        if (s.http_error || code >= 400 || not_there(res, code)) {
+        bool http = !is_file_url(url);
+        if (s.http_error || (http && (code < 200 || code >= 300) && res == CURLE_OK) || code >= 400 || not_there(res, code)) {
             long shown = s.http_error ? s.http_error : code;
             return fail(not_there(res, shown) ? ENOENT : EPROTO,
                         shown ? fmt::format("HTTP request to {} failed with code {}.", url, shown)
                               : fmt::format("{} does not exist.", url));
         }
-        if (res == CURLE_OK) break;
+        // A resumed request must have been answered with the rest (206): a 200 whose length is what was
+        // already there ends in libcurl as "already downloaded" without a byte written.
+        if (res == CURLE_OK && http && resumed && code != 206) s.not_resumed = true;
+        if (res == CURLE_OK && !s.not_resumed) {
+            if (s.total && s.got != s.total)
+                return fail(EIO, fmt::format("Download of {} ended after {} of {}", url, size_text(s.got), size_text(s.total)));
+            break;
+        }
         if (s.not_resumed || res == CURLE_RANGE_ERROR)
             return fail(ESTALE, fmt::format("Download of {} broke off after {} and could not be resumed: the file changed "
                                             "on the server, or the server cannot resume", url, size_text(s.got)));
@@ -444,6 +459,10 @@ public:
         pid_t parent = ::getpid();
         d.pid_ = ::fork();
         if (d.pid_ < 0) return errno_error("Failed to fork the download");
+        // The outcome is the child's to write and ours to read: no process forked later (the extractor,
+        // which runs on the archive's content) gets the page, so none can forge a checksum there.
+        if (d.pid_ > 0 && ::madvise(d.outcome_, sizeof(Outcome), MADV_DONTFORK) < 0)
+            return errno_error("Failed to keep the download's outcome from other processes");
         if (d.pid_ == 0) {
             // Gone with the pull (a canceled transfer's worker is killed).
             (void)::prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -472,10 +491,14 @@ public:
 
     // What is left in the pipe read (the importer may stop at the archive's end, before the padding a tar
     // writer adds: the checksum is of every byte), and the child's end awaited.
+    // More than kMaxTrailing after the importer is done, and the download is stopped (it fails then).
     void drain_and_wait() {
         char buf[65536];
         ssize_t n;
-        while ((n = ::read(read_.get(), buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR)) {}
+        uint64_t drained = 0;
+        while (drained <= kMaxTrailing && ((n = ::read(read_.get(), buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR)))
+            drained += n > 0 ? static_cast<uint64_t>(n) : 0;
+        if (drained > kMaxTrailing) stop();
         wait();
     }
 
@@ -518,6 +541,7 @@ Status pull(Kind kind, const std::string& url, const std::string& pool, const st
     import.before_finish = [&]() -> Status {
         download.drain_and_wait();
         const Outcome& o = download.outcome();
+        if (o.state == 0) return plain_error(fmt::format("The download of {} ended without a result (killed?)", url), EIO);
         if (o.state != 1) return plain_error(o.message, o.code);
         if (expected) {
             if (o.sha256 != *expected)
@@ -549,7 +573,7 @@ std::optional<PullVerify> parse_pull_verify(const std::string& text) {
 
 bool pull_url_valid(const std::string& url, bool allow_file) {
     if (url.size() > 4096) return false;
-    if (std::any_of(url.begin(), url.end(), [](char c) { return static_cast<unsigned char>(c) <= ' ' || c == 0x7f; }))
+    if (std::any_of(url.begin(), url.end(), [](char c) { return static_cast<unsigned char>(c) <= ' ' || static_cast<unsigned char>(c) >= 0x7f; }))
         return false;
     for (const char* scheme : {"http://", "https://"}) {
         std::string_view s(scheme);
@@ -559,19 +583,32 @@ bool pull_url_valid(const std::string& url, bool allow_file) {
 }
 
 std::string pull_local_name(const std::string& url, bool raw) {
-    static constexpr std::string_view kTar[] = {".tar.gz", ".tar.xz", ".tar.bz2", ".tar.zst", ".tgz", ".txz", ".tbz2",
-                                                ".tzst", ".tar", ".gz", ".xz", ".bz2", ".zst"};
+    // As machinectl's (berth's and systemd's): one archive suffix, or every image and compression suffix.
+    static constexpr std::string_view kTar[] = {".tar", ".tar.xz", ".tar.gz", ".tar.bz2", ".tar.zst", ".tgz", ".txz", ".tzst"};
     static constexpr std::string_view kRaw[] = {".xz", ".gz", ".bz2", ".zst", ".raw", ".qcow2", ".img", ".bin"};
-    std::string name = url_file(url);
+    std::string path = url_path_part(url);
+    size_t scheme = path.find("://");
+    size_t host = scheme == std::string::npos ? 0 : scheme + 3;
+    while (path.size() > host && path.back() == '/') path.pop_back();
+    size_t slash = path.rfind('/');
+    if (slash == std::string::npos || slash < host) return "";  // no path: the host names no image
+    std::string name = path.substr(slash + 1);
+    auto ends = [&](std::string_view suffix) {
+        return name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+    };
+    if (!raw) {
+        for (std::string_view suffix : kTar)
+            if (ends(suffix)) return name.substr(0, name.size() - suffix.size());
+        return name;
+    }
     for (bool stripped = true; stripped;) {
         stripped = false;
-        for (std::string_view suffix : raw ? std::span<const std::string_view>(kRaw) : std::span<const std::string_view>(kTar)) {
-            if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
+        for (std::string_view suffix : kRaw)
+            if (ends(suffix)) {
                 name.resize(name.size() - suffix.size());
                 stripped = true;
                 break;
             }
-        }
     }
     return name;
 }

@@ -21,14 +21,15 @@ namespace berth::images {
 enum class PullVerify { No, Checksum, Signature };
 std::optional<PullVerify> parse_pull_verify(const std::string& text);
 
-// A URL a pull takes: http:// or https:// with a host, no white space or control characters; with
+// A URL a pull takes: http:// or https:// with a host, printable ASCII only (no white space); with
 // `allow_file`, file:///ABSOLUTE too.
 bool pull_url_valid(const std::string& url, bool allow_file);
 
-// The name an image pulled from `url` gets when none is given, as systemd's machinectl makes it: the URL's
-// last path component (no query or fragment) without its archive or image suffixes (".tar", ".tar.gz",
-// ".tgz", ".tar.xz", ".txz", ".tar.bz2", ".tbz2", ".tar.zst", ".tzst" for tar; ".raw", ".qcow2", ".img",
-// ".bin" and the compression suffixes ".xz", ".gz", ".bz2", ".zst" for raw). "" when nothing is left.
+// The name an image pulled from `url` gets when none is given, as machinectl makes it: the URL's last path
+// component (no query or fragment, trailing slashes ignored) without its archive suffix (".tar",
+// ".tar.gz", ".tgz", ".tar.xz", ".txz", ".tar.bz2", ".tar.zst", ".tzst": one) for tar, without every
+// image and compression suffix (".raw", ".qcow2", ".img", ".bin", ".xz", ".gz", ".bz2", ".zst") for raw.
+// "" when nothing is left.
 std::string pull_local_name(const std::string& url, bool raw);
 
 struct PullOptions {

@@ -506,6 +506,10 @@ Status read_raw(int in, int fd, TransferReport& report) {
         if (r == ARCHIVE_EOF) break;
         if (r < ARCHIVE_WARN) return archive_failure(a.get(), "Failed to read the image");
         if (r == ARCHIVE_WARN) report.warning(archive_failure(a.get(), "Reading the image").message);
+        // qcow2 (systemd-import converts it): said, rather than kept as a raw image nothing can boot.
+        if (offset == 0 && n >= 4 && std::memcmp(buf, "QFI\xfb", 4) == 0)
+            return plain_error("The image is in qcow2 format: only raw disk images are imported (qemu-img convert -O raw "
+                               "makes one)", ENOTSUP);
         BERTH_TRY(w.write(static_cast<const char*>(buf), n, static_cast<uint64_t>(offset)));
         if (size) report.progress(percent_of(static_cast<uint64_t>(archive_filter_bytes(a.get(), -1)), size));
     }

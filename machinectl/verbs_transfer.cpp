@@ -35,16 +35,14 @@ std::string base_name(std::string path) {
     return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
-// The image name a file suggests, as systemd's machinectl derives it: "web.tar.xz" -> "web",
-// "disk.raw.gz" -> "disk".
-std::string name_from_tar(const std::string& file) {
-    std::string b = base_name(file);
+// Suffixes as systemd's machinectl takes them from image names: one archive suffix for tar ("web.tar.xz"
+// -> "web"), every image and compression suffix for raw ("disk.raw.gz" -> "disk").
+std::string strip_tar_suffix(const std::string& name) {
     for (auto* s : {".tar", ".tar.xz", ".tar.gz", ".tar.bz2", ".tar.zst", ".tgz", ".txz", ".tzst"})
-        if (ends_with(b, s)) return b.substr(0, b.size() - std::string_view(s).size());
-    return b;
+        if (ends_with(name, s) && name.size() > std::string_view(s).size()) return name.substr(0, name.size() - std::string_view(s).size());
+    return name;
 }
-std::string name_from_raw(const std::string& file) {
-    std::string b = base_name(file);
+std::string strip_raw_suffixes(std::string b) {
     for (bool again = true; again;) {
         again = false;
         for (auto* s : {".xz", ".gz", ".bz2", ".zst", ".raw", ".qcow2", ".img", ".bin"})
@@ -55,6 +53,9 @@ std::string name_from_raw(const std::string& file) {
     }
     return b;
 }
+// The image name a file suggests.
+std::string name_from_tar(const std::string& file) { return strip_tar_suffix(base_name(file)); }
+std::string name_from_raw(const std::string& file) { return strip_raw_suffixes(base_name(file)); }
 
 // The compression an export's file name asks for ("" for none known), as systemd's machinectl.
 std::string format_from_name(const std::string& file) {
@@ -65,10 +66,10 @@ std::string format_from_name(const std::string& file) {
     return "";
 }
 
-// http:// or https:// with a host, or file:///PATH, without white space or control characters: what
+// http:// or https:// with a host, or file:///PATH, printable ASCII only (no white space): what
 // machined takes (it says so itself when it does not).
 bool url_valid(const std::string& url) {
-    if (std::any_of(url.begin(), url.end(), [](char c) { return static_cast<unsigned char>(c) <= ' ' || c == 0x7f; }))
+    if (std::any_of(url.begin(), url.end(), [](char c) { return static_cast<unsigned char>(c) <= ' ' || static_cast<unsigned char>(c) >= 0x7f; }))
         return false;
     for (std::string_view scheme : {"http://", "https://"})
         if (url.rfind(scheme, 0) == 0) return url.size() > scheme.size() && url[scheme.size()] != '/';
@@ -218,10 +219,20 @@ Status verb_pull(Bus& bus, const Options& o) {
     bool tar = o.verb == "pull-tar";
     const std::string& url = o.args[0];
     if (!url_valid(url)) return plain_error(fmt::format("URL '{}' is not valid.", escape_untrusted(url)));
-    std::string name = o.args.size() > 1 ? o.args[1] : url.substr(0, url.find_first_of("?#"));
-    if (name == "-") name.clear();
-    // As systemd's machinectl: the suffixes go from a name given too ("debian.tar.xz" is "debian").
-    if (!name.empty()) name = tar ? name_from_tar(name) : name_from_raw(name);
+    std::string name;
+    if (o.args.size() > 1) {
+        // As systemd's machinectl: the suffixes go from a name given too ("debian.tar.xz" is "debian").
+        name = o.args[1] == "-" ? "" : tar ? strip_tar_suffix(o.args[1]) : strip_raw_suffixes(o.args[1]);
+    } else {
+        // The URL's last path component (no query, fragment or trailing slash), as machined derives it.
+        std::string path = url.substr(0, url.find_first_of("?#"));
+        size_t host = path.find("://") + 3;
+        while (path.size() > host && path.back() == '/') path.pop_back();
+        size_t slash = path.rfind('/');
+        if (slash == std::string::npos || slash < host)
+            return plain_error(fmt::format("URL '{}' names no file: give the image a name.", escape_untrusted(url)));
+        name = tar ? name_from_tar(path) : name_from_raw(path);
+    }
     if (!name.empty()) BERTH_TRY(check_local(name));
     return run_transfer(bus, o, tar ? "PullTar" : "PullRaw",
                         fmt::format("pull {} as image {}", quote_arg(url), name.empty() ? "named by the URL" : quote_arg(name)),

@@ -41,6 +41,18 @@ TEST(MachinectlOptions, NoVerbMeansList) {
     EXPECT_EQ(o->output, OutputMode::Short);
 }
 
+TEST(MachinectlOptions, PullsVerifySignaturesUnlessToldOtherwise) {
+    auto o = parse({"pull-tar", "http://127.0.0.1/a.tar"});
+    ASSERT_TRUE(o) << o.error().message;
+    EXPECT_EQ(o->verify, "signature");
+    o = parse({"pull-raw", "--verify=checksum", "http://127.0.0.1/a.raw", "a"});
+    ASSERT_TRUE(o) << o.error().message;
+    EXPECT_EQ(o->verify, "checksum");
+    EXPECT_EQ(o->args, (std::vector<std::string>{"http://127.0.0.1/a.raw", "a"}));
+    EXPECT_EQ(refusal({"pull-tar", "--verify=yes", "http://127.0.0.1/a.tar"}), "Failed to parse --verify= setting: yes");
+    EXPECT_EQ(refusal({"pull-tar", "http://127.0.0.1/a.tar", "a", "b"}), "Too many arguments for \"pull-tar\": see machinectl --help");
+}
+
 TEST(MachinectlOptions, VerbAndNamesAreSplit) {
     auto o = parse({"terminate", "web", "db"});
     ASSERT_TRUE(o) << o.error().message;

@@ -129,6 +129,7 @@ TEST(PullNames, UrlsAreHttpOrHttpsAndFileOnlyWhenAllowed) {
     EXPECT_FALSE(pull_url_valid("ftp://example.org/a.tar", false));
     EXPECT_FALSE(pull_url_valid("http://example.org/a b.tar", false));
     EXPECT_FALSE(pull_url_valid("http://example.org/a\n.tar", false));
+    EXPECT_FALSE(pull_url_valid("http://example.org/\xc3\xa9.tar", false));
     EXPECT_FALSE(pull_url_valid("file:///srv/a.tar", false));
     EXPECT_TRUE(pull_url_valid("file:///srv/a.tar", true));
     EXPECT_FALSE(pull_url_valid("file://host/a.tar", true));
@@ -140,7 +141,10 @@ TEST(PullNames, LocalNamesLoseTheirSuffixesAsMachinectlsDo) {
     EXPECT_EQ(pull_local_name("http://h/plain.tar", false), "plain");
     EXPECT_EQ(pull_local_name("http://h/disk.raw.xz", true), "disk");
     EXPECT_EQ(pull_local_name("http://h/disk.qcow2.gz", true), "disk");
-    EXPECT_EQ(pull_local_name("http://h/dir/", false), "");
+    EXPECT_EQ(pull_local_name("http://h/dir/", false), "dir");
+    EXPECT_EQ(pull_local_name("http://h/", false), "");
+    EXPECT_EQ(pull_local_name("http://h", true), "");
+    EXPECT_EQ(pull_local_name("http://h/a.tar.gz.tar", false), "a.tar.gz");
 }
 
 TEST_F(Pull, WithoutVerificationTheTreeArrivesWhole) {

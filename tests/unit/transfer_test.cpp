@@ -407,6 +407,17 @@ TEST_F(Transfer, ARawImportOfAGzipFileIsTheSameSparseFile) {
     EXPECT_LT(st.st_blocks * 512, (1 << 20) + (64 << 10)) << "zeros were written";
 }
 
+TEST_F(Transfer, AQcow2ImageIsRefusedAsNoRawImage) {
+    std::string qcow = s_ / "disk.qcow2";
+    write_file(qcow, std::string("QFI\xfb\0\0\0\3", 8) + std::string(4096, '\0'), 0644);
+    auto in = open_in(qcow);
+    auto r = import_raw(in.get(), pool_, "disk", {}, report_, settings_);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, ENOTSUP);
+    EXPECT_NE(message(r).find("qcow2"), std::string::npos) << message(r);
+    EXPECT_EQ(entries_of(pool_), std::vector<std::string>{});
+}
+
 TEST_F(Transfer, ARawExportWithXzImportsAsTheSameBytes) {
     make_raw(pool_ + "/disk.raw");
     auto image = find_image({pool_}, "disk");
