@@ -213,6 +213,24 @@ std::optional<uint64_t> pool_qgroup(int pool_fd) {
 
 Result<uint64_t> subvolume_id_of(int fd) { return subvolume_id(fd); }
 
+bool make_pool_subvolume(int pool_fd, const std::string& name, int source_fd, bool read_only) {
+    btrfs_ioctl_vol_args_v2 args{};
+    args.fd = source_fd < 0 ? 0 : source_fd;
+    if (read_only) args.flags = BTRFS_SUBVOL_RDONLY;
+    std::strncpy(args.name, name.c_str(), sizeof args.name - 1);
+    // Counted in the pool's limit from its creation, where the pool has one.
+    alignas(btrfs_qgroup_inherit) unsigned char inherit[sizeof(btrfs_qgroup_inherit) + sizeof(uint64_t)] = {};
+    if (auto group = pool_qgroup(pool_fd)) {
+        auto* head = reinterpret_cast<btrfs_qgroup_inherit*>(inherit);
+        head->num_qgroups = 1;
+        std::memcpy(inherit + sizeof(btrfs_qgroup_inherit), &*group, sizeof(uint64_t));
+        args.flags |= BTRFS_SUBVOL_QGROUP_INHERIT;
+        args.size = sizeof inherit;
+        args.qgroup_inherit = head;
+    }
+    return ::ioctl(pool_fd, source_fd < 0 ? BTRFS_IOC_SUBVOL_CREATE_V2 : BTRFS_IOC_SNAP_CREATE_V2, &args) == 0;
+}
+
 void forget_qgroup(int parent_fd, uint64_t id) {
     if (!quota_on(parent_fd)) return;
     uint64_t group = qgroup_id(0, id);

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 
 #include "common/result.hpp"
 #include "images/image.hpp"
@@ -41,6 +42,13 @@ Status set_pool_limit(int pool_fd, uint64_t bytes);
 // The pool's qgroup (255/ID), where the pool has a limit: a snapshot made in the pool names it at its
 // creation (BTRFS_SUBVOL_QGROUP_INHERIT), so that btrfs counts it in the pool's limit from the start.
 std::optional<uint64_t> pool_qgroup(int pool_fd);
+
+// Makes `name` in the pool `pool_fd` a new subvolume (`source_fd` -1) or a snapshot of the subvolume
+// whose root is `source_fd` (read-only when asked; of that subvolume alone: subvolumes nested in it come
+// out as empty directories), counted in the pool's limit from its creation where the pool has one
+// (pool_qgroup). False when btrfs refuses (not btrfs, no right to, an old kernel): the caller makes a
+// directory or copies instead.
+bool make_pool_subvolume(int pool_fd, const std::string& name, int source_fd = -1, bool read_only = false);
 
 // The id of the subvolume holding `fd`.
 Result<uint64_t> subvolume_id_of(int fd);

@@ -327,24 +327,8 @@ Status clone_image(const Image& image, const std::string& pool, const std::strin
 
     BERTH_ASSIGN(UniqueFd top, open_top(p, image));
     bool snapshot = false;
-    if (image.type == ImageType::Subvolume && both_btrfs(top.get(), pool_fd.get())) {
-        btrfs_ioctl_vol_args_v2 args{};
-        args.fd = top.get();
-        if (read_only) args.flags = BTRFS_SUBVOL_RDONLY;
-        std::strncpy(args.name, tmp.c_str(), sizeof args.name - 1);
-        // Counted in the pool's limit from its creation, where the pool has one (images/btrfs_quota.hpp).
-        alignas(btrfs_qgroup_inherit) unsigned char inherit[sizeof(btrfs_qgroup_inherit) + sizeof(uint64_t)] = {};
-        if (auto group = pool_qgroup(pool_fd.get())) {
-            auto* head = reinterpret_cast<btrfs_qgroup_inherit*>(inherit);
-            head->num_qgroups = 1;
-            std::memcpy(inherit + sizeof(btrfs_qgroup_inherit), &*group, sizeof(uint64_t));
-            args.flags |= BTRFS_SUBVOL_QGROUP_INHERIT;
-            args.size = sizeof inherit;
-            args.qgroup_inherit = head;
-        }
-        // Of the subvolume alone: subvolumes nested in it come out as empty directories (as btrfs does).
-        snapshot = ::ioctl(pool_fd.get(), BTRFS_IOC_SNAP_CREATE_V2, &args) == 0;  // else: copied below
-    }
+    if (image.type == ImageType::Subvolume && both_btrfs(top.get(), pool_fd.get()))
+        snapshot = make_pool_subvolume(pool_fd.get(), tmp, top.get(), read_only);  // else: copied below
     // What is left of a clone that did not come to be: nothing.
     auto discard = [&](const std::string& name, Error e) {
         btrfs_ioctl_vol_args args{};

@@ -114,20 +114,8 @@ Result<Landing> Landing::begin(const std::string& pool, const std::string& name,
         return l;
     }
     if (on_btrfs(l.pool_fd_.get())) {
-        btrfs_ioctl_vol_args_v2 args{};
-        std::strncpy(args.name, l.tmp_.c_str(), sizeof args.name - 1);
-        // Counted in the pool's limit from its creation, where the pool has one (as clone_image does).
-        alignas(btrfs_qgroup_inherit) unsigned char inherit[sizeof(btrfs_qgroup_inherit) + sizeof(uint64_t)] = {};
-        if (auto group = pool_qgroup(l.pool_fd_.get())) {
-            auto* head = reinterpret_cast<btrfs_qgroup_inherit*>(inherit);
-            head->num_qgroups = 1;
-            std::memcpy(inherit + sizeof(btrfs_qgroup_inherit), &*group, sizeof(uint64_t));
-            args.flags |= BTRFS_SUBVOL_QGROUP_INHERIT;
-            args.size = sizeof inherit;
-            args.qgroup_inherit = head;
-        }
         // Else (no right to, an old kernel): a directory, as on any other filesystem.
-        l.subvolume_ = ::ioctl(l.pool_fd_.get(), BTRFS_IOC_SUBVOL_CREATE_V2, &args) == 0;
+        l.subvolume_ = make_pool_subvolume(l.pool_fd_.get(), l.tmp_);
     }
     if (!l.subvolume_ && !make_directory) return l;
     if (!l.subvolume_ && ::mkdirat(l.pool_fd_.get(), l.tmp_.c_str(), 0755) < 0)
