@@ -348,48 +348,6 @@ std::optional<PullVerify> parse_pull_verify(const std::string& text) {
     return std::nullopt;
 }
 
-bool pull_url_valid(const std::string& url, bool allow_file) {
-    if (url.size() > 4096) return false;
-    if (std::any_of(url.begin(), url.end(), [](char c) { return static_cast<unsigned char>(c) <= ' ' || static_cast<unsigned char>(c) >= 0x7f; }))
-        return false;
-    for (const char* scheme : {"http://", "https://"}) {
-        std::string_view s(scheme);
-        if (url.rfind(s, 0) == 0) return url.size() > s.size() && url[s.size()] != '/' && url[s.size()] != '?' && url[s.size()] != '#';
-    }
-    return allow_file && url.rfind("file:///", 0) == 0 && url.size() > 8;
-}
-
-std::string pull_local_name(const std::string& url, bool raw) {
-    // As machinectl's (berth's and systemd's): one archive suffix, or every image and compression suffix.
-    static constexpr std::string_view kTar[] = {".tar", ".tar.xz", ".tar.gz", ".tar.bz2", ".tar.zst", ".tgz", ".txz", ".tzst"};
-    static constexpr std::string_view kRaw[] = {".xz", ".gz", ".bz2", ".zst", ".raw", ".qcow2", ".img", ".bin"};
-    std::string path = url_path_part(url);
-    size_t scheme = path.find("://");
-    size_t host = scheme == std::string::npos ? 0 : scheme + 3;
-    while (path.size() > host && path.back() == '/') path.pop_back();
-    size_t slash = path.rfind('/');
-    if (slash == std::string::npos || slash < host) return "";  // no path: the host names no image
-    std::string name = path.substr(slash + 1);
-    auto ends = [&](std::string_view suffix) {
-        return name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
-    };
-    if (!raw) {
-        for (std::string_view suffix : kTar)
-            if (ends(suffix)) return name.substr(0, name.size() - suffix.size());
-        return name;
-    }
-    for (bool stripped = true; stripped;) {
-        stripped = false;
-        for (std::string_view suffix : kRaw)
-            if (ends(suffix)) {
-                name.resize(name.size() - suffix.size());
-                stripped = true;
-                break;
-            }
-    }
-    return name;
-}
-
 Status pull_tar(const std::string& url, const std::string& pool, const std::string& name, const PullOptions& options,
                 TransferReport& report, const SettingsDirs& settings) {
     return pull(Kind::Tar, url, pool, name, options, report, settings);

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "common/pull_url.hpp"  // pull_url_valid, pull_local_name
 #include "common/result.hpp"
 #include "images/operations.hpp"
 #include "images/transfer.hpp"
@@ -20,17 +21,6 @@ namespace berth::images {
 // SHA256SUMS.gpg with a key of the keyring). "" is "signature", systemd's default.
 enum class PullVerify { No, Checksum, Signature };
 std::optional<PullVerify> parse_pull_verify(const std::string& text);
-
-// A URL a pull takes: http:// or https:// with a host, printable ASCII only (no white space); with
-// `allow_file`, file:///ABSOLUTE too.
-bool pull_url_valid(const std::string& url, bool allow_file);
-
-// The name an image pulled from `url` gets when none is given, as machinectl makes it: the URL's last path
-// component (no query or fragment, trailing slashes ignored) without its archive suffix (".tar",
-// ".tar.gz", ".tgz", ".tar.xz", ".txz", ".tar.bz2", ".tar.zst", ".tzst": one) for tar, without every
-// image and compression suffix (".raw", ".qcow2", ".img", ".bin", ".xz", ".gz", ".bz2", ".zst") for raw.
-// "" when nothing is left.
-std::string pull_local_name(const std::string& url, bool raw);
 
 struct PullOptions {
     ImportOptions import;  // force, read_only, temporary: as for an import

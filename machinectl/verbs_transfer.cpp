@@ -1,6 +1,7 @@
 // The transfer verbs: import-tar, import-raw, import-fs, export-tar, export-raw, pull-tar, pull-raw,
-// list-transfers, cancel-transfer; org.freedesktop.import1, as systemd 252's machinectl drives it: the file is opened here
-// and its descriptor passed, the transfer's log lines shown as they come, the verb ends with the transfer.
+// list-transfers, cancel-transfer; org.freedesktop.import1, as systemd 252's machinectl drives it: the
+// file is opened here and its descriptor passed, the transfer's log lines shown as they come, the verb
+// ends with the transfer.
 // On a terminal (and without -q) a progress bar on stderr: percentage, rate (when the size is known here)
 // and the time left.
 #include <fcntl.h>
@@ -16,6 +17,7 @@
 
 #include "common/escape.hpp"
 #include "common/machine_name.hpp"
+#include "common/pull_url.hpp"
 #include "machinectl/bus.hpp"
 #include "machinectl/journal_format.hpp"
 #include "machinectl/output_table.hpp"
@@ -35,25 +37,7 @@ std::string base_name(std::string path) {
     return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
-// Suffixes as systemd's machinectl takes them from image names: one archive suffix for tar ("web.tar.xz"
-// -> "web"), every image and compression suffix for raw ("disk.raw.gz" -> "disk").
-std::string strip_tar_suffix(const std::string& name) {
-    for (auto* s : {".tar", ".tar.xz", ".tar.gz", ".tar.bz2", ".tar.zst", ".tgz", ".txz", ".tzst"})
-        if (ends_with(name, s) && name.size() > std::string_view(s).size()) return name.substr(0, name.size() - std::string_view(s).size());
-    return name;
-}
-std::string strip_raw_suffixes(std::string b) {
-    for (bool again = true; again;) {
-        again = false;
-        for (auto* s : {".xz", ".gz", ".bz2", ".zst", ".raw", ".qcow2", ".img", ".bin"})
-            if (ends_with(b, s) && b.size() > std::string_view(s).size()) {
-                b.resize(b.size() - std::string_view(s).size());
-                again = true;
-            }
-    }
-    return b;
-}
-// The image name a file suggests.
+// The image name a file suggests (common/pull_url.hpp strips the suffixes).
 std::string name_from_tar(const std::string& file) { return strip_tar_suffix(base_name(file)); }
 std::string name_from_raw(const std::string& file) { return strip_raw_suffixes(base_name(file)); }
 
@@ -64,16 +48,6 @@ std::string format_from_name(const std::string& file) {
     if (ends_with(file, ".bz2")) return "bzip2";
     if (ends_with(file, ".zst")) return "zstd";
     return "";
-}
-
-// http:// or https:// with a host, or file:///PATH, printable ASCII only (no white space): what
-// machined takes (it says so itself when it does not).
-bool url_valid(const std::string& url) {
-    if (std::any_of(url.begin(), url.end(), [](char c) { return static_cast<unsigned char>(c) <= ' ' || static_cast<unsigned char>(c) >= 0x7f; }))
-        return false;
-    for (std::string_view scheme : {"http://", "https://"})
-        if (url.rfind(scheme, 0) == 0) return url.size() > scheme.size() && url[scheme.size()] != '/';
-    return url.rfind("file:///", 0) == 0 && url.size() > 8;
 }
 
 long now_ms() {
@@ -218,20 +192,16 @@ Status verb_export(Bus& bus, const Options& o) {
 Status verb_pull(Bus& bus, const Options& o) {
     bool tar = o.verb == "pull-tar";
     const std::string& url = o.args[0];
-    if (!url_valid(url)) return plain_error(fmt::format("URL '{}' is not valid.", escape_untrusted(url)));
+    if (!pull_url_valid(url, true)) return plain_error(fmt::format("URL '{}' is not valid.", escape_untrusted(url)));
     std::string name;
     if (o.args.size() > 1) {
         // As systemd's machinectl: the suffixes go from a name given too ("debian.tar.xz" is "debian").
         name = o.args[1] == "-" ? "" : tar ? strip_tar_suffix(o.args[1]) : strip_raw_suffixes(o.args[1]);
     } else {
-        // The URL's last path component (no query, fragment or trailing slash), as machined derives it.
-        std::string path = url.substr(0, url.find_first_of("?#"));
-        size_t host = path.find("://") + 3;
-        while (path.size() > host && path.back() == '/') path.pop_back();
-        size_t slash = path.rfind('/');
-        if (slash == std::string::npos || slash < host)
+        // The URL's last path component without its suffixes, as machined derives it.
+        name = pull_local_name(url, !tar);
+        if (name.empty())
             return plain_error(fmt::format("URL '{}' names no file: give the image a name.", escape_untrusted(url)));
-        name = tar ? name_from_tar(path) : name_from_raw(path);
     }
     if (!name.empty()) BERTH_TRY(check_local(name));
     return run_transfer(bus, o, tar ? "PullTar" : "PullRaw",

@@ -329,12 +329,12 @@ int method_pull(sd_bus_message* call, Transfers& t) {
     // root may read copied into the pool), as ImportFileSystem.
     if (std::string_view(remote).rfind("file:", 0) == 0) d.authorize_root(call);
     else d.authorize(call);
-    if (!images::pull_url_valid(remote, true)) throw_bus_error(kInvalidArgs, fmt::format("URL {} is invalid", remote));
+    if (!pull_url_valid(remote, true)) throw_bus_error(kInvalidArgs, fmt::format("URL {} is invalid", remote));
     auto mode = images::parse_pull_verify(verify);
     if (!mode) throw_bus_error(kInvalidArgs, fmt::format("Unknown verification mode {}", verify));
     bool raw = std::string_view(sd_bus_message_get_member(call)) == "PullRaw";
     // No name: the one machinectl would give (the URL's file name without its suffixes).
-    std::string name = *local ? std::string(local) : images::pull_local_name(remote, raw);
+    std::string name = *local ? std::string(local) : pull_local_name(remote, raw);
     check_local(name.c_str());
     if (auto secured = secure_pool(d.config().pool); !secured.ok())
         throw_bus_error(kFailed, fmt::format("Cannot import into the pool: {}", secured.error().message));
